@@ -1,0 +1,65 @@
+"""Build the reminder email: plain data for the templates, then the message with its headers."""
+
+from django.conf import settings as django_settings
+from django.core.mail import EmailMultiAlternatives
+
+from .config import RecoverySettings
+from .i18n import format_money, language_for, strings
+from .rendering import render_reminder
+from .shop import CartSnapshot, Shop
+from .tokens import UnsubscribeClaim, unsubscribe_token
+
+
+def build_context(
+    snapshot: CartSnapshot, *, settings: RecoverySettings, step: int, unsubscribe_url: str
+) -> dict:
+    """Everything the templates show, as strings and plain containers only (invariant 7)."""
+    language = snapshot.language_code
+    money = lambda amount: format_money(amount, snapshot.currency, language)  # noqa: E731
+    return {
+        "language": language_for(language),
+        "t": strings(language, shop=snapshot.shop_name),
+        "shop_name": snapshot.shop_name,
+        "step": step,
+        "is_last_step": step == settings.steps,
+        "lines": [
+            {
+                "product_name": line.product_name,
+                "variant_name": line.variant_name if line.variant_name != line.product_name else "",
+                "quantity": line.quantity,
+                "unit_price": money(line.unit_price),
+                "total": money(line.total),
+                "image_url": line.image_url or "",
+            }
+            for line in snapshot.lines
+        ],
+        "total": money(snapshot.total),
+        "recovery_url": settings.recovery_url(snapshot.token),
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
+def compose_email(
+    shop: Shop, settings: RecoverySettings, snapshot: CartSnapshot, *, step: int, variant: int
+) -> EmailMultiAlternatives:
+    subjects = settings.subject_variants(step, snapshot.language_code)
+    subject = subjects[variant % len(subjects)]
+    token = unsubscribe_token(UnsubscribeClaim(snapshot.channel_slug, snapshot.email, snapshot.token))
+    unsubscribe_url = shop.endpoint_url(snapshot.channel_slug, f"unsubscribe/{token}")
+    html, text = render_reminder(
+        build_context(snapshot, settings=settings, step=step, unsubscribe_url=unsubscribe_url)
+    )
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.from_email or django_settings.DEFAULT_FROM_EMAIL,
+        to=[snapshot.email],
+        headers={
+            # RFC 8058 one-click unsubscribe: mail clients POST to the URL without a page visit.
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Auto-Submitted": "auto-generated",
+        },
+    )
+    message.attach_alternative(html, "text/html")
+    return message

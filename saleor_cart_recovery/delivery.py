@@ -1,0 +1,120 @@
+"""The send task's logic: decide again under lock, claim, send once.
+
+Two short transactions:
+1. lock message and cart, re-check everything (order, suppression, live checkout), render, and
+   move the message to ``sending`` — from here on it is never handed out again;
+2. lock the cart again, re-check that no order arrived meanwhile, send, record ``sent``.
+A worker killed between 1 and 2 leaves ``sending`` behind, which the dispatcher later records as
+failed/interrupted: a reminder may be lost, but never sent twice.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .activity import record_order
+from .compose import compose_email
+from .exceptions import SendFailed, SendRefused
+from .mailer import send_email
+from .models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
+from .sequence import reason_not_to_send
+from .shop import get_shop
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# Backoff after a temporary failure: 2, 4, 8, 16 minutes.
+RETRY_BASE = timedelta(minutes=2)
+
+
+def deliver(message_id: int) -> str:
+    """Handle one planned message; return its status afterwards. Safe to call any number of times."""
+    shop = get_shop()
+    with shop.write_access():
+        email = _claim(shop, message_id)
+        if email is None:
+            return RecoveryMessage.objects.filter(pk=message_id).values_list("status", flat=True).first() or "missing"
+        return _send(shop, message_id, email)
+
+
+def _claim(shop, message_id):
+    now = timezone.now()
+    with transaction.atomic():
+        message = RecoveryMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None or message.status != MessageStatus.SCHEDULED:
+            return None
+        cart = RecoveryCart.objects.select_for_update().get(pk=message.cart_id)
+        settings = shop.channel_settings(cart.channel_slug)
+        order = shop.find_order(cart.checkout_token) if cart.status != CartStatus.CONVERTED else None
+        snapshot = None
+        if settings is not None and order is None and cart.status == CartStatus.ACTIVE:
+            snapshot = shop.load_cart(cart.checkout_token)
+        reason = reason_not_to_send(
+            plugin_active=settings is not None,
+            cart_status=cart.status,
+            cart_stop_reason=cart.stop_reason,
+            ordered=order is not None,
+            suppressed=Suppression.objects.filter(channel_slug=cart.channel_slug, email=cart.email).exists(),
+            snapshot=snapshot,
+        )
+        if reason:
+            _skip(message, cart, reason, order, now)
+            return None
+        email = compose_email(
+            shop, settings, snapshot, step=message.step, variant=message.variant,
+        )
+        message.status = MessageStatus.SENDING
+        message.attempts += 1
+        message.subject = email.subject
+        message.recipient = snapshot.email
+        message.updated_at = now
+        message.save(update_fields=["status", "attempts", "subject", "recipient", "updated_at"])
+        cart.email = snapshot.email.strip().lower()
+        cart.save(update_fields=["email"])
+        return email
+
+
+def _skip(message, cart, reason, order, now):
+    message.status, message.reason, message.updated_at = MessageStatus.SKIPPED, reason, now
+    message.save(update_fields=["status", "reason", "updated_at"])
+    if order is not None:
+        record_order(order, channel_slug=cart.channel_slug, at=now)
+    elif cart.status == CartStatus.ACTIVE:
+        cart.status, cart.stop_reason, cart.next_due_at, cart.updated_at = CartStatus.STOPPED, reason, None, now
+        cart.save(update_fields=["status", "stop_reason", "next_due_at", "updated_at"])
+    logger.info("cart %s step %s skipped: %s", cart.checkout_token, message.step, reason)
+
+
+def _send(shop, message_id, email) -> str:
+    with transaction.atomic():
+        message = RecoveryMessage.objects.select_for_update().get(pk=message_id)
+        cart = RecoveryCart.objects.select_for_update().get(pk=message.cart_id)
+        now = timezone.now()
+        order = shop.find_order(cart.checkout_token) if cart.status != CartStatus.CONVERTED else None
+        if cart.status == CartStatus.CONVERTED or order is not None:
+            _skip(message, cart, Reason.PURCHASED, order, now)
+            return message.status
+        settings = shop.channel_settings(cart.channel_slug)
+        try:
+            send_email(email, settings.smtp if settings else None)
+        except SendRefused as exc:
+            message.status, message.reason, message.error = MessageStatus.FAILED, Reason.SEND_REFUSED, str(exc)
+        except SendFailed as exc:
+            message.error = str(exc)
+            if message.attempts >= MAX_ATTEMPTS:
+                message.status, message.reason = MessageStatus.FAILED, Reason.RETRIES_EXHAUSTED
+            else:
+                message.status = MessageStatus.SCHEDULED
+                message.attempt_after = now + RETRY_BASE * 2 ** (message.attempts - 1)
+            logger.warning("cart %s step %s: delivery failed: %s", cart.checkout_token, message.step, exc)
+        else:
+            message.status, message.sent_at, message.error = MessageStatus.SENT, now, ""
+        message.updated_at = now
+        message.save()
+        last_step = settings is not None and cart.steps_planned >= settings.steps
+        if message.status != MessageStatus.SCHEDULED and cart.status == CartStatus.ACTIVE and last_step:
+            cart.status, cart.updated_at = CartStatus.FINISHED, now
+            cart.save(update_fields=["status", "updated_at"])
+        return message.status

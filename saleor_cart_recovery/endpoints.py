@@ -1,0 +1,147 @@
+"""HTTP endpoints served under ``/plugins/channel/<slug>/saleor_cart_recovery/<path>``.
+
+Each endpoint validates first (signed token, channel) and answers 4xx for anything it cannot
+trust; only then does it act. Saleor does no authentication for plugin URLs.
+"""
+
+import logging
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import escape
+
+from .exceptions import BadToken
+from .i18n import language_for
+from .models import CartStatus, Reason, RecoveryCart, Suppression
+from .shop import get_shop
+from .tokens import UnsubscribeClaim, read_unsubscribe_token
+
+logger = logging.getLogger(__name__)
+
+_PAGES = {
+    "en": {
+        "confirm_title": "Unsubscribe from cart reminders?",
+        "confirm_text": "We will stop sending cart reminders to {email}.",
+        "confirm_button": "Unsubscribe",
+        "done_title": "You are unsubscribed",
+        "done_text": "{email} will not get cart reminders from this shop any more.",
+        "invalid_title": "This link is not valid",
+        "invalid_text": "The unsubscribe link is damaged or was not issued by this shop.",
+    },
+    "tr": {
+        "confirm_title": "Sepet hatırlatmalarından çıkılsın mı?",
+        "confirm_text": "{email} adresine sepet hatırlatması göndermeyi bırakacağız.",
+        "confirm_button": "Abonelikten çık",
+        "done_title": "Abonelikten çıktınız",
+        "done_text": "{email} artık bu mağazadan sepet hatırlatması almayacak.",
+        "invalid_title": "Bu bağlantı geçerli değil",
+        "invalid_text": "Abonelikten çıkma bağlantısı bozuk ya da bu mağaza tarafından verilmemiş.",
+    },
+}
+
+
+def _page(title: str, text: str, status: int = 200, form: str = "") -> HttpResponse:
+    body = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(title)}</title></head>"
+        "<body style='font-family:Helvetica,Arial,sans-serif;max-width:480px;margin:48px auto;padding:0 16px'>"
+        f"<h1 style='font-size:22px'>{escape(title)}</h1><p>{escape(text)}</p>{form}</body></html>"
+    )
+    response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+class Endpoint:
+    """Validate, then act. Subclasses implement :meth:`validate` and the HTTP methods they allow."""
+
+    methods: tuple[str, ...] = ()
+
+    def __call__(self, request: HttpRequest, channel_slug: str, arg: str) -> HttpResponse:
+        if request.method not in self.methods:
+            response = HttpResponse(status=405)
+            response["Allow"] = ", ".join(self.methods)
+            return response
+        try:
+            claim = self.validate(channel_slug, arg)
+        except BadToken:
+            return self.invalid(request)
+        return getattr(self, request.method.lower())(request, claim)
+
+    def validate(self, channel_slug: str, arg: str):
+        raise NotImplementedError
+
+    def invalid(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(status=400)
+
+
+class UnsubscribeEndpoint(Endpoint):
+    """GET shows a confirmation (link scanners must not unsubscribe anyone); POST unsubscribes,
+    which is also what mail clients do for RFC 8058 one-click unsubscribe."""
+
+    methods = ("GET", "POST")
+
+    def validate(self, channel_slug: str, arg: str) -> UnsubscribeClaim:
+        claim = read_unsubscribe_token(arg)
+        if claim.channel_slug != channel_slug:
+            raise BadToken("token issued for another channel")
+        return claim
+
+    def invalid(self, request):
+        strings = _PAGES[language_for(request.headers.get("Accept-Language", "")[:2])]
+        return _page(strings["invalid_title"], strings["invalid_text"], status=400)
+
+    def _strings(self, claim):
+        language = (
+            RecoveryCart.objects.filter(checkout_token=claim.checkout_token)
+            .values_list("language_code", flat=True)
+            .first()
+        )
+        return _PAGES[language_for(language)]
+
+    def get(self, request, claim):
+        strings = self._strings(claim)
+        form = (
+            "<form method='post'><button type='submit' style='font-size:16px;padding:10px 20px'>"
+            f"{escape(strings['confirm_button'])}</button></form>"
+        )
+        return _page(strings["confirm_title"], strings["confirm_text"].format(email=claim.email), form=form)
+
+    def post(self, request, claim):
+        unsubscribe(claim, source="one_click" if "List-Unsubscribe" in request.POST else "link")
+        strings = self._strings(claim)
+        return _page(strings["done_title"], strings["done_text"].format(email=claim.email))
+
+
+def unsubscribe(claim: UnsubscribeClaim, *, source: str) -> None:
+    """Record the suppression and stop every live series for the address in the channel."""
+    now = timezone.now()
+    email = claim.email.strip().lower()
+    with get_shop().write_access():
+        _suppress(claim.channel_slug, email, source, now)
+    logger.info("unsubscribed %s in channel %s (%s)", email, claim.channel_slug, source)
+
+
+def _suppress(channel_slug: str, email: str, source: str, now) -> None:
+    Suppression.objects.get_or_create(
+        channel_slug=channel_slug, email=email, defaults={"source": source, "created_at": now}
+    )
+    RecoveryCart.objects.filter(
+        channel_slug=channel_slug, email=email, status__in=[CartStatus.ACTIVE, CartStatus.STOPPED]
+    ).exclude(stop_reason=Reason.UNSUBSCRIBED).update(
+        status=CartStatus.STOPPED, stop_reason=Reason.UNSUBSCRIBED, next_due_at=None, updated_at=now
+    )
+
+
+ROUTES = {"unsubscribe": UnsubscribeEndpoint()}
+
+
+def handle(request: HttpRequest, channel_slug: str, path: str) -> HttpResponse:
+    """Route ``<name>/<argument>`` to its endpoint; unknown paths are 404."""
+    name, _, arg = path.strip("/").partition("/")
+    endpoint = ROUTES.get(name)
+    if endpoint is None or not arg or "/" in arg:
+        return HttpResponse(status=404)
+    return endpoint(request, channel_slug, arg)

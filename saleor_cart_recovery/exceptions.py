@@ -1,0 +1,25 @@
+"""Anticipated failures, caught at the boundary (hook, task, endpoint)."""
+
+
+class CartRecoveryError(Exception):
+    """Base class for every failure this package anticipates."""
+
+
+class ConfigurationError(CartRecoveryError):
+    """A setting is invalid; ``errors`` maps each field name to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
+
+
+class BadToken(CartRecoveryError):
+    """A signed link token is missing, malformed, forged or expired."""
+
+
+class SendRefused(CartRecoveryError):
+    """The mail server refused the message for good (retrying will not help)."""
+
+
+class SendFailed(CartRecoveryError):
+    """Delivery failed in a way that may succeed later (connection, timeout, 4xx reply)."""

@@ -1,0 +1,58 @@
+"""The shopper-facing copy in English and Turkish, and money in the shopper's locale."""
+
+from decimal import Decimal
+
+from babel.core import Locale, UnknownLocaleError
+from babel.numbers import format_currency
+
+from .config import normalize_language
+
+DEFAULT_LANGUAGE = "en"
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "preheader": "Your cart at {shop} is saved. Pick up where you left off.",
+        "heading": "You left something in your cart",
+        "intro": "We saved your cart at {shop}. It is ready whenever you are.",
+        "heading_last": "Your cart is still waiting",
+        "intro_last": "This is the last reminder we will send about this cart.",
+        "quantity": "Qty",
+        "total": "Total",
+        "button": "Return to your cart",
+        "link_hint": "Or copy this link into your browser:",
+        "footer": "You received this email because you started a checkout at {shop} with this address.",
+        "unsubscribe": "Unsubscribe from cart reminders",
+    },
+    "tr": {
+        "preheader": "{shop} sepetiniz kaydedildi. Kaldığınız yerden devam edin.",
+        "heading": "Sepetinizde ürün bıraktınız",
+        "intro": "{shop} sepetinizi sizin için sakladık. Hazır olduğunuzda sizi bekliyor.",
+        "heading_last": "Sepetiniz hâlâ sizi bekliyor",
+        "intro_last": "Bu sepet hakkında göndereceğimiz son hatırlatma bu.",
+        "quantity": "Adet",
+        "total": "Toplam",
+        "button": "Sepetinize dönün",
+        "link_hint": "Ya da bu bağlantıyı tarayıcınıza kopyalayın:",
+        "footer": "Bu e-postayı, bu adresle {shop} üzerinde alışverişe başladığınız için aldınız.",
+        "unsubscribe": "Sepet hatırlatmalarından çık",
+    },
+}
+
+
+def language_for(code: str | None) -> str:
+    """The supported language closest to a checkout's ``language_code`` (``tr-TR`` → ``tr``)."""
+    base = normalize_language(code).split("-")[0]
+    return base if base in STRINGS else DEFAULT_LANGUAGE
+
+
+def strings(language: str, **values: str) -> dict[str, str]:
+    return {key: text.format(**values) for key, text in STRINGS[language_for(language)].items()}
+
+
+def format_money(amount: Decimal, currency: str, language: str | None) -> str:
+    """``Decimal('1234.5'), 'USD', 'tr-TR'`` → ``$1.234,50``; unknown locales fall back to English."""
+    try:
+        locale = Locale.parse(normalize_language(language).replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        locale = Locale.parse(DEFAULT_LANGUAGE)
+    return format_currency(amount, currency, locale=locale)

@@ -1,0 +1,118 @@
+"""Own tables: one row per tracked cart, one per planned message, one per suppressed address.
+
+Every status change carries a ``reason`` so "why did this cart get no email?" is a query.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class CartStatus(models.TextChoices):
+    ACTIVE = "active"  # the series runs (or waits for the next step)
+    FINISHED = "finished"  # every step was planned and handled
+    CONVERTED = "converted"  # an order was placed: terminal
+    STOPPED = "stopped"  # see stop_reason; some reasons reopen on new cart activity
+
+
+class MessageStatus(models.TextChoices):
+    SCHEDULED = "scheduled"  # waiting for a send task (attempt_after says from when)
+    SENDING = "sending"  # claimed by a send task; never handed out again
+    SENT = "sent"
+    SKIPPED = "skipped"  # decided not to send, see reason
+    FAILED = "failed"  # the mail server refused it, retries ran out, or the worker died mid-send
+
+
+class Reason(models.TextChoices):
+    PURCHASED = "purchased"
+    CART_EMPTY = "cart_empty"
+    CHECKOUT_DELETED = "checkout_deleted"
+    NO_EMAIL = "no_email"
+    UNSUBSCRIBED = "unsubscribed"
+    PLUGIN_INACTIVE = "plugin_inactive"
+    SEND_REFUSED = "send_refused"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    INTERRUPTED = "interrupted"
+
+
+# Stops that new cart activity may undo: the shopper came back and the cart is worth chasing again.
+REOPENABLE_REASONS = (Reason.CART_EMPTY, Reason.NO_EMAIL, Reason.PLUGIN_INACTIVE)
+
+
+class RecoveryCart(models.Model):
+    checkout_token = models.CharField(max_length=36, unique=True)
+    channel_slug = models.CharField(max_length=255)
+    email = models.CharField(max_length=254)
+    language_code = models.CharField(max_length=35, default="en")
+    status = models.CharField(max_length=16, choices=CartStatus.choices, default=CartStatus.ACTIVE)
+    stop_reason = models.CharField(max_length=32, blank=True, default="", db_default="")
+    last_activity_at = models.DateTimeField()
+    steps_planned = models.PositiveSmallIntegerField(default=0, db_default=0)
+    last_planned_at = models.DateTimeField(null=True, blank=True)
+    # When the dispatcher must look at this cart again; NULL means never (until new activity).
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    order_id = models.CharField(max_length=64, blank=True, default="", db_default="")
+    order_number = models.CharField(max_length=64, blank=True, default="", db_default="")
+    order_total = models.DecimalField(max_digits=20, decimal_places=3, null=True, blank=True)
+    order_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
+    conversion_match = models.CharField(max_length=8, blank=True, default="", db_default="")
+    converted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "cart_recovery_cart"
+        indexes = [
+            models.Index(fields=["next_due_at"], condition=Q(next_due_at__isnull=False), name="cart_recovery_cart_due"),
+            models.Index(fields=["channel_slug", "email"], name="cart_recovery_cart_email"),
+        ]
+
+    def __str__(self):
+        return f"cart {self.checkout_token} ({self.status})"
+
+
+class RecoveryMessage(models.Model):
+    cart = models.ForeignKey(RecoveryCart, related_name="messages", on_delete=models.CASCADE)
+    step = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.SCHEDULED)
+    reason = models.CharField(max_length=32, blank=True, default="")
+    variant = models.PositiveSmallIntegerField(default=0)
+    subject = models.CharField(max_length=255, blank=True, default="")
+    recipient = models.CharField(max_length=254, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Earliest moment the dispatcher may hand the message to a send task (again).
+    attempt_after = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    planned_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "cart_recovery_message"
+        constraints = [
+            # Invariant 2: at most one email per (cart, step), whatever the workers do.
+            models.UniqueConstraint(fields=["cart", "step"], name="cart_recovery_one_message_per_step"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["attempt_after"], condition=Q(status="scheduled"), name="cart_recovery_msg_ready"
+            ),
+            models.Index(fields=["updated_at"], condition=Q(status="sending"), name="cart_recovery_msg_sending"),
+        ]
+
+    def __str__(self):
+        return f"step {self.step} of {self.cart_id} ({self.status})"
+
+
+class Suppression(models.Model):
+    """An address that asked for no more cart reminders in a channel."""
+
+    channel_slug = models.CharField(max_length=255)
+    email = models.CharField(max_length=254)
+    source = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "cart_recovery_suppression"
+        constraints = [
+            models.UniqueConstraint(fields=["channel_slug", "email"], name="cart_recovery_one_suppression")
+        ]

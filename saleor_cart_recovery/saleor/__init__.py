@@ -1,0 +1,1 @@
+"""The Saleor adapter: the only code besides ``plugin.py`` that imports Saleor."""

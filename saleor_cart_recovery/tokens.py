@@ -1,0 +1,31 @@
+"""Signed tokens for links in emails (Django's signing: HMAC with SECRET_KEY, constant-time check)."""
+
+from dataclasses import dataclass
+
+from django.core import signing
+
+from .exceptions import BadToken
+
+_UNSUBSCRIBE_SALT = "saleor_cart_recovery.unsubscribe"
+
+
+@dataclass(frozen=True)
+class UnsubscribeClaim:
+    channel_slug: str
+    email: str
+    checkout_token: str
+
+
+def unsubscribe_token(claim: UnsubscribeClaim) -> str:
+    return signing.dumps([claim.channel_slug, claim.email, claim.checkout_token], salt=_UNSUBSCRIBE_SALT, compress=True)
+
+
+def read_unsubscribe_token(token: str) -> UnsubscribeClaim:
+    """Decode a token from a link; raise :class:`BadToken` for anything not signed by us."""
+    try:
+        channel_slug, email, checkout_token = signing.loads(token, salt=_UNSUBSCRIBE_SALT)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise BadToken("invalid unsubscribe token") from exc
+    if not all(isinstance(v, str) for v in (channel_slug, email, checkout_token)):
+        raise BadToken("invalid unsubscribe token")
+    return UnsubscribeClaim(channel_slug, email, checkout_token)

@@ -1,0 +1,115 @@
+from datetime import timedelta
+
+import pytest
+
+from saleor_cart_recovery.config import (
+    DEFAULT_VALUES,
+    RecoverySettings,
+    parse_smtp_url,
+    validate_for_activation,
+)
+from saleor_cart_recovery.durations import format_duration, parse_duration
+from saleor_cart_recovery.exceptions import ConfigurationError
+
+
+def config(**values):
+    return [{"name": name, "value": value} for name, value in {**DEFAULT_VALUES, **values}.items()]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("90s", timedelta(seconds=90)), ("15m", timedelta(minutes=15)), ("1h", timedelta(hours=1)),
+     ("2d", timedelta(days=2)), (" 3H ", timedelta(hours=3))],
+    ids=["seconds_case", "minutes_case", "hours_case", "days_case", "spaces_and_case_case"],
+)
+def test_parse_duration(text, expected):
+    assert parse_duration(text) == expected
+    assert parse_duration(format_duration(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "1", "h", "1w", "-1h", "0m", "1.5h"])
+def test_parse_duration_rejects(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_defaults_parse_into_three_steps():
+    settings = RecoverySettings.from_plugin_configuration([])
+    assert settings.schedule == (timedelta(hours=1), timedelta(days=1), timedelta(days=3))
+    assert settings.cutoff == timedelta(minutes=30)
+    assert settings.subject_variants(1, "en") == ("Forgot something?",)
+    assert settings.subject_variants(1, "tr-TR") == ("Bir şey mi unuttunuz?",)
+    assert settings.smtp is None
+
+
+def test_defaults_are_not_enough_to_activate():
+    with pytest.raises(ConfigurationError) as error:
+        validate_for_activation(RecoverySettings.from_plugin_configuration([]))
+    assert set(error.value.errors) == {"storefront_url"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("schedule", "1x", "'1x' is not a duration"),
+        ("schedule", "1d, 1h", "delays must grow"),
+        ("schedule", "", "at least one delay"),
+        ("schedule", ", ".join(f"{n}h" for n in range(1, 12)), "at most 10 steps"),
+        ("cutoff", "", "is not a duration"),
+        ("subjects", "Forgot something?", "must look like '1: Forgot something?'"),
+        ("subjects", "1: A\n2: B\n3: C\n4: D", "step 4 has a subject but the schedule has only 3"),
+        ("subjects", "1: A\n3: C", "step 2 has no subject line"),
+        ("subjects", "0: A", "numbered from 1"),
+        ("storefront_url", "https://shop.example.com/cart", "must contain {token}"),
+        ("storefront_url", "ftp://shop/{token}", "is not an http(s) URL"),
+        ("storefront_url", "https://shop/{token}/{id}", "only the placeholder {token}"),
+        ("from_email", "not an address", "is not an email address"),
+        ("smtp_url", "http://mail.example.com", "must start with smtp://"),
+        ("smtp_url", "smtp://mail.example.com:99999", "invalid port"),
+        ("smtp_url", "smtp://mail.example.com?tls=yes", "must be true or false"),
+        ("smtp_url", "smtps://mail.example.com?tls=true", "not both"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 20 else None,
+)
+def test_invalid_values_are_rejected_naming_the_field(field, value, message):
+    with pytest.raises(ConfigurationError) as error:
+        RecoverySettings.from_plugin_configuration(config(**{field: value}))
+    assert list(error.value.errors) == [field]
+    assert message in error.value.errors[field]
+
+
+def test_every_bad_field_is_reported_at_once():
+    with pytest.raises(ConfigurationError) as error:
+        RecoverySettings.from_plugin_configuration(config(schedule="soon", cutoff="never", smtp_url="x"))
+    assert set(error.value.errors) == {"schedule", "cutoff", "smtp_url"}
+
+
+def test_smtp_url_parts():
+    smtp = parse_smtp_url("smtp://user%40shop:p%3Ass@mail.example.com:587?tls=true")
+    assert (smtp.host, smtp.port, smtp.username, smtp.password, smtp.use_tls, smtp.use_ssl) == (
+        "mail.example.com", 587, "user@shop", "p:ss", True, False,
+    )
+    assert parse_smtp_url("smtps://mail.example.com").port == 465
+    assert parse_smtp_url("") is None
+
+
+def test_subject_variants_by_language():
+    settings = RecoverySettings.from_plugin_configuration(
+        config(subjects="1: A\n1: B\n2: C\n3: D\n1 [tr]: Tr\n1 [pt-BR]: Br")
+    )
+    assert settings.subject_variants(1, "en") == ("A", "B")
+    assert settings.subject_variants(1, "tr") == ("Tr",)
+    assert settings.subject_variants(1, "pt_BR") == ("Br",)
+    assert settings.subject_variants(1, "pt-PT") == ("A", "B")
+    assert settings.subject_variants(2, "tr") == ("C",)
+
+
+def test_delay_never_shorter_than_cutoff():
+    settings = RecoverySettings.from_plugin_configuration(config(schedule="10m, 2h", cutoff="30m", subjects="1: A\n2: B"))
+    assert settings.delay(1) == timedelta(minutes=30)
+    assert settings.delay(2) == timedelta(hours=2)
+
+
+def test_recovery_url_has_the_token():
+    settings = RecoverySettings.from_plugin_configuration(config(storefront_url="https://s.example/c/{token}?r=1"))
+    assert settings.recovery_url("abc") == "https://s.example/c/abc?r=1"

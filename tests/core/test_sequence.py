@@ -1,0 +1,79 @@
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from saleor_cart_recovery.config import RecoverySettings
+from saleor_cart_recovery.sequence import accepts_activity, next_due, pick_variant, reason_not_to_send
+from saleor_cart_recovery.shop import CartLine, CartSnapshot
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+SETTINGS = RecoverySettings.from_plugin_configuration(
+    [{"name": "schedule", "value": "1h, 1d, 3d"}, {"name": "cutoff", "value": "30m"}]
+)
+LINE = CartLine("1", "Hoodie", "XL", "H-XL", 1, Decimal("10"), Decimal("10"), None)
+
+
+def snapshot(lines=(LINE,), email="a@example.com"):
+    return CartSnapshot("t", "main", email, "en", "USD", lines, Decimal("10"), "Shop")
+
+
+def test_first_step_due_after_its_delay():
+    assert next_due(SETTINGS, last_activity_at=T0, steps_planned=0, last_planned_at=None) == T0 + timedelta(hours=1)
+
+
+def test_later_steps_timed_from_last_activity():
+    due = next_due(SETTINGS, last_activity_at=T0, steps_planned=1, last_planned_at=T0 + timedelta(hours=1))
+    assert due == T0 + timedelta(days=1)
+
+
+def test_late_dispatch_keeps_the_configured_gap_between_steps():
+    late = T0 + timedelta(days=2)  # step 1 only went out two days late
+    due = next_due(SETTINGS, last_activity_at=T0, steps_planned=1, last_planned_at=late)
+    assert due == late + (timedelta(days=1) - timedelta(hours=1))
+
+
+def test_activity_after_a_step_continues_with_the_next_step():
+    back = T0 + timedelta(hours=5)
+    due = next_due(SETTINGS, last_activity_at=back, steps_planned=1, last_planned_at=T0 + timedelta(hours=1))
+    assert due == back + timedelta(days=1)
+
+
+def test_no_step_after_the_last():
+    assert next_due(SETTINGS, last_activity_at=T0, steps_planned=3, last_planned_at=T0) is None
+
+
+def test_activity_reopens_only_soft_stops():
+    assert accepts_activity("active", "")
+    assert accepts_activity("stopped", "cart_empty")
+    assert not accepts_activity("stopped", "unsubscribed")
+    assert not accepts_activity("converted", "purchased")
+    assert not accepts_activity("finished", "")
+
+
+def test_reasons_not_to_send_in_priority_order():
+    base = dict(plugin_active=True, cart_status="active", cart_stop_reason="", ordered=False, suppressed=False,
+                snapshot=snapshot())
+    assert reason_not_to_send(**base) is None
+    assert reason_not_to_send(**{**base, "ordered": True, "snapshot": None}) == "purchased"
+    assert reason_not_to_send(**{**base, "cart_status": "converted"}) == "purchased"
+    assert reason_not_to_send(**{**base, "cart_status": "stopped", "cart_stop_reason": "unsubscribed"}) == "unsubscribed"
+    assert reason_not_to_send(**{**base, "plugin_active": False}) == "plugin_inactive"
+    assert reason_not_to_send(**{**base, "suppressed": True}) == "unsubscribed"
+    assert reason_not_to_send(**{**base, "snapshot": None}) == "checkout_deleted"
+    assert reason_not_to_send(**{**base, "snapshot": snapshot(lines=())}) == "cart_empty"
+    assert reason_not_to_send(**{**base, "snapshot": snapshot(email="")}) == "no_email"
+
+
+@given(st.uuids(), st.integers(min_value=1, max_value=6))
+def test_variant_assignment_is_stable_and_in_range(token, variants):
+    first = pick_variant(str(token), "subject:1", variants)
+    assert first == pick_variant(str(token), "subject:1", variants)
+    assert 0 <= first < variants
+
+
+def test_variant_assignment_splits_evenly():
+    counts = Counter(pick_variant(f"token-{n}", "subject:1", 3) for n in range(30000))
+    assert all(abs(count - 10000) < 400 for count in counts.values()), counts

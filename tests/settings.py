@@ -1,0 +1,39 @@
+"""Django settings for the core suite: real PostgreSQL, no Saleor, a database-backed test shop."""
+
+import os
+
+SECRET_KEY = "cart-recovery-tests"
+USE_TZ = True
+TIME_ZONE = "UTC"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django_celery_beat",
+    "saleor_cart_recovery",
+    "tests.shopapp",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("CART_RECOVERY_DB_NAME", "cart_recovery"),
+        "HOST": os.environ.get("CART_RECOVERY_DB_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("CART_RECOVERY_DB_PORT", "5432"),
+        "USER": os.environ.get("CART_RECOVERY_DB_USER", "postgres"),
+        "PASSWORD": os.environ.get("CART_RECOVERY_DB_PASSWORD", ""),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ROOT_URLCONF = "tests.shopapp.urls"
+MIDDLEWARE: list[str] = []
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+DEFAULT_FROM_EMAIL = "Test Shop <shop@example.com>"
+CART_RECOVERY_SHOP = "tests.shopapp.shop.DbShop"
+PUBLIC_URL = "http://shop.test"
+
+CELERY_BROKER_URL = os.environ.get("CART_RECOVERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+CELERY_TASK_ALWAYS_EAGER = True
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"saleor_cart_recovery": {"handlers": ["console"], "level": "WARNING"}},
+}

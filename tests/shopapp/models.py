@@ -1,0 +1,35 @@
+"""A minimal shop for the core suite: channels with plugin configuration, checkouts, orders."""
+
+from django.db import models
+
+
+class ShopChannel(models.Model):
+    slug = models.SlugField(unique=True)
+    active = models.BooleanField(default=True)
+    configuration = models.JSONField(default=list)
+
+
+class ShopCheckout(models.Model):
+    token = models.CharField(max_length=36, unique=True)
+    channel = models.ForeignKey(ShopChannel, on_delete=models.CASCADE)
+    email = models.CharField(max_length=254, blank=True)
+    language_code = models.CharField(max_length=35, default="en")
+    currency = models.CharField(max_length=3, default="USD")
+
+
+class ShopLine(models.Model):
+    checkout = models.ForeignKey(ShopCheckout, related_name="lines", on_delete=models.CASCADE)
+    variant_id = models.CharField(max_length=64)
+    product_name = models.CharField(max_length=255)
+    variant_name = models.CharField(max_length=255, blank=True)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    image_url = models.CharField(max_length=500, blank=True)
+
+
+class ShopOrder(models.Model):
+    checkout_token = models.CharField(max_length=36, blank=True)
+    email = models.CharField(max_length=254)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    created_at = models.DateTimeField()

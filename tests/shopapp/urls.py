@@ -1,0 +1,12 @@
+"""The same URL shape Saleor routes to ``plugin.webhook``."""
+
+from django.urls import re_path
+
+from saleor_cart_recovery.endpoints import handle
+
+urlpatterns = [
+    re_path(
+        r"^plugins/channel/(?P<channel_slug>[.0-9A-Za-z_\-]+)/saleor_cart_recovery/(?P<path>.*)$",
+        lambda request, channel_slug, path: handle(request, channel_slug, path),
+    ),
+]
