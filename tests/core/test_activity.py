@@ -1,0 +1,81 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from saleor_cart_recovery.activity import record_order
+from saleor_cart_recovery.models import RecoveryCart
+from saleor_cart_recovery.shop import OrderRef
+
+from .conftest import START, make_checkout, touch
+
+
+def order(token="", email="shopper@example.com", total="92.30"):
+    return OrderRef("o1", "1001", token, email, Decimal(total), "USD", START)
+
+
+def test_first_activity_creates_the_cart_due_after_the_first_delay(channel, recovery_settings):
+    checkout = make_checkout(channel, email="Shopper@Example.com")
+    with CaptureQueriesContext(connection) as queries:
+        touch(checkout, START, recovery_settings)
+    assert len(queries) == 1
+    cart = RecoveryCart.objects.get(checkout_token=checkout.token)
+    assert (cart.status, cart.email, cart.channel_slug) == ("active", "shopper@example.com", "main")
+    assert cart.next_due_at == START + timedelta(hours=1)
+
+
+def test_new_activity_restarts_the_clock_without_touching_progress(abandoned_cart, recovery_settings):
+    RecoveryCart.objects.filter(checkout_token=abandoned_cart.token).update(steps_planned=1)
+    later = START + timedelta(hours=3)
+    touch(abandoned_cart, later, recovery_settings)
+    cart = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+    assert cart.last_activity_at == later
+    assert cart.steps_planned == 1
+    assert cart.next_due_at == later + timedelta(hours=1)  # woken early; the dispatcher re-arms it
+
+
+def test_activity_reopens_an_emptied_cart(abandoned_cart, recovery_settings):
+    RecoveryCart.objects.filter(checkout_token=abandoned_cart.token).update(
+        status="stopped", stop_reason="cart_empty", next_due_at=None
+    )
+    touch(abandoned_cart, START + timedelta(hours=2), recovery_settings)
+    cart = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+    assert (cart.status, cart.stop_reason) == ("active", "")
+    assert cart.next_due_at is not None
+
+
+def test_activity_never_reopens_a_converted_or_unsubscribed_cart(abandoned_cart, recovery_settings):
+    for status, reason in [("converted", "purchased"), ("stopped", "unsubscribed")]:
+        RecoveryCart.objects.filter(checkout_token=abandoned_cart.token).update(
+            status=status, stop_reason=reason, next_due_at=None
+        )
+        touch(abandoned_cart, START + timedelta(hours=2), recovery_settings)
+        cart = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+        assert (cart.status, cart.stop_reason, cart.next_due_at) == (status, reason, None)
+
+
+def test_order_from_the_checkout_converts_its_cart(abandoned_cart):
+    with CaptureQueriesContext(connection) as queries:
+        assert record_order(order(token=abandoned_cart.token), channel_slug="main", at=START) == 1
+    assert len(queries) == 1
+    cart = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+    assert (cart.status, cart.stop_reason, cart.next_due_at) == ("converted", "purchased", None)
+    assert (cart.order_total, cart.order_currency, cart.conversion_match) == (Decimal("92.30"), "USD", "token")
+
+
+def test_order_from_another_checkout_stops_the_buyers_recent_carts(channel, recovery_settings):
+    recent, old, other = make_checkout(channel), make_checkout(channel), make_checkout(channel, email="x@example.com")
+    touch(recent, START - timedelta(days=1), recovery_settings)
+    touch(old, START - timedelta(days=30), recovery_settings)
+    touch(other, START - timedelta(days=1), recovery_settings)
+    assert record_order(order(token="not-tracked", email="SHOPPER@example.com"), channel_slug="main", at=START) == 1
+    statuses = dict(RecoveryCart.objects.values_list("checkout_token", "status"))
+    assert statuses == {recent.token: "converted", old.token: "active", other.token: "active"}
+    assert RecoveryCart.objects.get(checkout_token=recent.token).conversion_match == "email"
+
+
+def test_email_fallback_stays_in_the_channel(channel, recovery_settings):
+    checkout = make_checkout(channel)
+    touch(checkout, START, recovery_settings)
+    assert record_order(order(email="shopper@example.com"), channel_slug="other", at=START) == 0

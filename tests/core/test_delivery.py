@@ -1,0 +1,135 @@
+import smtplib
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from freezegun import freeze_time
+
+from saleor_cart_recovery import delivery
+from saleor_cart_recovery.delivery import MAX_ATTEMPTS, RETRY_BASE, deliver
+from saleor_cart_recovery.dispatch import dispatch
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
+from tests.shopapp.models import ShopCheckout, ShopOrder
+from tests.shopapp.shop import DbShop
+
+from .conftest import START, make_checkout, touch
+
+DUE = START + timedelta(hours=1)
+
+
+@pytest.fixture
+def planned(abandoned_cart):
+    """Step 1 of the abandoned cart, planned by the dispatcher and waiting for its send task."""
+    dispatch(now=DUE, send=lambda _: None)
+    return RecoveryMessage.objects.get()
+
+
+def send(message):
+    with freeze_time(DUE):
+        return deliver(message.id)
+
+
+def test_due_reminder_is_sent_with_the_live_cart(planned, abandoned_cart):
+    assert send(planned) == "sent"
+    [email] = mail.outbox
+    assert email.to == ["shopper@example.com"]
+    assert email.subject == "Forgot something?"
+    assert email.from_email == "Shop <shop@example.com>"
+    assert "Blue Hoodie" in email.body and "Canvas Tote" in email.body
+    assert "$92.30" in email.body  # 2 × 39.90 + 12.50
+    assert f"https://shop.example.com/cart/{abandoned_cart.token}" in email.body
+    html = email.alternatives[0][0]
+    assert "https://cdn.example.com/1.png" in html and "$79.80" in html
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email.extra_headers["List-Unsubscribe"].startswith("<http://shop.test/plugins/channel/main/saleor_cart_recovery/unsubscribe/")
+    planned.refresh_from_db()
+    assert (planned.status, planned.subject, planned.recipient, planned.attempts) == (
+        "sent", "Forgot something?", "shopper@example.com", 1,
+    )
+
+
+def test_delivering_twice_sends_once(planned):
+    assert send(planned) == "sent"
+    assert send(planned) == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_turkish_checkout_gets_turkish_copy_and_money(channel, recovery_settings):
+    checkout = make_checkout(channel, language="tr-TR")
+    touch(checkout, START, recovery_settings)
+    dispatch(now=DUE, send=lambda _: None)
+    send(RecoveryMessage.objects.get())
+    [email] = mail.outbox
+    assert email.subject == "Bir şey mi unuttunuz?"
+    assert "Sepetinize dönün" in email.body
+    assert "$92,30" in email.body
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda c: ShopOrder.objects.create(checkout_token=c.token, email=c.email, total="92.30", created_at=START), "purchased"),
+        (lambda c: c.lines.all().delete(), "cart_empty"),
+        (lambda c: c.delete(), "checkout_deleted"),
+        (lambda c: ShopCheckout.objects.filter(pk=c.pk).update(email=""), "no_email"),
+        (lambda c: Suppression.objects.create(channel_slug="main", email=c.email, source="link", created_at=START), "unsubscribed"),
+    ],
+    ids=["purchased_case", "emptied_case", "deleted_case", "email_removed_case", "unsubscribed_case"],
+)
+def test_reminder_is_skipped_and_series_stopped_with_the_reason(planned, abandoned_cart, change, reason):
+    change(abandoned_cart)
+    assert send(planned) == "skipped"
+    assert mail.outbox == []
+    planned.refresh_from_db()
+    cart = RecoveryCart.objects.get()
+    assert planned.reason == reason
+    assert cart.stop_reason == reason and cart.next_due_at is None
+    assert cart.status == ("converted" if reason == "purchased" else "stopped")
+
+
+def test_order_placed_between_claim_and_send_stops_the_email(planned, abandoned_cart):
+    real_find = DbShop.find_order
+    calls = []
+
+    def find_order(shop, token):
+        calls.append(token)
+        if len(calls) == 2:  # the shopper pays while the reminder is being rendered
+            ShopOrder.objects.create(checkout_token=token, email="shopper@example.com", total="92.30", created_at=DUE)
+        return real_find(shop, token)
+
+    with mock.patch.object(DbShop, "find_order", find_order):
+        assert send(planned) == "skipped"
+    assert mail.outbox == []
+    planned.refresh_from_db()
+    assert planned.reason == "purchased"
+    assert RecoveryCart.objects.get().order_total is not None
+
+
+def test_temporary_failure_is_retried_with_backoff_then_given_up(planned):
+    with mock.patch.object(delivery, "send_email", side_effect=delivery.SendFailed("connection refused")):
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            status = send(planned)
+            planned.refresh_from_db()
+            if attempt < MAX_ATTEMPTS:
+                assert status == "scheduled"
+                assert planned.attempt_after == DUE + RETRY_BASE * 2 ** (attempt - 1)
+    assert (planned.status, planned.reason, planned.attempts) == ("failed", "retries_exhausted", MAX_ATTEMPTS)
+    assert "connection refused" in planned.error
+
+
+def test_refused_recipient_fails_for_good(planned):
+    refused = smtplib.SMTPRecipientsRefused({"shopper@example.com": (550, b"no such user")})
+    with mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=refused):
+        assert send(planned) == "failed"
+    planned.refresh_from_db()
+    assert planned.reason == "send_refused"
+
+
+def test_last_step_finishes_the_series(abandoned_cart, django_capture_on_commit_callbacks):
+    for delay in (timedelta(hours=1), timedelta(days=1), timedelta(days=3)):
+        with freeze_time(START + delay), django_capture_on_commit_callbacks(execute=True):
+            dispatch(send=deliver)
+    assert [m.subject for m in mail.outbox] == ["Forgot something?", "Still thinking?", "Last call"]
+    assert RecoveryCart.objects.get().status == "finished"
+    assert "last reminder" in mail.outbox[-1].body

@@ -1,0 +1,112 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from saleor_cart_recovery.dispatch import LEASE, SENDING_TIMEOUT, dispatch
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from tests.shopapp.models import ShopChannel
+
+from .conftest import START, make_checkout, touch
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """One dispatch cycle; returns its result and the message ids handed to senders on commit."""
+
+    def run(now):
+        sent: list[int] = []
+        with django_capture_on_commit_callbacks(execute=True):
+            result = dispatch(now=now, send=sent.append)
+        return result, sent
+
+    return run
+
+
+def test_nothing_is_planned_before_the_first_step_is_due(run, abandoned_cart):
+    result, sent = run(START + HOUR - timedelta(seconds=1))
+    assert (result.planned, sent) == (0, [])
+
+
+def test_due_step_is_planned_once_and_handed_out_after_commit(run, abandoned_cart):
+    result, sent = run(START + HOUR)
+    message = RecoveryMessage.objects.get()
+    assert (result.planned, sent) == (1, [message.id])
+    assert (message.step, message.status) == (1, "scheduled")
+    cart = RecoveryCart.objects.get()
+    assert (cart.steps_planned, cart.next_due_at) == (1, START + timedelta(days=1))
+    again, sent_again = run(START + HOUR)
+    assert (again.planned, sent_again) == (0, [])
+
+
+def test_a_lost_send_task_is_handed_out_again_after_the_lease(run, abandoned_cart):
+    _, sent = run(START + HOUR)
+    _, within = run(START + HOUR + LEASE - timedelta(seconds=1))
+    _, after = run(START + HOUR + LEASE)
+    assert (within, after) == ([], sent)
+
+
+def test_woken_early_cart_is_rearmed_to_its_exact_due_time(run, abandoned_cart, recovery_settings):
+    run(START + HOUR)  # step 1 planned
+    RecoveryMessage.objects.update(status="sent")
+    touch(abandoned_cart, START + 2 * HOUR, recovery_settings)  # shopper came back
+    result, sent = run(START + 3 * HOUR)
+    assert (result.rearmed, sent) == (1, [])
+    assert RecoveryCart.objects.get().next_due_at == START + 2 * HOUR + timedelta(days=1)
+
+
+def test_whole_series_is_planned_step_by_step(run, abandoned_cart):
+    planned = [run(START + delay)[0].planned for delay in (HOUR, timedelta(days=1), timedelta(days=3))]
+    assert planned == [1, 1, 1]
+    assert list(RecoveryMessage.objects.order_by("step").values_list("step", flat=True)) == [1, 2, 3]
+    assert RecoveryCart.objects.get().next_due_at is None
+    assert run(START + timedelta(days=30))[0].planned == 0
+
+
+def test_cart_in_a_channel_without_the_plugin_is_stopped(run, abandoned_cart):
+    ShopChannel.objects.update(active=False)
+    result, sent = run(START + HOUR)
+    cart = RecoveryCart.objects.get()
+    assert (result.stopped, sent, cart.status, cart.stop_reason) == (1, [], "stopped", "plugin_inactive")
+
+
+def test_work_is_done_in_bounded_batches(channel, recovery_settings):
+    for _ in range(5):
+        touch(make_checkout(channel), START, recovery_settings)
+    result, sent = dispatch(now=START + HOUR, send=lambda _: None, batch_size=2, max_batches=2), None
+    assert result.planned == 4
+    assert RecoveryCart.objects.filter(steps_planned=0).count() == 1
+
+
+def test_interrupted_send_is_recorded_as_failed_not_resent(run, abandoned_cart):
+    run(START + HOUR)
+    RecoveryMessage.objects.update(status="sending", updated_at=START + HOUR)
+    result, sent = run(START + HOUR + SENDING_TIMEOUT + timedelta(seconds=1))
+    message = RecoveryMessage.objects.get()
+    assert (result.interrupted, sent, message.status, message.reason) == (1, [], "failed", "interrupted")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_at_once_plan_each_step_once(channel, recovery_settings):
+    for _ in range(40):
+        touch(make_checkout(channel), START, recovery_settings)
+    sent: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def worker():
+        barrier.wait()
+        try:
+            dispatch(now=START + HOUR, send=sent.append, batch_size=5)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert RecoveryMessage.objects.count() == 40
+    assert sorted(sent) == sorted(RecoveryMessage.objects.values_list("id", flat=True))
