@@ -1,3 +1,5 @@
+from collections import Counter
+
 from django.core.management.base import BaseCommand
 
 from ...delivery import deliver
@@ -14,13 +16,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, enqueue=False, **options):
-        outcomes: dict[str, int] = {}
-
-        def send_here(message_id: int) -> None:
-            status = deliver(message_id)
-            outcomes[status] = outcomes.get(status, 0) + 1
-
-        result = dispatch(send=enqueue_with_celery if enqueue else send_here)
+        if enqueue:
+            self.stdout.write(str(dispatch(send=enqueue_with_celery)))
+            return
+        # Claims are committed when dispatch() returns, so the sends can run right here.
+        result = dispatch(send=lambda message_id: None)
         self.stdout.write(str(result))
+        outcomes = Counter(deliver(message_id) for message_id in result.enqueued)
         for status, count in sorted(outcomes.items()):
             self.stdout.write(f"  {status}: {count}")

@@ -1,0 +1,410 @@
+"""End to end with real parts: PostgreSQL, a Redis broker, a Celery worker process and an SMTP server.
+
+The test process records cart activity and runs the dispatcher exactly as beat would; a separate
+``celery worker`` process (pointed at pytest's test database) runs the send tasks and talks SMTP
+to an aiosmtpd server on loopback. Assertions are made on the mail the server RECEIVED and on
+the rows the worker left behind.
+
+Time control without freezegun (the worker has its own clock): activity is recorded in the past,
+and later steps are planned by calling ``dispatch(now=...)`` with an explicit future moment.
+"""
+
+import email
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from email import policy
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from django.db import connection
+from django.utils import timezone
+
+from saleor_cart_recovery.dispatch import dispatch
+from saleor_cart_recovery.models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.tasks import send_reminder
+from saleor_cart_recovery.tokens import read_unsubscribe_token
+from tests.celery_app import app
+from tests.shopapp.models import ShopChannel, ShopOrder
+
+from .conftest import CONFIGURATION, make_checkout, touch
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_HOST = os.environ.get("CART_RECOVERY_REDIS_HOST", "127.0.0.1")
+# A Redis database of its own, purged at start: nothing else's tasks can reach our worker.
+REDIS_DB = int(os.environ.get("CART_RECOVERY_E2E_REDIS_DB", "12"))
+BROKER_URL = f"redis://{REDIS_HOST}:6379/{REDIS_DB}"
+WORKER_START_TIMEOUT = 30
+MAIL_TIMEOUT = 30
+POLL = 0.1
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+# --- SMTP server -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message: EmailMessage
+
+    def part(self, content_type: str) -> str:
+        body = self.message.get_body(preferencelist=(content_type.split("/")[1],))
+        assert body is not None and body.get_content_type() == content_type, f"no {content_type} part"
+        return body.get_content()
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every accepted envelope with its parsed message."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        with self._lock:
+            self._received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
+
+    def clear(self):
+        with self._lock:
+            self._received.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller, inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server):
+    _, inbox = smtp_server
+    inbox.clear()
+    return inbox
+
+
+# --- Celery worker -----------------------------------------------------------------------------
+
+
+class Worker:
+    def __init__(self, process: subprocess.Popen, log: Path):
+        self.process = process
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def check_alive(self):
+        if self.process.poll() is not None:
+            pytest.fail(f"the Celery worker exited with code {self.process.returncode}:\n{self.output()}")
+
+    def finished(self, task_ids) -> bool:
+        """Whether the worker logged an outcome for every one of these task ids."""
+        text = self.output()
+        return all(re.search(rf"\[{re.escape(task_id)}\] (succeeded|raised|failed)", text) for task_id in task_ids)
+
+
+def _redis() -> redis.Redis:
+    client = redis.Redis(host=REDIS_HOST, port=6379, db=REDIS_DB, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"the end-to-end test needs Redis at {BROKER_URL}: {exc}")
+    return client
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, tmp_path_factory):
+    """A real ``celery worker`` subprocess on the pytest test database and a private Redis DB."""
+    client = _redis()
+    client.flushdb()
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        # django_db_setup has switched the connection over to the test database by now.
+        "CART_RECOVERY_DB_NAME": connection.settings_dict["NAME"],
+        "CART_RECOVERY_BROKER_URL": BROKER_URL,
+        "CART_RECOVERY_CELERY_EAGER": "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    env.pop("CELERY_BROKER_URL", None)  # would override the settings inside Celery
+    command = [
+        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+        # Threads: several send tasks really run at the same time (redelivery races).
+        "--pool=threads", "--concurrency=4", "--loglevel=INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--hostname", f"e2e-{os.getpid()}@%h",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    running = Worker(process, log)
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while " ready." not in running.output():
+            running.check_alive()
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the Celery worker was not ready after {WORKER_START_TIMEOUT}s:\n{running.output()}"
+                )
+            time.sleep(POLL)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        client.flushdb()
+        client.close()
+
+
+def _reset_broker_pool():
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_for_real(worker):
+    """This process publishes to the worker's broker instead of running tasks inline."""
+    saved = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
+    _reset_broker_pool()
+    app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    try:
+        yield worker
+    finally:
+        _reset_broker_pool()
+        app.conf.update(saved)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def channel(smtp_server):
+    controller, _ = smtp_server
+    configuration = [
+        item if item["name"] != "smtp_url" else {"name": "smtp_url", "value": f"smtp://127.0.0.1:{controller.port}"}
+        for item in CONFIGURATION
+    ]
+    return ShopChannel.objects.create(slug="e2e", configuration=configuration)
+
+
+@pytest.fixture
+def settings_of(channel):
+    from saleor_cart_recovery.config import RecoverySettings
+
+    return RecoverySettings.from_plugin_configuration(channel.configuration)
+
+
+def wait_until(condition, what: str, worker: Worker, timeout: float = MAIL_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}; worker log:\n{worker.output()[-6000:]}")
+        time.sleep(POLL)
+
+
+def all_handled() -> bool:
+    """No message is waiting for or inside a send task."""
+    return not RecoveryMessage.objects.filter(
+        status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]
+    ).exists()
+
+
+def redeliver_all(worker: Worker):
+    """What a broker redelivery or a second worker does: every message handed out again, twice."""
+    ids = [
+        send_reminder.delay(message_id).id
+        for message_id in RecoveryMessage.objects.values_list("id", flat=True)
+        for _ in range(2)
+    ]
+    wait_until(lambda: worker.finished(ids), f"{len(ids)} redelivered send tasks", worker)
+
+
+def steps_received(inbox: Inbox) -> list[tuple[str, str]]:
+    return sorted((r.rcpt_tos[0], str(r.message["Subject"])) for r in inbox.received)
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+def test_due_carts_get_exactly_one_reminder_over_real_smtp(celery_for_real, inbox, channel, settings_of):
+    worker = celery_for_real
+    now = timezone.now()
+    alice = make_checkout(channel, email="alice@example.com", lines=2)
+    bob = make_checkout(channel, email="Bob@Example.com", lines=3)
+    carol = make_checkout(channel, email="carol@example.com", lines=1)  # bought: gets nothing
+    dave = make_checkout(channel, email="dave@example.com", lines=1)  # left 10 minutes ago: not due
+    for checkout in (alice, bob, carol):
+        touch(checkout, now - 2 * HOUR, settings_of)
+    touch(dave, now - timedelta(minutes=10), settings_of)
+    ShopOrder.objects.create(
+        checkout_token=carol.token, email=carol.email, total=Decimal("12.50"), created_at=now - HOUR
+    )
+
+    # Two dispatchers at the same moment (beat fired twice, two beat processes, ...).
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def run_dispatch():
+        try:
+            barrier.wait(timeout=10)
+            results.append(dispatch())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run_dispatch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert sum(r.planned for r in results) == 3
+    enqueued = [message_id for r in results for message_id in r.enqueued]
+    assert len(enqueued) == len(set(enqueued)) == 3
+
+    wait_until(lambda: len(inbox.received) >= 2 and all_handled(), "2 reminders at the SMTP server", worker)
+
+    # And once more in a row, then every send task redelivered twice: nothing new goes out.
+    again = dispatch()
+    assert (again.planned, again.enqueued) == (0, [])
+    redeliver_all(worker)
+    assert steps_received(inbox) == [
+        ("alice@example.com", "Forgot something?"),
+        ("bob@example.com", "Forgot something?"),
+    ]
+
+    # What Alice's mail server received.
+    (mail,) = inbox.to("alice@example.com")
+    assert mail.rcpt_tos == ("alice@example.com",)
+    assert mail.mail_from == "shop@example.com"
+    assert parseaddr(str(mail.message["From"])) == ("Shop", "shop@example.com")
+    assert str(mail.message["To"]) == "alice@example.com"
+    assert str(mail.message["Subject"]) == "Forgot something?"
+    recovery_url = f"https://shop.example.com/cart/{alice.token}"
+
+    text = mail.part("text/plain")
+    assert "- Blue Hoodie (XL) — Qty 2 — $79.80" in text
+    assert "- Canvas Tote — Qty 1 — $12.50" in text
+    assert "Total: $92.30" in text
+    assert f"Return to your cart: {recovery_url}" in text
+
+    html = mail.part("text/html")
+    assert "Blue Hoodie" in html and "Canvas Tote" in html
+    assert "Qty 2 × $39.90" in html and "Qty 1 × $12.50" in html
+    assert "$79.80" in html and "$92.30" in html
+    assert f'href="{recovery_url}"' in html
+    assert 'src="https://cdn.example.com/1.png"' in html
+    assert "style=" in html  # CSS was inlined for mail clients
+
+    unsubscribe = str(mail.message["List-Unsubscribe"])
+    match = re.fullmatch(r"<(https?://[^>]+/unsubscribe/([^>/]+))>", unsubscribe)
+    assert match, unsubscribe
+    claim = read_unsubscribe_token(match.group(2))
+    assert (claim.channel_slug, claim.email, claim.checkout_token) == ("e2e", "alice@example.com", alice.token)
+    assert str(mail.message["List-Unsubscribe-Post"]) == "List-Unsubscribe=One-Click"
+    assert match.group(1) in text and f'href="{match.group(1)}"' in html
+
+    # Bob's cart: three lines, his address as the shop has it.
+    (mail,) = inbox.to("Bob@Example.com") or inbox.to("bob@example.com")
+    bob_text = mail.part("text/plain")
+    assert "Socks (M) — Qty 3 — $15.00" in bob_text
+    assert "Total: $107.30" in bob_text
+    assert bob.token in bob_text
+
+    # What the worker recorded.
+    sent = RecoveryMessage.objects.filter(status=MessageStatus.SENT).select_related("cart")
+    assert sorted((m.cart.checkout_token, m.step) for m in sent) == sorted([(alice.token, 1), (bob.token, 1)])
+    for message in sent:
+        assert message.subject == "Forgot something?"
+        assert message.sent_at is not None and message.attempts == 1 and message.error == ""
+    (skipped,) = RecoveryMessage.objects.exclude(status=MessageStatus.SENT)
+    assert (skipped.cart.checkout_token, skipped.status, skipped.reason) == (
+        carol.token, MessageStatus.SKIPPED, Reason.PURCHASED,
+    )
+    carol_cart = RecoveryCart.objects.get(checkout_token=carol.token)
+    assert (carol_cart.status, carol_cart.next_due_at, carol_cart.order_total) == (
+        CartStatus.CONVERTED, None, Decimal("12.50"),
+    )
+    assert not RecoveryMessage.objects.filter(cart__checkout_token=dave.token).exists()
+    assert RecoveryCart.objects.get(checkout_token=dave.token).next_due_at > now
+
+
+def test_series_runs_step_by_step_and_finishes(celery_for_real, inbox, channel, settings_of):
+    worker = celery_for_real
+    now = timezone.now()
+    checkout = make_checkout(channel, email="erin@example.com", lines=2)
+    # Gone for two days: step 2's delay has passed too, but the series starts at step 1 and keeps
+    # the configured gap (23 h) before step 2 — no backlog of reminders minutes apart.
+    touch(checkout, now - 2 * DAY, settings_of)
+
+    schedule = [
+        (now, "Forgot something?", "You left something in your cart"),
+        (now + 23 * HOUR + timedelta(minutes=1), "Still thinking?", "You left something in your cart"),
+        (now + 3 * DAY, "Last call", "This is the last reminder we will send about this cart."),
+    ]
+    for count, (moment, subject, wording) in enumerate(schedule, start=1):
+        result = dispatch(now=moment)
+        assert (result.planned, len(result.enqueued)) == (1, 1), (count, str(result))
+        wait_until(lambda count=count: len(inbox.received) >= count and all_handled(), f"step {count}", worker)
+        latest = inbox.received[-1]
+        assert str(latest.message["Subject"]) == subject
+        assert wording in latest.part("text/plain")
+        assert "Total: $92.30" in latest.part("text/plain")
+        # Nothing else is due at that moment.
+        assert dispatch(now=moment).planned == 0
+
+    redeliver_all(worker)
+    assert [str(r.message["Subject"]) for r in inbox.received] == [s for _, s, _ in schedule]
+    assert list(RecoveryMessage.objects.order_by("step").values_list("step", "status")) == [
+        (1, MessageStatus.SENT), (2, MessageStatus.SENT), (3, MessageStatus.SENT),
+    ]
+    cart = RecoveryCart.objects.get(checkout_token=checkout.token)
+    assert (cart.status, cart.steps_planned, cart.next_due_at) == (CartStatus.FINISHED, 3, None)
+    assert dispatch(now=now + 30 * DAY).planned == 0
