@@ -99,8 +99,10 @@ def validate_for_activation(settings: RecoverySettings) -> None:
     """Checks that only matter once mail goes out: a cart link is useless without a storefront."""
     if not settings.storefront_url:
         raise ConfigurationError(
-            {"storefront_url": "required to activate the plugin: the storefront page that restores "
-             "a cart, e.g. https://shop.example.com/cart/{token}"}
+            {
+                "storefront_url": "required to activate the plugin: the storefront page that restores "
+                "a cart, e.g. https://shop.example.com/cart/{token}"
+            }
         )
 
 
@@ -134,7 +136,11 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
                 f"step {', '.join(map(str, beyond))} has a subject but the schedule has only "
                 f"{len(schedule)} step(s)"
             )
-        missing = [n for n in range(1, len(schedule) + 1) if not any(s.step == n and s.language is None for s in subjects)]
+        missing = [
+            n
+            for n in range(1, len(schedule) + 1)
+            if not any(s.step == n and s.language is None for s in subjects)
+        ]
         if missing and "subjects" not in errors:
             errors["subjects"] = (
                 f"step {', '.join(map(str, missing))} has no subject line for all languages; "
@@ -143,8 +149,12 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
     if errors:
         raise ConfigurationError(errors)
     return RecoverySettings(
-        schedule=schedule, cutoff=cutoff, subjects=subjects, storefront_url=storefront_url,
-        from_email=from_email, smtp=smtp,
+        schedule=schedule,
+        cutoff=cutoff,
+        subjects=subjects,
+        storefront_url=storefront_url,
+        from_email=from_email,
+        smtp=smtp,
     )
 
 
@@ -157,7 +167,9 @@ def _parse_schedule(text: str) -> tuple[timedelta, ...]:
     delays = tuple(parse_duration(p) for p in parts)
     for earlier, later, text_later in zip(delays, delays[1:], parts[1:], strict=False):
         if later <= earlier:
-            raise ValueError(f"delays must grow from step to step; '{text_later}' is not after the step before it")
+            raise ValueError(
+                f"delays must grow from step to step; '{text_later}' is not after the step before it"
+            )
     return delays
 
 
@@ -169,7 +181,9 @@ def _parse_subjects(text: str) -> tuple[Subject, ...]:
             continue
         match = _SUBJECT_LINE.match(line)
         if not match:
-            raise ValueError(f"line {number} ('{line}') must look like '1: Forgot something?' or '1 [tr]: ...'")
+            raise ValueError(
+                f"line {number} ('{line}') must look like '1: Forgot something?' or '1 [tr]: ...'"
+            )
         step, language, subject = int(match.group(1)), match.group(2), match.group(3).strip()
         if step < 1:
             raise ValueError(f"line {number}: steps are numbered from 1")
@@ -215,7 +229,9 @@ def parse_smtp_url(text: str) -> SmtpConfig | None:
         return None
     parts = urlsplit(value)
     if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError("must start with smtp:// or smtps://, e.g. smtp://user:pass@mail.example.com:587?tls=true")
+        raise ValueError(
+            "must start with smtp:// or smtps://, e.g. smtp://user:pass@mail.example.com:587?tls=true"
+        )
     if not parts.hostname:
         raise ValueError("has no host")
     try:
@@ -234,6 +250,10 @@ def parse_smtp_url(text: str) -> SmtpConfig | None:
     if use_ssl and use_tls:
         raise ValueError("choose either tls (STARTTLS) or ssl, not both")
     return SmtpConfig(
-        host=parts.hostname, port=port, username=unquote(parts.username or ""),
-        password=unquote(parts.password or ""), use_tls=use_tls, use_ssl=use_ssl,
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        use_tls=use_tls,
+        use_ssl=use_ssl,
     )

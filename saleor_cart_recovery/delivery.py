@@ -35,7 +35,10 @@ def deliver(message_id: int) -> str:
     with shop.write_access():
         email = _claim(shop, message_id)
         if email is None:
-            return RecoveryMessage.objects.filter(pk=message_id).values_list("status", flat=True).first() or "missing"
+            return (
+                RecoveryMessage.objects.filter(pk=message_id).values_list("status", flat=True).first()
+                or "missing"
+            )
         return _send(shop, message_id, email)
 
 
@@ -63,7 +66,11 @@ def _claim(shop, message_id):
             _skip(message, cart, reason, order, now)
             return None
         email = compose_email(
-            shop, settings, snapshot, step=message.step, variant=message.variant,
+            shop,
+            settings,
+            snapshot,
+            step=message.step,
+            variant=message.variant,
         )
         message.status = MessageStatus.SENDING
         message.attempts += 1
@@ -82,7 +89,12 @@ def _skip(message, cart, reason, order, now):
     if order is not None:
         record_order(order, channel_slug=cart.channel_slug, at=now)
     elif cart.status == CartStatus.ACTIVE:
-        cart.status, cart.stop_reason, cart.next_due_at, cart.updated_at = CartStatus.STOPPED, reason, None, now
+        cart.status, cart.stop_reason, cart.next_due_at, cart.updated_at = (
+            CartStatus.STOPPED,
+            reason,
+            None,
+            now,
+        )
         cart.save(update_fields=["status", "stop_reason", "next_due_at", "updated_at"])
     logger.info("cart %s step %s skipped: %s", cart.checkout_token, message.step, reason)
 
@@ -100,7 +112,11 @@ def _send(shop, message_id, email) -> str:
         try:
             send_email(email, settings.smtp if settings else None)
         except SendRefused as exc:
-            message.status, message.reason, message.error = MessageStatus.FAILED, Reason.SEND_REFUSED, str(exc)
+            message.status, message.reason, message.error = (
+                MessageStatus.FAILED,
+                Reason.SEND_REFUSED,
+                str(exc),
+            )
         except SendFailed as exc:
             message.error = str(exc)
             if message.attempts >= MAX_ATTEMPTS:

@@ -95,7 +95,11 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
             settings = channel_settings(cart.channel_slug)
             cart.updated_at = now
             if settings is None:
-                cart.status, cart.stop_reason, cart.next_due_at = CartStatus.STOPPED, Reason.PLUGIN_INACTIVE, None
+                cart.status, cart.stop_reason, cart.next_due_at = (
+                    CartStatus.STOPPED,
+                    Reason.PLUGIN_INACTIVE,
+                    None,
+                )
                 result.stopped += 1
                 continue
             due = _due(settings, cart)
@@ -110,8 +114,12 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
             variants = len(settings.subject_variants(step, cart.language_code)) or 1
             messages.append(
                 RecoveryMessage(
-                    cart=cart, step=step, status=MessageStatus.SCHEDULED, planned_at=now,
-                    attempt_after=now, updated_at=now,
+                    cart=cart,
+                    step=step,
+                    status=MessageStatus.SCHEDULED,
+                    planned_at=now,
+                    attempt_after=now,
+                    updated_at=now,
                     variant=pick_variant(cart.checkout_token, f"subject:{step}", variants),
                 )
             )
@@ -127,7 +135,9 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
 
 def _due(settings: RecoverySettings, cart: RecoveryCart) -> datetime | None:
     return next_due(
-        settings, last_activity_at=cart.last_activity_at, steps_planned=cart.steps_planned,
+        settings,
+        last_activity_at=cart.last_activity_at,
+        steps_planned=cart.steps_planned,
         last_planned_at=cart.last_planned_at,
     )
 

@@ -11,7 +11,9 @@ def parse_duration(text: str) -> timedelta:
     """Parse one duration; raise ``ValueError`` with a message a shop owner can act on."""
     match = _PATTERN.match(text.strip().lower())
     if not match:
-        raise ValueError(f"'{text.strip()}' is not a duration; use a number with s, m, h or d, e.g. 90s, 15m, 1h, 2d")
+        raise ValueError(
+            f"'{text.strip()}' is not a duration; use a number with s, m, h or d, e.g. 90s, 15m, 1h, 2d"
+        )
     amount, unit = int(match.group(1)), match.group(2)
     if amount <= 0:
         raise ValueError(f"'{text.strip()}' must be longer than zero")

@@ -45,7 +45,8 @@ def _page(title: str, text: str, status: int = 200, form: str = "") -> HttpRespo
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}</title></head>"
-        "<body style='font-family:Helvetica,Arial,sans-serif;max-width:480px;margin:48px auto;padding:0 16px'>"
+        "<body style='font-family:Helvetica,Arial,sans-serif;max-width:480px;margin:48px auto;"
+        "padding:0 16px'>"
         f"<h1 style='font-size:22px'>{escape(title)}</h1><p>{escape(text)}</p>{form}</body></html>"
     )
     response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")

@@ -1,7 +1,6 @@
 """Deliver a composed message over the channel's SMTP server or Django's email backend."""
 
 import smtplib
-import socket
 
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend
@@ -17,8 +16,14 @@ def connection_for(smtp: SmtpConfig | None):
     if smtp is None:
         return get_connection(fail_silently=False)
     return EmailBackend(
-        host=smtp.host, port=smtp.port, username=smtp.username or None, password=smtp.password or None,
-        use_tls=smtp.use_tls, use_ssl=smtp.use_ssl, timeout=SMTP_TIMEOUT, fail_silently=False,
+        host=smtp.host,
+        port=smtp.port,
+        username=smtp.username or None,
+        password=smtp.password or None,
+        use_tls=smtp.use_tls,
+        use_ssl=smtp.use_ssl,
+        timeout=SMTP_TIMEOUT,
+        fail_silently=False,
     )
 
 
@@ -36,5 +41,5 @@ def send_email(message, smtp: SmtpConfig | None) -> None:
         if 500 <= exc.smtp_code < 600:
             raise SendRefused(f"server refused the message: {exc.smtp_code} {exc.smtp_error!r}") from exc
         raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise SendFailed(f"could not reach the mail server: {exc}") from exc

@@ -62,7 +62,9 @@ class RecoveryCart(models.Model):
     class Meta:
         db_table = "cart_recovery_cart"
         indexes = [
-            models.Index(fields=["next_due_at"], condition=Q(next_due_at__isnull=False), name="cart_recovery_cart_due"),
+            models.Index(
+                fields=["next_due_at"], condition=Q(next_due_at__isnull=False), name="cart_recovery_cart_due"
+            ),
             models.Index(fields=["channel_slug", "email"], name="cart_recovery_cart_email"),
         ]
 
@@ -96,7 +98,9 @@ class RecoveryMessage(models.Model):
             models.Index(
                 fields=["attempt_after"], condition=Q(status="scheduled"), name="cart_recovery_msg_ready"
             ),
-            models.Index(fields=["updated_at"], condition=Q(status="sending"), name="cart_recovery_msg_sending"),
+            models.Index(
+                fields=["updated_at"], condition=Q(status="sending"), name="cart_recovery_msg_sending"
+            ),
         ]
 
     def __str__(self):

@@ -30,8 +30,12 @@ def template_source(name: str) -> str:
 
 def inline_css(html: str) -> str:
     return premailer.transform(
-        html, keep_style_tags=True, strip_important=False, disable_validation=True,
-        cssutils_logging_level="CRITICAL", allow_network=False,
+        html,
+        keep_style_tags=True,
+        strip_important=False,
+        disable_validation=True,
+        cssutils_logging_level="CRITICAL",
+        allow_network=False,
     )
 
 
@@ -66,4 +70,6 @@ def render(name: str, context: dict) -> str:
 
 def render_reminder(context: dict) -> tuple[str, str]:
     """HTML and plain-text bodies from the same data."""
-    return render("email/cart_recovery/reminder.html", context), render("email/cart_recovery/reminder.txt", context)
+    return render("email/cart_recovery/reminder.html", context), render(
+        "email/cart_recovery/reminder.txt", context
+    )

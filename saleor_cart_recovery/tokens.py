@@ -17,7 +17,9 @@ class UnsubscribeClaim:
 
 
 def unsubscribe_token(claim: UnsubscribeClaim) -> str:
-    return signing.dumps([claim.channel_slug, claim.email, claim.checkout_token], salt=_UNSUBSCRIBE_SALT, compress=True)
+    return signing.dumps(
+        [claim.channel_slug, claim.email, claim.checkout_token], salt=_UNSUBSCRIBE_SALT, compress=True
+    )
 
 
 def read_unsubscribe_token(token: str) -> UnsubscribeClaim:

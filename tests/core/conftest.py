@@ -13,7 +13,10 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONFIGURATION = [
     {"name": "schedule", "value": "1h, 1d, 3d"},
     {"name": "cutoff", "value": "30m"},
-    {"name": "subjects", "value": "1: Forgot something?\n2: Still thinking?\n3: Last call\n1 [tr]: Bir şey mi unuttunuz?"},
+    {
+        "name": "subjects",
+        "value": "1: Forgot something?\n2: Still thinking?\n3: Last call\n1 [tr]: Bir şey mi unuttunuz?",
+    },
     {"name": "storefront_url", "value": "https://shop.example.com/cart/{token}"},
     {"name": "from_email", "value": "Shop <shop@example.com>"},
     {"name": "smtp_url", "value": ""},
@@ -37,8 +40,13 @@ def make_checkout(channel, *, email="shopper@example.com", language="en", lines=
     catalog = [("Blue Hoodie", "XL", 2, "39.90"), ("Canvas Tote", "", 1, "12.50"), ("Socks", "M", 3, "5.00")]
     for index, (product, variant, quantity, price) in enumerate(catalog[:lines]):
         ShopLine.objects.create(
-            checkout=checkout, variant_id=str(index + 1), product_name=product, variant_name=variant or product,
-            quantity=quantity, unit_price=Decimal(price), image_url=f"https://cdn.example.com/{index + 1}.png",
+            checkout=checkout,
+            variant_id=str(index + 1),
+            product_name=product,
+            variant_name=variant or product,
+            quantity=quantity,
+            unit_price=Decimal(price),
+            image_url=f"https://cdn.example.com/{index + 1}.png",
         )
     return checkout
 
@@ -46,8 +54,12 @@ def make_checkout(channel, *, email="shopper@example.com", language="en", lines=
 def touch(checkout, at, settings):
     """What the plugin's checkout hooks do."""
     record_activity(
-        checkout_token=checkout.token, channel_slug=checkout.channel.slug, email=checkout.email,
-        language_code=checkout.language_code, at=at, settings=settings,
+        checkout_token=checkout.token,
+        channel_slug=checkout.channel.slug,
+        email=checkout.email,
+        language_code=checkout.language_code,
+        at=at,
+        settings=settings,
     )
 
 

@@ -61,15 +61,26 @@ def test_order_from_the_checkout_converts_its_cart(abandoned_cart):
     assert len(queries) == 1
     cart = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
     assert (cart.status, cart.stop_reason, cart.next_due_at) == ("converted", "purchased", None)
-    assert (cart.order_total, cart.order_currency, cart.conversion_match) == (Decimal("92.30"), "USD", "token")
+    assert (cart.order_total, cart.order_currency, cart.conversion_match) == (
+        Decimal("92.30"),
+        "USD",
+        "token",
+    )
 
 
 def test_order_from_another_checkout_stops_the_buyers_recent_carts(channel, recovery_settings):
-    recent, old, other = make_checkout(channel), make_checkout(channel), make_checkout(channel, email="x@example.com")
+    recent, old, other = (
+        make_checkout(channel),
+        make_checkout(channel),
+        make_checkout(channel, email="x@example.com"),
+    )
     touch(recent, START - timedelta(days=1), recovery_settings)
     touch(old, START - timedelta(days=30), recovery_settings)
     touch(other, START - timedelta(days=1), recovery_settings)
-    assert record_order(order(token="not-tracked", email="SHOPPER@example.com"), channel_slug="main", at=START) == 1
+    assert (
+        record_order(order(token="not-tracked", email="SHOPPER@example.com"), channel_slug="main", at=START)
+        == 1
+    )
     statuses = dict(RecoveryCart.objects.values_list("checkout_token", "status"))
     assert statuses == {recent.token: "converted", old.token: "active", other.token: "active"}
     assert RecoveryCart.objects.get(checkout_token=recent.token).conversion_match == "email"

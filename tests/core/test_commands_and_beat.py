@@ -31,6 +31,9 @@ def test_dispatcher_is_registered_with_beat_once(db):
     assert register_dispatch_schedule() is True
     task = PeriodicTask.objects.get(name="saleor_cart_recovery.dispatch_due_reminders")
     assert (task.task, task.interval.every, task.interval.period, task.enabled) == (
-        "saleor_cart_recovery.dispatch_due_reminders", 60, "seconds", True,
+        "saleor_cart_recovery.dispatch_due_reminders",
+        60,
+        "seconds",
+        True,
     )
     assert PeriodicTask.objects.filter(task="saleor_cart_recovery.dispatch_due_reminders").count() == 1

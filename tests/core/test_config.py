@@ -18,8 +18,13 @@ def config(**values):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90s", timedelta(seconds=90)), ("15m", timedelta(minutes=15)), ("1h", timedelta(hours=1)),
-     ("2d", timedelta(days=2)), (" 3H ", timedelta(hours=3))],
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("1h", timedelta(hours=1)),
+        ("2d", timedelta(days=2)),
+        (" 3H ", timedelta(hours=3)),
+    ],
     ids=["seconds_case", "minutes_case", "hours_case", "days_case", "spaces_and_case_case"],
 )
 def test_parse_duration(text, expected):
@@ -87,7 +92,12 @@ def test_every_bad_field_is_reported_at_once():
 def test_smtp_url_parts():
     smtp = parse_smtp_url("smtp://user%40shop:p%3Ass@mail.example.com:587?tls=true")
     assert (smtp.host, smtp.port, smtp.username, smtp.password, smtp.use_tls, smtp.use_ssl) == (
-        "mail.example.com", 587, "user@shop", "p:ss", True, False,
+        "mail.example.com",
+        587,
+        "user@shop",
+        "p:ss",
+        True,
+        False,
     )
     assert parse_smtp_url("smtps://mail.example.com").port == 465
     assert parse_smtp_url("") is None
@@ -105,11 +115,15 @@ def test_subject_variants_by_language():
 
 
 def test_delay_never_shorter_than_cutoff():
-    settings = RecoverySettings.from_plugin_configuration(config(schedule="10m, 2h", cutoff="30m", subjects="1: A\n2: B"))
+    settings = RecoverySettings.from_plugin_configuration(
+        config(schedule="10m, 2h", cutoff="30m", subjects="1: A\n2: B")
+    )
     assert settings.delay(1) == timedelta(minutes=30)
     assert settings.delay(2) == timedelta(hours=2)
 
 
 def test_recovery_url_has_the_token():
-    settings = RecoverySettings.from_plugin_configuration(config(storefront_url="https://s.example/c/{token}?r=1"))
+    settings = RecoverySettings.from_plugin_configuration(
+        config(storefront_url="https://s.example/c/{token}?r=1")
+    )
     assert settings.recovery_url("abc") == "https://s.example/c/abc?r=1"

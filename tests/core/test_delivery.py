@@ -42,10 +42,15 @@ def test_due_reminder_is_sent_with_the_live_cart(planned, abandoned_cart):
     html = email.alternatives[0][0]
     assert "https://cdn.example.com/1.png" in html and "$79.80" in html
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert email.extra_headers["List-Unsubscribe"].startswith("<http://shop.test/plugins/channel/main/saleor_cart_recovery/unsubscribe/")
+    assert email.extra_headers["List-Unsubscribe"].startswith(
+        "<http://shop.test/plugins/channel/main/saleor_cart_recovery/unsubscribe/"
+    )
     planned.refresh_from_db()
     assert (planned.status, planned.subject, planned.recipient, planned.attempts) == (
-        "sent", "Forgot something?", "shopper@example.com", 1,
+        "sent",
+        "Forgot something?",
+        "shopper@example.com",
+        1,
     )
 
 
@@ -69,11 +74,21 @@ def test_turkish_checkout_gets_turkish_copy_and_money(channel, recovery_settings
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        (lambda c: ShopOrder.objects.create(checkout_token=c.token, email=c.email, total="92.30", created_at=START), "purchased"),
+        (
+            lambda c: ShopOrder.objects.create(
+                checkout_token=c.token, email=c.email, total="92.30", created_at=START
+            ),
+            "purchased",
+        ),
         (lambda c: c.lines.all().delete(), "cart_empty"),
         (lambda c: c.delete(), "checkout_deleted"),
         (lambda c: ShopCheckout.objects.filter(pk=c.pk).update(email=""), "no_email"),
-        (lambda c: Suppression.objects.create(channel_slug="main", email=c.email, source="link", created_at=START), "unsubscribed"),
+        (
+            lambda c: Suppression.objects.create(
+                channel_slug="main", email=c.email, source="link", created_at=START
+            ),
+            "unsubscribed",
+        ),
     ],
     ids=["purchased_case", "emptied_case", "deleted_case", "email_removed_case", "unsubscribed_case"],
 )
@@ -95,7 +110,9 @@ def test_order_placed_between_claim_and_send_stops_the_email(planned, abandoned_
     def find_order(shop, token):
         calls.append(token)
         if len(calls) == 2:  # the shopper pays while the reminder is being rendered
-            ShopOrder.objects.create(checkout_token=token, email="shopper@example.com", total="92.30", created_at=DUE)
+            ShopOrder.objects.create(
+                checkout_token=token, email="shopper@example.com", total="92.30", created_at=DUE
+            )
         return real_find(shop, token)
 
     with mock.patch.object(DbShop, "find_order", find_order):

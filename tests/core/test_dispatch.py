@@ -76,7 +76,7 @@ def test_cart_in_a_channel_without_the_plugin_is_stopped(run, abandoned_cart):
 def test_work_is_done_in_bounded_batches(channel, recovery_settings):
     for _ in range(5):
         touch(make_checkout(channel), START, recovery_settings)
-    result, sent = dispatch(now=START + HOUR, send=lambda _: None, batch_size=2, max_batches=2), None
+    result = dispatch(now=START + HOUR, send=lambda _: None, batch_size=2, max_batches=2)
     assert result.planned == 4
     assert RecoveryCart.objects.filter(steps_planned=0).count() == 1
 

@@ -18,7 +18,9 @@ def forged_tokens(good: str) -> dict[str, str]:
         "garbage": "not-a-token",
         "empty_signature": good.rsplit(":", 1)[0] + ":",
         "flipped_signature": good[:-1] + ("A" if good[-1] != "A" else "B"),
-        "other_key": signing.dumps(["main", "a@example.com", "t"], key="attacker", salt="saleor_cart_recovery.unsubscribe"),
+        "other_key": signing.dumps(
+            ["main", "a@example.com", "t"], key="attacker", salt="saleor_cart_recovery.unsubscribe"
+        ),
         "other_salt": signing.dumps(["main", "a@example.com", "t"], salt="elsewhere"),
         "wrong_shape": signing.dumps({"email": "a@example.com"}, salt="saleor_cart_recovery.unsubscribe"),
         "other_channel": unsubscribe_token(UnsubscribeClaim("other", "a@example.com", "t")),
@@ -27,7 +29,16 @@ def forged_tokens(good: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize(
-    "case", ["garbage", "empty_signature", "flipped_signature", "other_key", "other_salt", "wrong_shape", "other_channel"]
+    "case",
+    [
+        "garbage",
+        "empty_signature",
+        "flipped_signature",
+        "other_key",
+        "other_salt",
+        "wrong_shape",
+        "other_channel",
+    ],
 )
 def test_bad_tokens_get_400_and_change_nothing(client, token, method, case):
     response = getattr(client, method)(f"{BASE}/unsubscribe/{forged_tokens(token)[case]}")
@@ -40,7 +51,10 @@ def test_bad_tokens_get_400_and_change_nothing(client, token, method, case):
 def test_get_only_asks_for_confirmation(client, token):
     response = client.get(f"{BASE}/unsubscribe/{token}")
     assert response.status_code == 200
-    assert "shopper@example.com" in response.content.decode() and "<form method='post'>" in response.content.decode()
+    assert (
+        "shopper@example.com" in response.content.decode()
+        and "<form method='post'>" in response.content.decode()
+    )
     assert not Suppression.objects.exists()
 
 
@@ -48,7 +62,11 @@ def test_one_click_post_unsubscribes_and_stops_the_series(client, token):
     response = client.post(f"{BASE}/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     suppression = Suppression.objects.get()
-    assert (suppression.channel_slug, suppression.email, suppression.source) == ("main", "shopper@example.com", "one_click")
+    assert (suppression.channel_slug, suppression.email, suppression.source) == (
+        "main",
+        "shopper@example.com",
+        "one_click",
+    )
     cart = RecoveryCart.objects.get()
     assert (cart.status, cart.stop_reason, cart.next_due_at) == ("stopped", "unsubscribed", None)
 

@@ -5,7 +5,13 @@ import pytest
 from saleor_cart_recovery.compose import build_context
 from saleor_cart_recovery.config import RecoverySettings
 from saleor_cart_recovery.i18n import format_money, language_for
-from saleor_cart_recovery.rendering import inline_css, inline_template, render, render_reminder, template_source
+from saleor_cart_recovery.rendering import (
+    inline_css,
+    inline_template,
+    render,
+    render_reminder,
+    template_source,
+)
 from saleor_cart_recovery.shop import CartLine, CartSnapshot
 
 SETTINGS = RecoverySettings.from_plugin_configuration(
@@ -15,14 +21,20 @@ SETTINGS = RecoverySettings.from_plugin_configuration(
 
 def snapshot(language="en", lines=2, name="Blue <Hoodie>"):
     items = (
-        CartLine("1", name, "XL", "H-XL", 2, Decimal("39.90"), Decimal("79.80"), "https://cdn.example.com/1.png"),
+        CartLine(
+            "1", name, "XL", "H-XL", 2, Decimal("39.90"), Decimal("79.80"), "https://cdn.example.com/1.png"
+        ),
         CartLine("2", "Canvas Tote", "Canvas Tote", "T", 1, Decimal("12.50"), Decimal("12.50"), None),
     )[:lines]
-    return CartSnapshot("tok-1", "main", "a@example.com", language, "EUR", items, Decimal("92.30"), "Tote & Co")
+    return CartSnapshot(
+        "tok-1", "main", "a@example.com", language, "EUR", items, Decimal("92.30"), "Tote & Co"
+    )
 
 
 def context(**kwargs):
-    return build_context(snapshot(**kwargs), settings=SETTINGS, step=1, unsubscribe_url="https://x.test/u/abc")
+    return build_context(
+        snapshot(**kwargs), settings=SETTINGS, step=1, unsubscribe_url="https://x.test/u/abc"
+    )
 
 
 def test_context_is_plain_data_only():
@@ -72,8 +84,12 @@ def test_variant_name_equal_to_product_name_is_not_repeated():
 
 @pytest.mark.parametrize(
     ("amount", "currency", "language", "expected"),
-    [("1234.5", "USD", "en", "$1,234.50"), ("1234.5", "TRY", "tr", "₺1.234,50"),
-     ("10", "EUR", "de-DE", "10,00\xa0€"), ("10", "USD", "xx-unknown", "$10.00")],
+    [
+        ("1234.5", "USD", "en", "$1,234.50"),
+        ("1234.5", "TRY", "tr", "₺1.234,50"),
+        ("10", "EUR", "de-DE", "10,00\xa0€"),
+        ("10", "USD", "xx-unknown", "$10.00"),
+    ],
     ids=["en_case", "tr_case", "de_case", "unknown_locale_case"],
 )
 def test_money_in_the_shoppers_locale(amount, currency, language, expected):

@@ -21,7 +21,9 @@ def snapshot(lines=(LINE,), email="a@example.com"):
 
 
 def test_first_step_due_after_its_delay():
-    assert next_due(SETTINGS, last_activity_at=T0, steps_planned=0, last_planned_at=None) == T0 + timedelta(hours=1)
+    assert next_due(SETTINGS, last_activity_at=T0, steps_planned=0, last_planned_at=None) == T0 + timedelta(
+        hours=1
+    )
 
 
 def test_later_steps_timed_from_last_activity():
@@ -54,12 +56,21 @@ def test_activity_reopens_only_soft_stops():
 
 
 def test_reasons_not_to_send_in_priority_order():
-    base = dict(plugin_active=True, cart_status="active", cart_stop_reason="", ordered=False, suppressed=False,
-                snapshot=snapshot())
+    base = dict(
+        plugin_active=True,
+        cart_status="active",
+        cart_stop_reason="",
+        ordered=False,
+        suppressed=False,
+        snapshot=snapshot(),
+    )
     assert reason_not_to_send(**base) is None
     assert reason_not_to_send(**{**base, "ordered": True, "snapshot": None}) == "purchased"
     assert reason_not_to_send(**{**base, "cart_status": "converted"}) == "purchased"
-    assert reason_not_to_send(**{**base, "cart_status": "stopped", "cart_stop_reason": "unsubscribed"}) == "unsubscribed"
+    assert (
+        reason_not_to_send(**{**base, "cart_status": "stopped", "cart_stop_reason": "unsubscribed"})
+        == "unsubscribed"
+    )
     assert reason_not_to_send(**{**base, "plugin_active": False}) == "plugin_inactive"
     assert reason_not_to_send(**{**base, "suppressed": True}) == "unsubscribed"
     assert reason_not_to_send(**{**base, "snapshot": None}) == "checkout_deleted"

@@ -22,16 +22,26 @@ class DbShop:
             return None
         lines = tuple(
             CartLine(
-                variant_id=line.variant_id, product_name=line.product_name, variant_name=line.variant_name,
-                sku=f"SKU-{line.variant_id}", quantity=line.quantity, unit_price=line.unit_price,
-                total=line.unit_price * line.quantity, image_url=line.image_url or None,
+                variant_id=line.variant_id,
+                product_name=line.product_name,
+                variant_name=line.variant_name,
+                sku=f"SKU-{line.variant_id}",
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                total=line.unit_price * line.quantity,
+                image_url=line.image_url or None,
             )
             for line in checkout.lines.order_by("pk")
         )
         return CartSnapshot(
-            token=checkout.token, channel_slug=checkout.channel.slug, email=checkout.email,
-            language_code=checkout.language_code, currency=checkout.currency, lines=lines,
-            total=sum((line.total for line in lines), Decimal(0)), shop_name="Test Shop",
+            token=checkout.token,
+            channel_slug=checkout.channel.slug,
+            email=checkout.email,
+            language_code=checkout.language_code,
+            currency=checkout.currency,
+            lines=lines,
+            total=sum((line.total for line in lines), Decimal(0)),
+            shop_name="Test Shop",
         )
 
     def find_order(self, checkout_token):
@@ -47,6 +57,11 @@ class DbShop:
 
 def order_ref(order: ShopOrder) -> OrderRef:
     return OrderRef(
-        id=str(order.pk), number=str(order.pk), checkout_token=order.checkout_token, email=order.email,
-        total=order.total, currency=order.currency, created_at=order.created_at,
+        id=str(order.pk),
+        number=str(order.pk),
+        checkout_token=order.checkout_token,
+        email=order.email,
+        total=order.total,
+        currency=order.currency,
+        created_at=order.created_at,
     )

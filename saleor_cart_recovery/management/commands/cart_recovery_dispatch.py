@@ -11,7 +11,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--enqueue", action="store_true",
+            "--enqueue",
+            action="store_true",
             help="hand the sends to Celery workers instead of sending them in this process",
         )
 

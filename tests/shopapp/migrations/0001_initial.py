@@ -5,55 +5,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ShopChannel',
+            name="ShopChannel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('active', models.BooleanField(default=True)),
-                ('configuration', models.JSONField(default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("active", models.BooleanField(default=True)),
+                ("configuration", models.JSONField(default=list)),
             ],
         ),
         migrations.CreateModel(
-            name='ShopOrder',
+            name="ShopOrder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('checkout_token', models.CharField(blank=True, max_length=36)),
-                ('email', models.CharField(max_length=254)),
-                ('total', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("checkout_token", models.CharField(blank=True, max_length=36)),
+                ("email", models.CharField(max_length=254)),
+                ("total", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                ("created_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='ShopCheckout',
+            name="ShopCheckout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token', models.CharField(max_length=36, unique=True)),
-                ('email', models.CharField(blank=True, max_length=254)),
-                ('language_code', models.CharField(default='en', max_length=35)),
-                ('currency', models.CharField(default='USD', max_length=3)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='shopapp.shopchannel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("token", models.CharField(max_length=36, unique=True)),
+                ("email", models.CharField(blank=True, max_length=254)),
+                ("language_code", models.CharField(default="en", max_length=35)),
+                ("currency", models.CharField(default="USD", max_length=3)),
+                (
+                    "channel",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="shopapp.shopchannel"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ShopLine',
+            name="ShopLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('variant_id', models.CharField(max_length=64)),
-                ('product_name', models.CharField(max_length=255)),
-                ('variant_name', models.CharField(blank=True, max_length=255)),
-                ('quantity', models.PositiveIntegerField()),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('image_url', models.CharField(blank=True, max_length=500)),
-                ('checkout', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='shopapp.shopcheckout')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("variant_id", models.CharField(max_length=64)),
+                ("product_name", models.CharField(max_length=255)),
+                ("variant_name", models.CharField(blank=True, max_length=255)),
+                ("quantity", models.PositiveIntegerField()),
+                ("unit_price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("image_url", models.CharField(blank=True, max_length=500)),
+                (
+                    "checkout",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="shopapp.shopcheckout",
+                    ),
+                ),
             ],
         ),
     ]
