@@ -109,8 +109,11 @@ def _send(shop, message_id, email) -> str:
             _skip(message, cart, Reason.PURCHASED, order, now)
             return message.status
         settings = shop.channel_settings(cart.channel_slug)
+        if settings is None:  # switched off (or broken) while the email was being prepared
+            _skip(message, cart, Reason.PLUGIN_INACTIVE, None, now)
+            return message.status
         try:
-            send_email(email, settings.smtp if settings else None)
+            send_email(email, settings.smtp)
         except SendRefused as exc:
             message.status, message.reason, message.error = (
                 MessageStatus.FAILED,
@@ -129,7 +132,7 @@ def _send(shop, message_id, email) -> str:
             message.status, message.sent_at, message.error = MessageStatus.SENT, now, ""
         message.updated_at = now
         message.save()
-        last_step = settings is not None and cart.steps_planned >= settings.steps
+        last_step = cart.steps_planned >= settings.steps
         if message.status != MessageStatus.SCHEDULED and cart.status == CartStatus.ACTIVE and last_step:
             cart.status, cart.updated_at = CartStatus.FINISHED, now
             cart.save(update_fields=["status", "updated_at"])
