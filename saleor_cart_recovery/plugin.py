@@ -8,7 +8,9 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from saleor.core.db.connection import allow_writer
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
+from saleor.plugins.error_codes import PluginErrorCode
 
 from . import endpoints
 from .activity import record_activity, record_order
@@ -73,15 +75,22 @@ class CartRecoveryPlugin(BasePlugin):
 
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
-        """Reject the save with one message per bad field; nothing is stored then."""
+        """Reject the save with one message per bad field; none of the submitted values is stored.
+
+        (On a channel's very first save Saleor has already created the configuration row with
+        our defaults, inactive, before it calls this.) Saleor turns the keys into the ``field``
+        of ``pluginUpdate``'s errors (camel-cased, e.g. ``storefrontUrl``), so each message also
+        starts with the field's Dashboard label.
+        """
         try:
             settings = RecoverySettings.from_plugin_configuration(plugin_configuration.configuration)
-            if plugin_configuration.active:
-                validate_for_activation(settings)
         except ConfigurationError as exc:
-            raise ValidationError(
-                {field: ValidationError(message, code="invalid") for field, message in exc.errors.items()}
-            ) from None
+            raise _validation_error(exc, PluginErrorCode.INVALID) from None
+        if plugin_configuration.active:
+            try:
+                validate_for_activation(settings)
+            except ConfigurationError as exc:
+                raise _validation_error(exc, PluginErrorCode.REQUIRED) from None
 
     def checkout_created(self, checkout, previous_value, webhooks=None):
         self._record_activity(checkout)
@@ -94,7 +103,8 @@ class CartRecoveryPlugin(BasePlugin):
     def order_created(self, order, previous_value, webhooks=None):
         if self.active:
             try:
-                record_order(order_ref(order), channel_slug=self.channel.slug, at=timezone.now())
+                with allow_writer():
+                    record_order(order_ref(order), channel_slug=self.channel.slug, at=timezone.now())
             except Exception:
                 logger.exception("cart recovery: could not record order %s", order.pk)
         return previous_value
@@ -110,13 +120,24 @@ class CartRecoveryPlugin(BasePlugin):
             email = checkout.email or (checkout.user.email if checkout.user_id else "")
             if not email:
                 return
-            record_activity(
-                checkout_token=str(checkout.token),
-                channel_slug=self.channel.slug,
-                email=email,
-                language_code=checkout.language_code,
-                at=timezone.now(),
-                settings=RecoverySettings.from_plugin_configuration(self.configuration),
-            )
+            settings = RecoverySettings.from_plugin_configuration(self.configuration)
+            with allow_writer():
+                record_activity(
+                    checkout_token=str(checkout.token),
+                    channel_slug=self.channel.slug,
+                    email=email,
+                    language_code=checkout.language_code,
+                    at=timezone.now(),
+                    settings=settings,
+                )
         except Exception:
             logger.exception("cart recovery: could not record activity of checkout %s", checkout.pk)
+
+
+def _validation_error(exc: ConfigurationError, code: PluginErrorCode) -> ValidationError:
+    return ValidationError(
+        {
+            field: ValidationError(f"{CONFIG_STRUCTURE[field]['label']}: {message}", code=code.value)
+            for field, message in exc.errors.items()
+        }
+    )

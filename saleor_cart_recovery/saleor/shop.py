@@ -14,6 +14,7 @@ from saleor.core.utils.url import build_absolute_uri
 from saleor.order.models import Order
 from saleor.plugins.manager import get_plugins_manager
 from saleor.plugins.models import PluginConfiguration
+from saleor.product import ProductMediaTypes
 from saleor.thumbnail.utils import get_image_or_proxy_url
 
 from ..config import RecoverySettings, validate_for_activation
@@ -70,7 +71,9 @@ class SaleorShop:
                 variant_name=line.variant.name,
                 sku=line.variant.sku or "",
                 quantity=line.line.quantity,
-                unit_price=calculations.checkout_line_unit_price(checkout_line_info=line, **priced).gross.amount,
+                unit_price=calculations.checkout_line_unit_price(
+                    checkout_line_info=line, **priced
+                ).gross.amount,
                 total=calculations.checkout_line_total(checkout_line_info=line, **priced).gross.amount,
                 image_url=_image_url(line.variant, line.product),
             )
@@ -101,7 +104,19 @@ class SaleorShop:
 
 
 def _image_url(variant, product) -> str | None:
-    media = variant.media.first() or product.media.first()
-    if media is None:
-        return None
-    return build_absolute_uri(get_image_or_proxy_url(None, str(media.pk), "ProductMedia", THUMBNAIL_SIZE, None))
+    """The variant's first image, else the product's; videos have no thumbnail and are skipped.
+
+    Uploaded images go through Saleor's thumbnail endpoint (as its order emails do); images that
+    are only an external URL are linked as they are.
+    """
+    for media_set in (variant.media, product.media):
+        media = media_set.filter(type=ProductMediaTypes.IMAGE).first()
+        if media is None:
+            continue
+        if media.image:
+            return build_absolute_uri(
+                get_image_or_proxy_url(None, str(media.pk), "ProductMedia", THUMBNAIL_SIZE, None)
+            )
+        if media.external_url:
+            return media.external_url
+    return None

@@ -1,0 +1,62 @@
+"""The periodic dispatch entry in Saleor's beat schedule table."""
+
+from saleor.schedulers.models import CustomPeriodicTask
+
+from saleor_cart_recovery.beat import register_dispatch_schedule
+from saleor_cart_recovery.tasks import DISPATCH_TASK
+
+NAME = "saleor_cart_recovery.dispatch_due_reminders"
+
+
+def assert_one_enabled_minutely_entry():
+    [entry] = CustomPeriodicTask.objects.filter(name=NAME)
+    assert entry.task == DISPATCH_TASK == NAME
+    assert entry.enabled
+    assert (entry.interval.every, entry.interval.period) == (60, "seconds")
+    assert entry.crontab is None and entry.custom is None
+
+
+def test_migrate_registered_the_dispatcher_with_saleor_beat(db):
+    # given the test database was migrated (post_migrate ran our registration)
+    # then Saleor's DatabaseScheduler finds one enabled entry running every 60 s
+    assert_one_enabled_minutely_entry()
+
+
+def test_registering_again_repairs_and_keeps_one_row(db):
+    # given an operator disabled and re-timed the entry
+    entry = CustomPeriodicTask.objects.get(name=NAME)
+    entry.enabled = False
+    entry.save()
+
+    # when registration runs twice (two deploys)
+    assert register_dispatch_schedule() is True
+    assert register_dispatch_schedule() is True
+
+    # then there is still exactly one row, enabled, every 60 s
+    assert_one_enabled_minutely_entry()
+
+
+def test_the_beat_task_runs_under_saleors_writer_restriction_and_sends(
+    abandoned_cart, django_capture_on_commit_callbacks
+):
+    # given Saleor's Celery app runs our tasks with its task class, which in Saleor's test
+    # settings raises on any database access outside allow_writer()
+    from django.core import mail
+    from freezegun import freeze_time
+    from saleor.celeryconf import app
+    from saleor.core.tasks import RestrictWriterDBTask
+
+    from saleor_cart_recovery.tasks import dispatch_due_reminders, send_reminder
+
+    from .utils import HOUR, T0
+
+    assert isinstance(app.tasks[DISPATCH_TASK], RestrictWriterDBTask)
+    assert isinstance(app.tasks[send_reminder.name], RestrictWriterDBTask)
+
+    # when beat fires the dispatch task once step 1 is due (tasks run eagerly without a broker)
+    with freeze_time(T0 + HOUR), django_capture_on_commit_callbacks(execute=True):
+        summary = dispatch_due_reminders.delay().get()
+
+    # then the send task it enqueued delivered the reminder
+    assert "planned 1 message(s)" in summary and "enqueued 1 send(s)" in summary
+    assert [m.to for m in mail.outbox] == [["shopper@example.com"]]

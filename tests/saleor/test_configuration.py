@@ -1,0 +1,144 @@
+"""Dashboard configuration through Saleor's real `pluginUpdate` mutation."""
+
+import pytest
+from saleor.graphql.tests.utils import get_graphql_content
+from saleor.plugins.models import PluginConfiguration
+
+from saleor_cart_recovery.config import DEFAULT_VALUES
+from saleor_cart_recovery.saleor.shop import PLUGIN_ID
+
+from .utils import CONFIGURATION, PLUGIN_PATH, gid
+
+PLUGIN_UPDATE = """
+mutation ($id: ID!, $channelId: ID, $input: PluginUpdateInput!) {
+  pluginUpdate(id: $id, channelId: $channelId, input: $input) {
+    plugin {
+      channelConfigurations {
+        active
+        channel { slug }
+        configuration { name value }
+      }
+    }
+    errors { field message code }
+  }
+}
+"""
+
+GOOD = {
+    "schedule": "2h, 1d, 5d",
+    "cutoff": "45m",
+    "subjects": "1: Still there?\n2: Your cart misses you\n3: Final reminder\n1 [de]: Noch da?",
+    "storefront_url": "https://store.example.org/restore?cart={token}",
+    "from_email": "Store <hello@store.example.org>",
+    "smtp_url": "smtp://mailer:s3cret@mail.example.org:587?tls=true",
+}
+
+
+@pytest.fixture
+def update_plugin(staff_api_client, permission_manage_plugins, channel_USD, settings):
+    settings.PLUGINS = [PLUGIN_PATH]
+    staff_api_client.user.user_permissions.add(permission_manage_plugins)
+
+    def update(values: dict, active: bool = True) -> dict:
+        variables = {
+            "id": PLUGIN_ID,
+            "channelId": gid(channel_USD),
+            "input": {
+                "active": active,
+                "configuration": [{"name": k, "value": v} for k, v in values.items()],
+            },
+        }
+        response = staff_api_client.post_graphql(PLUGIN_UPDATE, variables)
+        return get_graphql_content(response)["data"]["pluginUpdate"]
+
+    return update
+
+
+def stored(channel):
+    config = PluginConfiguration.objects.filter(identifier=PLUGIN_ID, channel=channel).first()
+    if config is None:
+        return None
+    return config.active, {item["name"]: item["value"] for item in config.configuration}
+
+
+def test_good_values_are_saved_and_the_secret_is_not_echoed(update_plugin, channel_USD):
+    # when staff saves a complete, valid configuration and turns the plugin on
+    result = update_plugin(GOOD, active=True)
+
+    # then there are no errors and channel "main" shows the plugin active with the new values
+    assert result["errors"] == []
+    [main] = [c for c in result["plugin"]["channelConfigurations"] if c["channel"]["slug"] == "main"]
+    shown = {item["name"]: item["value"] for item in main["configuration"]}
+    assert main["active"] is True
+    assert {k: shown[k] for k in GOOD if k != "smtp_url"} == {
+        k: v for k, v in GOOD.items() if k != "smtp_url"
+    }
+    # and the SMTP password is never sent back, only the secret's last characters
+    assert "s3cret" not in shown["smtp_url"]
+    # and everything is stored as given
+    active, values = stored(channel_USD)
+    assert active is True
+    assert {k: values[k] for k in GOOD} == GOOD
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "says"),
+    [
+        ("schedule", "1x", "schedule", "Reminder schedule: '1x' is not a duration"),
+        ("cutoff", "", "cutoff", "Abandonment cutoff: '' is not a duration"),
+        ("subjects", "1: Hi\n2: Hello\n3: Bye\n4: Too far", "subjects", "step 4"),
+        ("storefront_url", "https://shop.example.com/cart", "storefrontUrl", "{token}"),
+        ("smtp_url", "http://x", "smtpUrl", "smtp://"),
+    ],
+)
+def test_a_bad_value_is_rejected_naming_its_field_and_nothing_is_stored(
+    update_plugin, enable_cart_recovery, channel_USD, name, value, field, says
+):
+    # given the plugin is configured and active
+    enable_cart_recovery()
+    before = stored(channel_USD)
+
+    # when staff saves one bad value along with good ones
+    result = update_plugin({**GOOD, name: value}, active=True)
+
+    # then the mutation answers with one error for that field, saying what is wrong
+    assert len(result["errors"]) == 1, result["errors"]
+    [error] = result["errors"]
+    assert error["field"] == field
+    assert error["code"] == "INVALID"
+    assert says in error["message"]
+    assert result["plugin"] is None
+    # and nothing changed in the database, not even the good values
+    assert stored(channel_USD) == before
+    assert before[1]["schedule"] == CONFIGURATION["schedule"]
+
+
+def test_several_bad_values_are_all_reported_on_a_first_save(update_plugin, channel_USD):
+    # given the plugin was never configured in channel "main"
+    assert stored(channel_USD) is None
+
+    # when staff saves two bad values at once
+    result = update_plugin({**GOOD, "schedule": "soon", "from_email": "not an address"}, active=True)
+
+    # then both fields are named
+    assert sorted(e["field"] for e in result["errors"]) == ["fromEmail", "schedule"]
+    # and none of the submitted values was stored: Saleor's manager creates the row with the
+    # plugin's defaults before it validates (get_or_create), so an inactive default row remains
+    active, values = stored(channel_USD)
+    assert active is False
+    assert values == DEFAULT_VALUES
+
+
+def test_activating_without_a_storefront_url_is_rejected(update_plugin, channel_USD):
+    # given a configuration without the recovery link is acceptable while the plugin is off
+    assert update_plugin({**GOOD, "storefront_url": ""}, active=False)["errors"] == []
+
+    # when staff turns the plugin on
+    result = update_plugin({}, active=True)
+
+    # then it is refused because the emails would have no link, and the plugin stays off
+    [error] = result["errors"]
+    assert error["field"] == "storefrontUrl"
+    assert error["code"] == "REQUIRED"
+    assert "required to activate" in error["message"]
+    assert stored(channel_USD)[0] is False

@@ -1,0 +1,163 @@
+"""The shop port implemented with Saleor: what the emails show must match what Saleor charges."""
+
+from decimal import Decimal
+
+import graphene
+import pytest
+from saleor.graphql.tests.utils import get_graphql_content
+
+from saleor_cart_recovery.saleor.shop import SaleorShop
+
+from .utils import CONFIGURATION, gid
+
+CHECKOUT_PRICES = """
+query ($id: ID) {
+  checkout(id: $id) {
+    token
+    email
+    languageCode
+    totalPrice { gross { amount currency } }
+    lines {
+      quantity
+      unitPrice { gross { amount } }
+      totalPrice { gross { amount } }
+      variant { id name sku product { name } }
+    }
+  }
+}
+"""
+
+
+def storefront_view(api_client, checkout) -> dict:
+    """The checkout as Saleor's storefront API prices it."""
+    response = api_client.post_graphql(CHECKOUT_PRICES, {"id": gid(checkout)})
+    return get_graphql_content(response)["data"]["checkout"]
+
+
+@pytest.mark.parametrize("fixture", ["checkout_with_item", "checkout_with_item_on_promotion"])
+def test_load_cart_prices_lines_and_total_as_saleor_does(request, api_client, fixture, cart_recovery):
+    # given one of Saleor's own checkouts: 3 × "Test product" at 10.00 USD, once with a promotion
+    checkout = request.getfixturevalue(fixture)
+    expected = storefront_view(api_client, checkout)
+
+    # when the adapter loads the cart
+    cart = SaleorShop().load_cart(str(checkout.token))
+
+    # then every line and the total are what Saleor's API reports
+    assert cart.token == expected["token"] == str(checkout.token)
+    assert cart.channel_slug == "main"
+    assert cart.email == expected["email"] == "user@email.com"
+    assert cart.currency == expected["totalPrice"]["gross"]["currency"] == "USD"
+    assert cart.total == Decimal(str(expected["totalPrice"]["gross"]["amount"]))
+    assert [
+        (line.variant_id, line.product_name, line.sku, line.quantity, line.unit_price, line.total)
+        for line in cart.lines
+    ] == [
+        (
+            str(graphene.Node.from_global_id(line["variant"]["id"])[1]),
+            line["variant"]["product"]["name"],
+            line["variant"]["sku"],
+            line["quantity"],
+            Decimal(str(line["unitPrice"]["gross"]["amount"])),
+            Decimal(str(line["totalPrice"]["gross"]["amount"])),
+        )
+        for line in expected["lines"]
+    ]
+    [line] = cart.lines
+    assert (line.product_name, line.quantity) == ("Test product", 3)
+    if fixture == "checkout_with_item":
+        assert (line.unit_price, line.total, cart.total) == (
+            Decimal("10.00"),
+            Decimal("30.00"),
+            Decimal("30.00"),
+        )
+    else:
+        assert cart.total < Decimal("30.00")  # the promotion's discount is in the price shown
+
+
+def test_load_cart_gives_an_absolute_thumbnail_url_when_the_product_has_media(
+    checkout_with_item, product_with_image, cart_recovery
+):
+    # given the product in the cart has an image
+    media = product_with_image.media.get()
+
+    # when the adapter loads the cart
+    [line] = SaleorShop().load_cart(str(checkout_with_item.token)).lines
+
+    # then the line points at Saleor's thumbnail endpoint for that image, absolute for emails
+    assert line.image_url == f"https://example.com/thumbnail/{gid(media)}/256/"
+
+
+def test_load_cart_without_media_has_no_image(checkout_with_item, cart_recovery):
+    [line] = SaleorShop().load_cart(str(checkout_with_item.token)).lines
+    assert line.image_url is None
+
+
+def test_load_cart_of_a_deleted_checkout_is_none(checkout_with_item, cart_recovery):
+    token = str(checkout_with_item.token)
+    checkout_with_item.delete()
+    assert SaleorShop().load_cart(token) is None
+
+
+def test_channel_settings_only_while_active_and_valid(enable_cart_recovery):
+    shop = SaleorShop()
+    # given the plugin was never configured
+    assert shop.channel_settings("main") is None
+
+    # when it is saved active with valid values
+    enable_cart_recovery(active=True)
+    settings = shop.channel_settings("main")
+    assert settings.recovery_url("abc") == CONFIGURATION["storefront_url"].replace("{token}", "abc")
+
+    # when it is turned off
+    enable_cart_recovery(active=False)
+    assert shop.channel_settings("main") is None
+    assert shop.channel_settings("no-such-channel") is None
+
+
+def test_find_order_by_checkout_token(order, cart_recovery):
+    # given one of Saleor's orders placed from a checkout
+    order.checkout_token = "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
+    order.save(update_fields=["checkout_token"])
+
+    # then the adapter finds it with its real total, and nothing for another token
+    found = SaleorShop().find_order(order.checkout_token)
+    assert (found.id, found.number, found.total, found.currency) == (
+        str(order.pk),
+        str(order.number),
+        order.total_gross_amount,
+        order.currency,
+    )
+    assert SaleorShop().find_order("00000000-0000-0000-0000-000000000000") is None
+
+
+def test_endpoint_url_is_absolute_and_routed_to_the_plugin(client, cart_recovery):
+    url = SaleorShop().endpoint_url("main", "unsubscribe/abc")
+    assert url == "https://example.com/plugins/channel/main/saleor_cart_recovery/unsubscribe/abc"
+    # the route exists: a bad token reaches our endpoint (400), not Saleor's 404
+    assert client.get(url.removeprefix("https://example.com")).status_code == 400
+
+
+def test_load_cart_skips_videos_and_prefers_the_variants_own_image(
+    checkout_with_item, product, image, media_root, cart_recovery
+):
+    # given the product's first media is a video, its second an image, and the variant has its own image
+    from saleor.product.models import ProductMedia, VariantMedia
+
+    ProductMedia.objects.create(
+        product=product, type="VIDEO", external_url="https://youtu.be/x", sort_order=0
+    )
+    product_image = ProductMedia.objects.create(product=product, image=image, sort_order=1)
+    [line] = SaleorShop().load_cart(str(checkout_with_item.token)).lines
+    # then without a variant image the product's image is used, not the video
+    assert line.image_url == f"https://example.com/thumbnail/{gid(product_image)}/256/"
+
+    # when the variant gets an image of its own (an external one)
+    variant_image = ProductMedia.objects.create(
+        product=product, external_url="https://cdn.example.com/blue.jpg", sort_order=2
+    )
+    VariantMedia.objects.create(variant=product.variants.get(), media=variant_image)
+
+    # then that one is shown
+    [line] = SaleorShop().load_cart(str(checkout_with_item.token)).lines
+    assert line.image_url == "https://cdn.example.com/blue.jpg"
