@@ -3,5 +3,3 @@
 The core (everything outside ``plugin.py`` and ``saleor/``) never imports Saleor; it reaches the
 shop through the port in :mod:`saleor_cart_recovery.shop`.
 """
-
-default_app_config = "saleor_cart_recovery.apps.CartRecoveryConfig"
