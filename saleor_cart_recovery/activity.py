@@ -10,6 +10,7 @@ from django.db import connection
 
 from .config import RecoverySettings
 from .models import REOPENABLE_REASONS, CartStatus, Reason, RecoveryCart
+from .sequence import in_holdout
 from .shop import OrderRef
 
 # Orders placed from another checkout still stop a cart of the same shopper that was active this
@@ -20,9 +21,10 @@ _TABLE = RecoveryCart._meta.db_table
 _REOPENABLE = ", ".join(f"'{r.value}'" for r in REOPENABLE_REASONS)
 _ACCEPTS = f"(c.status = 'active' OR (c.status = 'stopped' AND c.stop_reason IN ({_REOPENABLE})))"
 _UPSERT = f"""
-INSERT INTO {_TABLE} AS c (checkout_token, channel_slug, email, language_code, status,
+INSERT INTO {_TABLE} AS c (checkout_token, channel_slug, email, language_code, status, holdout,
     last_activity_at, next_due_at, created_at, updated_at)
-VALUES (%(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(at)s, %(wake)s, %(at)s, %(at)s)
+VALUES (%(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(at)s, %(wake)s,
+    %(at)s, %(at)s)
 ON CONFLICT (checkout_token) DO UPDATE SET
     channel_slug = EXCLUDED.channel_slug,
     email = EXCLUDED.email,
@@ -59,6 +61,7 @@ def record_activity(
                 "language": language_code or "en",
                 "at": at,
                 "wake": at + settings.delay(1),
+                "holdout": in_holdout(checkout_token, settings.holdout_percent),
             },
         )
 

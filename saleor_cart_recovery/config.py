@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from email.utils import parseaddr
 from functools import lru_cache
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,7 +36,9 @@ DEFAULT_VALUES: dict[str, str] = {
     "storefront_url": "",
     "from_email": "",
     "smtp_url": "",
+    "holdout_percent": "0",
 }
+MAX_HOLDOUT_PERCENT = 50
 _SUBJECT_LINE = re.compile(r"^(\d+)\s*(?:\[\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)?)\s*\])?\s*:\s*(.*)$")
 
 
@@ -64,6 +67,7 @@ class RecoverySettings:
     storefront_url: str
     from_email: str
     smtp: SmtpConfig | None  # None: Django's configured email backend
+    holdout_percent: Decimal  # share of new carts that get no email (control group)
 
     @classmethod
     def from_plugin_configuration(cls, configuration: Iterable[Mapping]) -> "RecoverySettings":
@@ -129,6 +133,7 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
     storefront_url = field("storefront_url", _parse_storefront_url)
     from_email = field("from_email", _parse_from_email)
     smtp = field("smtp_url", parse_smtp_url)
+    holdout_percent = field("holdout_percent", _parse_holdout_percent)
     if schedule and subjects:
         beyond = sorted({s.step for s in subjects if s.step > len(schedule)})
         if beyond:
@@ -155,7 +160,21 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
         storefront_url=storefront_url,
         from_email=from_email,
         smtp=smtp,
+        holdout_percent=holdout_percent,
     )
+
+
+def _parse_holdout_percent(text: str) -> Decimal:
+    value = text.strip().rstrip("%").strip() or "0"
+    try:
+        percent = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"'{text.strip()}' is not a number; give a percentage such as 10") from None
+    if not percent.is_finite() or not 0 <= percent <= MAX_HOLDOUT_PERCENT:
+        raise ValueError(f"must be between 0 and {MAX_HOLDOUT_PERCENT} (percent of carts that get no email)")
+    if percent != percent.quantize(Decimal("0.01")):
+        raise ValueError("at most two decimals, e.g. 12.5")
+    return percent
 
 
 def _parse_schedule(text: str) -> tuple[timedelta, ...]:

@@ -39,10 +39,11 @@ class DispatchResult:
     stopped: int = 0  # carts stopped because the plugin is off in their channel
     enqueued: list[int] = field(default_factory=list)  # message ids handed to senders
     interrupted: int = 0  # claimed sends that never finished
+    held_out: int = 0  # of the planned messages, recorded as skipped for the holdout group
 
     def __str__(self):
         return (
-            f"planned {self.planned} message(s), re-armed {self.rearmed} cart(s), "
+            f"planned {self.planned} message(s) ({self.held_out} held out), re-armed {self.rearmed} cart(s), "
             f"stopped {self.stopped} cart(s), enqueued {len(self.enqueued)} send(s), "
             f"marked {self.interrupted} interrupted send(s) failed"
         )
@@ -116,7 +117,8 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
                 RecoveryMessage(
                     cart=cart,
                     step=step,
-                    status=MessageStatus.SCHEDULED,
+                    status=MessageStatus.SKIPPED if cart.holdout else MessageStatus.SCHEDULED,
+                    reason=Reason.HOLDOUT if cart.holdout else "",
                     planned_at=now,
                     attempt_after=now,
                     updated_at=now,
@@ -126,6 +128,12 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
             cart.steps_planned, cart.last_planned_at = step, now
             cart.next_due_at = _due(settings, cart)
             result.planned += 1
+            if cart.holdout:
+                # The control group's decision is recorded when the email would have gone out;
+                # no send task runs, so the series also ends here.
+                result.held_out += 1
+                if cart.next_due_at is None:
+                    cart.status = CartStatus.FINISHED
         RecoveryMessage.objects.bulk_create(messages, ignore_conflicts=True)
         RecoveryCart.objects.bulk_update(
             carts, ["status", "stop_reason", "next_due_at", "steps_planned", "last_planned_at", "updated_at"]

@@ -32,6 +32,7 @@ class Reason(models.TextChoices):
     SEND_REFUSED = "send_refused"
     RETRIES_EXHAUSTED = "retries_exhausted"
     INTERRUPTED = "interrupted"
+    HOLDOUT = "holdout"
 
 
 # Stops that new cart activity may undo: the shopper came back and the cart is worth chasing again.
@@ -46,6 +47,9 @@ class RecoveryCart(models.Model):
     status = models.CharField(max_length=16, choices=CartStatus.choices, default=CartStatus.ACTIVE)
     stop_reason = models.CharField(max_length=32, blank=True, default="", db_default="")
     last_activity_at = models.DateTimeField()
+    # Control group: tracked like every cart, but each step is recorded as skipped/holdout.
+    # Fixed at the cart's first activity and never changed.
+    holdout = models.BooleanField(default=False, db_default=False)
     steps_planned = models.PositiveSmallIntegerField(default=0, db_default=0)
     last_planned_at = models.DateTimeField(null=True, blank=True)
     # When the dispatcher must look at this cart again; NULL means never (until new activity).

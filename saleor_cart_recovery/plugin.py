@@ -58,6 +58,12 @@ CONFIG_STRUCTURE = {
         "help_text": "smtp://user:password@host:587?tls=true or smtps://...:465. Empty: Saleor's "
         "email settings (EMAIL_URL).",
     },
+    "holdout_percent": {
+        "type": _STRING,
+        "label": "Holdout share",
+        "help_text": "Percent of new carts (0-50) that get no reminder at all but are tracked, so "
+        "recovered revenue can be compared with what would have come anyway. Example: 10",
+    },
 }
 
 

@@ -66,6 +66,11 @@ def reason_not_to_send(
     return None
 
 
+def in_holdout(checkout_token: str, holdout_percent) -> bool:
+    """Whether a new cart joins the control group; decided once, when the cart is first seen."""
+    return pick_variant(checkout_token, "holdout", 10_000) < int(holdout_percent * 100)
+
+
 def pick_variant(checkout_token: str, experiment: str, variants: int) -> int:
     """Deterministic, uniform assignment: the same cart always sees the same variant."""
     if variants <= 1:

@@ -127,3 +127,29 @@ def test_recovery_url_has_the_token():
         config(storefront_url="https://s.example/c/{token}?r=1")
     )
     assert settings.recovery_url("abc") == "https://s.example/c/abc?r=1"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0", "0"), ("10", "10"), ("12.5 %", "12.5"), ("", "0"), ("50", "50")],
+    ids=["zero_case", "ten_case", "decimal_percent_sign_case", "empty_case", "maximum_case"],
+)
+def test_holdout_percent(text, expected):
+    settings = RecoverySettings.from_plugin_configuration(config(holdout_percent=text))
+    assert str(settings.holdout_percent) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ten", "is not a number"),
+        ("-1", "between 0 and 50"),
+        ("51", "between 0 and 50"),
+        ("NaN", "between 0 and 50"),
+        ("1.234", "two decimals"),
+    ],
+)
+def test_holdout_percent_rejects(text, message):
+    with pytest.raises(ConfigurationError) as error:
+        RecoverySettings.from_plugin_configuration(config(holdout_percent=text))
+    assert message in error.value.errors["holdout_percent"]

@@ -1,11 +1,14 @@
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 
+from saleor_cart_recovery.config import RecoverySettings
 from saleor_cart_recovery.dispatch import LEASE, SENDING_TIMEOUT, dispatch
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.sequence import in_holdout
 from tests.shopapp.models import ShopChannel
 
 from .conftest import START, make_checkout, touch
@@ -110,3 +113,33 @@ def test_two_dispatchers_at_once_plan_each_step_once(channel, recovery_settings)
         thread.join()
     assert RecoveryMessage.objects.count() == 40
     assert sorted(sent) == sorted(RecoveryMessage.objects.values_list("id", flat=True))
+
+
+def test_holdout_cart_is_tracked_but_gets_no_email(run, channel):
+    configuration = [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
+    channel.configuration = configuration
+    channel.save()
+    settings = RecoverySettings.from_plugin_configuration(configuration)
+    checkout = next(c for c in iter(lambda: make_checkout(channel), None) if in_holdout(c.token, Decimal(50)))
+    touch(checkout, START, settings)
+    held, sent = [], []
+    for delay in (HOUR, timedelta(days=1), timedelta(days=3)):
+        result, handed_out = run(START + delay)
+        held.append(result.held_out)
+        sent.extend(handed_out)
+    assert (held, sent) == ([1, 1, 1], [])
+    messages = list(RecoveryMessage.objects.order_by("step").values_list("step", "status", "reason"))
+    assert messages == [(1, "skipped", "holdout"), (2, "skipped", "holdout"), (3, "skipped", "holdout")]
+    cart = RecoveryCart.objects.get()
+    assert (cart.holdout, cart.status) == (True, "finished")
+
+
+def test_holdout_membership_never_changes_for_a_cart(channel, recovery_settings):
+    checkout = make_checkout(channel)
+    touch(checkout, START, recovery_settings)  # holdout 0 %: treated
+    everyone_held = RecoverySettings.from_plugin_configuration(
+        [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
+    )
+    for n in range(1, 6):
+        touch(checkout, START + n * HOUR, everyone_held)
+    assert RecoveryCart.objects.get().holdout is False

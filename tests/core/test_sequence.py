@@ -6,7 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.sequence import accepts_activity, next_due, pick_variant, reason_not_to_send
+from saleor_cart_recovery.sequence import (
+    accepts_activity,
+    in_holdout,
+    next_due,
+    pick_variant,
+    reason_not_to_send,
+)
 from saleor_cart_recovery.shop import CartLine, CartSnapshot
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -88,3 +94,15 @@ def test_variant_assignment_is_stable_and_in_range(token, variants):
 def test_variant_assignment_splits_evenly():
     counts = Counter(pick_variant(f"token-{n}", "subject:1", 3) for n in range(30000))
     assert all(abs(count - 10000) < 400 for count in counts.values()), counts
+
+
+@given(st.sampled_from(["0", "5", "10", "33.33", "50"]))
+def test_holdout_share_is_close_to_the_setting(percent):
+    share = Decimal(percent) / 100
+    held = sum(in_holdout(f"token-{n}", Decimal(percent)) for n in range(20000)) / 20000
+    assert abs(held - float(share)) < 0.012
+
+
+def test_holdout_decision_is_stable_per_cart():
+    assert all(in_holdout(f"t{n}", Decimal("10")) == in_holdout(f"t{n}", Decimal("10")) for n in range(500))
+    assert not any(in_holdout(f"t{n}", Decimal("0")) for n in range(2000))

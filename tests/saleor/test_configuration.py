@@ -89,6 +89,7 @@ def test_good_values_are_saved_and_the_secret_is_not_echoed(update_plugin, chann
         ("subjects", "1: Hi\n2: Hello\n3: Bye\n4: Too far", "subjects", "step 4"),
         ("storefront_url", "https://shop.example.com/cart", "storefrontUrl", "{token}"),
         ("smtp_url", "http://x", "smtpUrl", "smtp://"),
+        ("holdout_percent", "60", "holdoutPercent", "Holdout share: must be between 0 and 50"),
     ],
 )
 def test_a_bad_value_is_rejected_naming_its_field_and_nothing_is_stored(
