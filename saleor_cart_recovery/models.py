@@ -50,6 +50,12 @@ class RecoveryCart(models.Model):
     # Control group: tracked like every cart, but each step is recorded as skipped/holdout.
     # Fixed at the cart's first activity and never changed.
     holdout = models.BooleanField(default=False, db_default=False)
+    # Experiment version (a digest of the variant settings) and cadence variant the cart was
+    # assigned when first seen; results of older versions stay readable after settings change.
+    experiment = models.CharField(max_length=32, blank=True, default="", db_default="")
+    cadence = models.CharField(max_length=16, blank=True, default="", db_default="")
+    # Unit price per variant id when the first reminder was prepared: "price dropped" compares to it.
+    abandoned_prices = models.JSONField(null=True, blank=True)
     steps_planned = models.PositiveSmallIntegerField(default=0, db_default=0)
     last_planned_at = models.DateTimeField(null=True, blank=True)
     # When the dispatcher must look at this cart again; NULL means never (until new activity).
@@ -82,6 +88,12 @@ class RecoveryMessage(models.Model):
     status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.SCHEDULED)
     reason = models.CharField(max_length=32, blank=True, default="")
     variant = models.PositiveSmallIntegerField(default=0)
+    # What the step says: reminder, help, urgency or discount (see offers).
+    content = models.CharField(max_length=16, blank=True, default="reminder", db_default="reminder")
+    voucher_code = models.CharField(max_length=64, blank=True, default="", db_default="")
+    voucher_expires_at = models.DateTimeField(null=True, blank=True)
+    clicks = models.PositiveIntegerField(default=0, db_default=0)
+    first_clicked_at = models.DateTimeField(null=True, blank=True)
     subject = models.CharField(max_length=255, blank=True, default="")
     recipient = models.CharField(max_length=254, blank=True, default="")
     attempts = models.PositiveSmallIntegerField(default=0)
