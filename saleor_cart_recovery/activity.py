@@ -22,9 +22,9 @@ _REOPENABLE = ", ".join(f"'{r.value}'" for r in REOPENABLE_REASONS)
 _ACCEPTS = f"(c.status = 'active' OR (c.status = 'stopped' AND c.stop_reason IN ({_REOPENABLE})))"
 _UPSERT = f"""
 INSERT INTO {_TABLE} AS c (checkout_token, channel_slug, email, language_code, status, holdout,
-    last_activity_at, next_due_at, created_at, updated_at)
-VALUES (%(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(at)s, %(wake)s,
-    %(at)s, %(at)s)
+    experiment, last_activity_at, next_due_at, created_at, updated_at)
+VALUES (%(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(experiment)s, %(at)s,
+    %(wake)s, %(at)s, %(at)s)
 ON CONFLICT (checkout_token) DO UPDATE SET
     channel_slug = EXCLUDED.channel_slug,
     email = EXCLUDED.email,
@@ -60,8 +60,10 @@ def record_activity(
                 "email": email.strip().lower(),
                 "language": language_code or "en",
                 "at": at,
-                "wake": at + settings.delay(1),
+                "wake": at + settings.earliest_first_delay(),
                 "holdout": in_holdout(checkout_token, settings.holdout_percent),
+                # Set on INSERT only: a cart stays in the experiment version it started in.
+                "experiment": settings.experiments.version,
             },
         )
 

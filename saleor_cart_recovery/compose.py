@@ -7,13 +7,22 @@ from .config import RecoverySettings
 from .i18n import format_money, language_for, strings
 from .rendering import render_reminder
 from .shop import CartSnapshot, Shop
-from .tokens import UnsubscribeClaim, unsubscribe_token
+from .tokens import ClickClaim, UnsubscribeClaim, click_token, unsubscribe_token
 
 
 def build_context(
-    snapshot: CartSnapshot, *, settings: RecoverySettings, step: int, unsubscribe_url: str
+    snapshot: CartSnapshot,
+    *,
+    settings: RecoverySettings,
+    step: int,
+    unsubscribe_url: str,
+    offer: dict | None = None,
 ) -> dict:
-    """Everything the templates show, as strings and plain containers only (invariant 7)."""
+    """Everything the templates show, as strings and plain containers only (invariant 7).
+
+    ``offer`` is the step's coupon / urgency / upsell data (:func:`offer_context.build_offer`);
+    a coupon's recovery link carries the code."""
+    offer = offer or {}
     language = snapshot.language_code
     money = lambda amount: format_money(amount, snapshot.currency, language)  # noqa: E731
     return {
@@ -34,21 +43,35 @@ def build_context(
             for line in snapshot.lines
         ],
         "total": money(snapshot.total),
-        "recovery_url": settings.recovery_url(snapshot.token),
+        "recovery_url": offer.get("recovery_url") or settings.recovery_url(snapshot.token),
+        "offer": offer,
         "unsubscribe_url": unsubscribe_url,
     }
 
 
 def compose_email(
-    shop: Shop, settings: RecoverySettings, snapshot: CartSnapshot, *, step: int, variant: int
+    shop: Shop,
+    settings: RecoverySettings,
+    snapshot: CartSnapshot,
+    *,
+    step: int,
+    variant: int,
+    offer: dict | None = None,
+    message_id: int | None = None,
 ) -> EmailMultiAlternatives:
     subjects = settings.subject_variants(step, snapshot.language_code)
     subject = subjects[variant % len(subjects)]
     token = unsubscribe_token(UnsubscribeClaim(snapshot.channel_slug, snapshot.email, snapshot.token))
     unsubscribe_url = shop.endpoint_url(snapshot.channel_slug, f"unsubscribe/{token}")
-    html, text = render_reminder(
-        build_context(snapshot, settings=settings, step=step, unsubscribe_url=unsubscribe_url)
+    context = build_context(
+        snapshot, settings=settings, step=step, unsubscribe_url=unsubscribe_url, offer=offer
     )
+    if message_id is not None:
+        # Tracked link: the click endpoint counts the click and redirects to the link it derives
+        # itself for this message (see endpoints.ClickEndpoint).
+        tracked = click_token(ClickClaim(message_id, "cart"))
+        context["recovery_url"] = shop.endpoint_url(snapshot.channel_slug, f"click/{tracked}")
+    html, text = render_reminder(context)
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from . import experiment_settings, offer_settings
 from .durations import parse_duration
 from .exceptions import ConfigurationError
 
@@ -37,6 +38,8 @@ DEFAULT_VALUES: dict[str, str] = {
     "from_email": "",
     "smtp_url": "",
     "holdout_percent": "0",
+    **experiment_settings.DEFAULTS,
+    **offer_settings.DEFAULTS,
 }
 MAX_HOLDOUT_PERCENT = 50
 _SUBJECT_LINE = re.compile(r"^(\d+)\s*(?:\[\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]+)?)\s*\])?\s*:\s*(.*)$")
@@ -68,6 +71,8 @@ class RecoverySettings:
     from_email: str
     smtp: SmtpConfig | None  # None: Django's configured email backend
     holdout_percent: Decimal  # share of new carts that get no email (control group)
+    experiments: experiment_settings.ExperimentSettings  # cadence variants, attribution, winner
+    offers: offer_settings.OfferSettings  # coupon step, upsell, true urgency, content per step
 
     @classmethod
     def from_plugin_configuration(cls, configuration: Iterable[Mapping]) -> "RecoverySettings":
@@ -85,6 +90,16 @@ class RecoverySettings:
     def delay(self, step: int) -> timedelta:
         """Quiet time after the last cart activity before ``step`` (1-based) is due."""
         return max(self.schedule[step - 1], self.cutoff)
+
+    def schedule_for(self, cadence: str = "") -> tuple[timedelta, ...]:
+        """The schedule of a cart's cadence variant; the main schedule without one."""
+        found = self.experiments.cadence(cadence) if cadence else None
+        return found.schedule if found else self.schedule
+
+    def earliest_first_delay(self) -> timedelta:
+        """The soonest any cart's first step can be due, whichever cadence it gets."""
+        first = [self.schedule[0], *(c.schedule[0] for c in self.experiments.cadences)]
+        return max(min(first), self.cutoff)
 
     def subject_variants(self, step: int, language: str) -> tuple[str, ...]:
         """Subjects to test for ``step`` in ``language``: its own lines, else the untagged ones."""
@@ -151,6 +166,10 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
                 f"step {', '.join(map(str, missing))} has no subject line for all languages; "
                 "add a line such as '1: Forgot something?'"
             )
+    experiments = experiment_settings.parse(
+        values, errors, schedule=schedule, subjects=subjects, holdout_percent=holdout_percent
+    )
+    offers = offer_settings.parse(values, errors, schedule=schedule)
     if errors:
         raise ConfigurationError(errors)
     return RecoverySettings(
@@ -161,6 +180,8 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
         from_email=from_email,
         smtp=smtp,
         holdout_percent=holdout_percent,
+        experiments=experiments,
+        offers=offers,
     )
 
 

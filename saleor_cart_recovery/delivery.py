@@ -19,6 +19,8 @@ from .compose import compose_email
 from .exceptions import SendFailed, SendRefused
 from .mailer import send_email
 from .models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
+from .offer_context import build_offer, issue_coupon
+from .offers import abandoned_prices, content_for_step, coupon_due
 from .sequence import reason_not_to_send
 from .shop import get_shop
 
@@ -65,22 +67,60 @@ def _claim(shop, message_id):
         if reason:
             _skip(message, cart, reason, order, now)
             return None
+        offer = _prepare_offer(shop, settings, snapshot, message, cart, now)
         email = compose_email(
             shop,
             settings,
             snapshot,
             step=message.step,
             variant=message.variant,
+            offer=offer,
+            message_id=message.id,
         )
         message.status = MessageStatus.SENDING
         message.attempts += 1
         message.subject = email.subject
         message.recipient = snapshot.email
         message.updated_at = now
-        message.save(update_fields=["status", "attempts", "subject", "recipient", "updated_at"])
+        message.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "subject",
+                "recipient",
+                "updated_at",
+                "content",
+                "voucher_code",
+                "voucher_expires_at",
+            ]
+        )
         cart.email = snapshot.email.strip().lower()
-        cart.save(update_fields=["email"])
+        cart.save(update_fields=["email", "abandoned_prices"])
         return email
+
+
+def _prepare_offer(shop, settings, snapshot, message, cart, now) -> dict:
+    """Decide the step's content and gather its offer; sets (unsaved) fields on message and cart.
+
+    The coupon is created here, inside the claim's transaction, and its code is stored on the
+    message: a retried send reuses it, and a claim that fails leaves no voucher behind."""
+    prices_then = cart.abandoned_prices
+    if prices_then is None:
+        cart.abandoned_prices = abandoned_prices(snapshot.lines)
+    message.content = content_for_step(settings.offers, message.step, settings.steps)
+    if coupon_due(settings.offers, message.step) and not message.voucher_code:
+        issued = issue_coupon(shop, settings.offers.coupon, snapshot, now=now)
+        message.voucher_code, message.voucher_expires_at = issued.code, issued.expires_at
+    return build_offer(
+        shop,
+        settings,
+        snapshot,
+        content=message.content,
+        voucher_code=message.voucher_code,
+        voucher_expires_at=message.voucher_expires_at,
+        prices_then=prices_then,
+        now=now,
+    )
 
 
 def _skip(message, cart, reason, order, now):

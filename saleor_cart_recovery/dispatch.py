@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from .config import RecoverySettings
 from .models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
-from .sequence import next_due, pick_variant
+from .report import NO_WINNERS, Winners, current_winners
+from .sequence import next_due, pick_cadence, pick_variant
 from .shop import get_shop
 
 logger = logging.getLogger(__name__)
@@ -74,8 +75,9 @@ def dispatch(
         return settings_cache[slug]
 
     with shop.write_access():
+        winners = _winners(now, channel_settings)
         for _ in range(max_batches):
-            if _plan_batch(now, batch_size, channel_settings, result) < batch_size:
+            if _plan_batch(now, batch_size, channel_settings, result, winners) < batch_size:
                 break
         for _ in range(max_batches):
             if _enqueue_batch(now, batch_size, send, result) < batch_size:
@@ -84,7 +86,20 @@ def dispatch(
     return result
 
 
-def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> int:
+def _winners(now, channel_settings) -> dict[str, Winners]:
+    """Automatic-winner decisions of the channels with due carts, taken before any row is locked:
+    a decision may need a scan of the experiment's carts (cached, see report.current_winners)."""
+    slugs = (
+        RecoveryCart.objects.filter(next_due_at__lte=now).values_list("channel_slug", flat=True).distinct()
+    )
+    return {
+        slug: current_winners(slug, settings)
+        for slug in slugs
+        if (settings := channel_settings(slug)) is not None
+    }
+
+
+def _plan_batch(now, batch_size, channel_settings, result: DispatchResult, winners) -> int:
     with transaction.atomic():
         carts = list(
             RecoveryCart.objects.select_for_update(skip_locked=True)
@@ -103,6 +118,11 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
                 )
                 result.stopped += 1
                 continue
+            winner = winners.get(cart.channel_slug, NO_WINNERS)
+            if cart.steps_planned == 0 and not cart.cadence:
+                # Assigned when the cart is first due, the moment the cadences start to differ;
+                # recorded here and never changed.
+                cart.cadence = pick_cadence(cart.checkout_token, settings, winner.cadence)
             due = _due(settings, cart)
             if due is None:
                 cart.next_due_at = None
@@ -122,7 +142,9 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
                     planned_at=now,
                     attempt_after=now,
                     updated_at=now,
-                    variant=pick_variant(cart.checkout_token, f"subject:{step}", variants),
+                    variant=winner.subjects[step]
+                    if step in winner.subjects
+                    else pick_variant(cart.checkout_token, f"subject:{step}", variants),
                 )
             )
             cart.steps_planned, cart.last_planned_at = step, now
@@ -136,7 +158,16 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult) -> in
                     cart.status = CartStatus.FINISHED
         RecoveryMessage.objects.bulk_create(messages, ignore_conflicts=True)
         RecoveryCart.objects.bulk_update(
-            carts, ["status", "stop_reason", "next_due_at", "steps_planned", "last_planned_at", "updated_at"]
+            carts,
+            [
+                "status",
+                "stop_reason",
+                "next_due_at",
+                "steps_planned",
+                "last_planned_at",
+                "updated_at",
+                "cadence",
+            ],
         )
     return len(carts)
 
@@ -147,6 +178,7 @@ def _due(settings: RecoverySettings, cart: RecoveryCart) -> datetime | None:
         last_activity_at=cart.last_activity_at,
         steps_planned=cart.steps_planned,
         last_planned_at=cart.last_planned_at,
+        cadence=cart.cadence,
     )
 
 

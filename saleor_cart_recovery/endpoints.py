@@ -6,15 +6,20 @@ trust; only then does it act. Saleor does no authentication for plugin URLs.
 
 import logging
 
-from django.http import HttpRequest, HttpResponse
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import escape
 
 from .exceptions import BadToken
 from .i18n import language_for
-from .models import CartStatus, Reason, RecoveryCart, Suppression
+from .models import CartStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
+from .offers import with_coupon
+from .report import build_report
+from .report_page import parse_since, render_report_page
 from .shop import get_shop
-from .tokens import UnsubscribeClaim, read_unsubscribe_token
+from .tokens import UnsubscribeClaim, read_click_token, read_unsubscribe_token
 
 logger = logging.getLogger(__name__)
 
@@ -59,17 +64,26 @@ class Endpoint:
     """Validate, then act. Subclasses implement :meth:`validate` and the HTTP methods they allow."""
 
     methods: tuple[str, ...] = ()
+    needs_arg = True  # the path carries a credential or id after the endpoint's name
 
     def __call__(self, request: HttpRequest, channel_slug: str, arg: str) -> HttpResponse:
         if request.method not in self.methods:
             response = HttpResponse(status=405)
             response["Allow"] = ", ".join(self.methods)
             return response
+        refused = self.authorize(request)
+        if refused is not None:
+            return refused
         try:
             claim = self.validate(channel_slug, arg)
         except BadToken:
             return self.invalid(request)
         return getattr(self, request.method.lower())(request, claim)
+
+    def authorize(self, request: HttpRequest) -> HttpResponse | None:
+        """A 401/403 response for a request that may not use this endpoint; links in emails
+        carry their credential in the token instead, so the default lets everyone through."""
+        return None
 
     def validate(self, channel_slug: str, arg: str):
         raise NotImplementedError
@@ -136,13 +150,94 @@ def _suppress(channel_slug: str, email: str, source: str, now) -> None:
     )
 
 
-ROUTES = {"unsubscribe": UnsubscribeEndpoint()}
+class ClickEndpoint(Endpoint):
+    """A tracked link in a reminder: count the click, then redirect to the link the plugin derives
+    for the message itself (never to a URL from the request, so it cannot be an open redirect)."""
+
+    methods = ("GET",)
+
+    def validate(self, channel_slug: str, arg: str) -> dict:
+        claim = read_click_token(arg)
+        message = (
+            RecoveryMessage.objects.filter(pk=claim.message_id, cart__channel_slug=channel_slug)
+            .values("id", "voucher_code", "cart__checkout_token", "cart__channel_slug")
+            .first()
+        )
+        if message is None:
+            raise BadToken("click token for an unknown message or another channel")
+        return message
+
+    def get(self, request, message):
+        shop = get_shop()
+        settings = shop.channel_settings(message["cart__channel_slug"])
+        if settings is None or not settings.storefront_url:
+            return HttpResponse(status=404)
+        url = settings.recovery_url(message["cart__checkout_token"])
+        if message["voucher_code"]:
+            url = with_coupon(url, message["voucher_code"])
+        now = timezone.now()
+        with shop.write_access():
+            RecoveryMessage.objects.filter(pk=message["id"]).update(
+                clicks=F("clicks") + 1, first_clicked_at=Coalesce("first_clicked_at", Value(now))
+            )
+        response = HttpResponseRedirect(url)
+        response["Cache-Control"] = "no-store"
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+
+class ReportEndpoint(Endpoint):
+    """The owner's report page: staff or apps with MANAGE_CHECKOUTS or MANAGE_PLUGINS only."""
+
+    methods = ("GET",)
+    needs_arg = False
+
+    def authorize(self, request):
+        allowed = get_shop().staff_can_view_reports(request)
+        if allowed is None:
+            response = HttpResponse("authentication required", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="saleor"'
+            return response
+        if not allowed:
+            return HttpResponse(
+                "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission required",
+                status=403,
+                content_type="text/plain",
+            )
+        return None
+
+    def validate(self, channel_slug: str, arg: str) -> str:
+        if arg:
+            raise BadToken("the report takes no argument")
+        return channel_slug
+
+    def invalid(self, request):
+        return HttpResponse(status=404)
+
+    def get(self, request, channel_slug):
+        since_text = request.GET.get("since", "")
+        try:
+            since = parse_since(since_text) if since_text else None
+        except ValueError as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain")
+        shop = get_shop()
+        reports = build_report(channel=channel_slug, since=since, settings_for=shop.channel_settings)
+        response = HttpResponse(
+            render_report_page(channel_slug, reports, since=since_text),
+            content_type="text/html; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-store"
+        response["X-Robots-Tag"] = "noindex"
+        return response
+
+
+ROUTES = {"unsubscribe": UnsubscribeEndpoint(), "click": ClickEndpoint(), "report": ReportEndpoint()}
 
 
 def handle(request: HttpRequest, channel_slug: str, path: str) -> HttpResponse:
     """Route ``<name>/<argument>`` to its endpoint; unknown paths are 404."""
     name, _, arg = path.strip("/").partition("/")
     endpoint = ROUTES.get(name)
-    if endpoint is None or not arg or "/" in arg:
+    if endpoint is None or (endpoint.needs_arg and not arg) or "/" in arg:
         return HttpResponse(status=404)
     return endpoint(request, channel_slug, arg)

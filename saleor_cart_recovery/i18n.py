@@ -56,3 +56,45 @@ def format_money(amount: Decimal, currency: str, language: str | None) -> str:
     except (UnknownLocaleError, ValueError):
         locale = Locale.parse(DEFAULT_LANGUAGE)
     return format_currency(amount, currency, locale=locale)
+
+
+# Offer copy; placeholders are filled per email by offer_context (strings() knows only {shop}).
+OFFER_STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "heading_help": "Can we help with your order?",
+        "intro_help": "Questions about sizes, delivery or payment? Reply to this email and we will help.",
+        "heading_discount": "A little something to help you decide",
+        "intro_discount": "Use this code to get {discount} off the items in your cart.",
+        "coupon_label": "Your code",
+        "coupon_min_total": "For orders over {amount}.",
+        "coupon_expiry": "Valid for {left}, until {until}. It works once and only in this shop.",
+        "coupon_applied": "The button below takes the code with it to your cart.",
+        "low_stock": "Only {count} left: {product}",
+        "price_drop": "Price dropped: {product} is now {now} (was {was})",
+        "upsell_heading": "You might also like",
+        "upsell_view": "View",
+    },
+    "tr": {
+        "heading_help": "Siparişinizde yardımcı olabilir miyiz?",
+        "intro_help": (
+            "Beden, teslimat ya da ödeme hakkında sorunuz mu var? Bu e-postayı yanıtlayın, yardımcı olalım."
+        ),
+        "heading_discount": "Karar vermenize küçük bir katkı",
+        "intro_discount": "Sepetinizdeki ürünlerde {discount} indirim için bu kodu kullanın.",
+        "coupon_label": "Kodunuz",
+        "coupon_min_total": "{amount} üzerindeki siparişlerde geçerlidir.",
+        "coupon_expiry": (
+            "{left} boyunca, {until} tarihine kadar geçerli. "
+            "Yalnızca bir kez ve yalnızca bu mağazada kullanılabilir."
+        ),
+        "coupon_applied": "Aşağıdaki düğme kodu sepetinize taşır.",
+        "low_stock": "Son {count} adet: {product}",
+        "price_drop": "Fiyatı düştü: {product} şimdi {now} (önce {was})",
+        "upsell_heading": "Bunlar da ilginizi çekebilir",
+        "upsell_view": "İncele",
+    },
+}
+
+
+def offer_strings(language: str | None) -> dict[str, str]:
+    return OFFER_STRINGS[language_for(language)]

@@ -16,6 +16,7 @@ from . import endpoints
 from .activity import record_activity, record_order
 from .config import DEFAULT_VALUES, RecoverySettings, validate_for_activation
 from .exceptions import ConfigurationError
+from .saleor.offers import unavailable_products
 from .saleor.shop import PLUGIN_ID, order_ref
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,86 @@ CONFIG_STRUCTURE = {
         "help_text": "Percent of new carts (0-50) that get no reminder at all but are tracked, so "
         "recovered revenue can be compared with what would have come anyway. Example: 10",
     },
+    "coupon_step": {
+        "type": _STRING,
+        "label": "Coupon step",
+        "help_text": "Step whose email carries a single-use coupon made for that cart. Empty: no "
+        "coupon. Example: 3",
+    },
+    "coupon_type": {
+        "type": _STRING,
+        "label": "Coupon type",
+        "help_text": "percentage or fixed (an amount in the channel's currency). Example: percentage",
+    },
+    "coupon_value": {
+        "type": _STRING,
+        "label": "Coupon value",
+        "help_text": "Percent off, or amount off in the channel's currency. Example: 10",
+    },
+    "coupon_valid_for": {
+        "type": _STRING,
+        "label": "Coupon validity",
+        "help_text": "How long the code works after the email is sent (1h to 30d). Example: 48h",
+    },
+    "coupon_min_total": {
+        "type": _STRING,
+        "label": "Coupon minimum spend",
+        "help_text": "Minimum order subtotal in the channel's currency. Empty: none. Example: 50",
+    },
+    "upsell_products": {
+        "type": ConfigurationTypeField.MULTILINE,
+        "label": "Upsell products",
+        "help_text": "Products shown under the cart in urgency steps: product IDs, global IDs or "
+        "slugs, or 'auto' for products from the cart's categories and collections. Example: auto",
+    },
+    "upsell_count": {
+        "type": _STRING,
+        "label": "Upsell count",
+        "help_text": "How many upsell products at most (1-6). Example: 3",
+    },
+    "upsell_product_url": {
+        "type": _STRING,
+        "label": "Product link",
+        "help_text": "Storefront product page with {slug}. Empty: upsell products link to the cart. "
+        "Example: https://shop.example.com/products/{slug}",
+    },
+    "urgency_stock_threshold": {
+        "type": _STRING,
+        "label": "Low-stock threshold",
+        "help_text": "Say 'only N left' when a cart item's available stock in the channel is at or "
+        "below this (0: never). Example: 3",
+    },
+    "step_content": {
+        "type": ConfigurationTypeField.MULTILINE,
+        "label": "Content per step",
+        "help_text": "One line per step as 'step: reminder|help|urgency|discount'. Empty lines use "
+        "the defaults: step 1 reminder, the coupon step discount, other steps urgency. Example: 2: help",
+    },
+    "cadences": {
+        "type": _STRING,
+        "label": "Cadence test",
+        "help_text": "Alternative schedules to test against each other, each with a label and one delay "
+        "per step, separated by '|'. Each cart gets one, by a stable hash. Empty: no cadence test. "
+        "Example: A: 1h, 1d, 3d | B: 12h, 2d, 8d",
+    },
+    "attribution_window": {
+        "type": _STRING,
+        "label": "Attribution window",
+        "help_text": "An order this soon after the last reminder counts as recovered by it in the "
+        "report. Example: 7d",
+    },
+    "auto_winner": {
+        "type": ConfigurationTypeField.BOOLEAN,
+        "label": "Automatic winner",
+        "help_text": "Send every new cart the winning subject / cadence once it is best with 95 % "
+        "probability and every variant reached the minimum recipients.",
+    },
+    "winner_min_recipients": {
+        "type": _STRING,
+        "label": "Minimum recipients per variant",
+        "help_text": "No verdict (in the report or for the automatic winner) before each variant has "
+        "this many recipients. Example: 200",
+    },
 }
 
 
@@ -92,6 +173,13 @@ class CartRecoveryPlugin(BasePlugin):
             settings = RecoverySettings.from_plugin_configuration(plugin_configuration.configuration)
         except ConfigurationError as exc:
             raise _validation_error(exc, PluginErrorCode.INVALID) from None
+        channel = getattr(plugin_configuration, "channel", None)
+        if settings.offers.upsell_products and channel is not None:
+            problems = unavailable_products(channel.slug, settings.offers.upsell_products)
+            if problems:
+                message = "; ".join(f"'{ref}': {why}" for ref, why in problems.items())
+                error = ConfigurationError({"upsell_products": message})
+                raise _validation_error(error, PluginErrorCode.INVALID)
         if plugin_configuration.active:
             try:
                 validate_for_activation(settings)

@@ -21,14 +21,18 @@ def next_due(
     last_activity_at: datetime,
     steps_planned: int,
     last_planned_at: datetime | None,
+    cadence: str = "",
 ) -> datetime | None:
-    """When the next step is due, or ``None`` when the series has no step left."""
+    """When the next step is due, or ``None`` when the series has no step left.
+
+    ``cadence`` is the cart's cadence variant: its schedule replaces the main one."""
     step = steps_planned + 1
     if step > settings.steps:
         return None
-    due = last_activity_at + settings.delay(step)
+    schedule = settings.schedule_for(cadence)
+    due = last_activity_at + max(schedule[step - 1], settings.cutoff)
     if last_planned_at is not None and step > 1:
-        gap = settings.schedule[step - 1] - settings.schedule[step - 2]
+        gap = schedule[step - 1] - schedule[step - 2]
         due = max(due, last_planned_at + gap)
     return due
 
@@ -77,3 +81,17 @@ def pick_variant(checkout_token: str, experiment: str, variants: int) -> int:
         return 0
     digest = hashlib.sha256(f"{experiment}:{checkout_token}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % variants
+
+
+def pick_cadence(checkout_token: str, settings: RecoverySettings, winner: str | None = None) -> str:
+    """The cadence variant of a cart (``""`` when no cadences are tested).
+
+    Stable hash of token and experiment version, so a new version reshuffles; once an automatic
+    winner is declared every newly assigned cart gets it."""
+    cadences = settings.experiments.cadences
+    if not cadences:
+        return ""
+    if winner and any(c.label == winner for c in cadences):
+        return winner
+    index = pick_variant(checkout_token, f"cadence:{settings.experiments.version}", len(cadences))
+    return cadences[index].label

@@ -5,7 +5,7 @@ tests use a small database-backed shop. Everything crossing the port is plain da
 and tasks never hold a host model instance.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +48,27 @@ class CartSnapshot:
 
 
 @dataclass(frozen=True)
+class IssuedVoucher:
+    """A single-use voucher the shop created for one cart."""
+
+    code: str
+    currency: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class UpsellProduct:
+    """A product suggested next to the cart, priced in the channel's currency."""
+
+    product_id: str
+    slug: str
+    name: str
+    price: Decimal
+    currency: str
+    image_url: str | None
+
+
+@dataclass(frozen=True)
 class OrderRef:
     id: str
     number: str
@@ -73,6 +94,39 @@ class Shop(Protocol):
 
     def write_access(self) -> AbstractContextManager:
         """Context in which background code may write to the database."""
+
+    def staff_can_view_reports(self, request) -> bool | None:
+        """Whether the request comes from staff or an app allowed to read the report
+        (MANAGE_CHECKOUTS or MANAGE_PLUGINS); ``None`` when it carries no valid credentials."""
+
+    def issue_voucher(
+        self,
+        channel_slug: str,
+        *,
+        discount_type: str,
+        value: Decimal,
+        min_total: Decimal | None,
+        expires_at: datetime,
+        name: str,
+    ) -> IssuedVoucher:
+        """Create a voucher with one unique random code, usable once, only in ``channel_slug``
+        (in its currency), until ``expires_at``; ``discount_type`` is "percentage" or "fixed"."""
+
+    def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
+        """Pieces available now (stock minus allocations) in the channel's warehouses, per variant;
+        ``None`` for a variant that does not track stock (it is never "almost gone")."""
+
+    def upsell_products(
+        self,
+        channel_slug: str,
+        cart_variant_ids: Iterable[str],
+        configured: tuple[str, ...] | None,
+        limit: int,
+    ) -> tuple[UpsellProduct, ...]:
+        """Up to ``limit`` products published, purchasable and in stock in the channel, none of them
+        in the cart: the ``configured`` ones (IDs, global IDs or slugs; unavailable ones are skipped
+        with a logged reason), or with ``None`` products sharing a category or collection with the
+        cart's products."""
 
 
 ShopFactory = Callable[[], Shop]

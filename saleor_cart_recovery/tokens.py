@@ -31,3 +31,28 @@ def read_unsubscribe_token(token: str) -> UnsubscribeClaim:
     if not all(isinstance(v, str) for v in (channel_slug, email, checkout_token)):
         raise BadToken("invalid unsubscribe token")
     return UnsubscribeClaim(channel_slug, email, checkout_token)
+
+
+_CLICK_SALT = "saleor_cart_recovery.click"
+CLICK_TARGETS = ("cart",)  # what a tracked link may lead to; the URL itself is never in the token
+
+
+@dataclass(frozen=True)
+class ClickClaim:
+    message_id: int
+    target: str
+
+
+def click_token(claim: ClickClaim) -> str:
+    return signing.dumps([claim.message_id, claim.target], salt=_CLICK_SALT, compress=True)
+
+
+def read_click_token(token: str) -> ClickClaim:
+    """Decode a tracked link's token; raise :class:`BadToken` for anything not signed by us."""
+    try:
+        message_id, target = signing.loads(token, salt=_CLICK_SALT)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise BadToken("invalid click token") from exc
+    if not isinstance(message_id, int) or isinstance(message_id, bool) or target not in CLICK_TARGETS:
+        raise BadToken("invalid click token")
+    return ClickClaim(message_id, target)

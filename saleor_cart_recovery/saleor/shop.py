@@ -20,6 +20,8 @@ from saleor.thumbnail.utils import get_image_or_proxy_url
 from ..config import RecoverySettings, validate_for_activation
 from ..exceptions import ConfigurationError
 from ..shop import CartLine, CartSnapshot, OrderRef
+from . import offers
+from .auth import staff_can_view_reports
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,25 @@ class SaleorShop:
 
     def write_access(self) -> AbstractContextManager:
         return allow_writer()
+
+    def issue_voucher(self, channel_slug, *, discount_type, value, min_total, expires_at, name):
+        return offers.issue_voucher(
+            channel_slug,
+            discount_type=discount_type,
+            value=value,
+            min_total=min_total,
+            expires_at=expires_at,
+            name=name,
+        )
+
+    def stock_levels(self, channel_slug, variant_ids):
+        return offers.stock_levels(channel_slug, variant_ids)
+
+    def upsell_products(self, channel_slug, cart_variant_ids, configured, limit):
+        return offers.upsell_products(channel_slug, cart_variant_ids, configured, limit, _image_url)
+
+    def staff_can_view_reports(self, request) -> bool | None:
+        return staff_can_view_reports(request)
 
 
 def _image_url(variant, product) -> str | None:

@@ -1,3 +1,4 @@
+import re
 import smtplib
 from datetime import timedelta
 from unittest import mock
@@ -30,7 +31,7 @@ def send(message):
         return deliver(message.id)
 
 
-def test_due_reminder_is_sent_with_the_live_cart(planned, abandoned_cart):
+def test_due_reminder_is_sent_with_the_live_cart(planned, abandoned_cart, client):
     assert send(planned) == "sent"
     [email] = mail.outbox
     assert email.to == ["shopper@example.com"]
@@ -38,7 +39,11 @@ def test_due_reminder_is_sent_with_the_live_cart(planned, abandoned_cart):
     assert email.from_email == "Shop <shop@example.com>"
     assert "Blue Hoodie" in email.body and "Canvas Tote" in email.body
     assert "$92.30" in email.body  # 2 × 39.90 + 12.50
-    assert f"https://shop.example.com/cart/{abandoned_cart.token}" in email.body
+    # the cart link is tracked: it goes through the plugin and lands on the storefront's cart page
+    [link] = re.findall(r"http://shop\.test/plugins/channel/main/saleor_cart_recovery/click/\S+", email.body)
+    assert client.get(link.removeprefix("http://shop.test"))["Location"] == (
+        f"https://shop.example.com/cart/{abandoned_cart.token}"
+    )
     html = email.alternatives[0][0]
     assert "https://cdn.example.com/1.png" in html and "$79.80" in html
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -35,7 +35,7 @@ from django.utils import timezone
 from saleor_cart_recovery.dispatch import dispatch
 from saleor_cart_recovery.models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
 from saleor_cart_recovery.tasks import send_reminder
-from saleor_cart_recovery.tokens import read_unsubscribe_token
+from saleor_cart_recovery.tokens import read_click_token, read_unsubscribe_token
 from tests.celery_app import app
 from tests.shopapp.models import ShopChannel, ShopOrder
 
@@ -342,19 +342,21 @@ def test_due_carts_get_exactly_one_reminder_over_real_smtp(
     assert parseaddr(str(mail.message["From"])) == ("Shop", "shop@example.com")
     assert str(mail.message["To"]) == "alice@example.com"
     assert str(mail.message["Subject"]) == "Forgot something?"
-    recovery_url = f"https://shop.example.com/cart/{alice.token}"
-
     text = mail.part("text/plain")
     assert "- Blue Hoodie (XL) — Qty 2 — $79.80" in text
     assert "- Canvas Tote — Qty 1 — $12.50" in text
     assert "Total: $92.30" in text
-    assert f"Return to your cart: {recovery_url}" in text
+    # the cart link is tracked: a signed click token naming Alice's step-1 message
+    link = re.search(r"Return to your cart: (http://shop\.test/plugins/channel/e2e/\S+/click/(\S+))", text)
+    assert link, text
+    clicked = RecoveryMessage.objects.get(pk=read_click_token(link.group(2)).message_id)
+    assert (clicked.cart.checkout_token, clicked.step) == (alice.token, 1)
 
     html = mail.part("text/html")
     assert "Blue Hoodie" in html and "Canvas Tote" in html
     assert "Qty 2 × $39.90" in html and "Qty 1 × $12.50" in html
     assert "$79.80" in html and "$92.30" in html
-    assert f'href="{recovery_url}"' in html
+    assert f'href="{link.group(1)}"' in html
     assert 'src="https://cdn.example.com/1.png"' in html
     assert "style=" in html  # CSS was inlined for mail clients
 
@@ -375,7 +377,9 @@ def test_due_carts_get_exactly_one_reminder_over_real_smtp(
     bob_text = mail.part("text/plain")
     assert "Socks (M) — Qty 3 — $15.00" in bob_text
     assert "Total: $107.30" in bob_text
-    assert bob.token in bob_text
+    bob_link = re.search(r"Return to your cart: \S+/click/(\S+)", bob_text)
+    bob_message = RecoveryMessage.objects.get(pk=read_click_token(bob_link.group(1)).message_id)
+    assert bob_message.cart.checkout_token == bob.token
 
     # What the worker recorded.
     sent = RecoveryMessage.objects.filter(status=MessageStatus.SENT).select_related("cart")

@@ -33,3 +33,34 @@ class ShopOrder(models.Model):
     total = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")
     created_at = models.DateTimeField()
+
+
+class ShopProduct(models.Model):
+    """A single-variant product listed in one channel (enough for upsell and urgency tests)."""
+
+    channel = models.ForeignKey(ShopChannel, on_delete=models.CASCADE)
+    slug = models.SlugField()
+    name = models.CharField(max_length=255)
+    category = models.CharField(max_length=64)
+    variant_id = models.CharField(max_length=64)
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    published = models.BooleanField(default=True)
+    image_url = models.CharField(max_length=500, blank=True)
+
+
+class ShopStock(models.Model):
+    variant_id = models.CharField(max_length=64, unique=True)
+    quantity = models.IntegerField()
+    allocated = models.IntegerField(default=0)
+
+
+class ShopVoucher(models.Model):
+    code = models.CharField(max_length=64, unique=True)
+    channel = models.ForeignKey(ShopChannel, on_delete=models.CASCADE)
+    name = models.CharField(max_length=255)
+    discount_type = models.CharField(max_length=16)
+    value = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    min_total = models.DecimalField(max_digits=12, decimal_places=2, null=True)
+    usage_limit = models.PositiveIntegerField()
+    expires_at = models.DateTimeField()

@@ -1,14 +1,18 @@
 """The shop port over the test shop's tables (shared by the test process and Celery workers)."""
 
+import logging
+import secrets
 from contextlib import nullcontext
 from decimal import Decimal
 
 from django.conf import settings
 
 from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.shop import CartLine, CartSnapshot, OrderRef
+from saleor_cart_recovery.shop import CartLine, CartSnapshot, IssuedVoucher, OrderRef, UpsellProduct
 
-from .models import ShopChannel, ShopCheckout, ShopOrder
+from .models import ShopChannel, ShopCheckout, ShopOrder, ShopProduct, ShopStock, ShopVoucher
+
+logger = logging.getLogger(__name__)
 
 
 class DbShop:
@@ -53,6 +57,71 @@ class DbShop:
 
     def write_access(self):
         return nullcontext()
+
+    def issue_voucher(self, channel_slug, *, discount_type, value, min_total, expires_at, name):
+        channel = ShopChannel.objects.get(slug=channel_slug)
+        currency = ShopCheckout.objects.filter(channel=channel).values_list("currency", flat=True).first()
+        voucher = ShopVoucher.objects.create(
+            code=secrets.token_hex(6).upper(),
+            channel=channel,
+            name=name,
+            discount_type=discount_type,
+            value=value,
+            currency=currency or "USD",
+            min_total=min_total,
+            usage_limit=1,
+            expires_at=expires_at,
+        )
+        return IssuedVoucher(code=voucher.code, currency=voucher.currency, expires_at=voucher.expires_at)
+
+    def stock_levels(self, channel_slug, variant_ids):
+        return {
+            stock.variant_id: stock.quantity - stock.allocated
+            for stock in ShopStock.objects.filter(variant_id__in=list(variant_ids))
+        }
+
+    def upsell_products(self, channel_slug, cart_variant_ids, configured, limit):
+        cart_variants = set(cart_variant_ids)
+        listed = ShopProduct.objects.filter(channel__slug=channel_slug).order_by("name")
+        if configured is None:
+            categories = listed.filter(variant_id__in=cart_variants).values("category")
+            candidates = list(listed.filter(category__in=categories))
+        else:
+            by_slug = {product.slug: product for product in listed.filter(slug__in=configured)}
+            candidates = []
+            for reference in configured:
+                if reference not in by_slug:
+                    logger.info(
+                        "upsell product %s skipped: not listed in channel %s", reference, channel_slug
+                    )
+                else:
+                    candidates.append(by_slug[reference])
+        stock = self.stock_levels(channel_slug, [p.variant_id for p in candidates])
+        chosen = []
+        for product in candidates:
+            if product.variant_id in cart_variants:
+                continue
+            if not product.published or stock.get(product.variant_id, 0) <= 0:
+                logger.info("upsell product %s skipped: unpublished or out of stock", product.slug)
+                continue
+            chosen.append(
+                UpsellProduct(
+                    product_id=str(product.pk),
+                    slug=product.slug,
+                    name=product.name,
+                    price=product.price,
+                    currency="USD",
+                    image_url=product.image_url or None,
+                )
+            )
+        return tuple(chosen[:limit])
+
+    def staff_can_view_reports(self, request):
+        """Test credentials: header ``X-Test-Staff: <permission>`` (``none`` = staff without it)."""
+        staff = request.headers.get("X-Test-Staff")
+        if staff is None:
+            return None
+        return staff in ("MANAGE_CHECKOUTS", "MANAGE_PLUGINS")
 
 
 def order_ref(order: ShopOrder) -> OrderRef:
