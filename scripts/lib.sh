@@ -39,3 +39,12 @@ ensure_venv() {
   fi
   "$VENV/bin/pip" install -q -e "$ROOT[test]"
 }
+
+# The report page is tested in a real browser: Debian's chromium (the test skips without it).
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing chromium (Debian package) for the report page test"
+    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium could not be installed: its test will skip"
+  fi
+}

@@ -32,12 +32,13 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 from django.utils import timezone
 
+from saleor_cart_recovery.config import RecoverySettings
 from saleor_cart_recovery.dispatch import dispatch
 from saleor_cart_recovery.models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
 from saleor_cart_recovery.tasks import send_reminder
 from saleor_cart_recovery.tokens import read_click_token, read_unsubscribe_token
 from tests.celery_app import app
-from tests.shopapp.models import ShopChannel, ShopOrder
+from tests.shopapp.models import ShopChannel, ShopOrder, ShopVoucher
 
 from .conftest import CONFIGURATION, make_checkout, touch
 
@@ -439,3 +440,37 @@ def test_series_runs_step_by_step_and_finishes(celery_for_real, inbox, channel, 
     cart = RecoveryCart.objects.get(checkout_token=checkout.token)
     assert (cart.status, cart.steps_planned, cart.next_due_at) == (CartStatus.FINISHED, 3, None)
     assert dispatch(now=now + 30 * DAY).planned == 0
+
+
+def test_coupon_step_mails_one_single_use_code_over_real_smtp(celery_for_real, inbox, channel):
+    worker = celery_for_real
+    channel.configuration = [
+        *channel.configuration,
+        {"name": "coupon_step", "value": "1"},
+        {"name": "coupon_type", "value": "fixed"},
+        {"name": "coupon_value", "value": "5"},
+        {"name": "coupon_valid_for", "value": "48h"},
+    ]
+    channel.save()
+    settings = RecoverySettings.from_plugin_configuration(channel.configuration)
+    now = timezone.now()
+    checkout = make_checkout(channel, email="frank@example.com", lines=2)
+    touch(checkout, now - 2 * HOUR, settings)
+
+    assert dispatch(now=now).planned == 1
+    wait_until(lambda: len(inbox.received) == 1 and all_handled(), "the coupon email", worker)
+    redeliver_all(worker)  # a redelivered task must neither mail again nor issue a second code
+
+    [voucher] = ShopVoucher.objects.all()
+    assert (voucher.usage_limit, voucher.value, voucher.channel.slug) == (1, Decimal("5.00"), "e2e")
+    [received] = inbox.received
+    text, html = received.part("text/plain"), received.part("text/html")
+    for body in (text, html):
+        assert voucher.code in body and "$5.00" in body
+    assert "It works once and only in this shop." in text
+    message = RecoveryMessage.objects.get(cart__checkout_token=checkout.token)
+    assert (message.status, message.content, message.voucher_code) == (
+        MessageStatus.SENT,
+        "discount",
+        voucher.code,
+    )
