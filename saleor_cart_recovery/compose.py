@@ -69,8 +69,14 @@ def compose_email(
     if message_id is not None:
         # Tracked link: the click endpoint counts the click and redirects to the link it derives
         # itself for this message (see endpoints.ClickEndpoint).
-        tracked = click_token(ClickClaim(message_id, "cart"))
-        context["recovery_url"] = shop.endpoint_url(snapshot.channel_slug, f"click/{tracked}")
+        def tracked(target: str) -> str:
+            return shop.endpoint_url(
+                snapshot.channel_slug, f"click/{click_token(ClickClaim(message_id, target))}"
+            )
+
+        context["recovery_url"] = tracked("cart")
+        for product in context["offer"].get("upsell", []):
+            product["url"] = tracked(f"product:{product['slug']}")
     html, text = render_reminder(context)
     message = EmailMultiAlternatives(
         subject=subject,

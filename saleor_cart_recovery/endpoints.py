@@ -165,16 +165,20 @@ class ClickEndpoint(Endpoint):
         )
         if message is None:
             raise BadToken("click token for an unknown message or another channel")
-        return message
+        return {**message, "target": claim.target}
 
     def get(self, request, message):
         shop = get_shop()
         settings = shop.channel_settings(message["cart__channel_slug"])
         if settings is None or not settings.storefront_url:
             return HttpResponse(status=404)
-        url = settings.recovery_url(message["cart__checkout_token"])
-        if message["voucher_code"]:
-            url = with_coupon(url, message["voucher_code"])
+        kind, _, slug = message["target"].partition(":")
+        if kind == "product" and settings.offers.upsell_product_url:
+            url = settings.offers.product_url(slug)
+        else:
+            url = settings.recovery_url(message["cart__checkout_token"])
+            if message["voucher_code"]:
+                url = with_coupon(url, message["voucher_code"])
         now = timezone.now()
         with shop.write_access():
             RecoveryMessage.objects.filter(pk=message["id"]).update(

@@ -117,6 +117,7 @@ def _upsell(shop, settings, snapshot, money) -> list[dict]:
     return [
         {
             "name": product.name,
+            "slug": product.slug,
             "price": format_money(product.price, product.currency, snapshot.language_code),
             "image_url": product.image_url or "",
             "url": (

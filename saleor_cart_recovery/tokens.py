@@ -1,5 +1,6 @@
 """Signed tokens for links in emails (Django's signing: HMAC with SECRET_KEY, constant-time check)."""
 
+import re
 from dataclasses import dataclass
 
 from django.core import signing
@@ -34,7 +35,9 @@ def read_unsubscribe_token(token: str) -> UnsubscribeClaim:
 
 
 _CLICK_SALT = "saleor_cart_recovery.click"
-CLICK_TARGETS = ("cart",)  # what a tracked link may lead to; the URL itself is never in the token
+# What a tracked link may lead to: the cart, or an upsell product by slug. The URL itself is never
+# in the token; the endpoint derives it from the channel's settings.
+_CLICK_TARGET = re.compile(r"^(cart|product:[-\w]{1,255})$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,11 @@ def read_click_token(token: str) -> ClickClaim:
         message_id, target = signing.loads(token, salt=_CLICK_SALT)
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise BadToken("invalid click token") from exc
-    if not isinstance(message_id, int) or isinstance(message_id, bool) or target not in CLICK_TARGETS:
+    if (
+        not isinstance(message_id, int)
+        or isinstance(message_id, bool)
+        or not isinstance(target, str)
+        or not _CLICK_TARGET.match(target)
+    ):
         raise BadToken("invalid click token")
     return ClickClaim(message_id, target)

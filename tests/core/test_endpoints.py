@@ -128,6 +128,7 @@ def forged_click_tokens(good: str, message: RecoveryMessage, other_channel_messa
         "other_salt": signing.dumps([message.id, "cart"], salt="saleor_cart_recovery.unsubscribe"),
         "wrong_shape": signing.dumps({"message": message.id}, salt=salt),
         "unknown_target": signing.dumps([message.id, "https://evil.example"], salt=salt),
+        "product_path_escape": signing.dumps([message.id, "product:../../evil"], salt=salt),
         "id_as_text": signing.dumps([str(message.id), "cart"], salt=salt),
         "unknown_message": click_token(ClickClaim(message.id + 1000, "cart")),
         "other_channel": click_token(ClickClaim(other_channel_message.id, "cart")),
@@ -144,6 +145,7 @@ def forged_click_tokens(good: str, message: RecoveryMessage, other_channel_messa
         "other_salt",
         "wrong_shape",
         "unknown_target",
+        "product_path_escape",
         "id_as_text",
         "unknown_message",
         "other_channel",
@@ -180,6 +182,26 @@ def test_click_on_a_coupon_email_keeps_the_coupon_in_the_link(client, sent_messa
     RecoveryMessage.objects.filter(pk=sent_message.pk).update(voucher_code="CR-ABC123")
     response = client.get(f"{BASE}/click/{click_token(ClickClaim(sent_message.id, 'cart'))}")
     assert response["Location"] == f"https://shop.example.com/cart/{abandoned_cart.token}?coupon=CR-ABC123"
+
+
+def test_upsell_click_is_counted_and_leads_to_the_product_page(client, sent_message, channel):
+    channel.configuration = [
+        *channel.configuration,
+        {"name": "upsell_product_url", "value": "https://shop.example.com/products/{slug}"},
+    ]
+    channel.save()
+    response = client.get(f"{BASE}/click/{click_token(ClickClaim(sent_message.id, 'product:wool-socks'))}")
+    assert (response.status_code, response["Location"]) == (
+        302,
+        "https://shop.example.com/products/wool-socks",
+    )
+    sent_message.refresh_from_db()
+    assert sent_message.clicks == 1
+
+
+def test_upsell_click_without_product_pages_leads_to_the_cart(client, sent_message, abandoned_cart):
+    response = client.get(f"{BASE}/click/{click_token(ClickClaim(sent_message.id, 'product:wool-socks'))}")
+    assert response["Location"] == f"https://shop.example.com/cart/{abandoned_cart.token}"
 
 
 def test_click_endpoint_allows_only_get(client, sent_message):

@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
@@ -20,6 +21,7 @@ from saleor_cart_recovery.offers import (
     with_coupon,
 )
 from saleor_cart_recovery.shop import CartLine
+from saleor_cart_recovery.tokens import read_click_token
 from tests.shopapp.models import ShopChannel, ShopLine, ShopProduct, ShopStock, ShopVoucher
 
 from .conftest import CONFIGURATION, START
@@ -188,6 +190,9 @@ def test_urgency_step_says_only_true_things_and_suggests_products(channel, aband
     for absent in ("Red Hoodie", "Secret Hoodie", "Mug", "- Blue Hoodie — $20.00"):
         assert absent not in second.body
     assert RecoveryCart.objects.get().abandoned_prices == {"1": "39.90", "2": "12.50"}
+    # and the suggested product's link is tracked like the cart link
+    tokens = re.findall(r"/saleor_cart_recovery/click/([^\"\s<]+)", second.alternatives[0][0])
+    assert {read_click_token(token).target for token in tokens} == {"cart", "product:green-hoodie"}
 
 
 def test_plenty_of_stock_and_unchanged_prices_mean_no_urgency(channel, abandoned_cart, run_step):
