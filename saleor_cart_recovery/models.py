@@ -76,6 +76,8 @@ class RecoveryCart(models.Model):
                 fields=["next_due_at"], condition=Q(next_due_at__isnull=False), name="cart_recovery_cart_due"
             ),
             models.Index(fields=["channel_slug", "email"], name="cart_recovery_cart_email"),
+            # Report scans (and the automatic winner's) walk one channel's experiment in id ranges.
+            models.Index(fields=["channel_slug", "experiment", "id"], name="cart_recovery_cart_experiment"),
         ]
 
     def __str__(self):
