@@ -8,17 +8,19 @@ import logging
 
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.utils.html import escape
 
+from . import api
 from .exceptions import BadToken
 from .i18n import language_for
-from .models import CartStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
+from .models import RecoveryCart, RecoveryMessage
 from .offers import with_coupon
 from .report import build_report
 from .report_page import parse_since, render_report_page
 from .shop import get_shop
+from .suppression import suppress
 from .tokens import UnsubscribeClaim, read_click_token, read_unsubscribe_token
 
 logger = logging.getLogger(__name__)
@@ -132,22 +134,7 @@ class UnsubscribeEndpoint(Endpoint):
 
 def unsubscribe(claim: UnsubscribeClaim, *, source: str) -> None:
     """Record the suppression and stop every live series for the address in the channel."""
-    now = timezone.now()
-    email = claim.email.strip().lower()
-    with get_shop().write_access():
-        _suppress(claim.channel_slug, email, source, now)
-    logger.info("unsubscribed %s in channel %s (%s)", email, claim.channel_slug, source)
-
-
-def _suppress(channel_slug: str, email: str, source: str, now) -> None:
-    Suppression.objects.get_or_create(
-        channel_slug=channel_slug, email=email, defaults={"source": source, "created_at": now}
-    )
-    RecoveryCart.objects.filter(
-        channel_slug=channel_slug, email=email, status__in=[CartStatus.ACTIVE, CartStatus.STOPPED]
-    ).exclude(stop_reason=Reason.UNSUBSCRIBED).update(
-        status=CartStatus.STOPPED, stop_reason=Reason.UNSUBSCRIBED, next_due_at=None, updated_at=now
-    )
+    suppress(claim.channel_slug, claim.email, source=source)
 
 
 class ClickEndpoint(Endpoint):
@@ -190,25 +177,29 @@ class ClickEndpoint(Endpoint):
         return response
 
 
-class ReportEndpoint(Endpoint):
-    """The owner's report page: staff or apps with MANAGE_CHECKOUTS or MANAGE_PLUGINS only."""
-
-    methods = ("GET",)
-    needs_arg = False
+class StaffEndpoint(Endpoint):
+    """For staff users and apps with MANAGE_CHECKOUTS or MANAGE_PLUGINS only (Saleor's own tokens):
+    401 without valid credentials, 403 without the permission."""
 
     def authorize(self, request):
         allowed = get_shop().staff_can_view_reports(request)
         if allowed is None:
-            response = HttpResponse("authentication required", status=401, content_type="text/plain")
+            response = self.refuse("authentication required", 401)
             response["WWW-Authenticate"] = 'Bearer realm="saleor"'
             return response
         if not allowed:
-            return HttpResponse(
-                "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission required",
-                status=403,
-                content_type="text/plain",
-            )
+            return self.refuse("MANAGE_CHECKOUTS or MANAGE_PLUGINS permission required", 403)
         return None
+
+    def refuse(self, message: str, status: int) -> HttpResponse:
+        return HttpResponse(message, status=status, content_type="text/plain")
+
+
+class ReportEndpoint(StaffEndpoint):
+    """The owner's report page."""
+
+    methods = ("GET",)
+    needs_arg = False
 
     def validate(self, channel_slug: str, arg: str) -> str:
         if arg:
@@ -235,7 +226,44 @@ class ReportEndpoint(Endpoint):
         return response
 
 
-ROUTES = {"unsubscribe": UnsubscribeEndpoint(), "click": ClickEndpoint(), "report": ReportEndpoint()}
+class GraphQLEndpoint(StaffEndpoint):
+    """The developer API (:mod:`api`): POST ``{"query", "variables", "operationName"}`` as JSON;
+    every answer is JSON, a body that is no GraphQL request gets 400."""
+
+    methods = ("POST",)
+    needs_arg = False
+
+    def refuse(self, message, status):
+        return _json({"errors": [{"message": message}]}, status)
+
+    def validate(self, channel_slug: str, arg: str) -> str:
+        if arg:
+            raise BadToken("the API takes no argument")
+        return channel_slug
+
+    def invalid(self, request):
+        return HttpResponse(status=404)
+
+    def post(self, request, channel_slug):
+        try:
+            operation = api.parse_body(request.body)
+        except api.BadRequest as exc:
+            return _json({"errors": [{"message": str(exc)}]}, 400)
+        return _json(*api.execute(operation, channel_slug))
+
+
+def _json(data: dict, status: int) -> JsonResponse:
+    response = JsonResponse(data, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+ROUTES = {
+    "unsubscribe": UnsubscribeEndpoint(),
+    "click": ClickEndpoint(),
+    "report": ReportEndpoint(),
+    "graphql": GraphQLEndpoint(),
+}
 
 
 def handle(request: HttpRequest, channel_slug: str, path: str) -> HttpResponse:

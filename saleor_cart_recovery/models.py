@@ -33,6 +33,7 @@ class Reason(models.TextChoices):
     RETRIES_EXHAUSTED = "retries_exhausted"
     INTERRUPTED = "interrupted"
     HOLDOUT = "holdout"
+    MANUAL = "manual"  # stopped through the developer API (stopCart); new activity does not restart it
 
 
 # Stops that new cart activity may undo: the shopper came back and the cart is worth chasing again.
@@ -78,6 +79,8 @@ class RecoveryCart(models.Model):
             models.Index(fields=["channel_slug", "email"], name="cart_recovery_cart_email"),
             # Report scans (and the automatic winner's) walk one channel's experiment in id ranges.
             models.Index(fields=["channel_slug", "experiment", "id"], name="cart_recovery_cart_experiment"),
+            # The API's cart list pages through one channel's carts of one status by id (keyset).
+            models.Index(fields=["channel_slug", "status", "id"], name="cart_recovery_cart_status"),
         ]
 
     def __str__(self):

@@ -1,11 +1,11 @@
-"""The report as plain data (for ``--json``, the table and the HTML page) and as an HTML page.
+"""The report as an HTML page (its plain data, shared with ``--json`` and the API, is
+:func:`report.plain`), and the ``since`` argument every way of reading the report accepts.
 
 Templates get plain dicts and strings only (invariant 7); the page draws its charts with CSS bars,
 no JavaScript and nothing loaded from elsewhere.
 """
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from functools import cache
 from importlib import resources
 
@@ -13,7 +13,7 @@ from django.template import Context, Engine
 from django.utils import timezone
 
 from .durations import format_duration, parse_duration
-from .report import Arm, ExperimentReport
+from .report import ExperimentReport, plain
 
 _TEMPLATE_DIR = resources.files("saleor_cart_recovery") / "templates"
 
@@ -30,73 +30,6 @@ def parse_since(text: str) -> datetime:
     except ValueError:
         raise ValueError(f"'{value}' is not a date (2026-03-01), date-time or duration (30d)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(value * 100, 2)
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(Decimal("0.01")))
-
-
-def _arm(arm: Arm) -> dict:
-    return {
-        "label": arm.label,
-        "carts": arm.carts,
-        "sent": arm.sent,
-        "clicked": arm.clicked,
-        "converted": arm.converted,
-        "conversion_rate_pct": _pct(arm.conversion_rate),
-        "revenue": _money(arm.revenue),
-        "revenue_per_recipient": _money(arm.revenue_per_recipient),
-        "probability_best_pct": _pct(arm.probability_best),
-    }
-
-
-def plain(report: ExperimentReport) -> dict:
-    """The report as JSON-able data: counts as ints, percentages rounded to 2 decimals, money as
-    decimal strings in ``currency``."""
-    interval = report.lift_interval
-    return {
-        "channel": report.channel,
-        "experiment": report.version,
-        "current": report.current,
-        "currency": report.currency,
-        "attribution_window": format_duration(report.attribution_window),
-        "min_recipients": report.min_recipients,
-        "first_cart_at": report.first_cart_at.isoformat() if report.first_cart_at else None,
-        "last_cart_at": report.last_cart_at.isoformat() if report.last_cart_at else None,
-        "treated": {
-            "carts": report.treated.carts,
-            "recipients": report.recipients,
-            "converted": report.treated.converted,
-            "conversion_rate_pct": _pct(report.treated.conversion_rate),
-            "revenue": _money(report.treated.revenue),
-        },
-        "holdout": {
-            "carts": report.holdout.carts,
-            "converted": report.holdout.converted,
-            "conversion_rate_pct": _pct(report.holdout.conversion_rate),
-            "revenue": _money(report.holdout.revenue),
-        },
-        "lift_pct": _pct(report.lift),
-        "lift_interval_pct": [_pct(interval.low), _pct(interval.high)] if interval else None,
-        "incremental_revenue": _money(report.incremental_revenue),
-        "recovered_after_reminder": {
-            "orders": report.recovered_after_reminder,
-            "revenue": _money(report.revenue_after_reminder),
-        },
-        "recovered_after_click": {
-            "orders": report.recovered_after_click,
-            "revenue": _money(report.revenue_after_click),
-        },
-        "steps": [
-            {"step": step.step, "total": _arm(step.total), "variants": [_arm(v) for v in step.variants]}
-            for step in report.steps
-        ],
-        "cadences": [_arm(arm) for arm in report.cadences],
-    }
 
 
 @cache

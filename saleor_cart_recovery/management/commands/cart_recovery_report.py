@@ -3,8 +3,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from ... import report as report_module
-from ...report import build_report
-from ...report_page import parse_since, plain
+from ...report import report_data
+from ...report_page import parse_since
 from ...shop import get_shop
 
 
@@ -31,10 +31,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--since: {exc}") from None
         shop = get_shop()
-        reports = build_report(
+        data = report_data(
             channel=channel, since=since_at, settings_for=shop.channel_settings, progress=self._progress
         )
-        data = [plain(report) for report in reports]
         if json:
             self.stdout.write(_dumps(data))
             return
