@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PAGE = 50
 # A page is at most this many carts (each with its messages, one query for all of them).
 MAX_PAGE = 100
-EMAIL_MAX_LENGTH = Suppression._meta.get_field("email").max_length
+EMAIL_MAX_LENGTH: int = Suppression._meta.get_field("email").max_length or 254
 _CURSOR = re.compile(r"cart:([1-9][0-9]{0,17})")
 
 

@@ -170,7 +170,7 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
         values, errors, schedule=schedule, subjects=subjects, holdout_percent=holdout_percent
     )
     offers = offer_settings.parse(values, errors, schedule=schedule)
-    if errors:
+    if errors or offers is None or experiments is None:
         raise ConfigurationError(errors)
     return RecoverySettings(
         schedule=schedule,

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -192,7 +193,7 @@ def _enqueue_batch(now, batch_size, send, result: DispatchResult) -> int:
         )
         RecoveryMessage.objects.filter(id__in=ids).update(attempt_after=now + LEASE, updated_at=now)
         for message_id in ids:
-            transaction.on_commit(lambda message_id=message_id: send(message_id))
+            transaction.on_commit(partial(send, message_id))
     result.enqueued.extend(ids)
     return len(ids)
 

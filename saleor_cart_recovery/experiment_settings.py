@@ -10,6 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from .durations import parse_duration
 
@@ -44,7 +45,7 @@ class ExperimentSettings:
 
 def parse(values: dict, errors: dict[str, str], *, schedule, subjects, holdout_percent):
     """Return :class:`ExperimentSettings`, or ``None`` after recording messages in ``errors``."""
-    parsed = {}
+    parsed: dict[str, Any] = {}
     for name, parser in (
         ("cadences", lambda text: _parse_cadences(text, schedule)),
         ("attribution_window", _parse_window),
@@ -85,7 +86,7 @@ def _parse_cadences(text: str, schedule) -> tuple[Cadence, ...]:
         raise ValueError("give at least two cadences to compare, e.g. 'A: 1h, 1d, 3d | B: 12h, 2d, 8d'")
     if len(chunks) > MAX_CADENCES:
         raise ValueError(f"at most {MAX_CADENCES} cadences, got {len(chunks)}")
-    cadences = []
+    cadences: list[Cadence] = []
     for chunk in chunks:
         match = _CADENCE.match(chunk)
         if not match:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
@@ -116,9 +117,10 @@ class ExperimentReport:
     @property
     def lift(self) -> float | None:
         """Absolute lift: treated conversion rate minus holdout conversion rate."""
-        if self.treated.carts and self.holdout.carts:
-            return self.treated.conversion_rate - self.holdout.conversion_rate
-        return None
+        treated, holdout = self.treated.conversion_rate, self.holdout.conversion_rate
+        if treated is None or holdout is None:
+            return None
+        return treated - holdout
 
     @property
     def lift_interval(self) -> stats.Interval | None:
@@ -169,7 +171,8 @@ def build_report(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ExperimentReport]:
     """Reports per (channel, experiment version), current versions first, then newest first."""
-    where, params = ["TRUE"], {}
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if channel:
         where.append("c.channel_slug = %(channel)s")
         params["channel"] = channel
@@ -426,7 +429,8 @@ def _verdicts(report: ExperimentReport) -> None:
         probabilities = stats.probability_best(
             [(a.converted, a.sent) for a in arms], min_trials=report.min_recipients
         )
-        for arm, probability in zip(arms, probabilities or [None] * len(arms), strict=True):
+        verdicts: list[float | None] = list(probabilities) if probabilities else [None] * len(arms)
+        for arm, probability in zip(arms, verdicts, strict=True):
             arm.probability_best = probability
 
 
@@ -446,8 +450,8 @@ def current_winners(channel: str, settings: RecoverySettings) -> Winners:
 
 def winners_of(report: ExperimentReport) -> Winners:
     def best(arms: list[Arm]) -> int | None:
-        probabilities = [a.probability_best for a in arms]
-        return stats.winner(None if None in probabilities else probabilities, WINNER_THRESHOLD)
+        known = [a.probability_best for a in arms if a.probability_best is not None]
+        return stats.winner(known if len(known) == len(arms) else None, WINNER_THRESHOLD)
 
     cadence = best(report.cadences)
     subjects = {}
