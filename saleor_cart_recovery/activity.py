@@ -81,7 +81,7 @@ def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
         "order_number": order.number,
         "order_total": order.total,
         "order_currency": order.currency,
-        "converted_at": at,
+        "converted_at": order.created_at,
         "updated_at": at,
     }
     live = RecoveryCart.objects.exclude(status=CartStatus.CONVERTED)
@@ -92,6 +92,6 @@ def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
         stopped = live.filter(
             channel_slug=channel_slug,
             email=order.email.strip().lower(),
-            last_activity_at__gte=at - EMAIL_MATCH_WINDOW,
+            last_activity_at__gte=order.created_at - EMAIL_MATCH_WINDOW,
         ).update(conversion_match="email", **common)
     return stopped

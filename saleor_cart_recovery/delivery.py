@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from .activity import record_order
 from .compose import compose_email
-from .exceptions import SendFailed, SendRefused
+from .exceptions import SendFailed, SendRefused, SendUncertain
 from .mailer import send_email
 from .models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
 from .offer_context import build_offer, issue_coupon
@@ -35,7 +35,13 @@ def deliver(message_id: int) -> str:
     """Handle one planned message; return its status afterwards. Safe to call any number of times."""
     shop = get_shop()
     with shop.write_access():
-        email = _claim(shop, message_id)
+        try:
+            email = _claim(shop, message_id)
+        except Exception:
+            # Preparing failed (shop data, rendering, a voucher): nothing was sent. Count the
+            # attempt so a message that can never be prepared stops being handed out.
+            logger.exception("cart recovery: could not prepare message %s", message_id)
+            return _count_failed_preparation(message_id)
         if email is None:
             return (
                 RecoveryMessage.objects.filter(pk=message_id).values_list("status", flat=True).first()
@@ -64,6 +70,8 @@ def _claim(shop, message_id):
             suppressed=Suppression.objects.filter(channel_slug=cart.channel_slug, email=cart.email).exists(),
             snapshot=snapshot,
         )
+        if not reason and message.step > settings.steps:
+            reason = Reason.STEP_REMOVED  # the owner shortened the schedule after it was planned
         if reason:
             _skip(message, cart, reason, order, now)
             return None
@@ -97,6 +105,23 @@ def _claim(shop, message_id):
         cart.email = snapshot.email.strip().lower()
         cart.save(update_fields=["email", "abandoned_prices"])
         return email
+
+
+def _count_failed_preparation(message_id: int) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        message = RecoveryMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            return "missing"
+        if message.status == MessageStatus.SCHEDULED:
+            message.attempts += 1
+            if message.attempts >= MAX_ATTEMPTS:
+                message.status, message.reason = MessageStatus.FAILED, Reason.PREPARE_FAILED
+            else:
+                message.attempt_after = now + RETRY_BASE * 2 ** (message.attempts - 1)
+            message.updated_at = now
+            message.save(update_fields=["attempts", "status", "reason", "attempt_after", "updated_at"])
+        return message.status
 
 
 def _prepare_offer(shop, settings, snapshot, message, cart, now) -> dict:
@@ -149,11 +174,27 @@ def _send(shop, message_id, email) -> str:
             _skip(message, cart, Reason.PURCHASED, order, now)
             return message.status
         settings = shop.channel_settings(cart.channel_slug)
-        if settings is None:  # switched off (or broken) while the email was being prepared
-            _skip(message, cart, Reason.PLUGIN_INACTIVE, None, now)
+        late_reason = reason_not_to_send(
+            plugin_active=settings is not None,
+            cart_status=cart.status,
+            cart_stop_reason=cart.stop_reason,
+            ordered=False,
+            suppressed=Suppression.objects.filter(channel_slug=cart.channel_slug, email=cart.email).exists(),
+            snapshot=None,
+            check_snapshot=False,
+        )
+        if late_reason:  # stopped, unsubscribed or switched off while the email was prepared
+            _skip(message, cart, late_reason, None, now)
             return message.status
         try:
             send_email(email, settings.smtp)
+        except SendUncertain as exc:
+            # The server may have it: sending again could mail the step twice (invariant 2).
+            message.status, message.reason, message.error = (
+                MessageStatus.FAILED,
+                Reason.INTERRUPTED,
+                str(exc),
+            )
         except SendRefused as exc:
             message.status, message.reason, message.error = (
                 MessageStatus.FAILED,

@@ -21,5 +21,9 @@ class SendRefused(CartRecoveryError):
     """The mail server refused the message for good (retrying will not help)."""
 
 
+class SendUncertain(CartRecoveryError):
+    """The transfer broke after the message was handed over: it may have been delivered."""
+
+
 class SendFailed(CartRecoveryError):
     """Delivery failed in a way that may succeed later (connection, timeout, 4xx reply)."""

@@ -1,12 +1,13 @@
 """Deliver a composed message over the channel's SMTP server or Django's email backend."""
 
+import contextlib
 import smtplib
 
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend
 
 from .config import SmtpConfig
-from .exceptions import SendFailed, SendRefused
+from .exceptions import SendFailed, SendRefused, SendUncertain
 
 # Seconds; the cart row stays locked while we talk to the server, so this must stay short.
 SMTP_TIMEOUT = 15
@@ -14,7 +15,7 @@ SMTP_TIMEOUT = 15
 
 def connection_for(smtp: SmtpConfig | None):
     if smtp is None:
-        return get_connection(fail_silently=False)
+        return get_connection(fail_silently=False, timeout=SMTP_TIMEOUT)
     return EmailBackend(
         host=smtp.host,
         port=smtp.port,
@@ -28,8 +29,15 @@ def connection_for(smtp: SmtpConfig | None):
 
 
 def send_email(message, smtp: SmtpConfig | None) -> None:
-    """Send or raise :class:`SendRefused` (permanent) / :class:`SendFailed` (may work later)."""
-    message.connection = connection_for(smtp)
+    """Send or raise :class:`SendRefused` (permanent), :class:`SendFailed` (nothing was handed over;
+    may work later) or :class:`SendUncertain` (the connection broke mid-transfer: the server may
+    have the message, so sending again could duplicate it)."""
+    connection = connection_for(smtp)
+    try:
+        connection.open()
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        raise SendFailed(f"could not reach the mail server: {exc}") from exc
+    message.connection = connection
     try:
         message.send(fail_silently=False)
     except smtplib.SMTPRecipientsRefused as exc:
@@ -42,4 +50,7 @@ def send_email(message, smtp: SmtpConfig | None) -> None:
             raise SendRefused(f"server refused the message: {exc.smtp_code} {exc.smtp_error!r}") from exc
         raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-        raise SendFailed(f"could not reach the mail server: {exc}") from exc
+        raise SendUncertain(f"connection to the mail server broke while sending: {exc}") from exc
+    finally:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            connection.close()  # the outcome is decided; a failing QUIT changes nothing

@@ -33,6 +33,9 @@ class Reason(models.TextChoices):
     RETRIES_EXHAUSTED = "retries_exhausted"
     INTERRUPTED = "interrupted"
     HOLDOUT = "holdout"
+    SERIES_FINISHED = "series_finished"
+    STEP_REMOVED = "step_removed"
+    PREPARE_FAILED = "prepare_failed"
     MANUAL = "manual"  # stopped through the developer API (stopCart); new activity does not restart it
 
 

@@ -50,6 +50,7 @@ def reason_not_to_send(
     ordered: bool,
     suppressed: bool,
     snapshot: CartSnapshot | None,
+    check_snapshot: bool = True,
 ) -> str | None:
     """Why this reminder must not go out now, or ``None`` to send it. Order of checks matters:
     a purchase is reported as such even when the checkout is gone too."""
@@ -57,10 +58,14 @@ def reason_not_to_send(
         return Reason.PURCHASED
     if cart_status == CartStatus.STOPPED:
         return cart_stop_reason
+    if cart_status == CartStatus.FINISHED:
+        return Reason.SERIES_FINISHED
     if not plugin_active:
         return Reason.PLUGIN_INACTIVE
     if suppressed:
         return Reason.UNSUBSCRIBED
+    if not check_snapshot:
+        return None
     if snapshot is None:
         return Reason.CHECKOUT_DELETED
     if not snapshot.lines:

@@ -1,5 +1,6 @@
 import re
 import smtplib
+import socket
 from datetime import timedelta
 from unittest import mock
 
@@ -155,3 +156,68 @@ def test_last_step_finishes_the_series(abandoned_cart, django_capture_on_commit_
     assert [m.subject for m in mail.outbox] == ["Forgot something?", "Still thinking?", "Last call"]
     assert RecoveryCart.objects.get().status == "finished"
     assert "last reminder" in mail.outbox[-1].body
+
+
+def test_connection_broken_mid_transfer_is_failed_not_resent(planned):
+    # the server may already have the message: a retry could mail the step twice
+    broken = smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+    with mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=broken):
+        assert send(planned) == "failed"
+    planned.refresh_from_db()
+    assert (planned.reason, planned.attempts) == ("interrupted", 1)
+    assert planned.id not in dispatch(now=DUE + timedelta(hours=2), send=lambda _: None).enqueued
+
+
+def test_unreachable_mail_server_is_retried(planned, channel):
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    channel.configuration = [
+        *channel.configuration,
+        {"name": "smtp_url", "value": f"smtp://127.0.0.1:{port}"},
+    ]
+    channel.save()
+    assert send(planned) == "scheduled"
+    planned.refresh_from_db()
+    assert "could not reach the mail server" in planned.error
+
+
+def test_unsubscribe_between_claim_and_send_stops_the_email(planned, abandoned_cart):
+    real_find = DbShop.find_order
+    calls = []
+
+    def find_order(shop, token):
+        calls.append(token)
+        if len(calls) == 2:  # the shopper unsubscribes while the reminder is being rendered
+            Suppression.objects.create(
+                channel_slug="main", email=abandoned_cart.email, source="link", created_at=DUE
+            )
+        return real_find(shop, token)
+
+    with mock.patch.object(DbShop, "find_order", find_order):
+        assert send(planned) == "skipped"
+    planned.refresh_from_db()
+    assert (planned.reason, mail.outbox) == ("unsubscribed", [])
+
+
+def test_step_removed_from_the_schedule_after_planning_is_skipped(channel, abandoned_cart):
+    for delay in (timedelta(hours=1), timedelta(days=1), timedelta(days=3)):
+        dispatch(now=START + delay, send=lambda _: None)
+    channel.configuration = [
+        *[item for item in channel.configuration if item["name"] not in ("schedule", "subjects")],
+        {"name": "schedule", "value": "1h, 1d"},
+        {"name": "subjects", "value": "1: Forgot something?\n2: Still thinking?"},
+    ]
+    channel.save()
+    step_3 = RecoveryMessage.objects.get(step=3)
+    assert send(step_3) == "skipped"
+    step_3.refresh_from_db()
+    assert step_3.reason == "step_removed"
+
+
+def test_message_that_cannot_be_prepared_is_given_up_after_the_attempts(planned):
+    with mock.patch.object(delivery, "compose_email", side_effect=RuntimeError("template broke")):
+        statuses = [send(planned) for _ in range(MAX_ATTEMPTS)]
+    planned.refresh_from_db()
+    assert statuses == ["scheduled"] * (MAX_ATTEMPTS - 1) + ["failed"]
+    assert (planned.reason, planned.attempts, mail.outbox) == ("prepare_failed", MAX_ATTEMPTS, [])

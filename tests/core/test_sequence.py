@@ -78,6 +78,7 @@ def test_reasons_not_to_send_in_priority_order():
         == "unsubscribed"
     )
     assert reason_not_to_send(**{**base, "plugin_active": False}) == "plugin_inactive"
+    assert reason_not_to_send(**{**base, "cart_status": "finished"}) == "series_finished"
     assert reason_not_to_send(**{**base, "suppressed": True}) == "unsubscribed"
     assert reason_not_to_send(**{**base, "snapshot": None}) == "checkout_deleted"
     assert reason_not_to_send(**{**base, "snapshot": snapshot(lines=())}) == "cart_empty"
