@@ -73,7 +73,7 @@ class Endpoint:
             response = HttpResponse(status=405)
             response["Allow"] = ", ".join(self.methods)
             return response
-        refused = self.authorize(request)
+        refused = self.authorize(request, channel_slug)
         if refused is not None:
             return refused
         try:
@@ -82,7 +82,7 @@ class Endpoint:
             return self.invalid(request)
         return getattr(self, request.method.lower())(request, claim)
 
-    def authorize(self, request: HttpRequest) -> HttpResponse | None:
+    def authorize(self, request: HttpRequest, channel_slug: str) -> HttpResponse | None:
         """A 401/403 response for a request that may not use this endpoint; links in emails
         carry their credential in the token instead, so the default lets everyone through."""
         return None
@@ -179,16 +179,18 @@ class ClickEndpoint(Endpoint):
 
 class StaffEndpoint(Endpoint):
     """For staff users and apps with MANAGE_CHECKOUTS or MANAGE_PLUGINS only (Saleor's own tokens):
-    401 without valid credentials, 403 without the permission."""
+    401 without valid credentials, 403 without the permission or without access to the channel."""
 
-    def authorize(self, request):
-        allowed = get_shop().staff_can_view_reports(request)
+    def authorize(self, request, channel_slug):
+        allowed = get_shop().staff_can_view_reports(request, channel_slug)
         if allowed is None:
             response = self.refuse("authentication required", 401)
             response["WWW-Authenticate"] = 'Bearer realm="saleor"'
             return response
         if not allowed:
-            return self.refuse("MANAGE_CHECKOUTS or MANAGE_PLUGINS permission required", 403)
+            return self.refuse(
+                "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission (and access to this channel) required", 403
+            )
         return None
 
     def refuse(self, message: str, status: int) -> HttpResponse:

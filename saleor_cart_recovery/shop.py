@@ -95,9 +95,10 @@ class Shop(Protocol):
     def write_access(self) -> AbstractContextManager:
         """Context in which background code may write to the database."""
 
-    def staff_can_view_reports(self, request) -> bool | None:
-        """Whether the request comes from staff or an app allowed to read the report
-        (MANAGE_CHECKOUTS or MANAGE_PLUGINS); ``None`` when it carries no valid credentials."""
+    def staff_can_view_reports(self, request, channel_slug: str) -> bool | None:
+        """Whether the request comes from staff or an app allowed to read the report and use the
+        API of the channel (MANAGE_CHECKOUTS or MANAGE_PLUGINS, and access to the channel);
+        ``None`` when it carries no valid credentials."""
 
     def issue_voucher(
         self,

@@ -7,21 +7,39 @@ Saleor authenticates nothing for plugin URLs, so the adapter does it with Saleor
 import logging
 
 import jwt
+from django.db.models import Q
+from saleor.account.models import User
 from saleor.core.auth_backend import load_user_from_request
 from saleor.graphql.app.dataloaders.utils import get_app_promise
 from saleor.permission.enums import CheckoutPermissions, PluginsPermissions
 
 logger = logging.getLogger(__name__)
 
-REPORT_PERMISSIONS = (CheckoutPermissions.MANAGE_CHECKOUTS, PluginsPermissions.MANAGE_PLUGINS)
 
+def staff_can_view_reports(request, channel_slug: str) -> bool | None:
+    """``True``/``False`` for an authenticated staff user or app; ``None`` without valid credentials.
 
-def staff_can_view_reports(request) -> bool | None:
-    """``True``/``False`` for an authenticated staff user or app; ``None`` without valid credentials."""
+    Staff whose permission groups are all restricted to other channels are refused, as Saleor
+    refuses them that channel's orders; MANAGE_PLUGINS (which configures every channel) and apps
+    are not channel-restricted in Saleor either."""
     principal = _principal(request)
     if principal is None:
         return None
-    return any(principal.has_perm(permission) for permission in REPORT_PERMISSIONS)
+    if principal.has_perm(PluginsPermissions.MANAGE_PLUGINS):
+        return True
+    if not principal.has_perm(CheckoutPermissions.MANAGE_CHECKOUTS):
+        return False
+    return not isinstance(principal, User) or _has_channel_access(principal, channel_slug)
+
+
+def _has_channel_access(user: User, channel_slug: str) -> bool:
+    """Only channel-restricted permission groups limit a user; a user in none of them (or with
+    the permission granted directly) is not restricted."""
+    if user.is_superuser or not user.groups.filter(restricted_access_to_channels=True).exists():
+        return True
+    return user.groups.filter(
+        Q(restricted_access_to_channels=False) | Q(channels__slug=channel_slug)
+    ).exists()
 
 
 def _principal(request):

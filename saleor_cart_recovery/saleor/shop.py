@@ -120,8 +120,8 @@ class SaleorShop:
     def upsell_products(self, channel_slug, cart_variant_ids, configured, limit):
         return offers.upsell_products(channel_slug, cart_variant_ids, configured, limit, _image_url)
 
-    def staff_can_view_reports(self, request) -> bool | None:
-        return staff_can_view_reports(request)
+    def staff_can_view_reports(self, request, channel_slug: str) -> bool | None:
+        return staff_can_view_reports(request, channel_slug)
 
 
 def _image_url(variant, product) -> str | None:

@@ -11,6 +11,8 @@ import pytest
 from django.core import mail
 from django.core.management import call_command
 from freezegun import freeze_time
+from saleor.account.models import Group
+from saleor.channel.models import Channel
 from saleor.checkout.models import Checkout
 from saleor.core.jwt import create_access_token
 
@@ -157,3 +159,26 @@ def test_report_page_refuses_everyone_else(cart_recovery, client, staff_user, ap
     expected = 401 if who in ("anonymous", "garbage") else 403
     assert response.status_code == expected
     assert "Holdout" not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("group_channel", "expected"),
+    [("main", 200), ("elsewhere", 403)],
+    ids=["restricted_to_this_channel_case", "restricted_to_another_channel_case"],
+)
+def test_channel_restricted_staff_see_only_their_channels(
+    cart_recovery, client, staff_user, permission_manage_checkouts, channel_USD, group_channel, expected
+):
+    # given a staff user whose only permission group grants MANAGE_CHECKOUTS for one channel
+    if group_channel == "main":
+        channel = channel_USD
+    else:
+        channel = Channel.objects.create(name="Elsewhere", slug="elsewhere", currency_code="EUR")
+    group = Group.objects.create(name="Checkouts of one channel", restricted_access_to_channels=True)
+    group.permissions.add(permission_manage_checkouts)
+    group.channels.add(channel)
+    staff_user.groups.add(group)
+    # when they open the report of channel "main"
+    response = client.get(REPORT, **staff_headers(staff_user))
+    # then only staff of that channel get it
+    assert response.status_code == expected

@@ -116,7 +116,7 @@ class DbShop:
             )
         return tuple(chosen[:limit])
 
-    def staff_can_view_reports(self, request):
+    def staff_can_view_reports(self, request, channel_slug):
         """Test credentials: header ``X-Test-Staff: <permission>`` (``none`` = staff without it)."""
         staff = request.headers.get("X-Test-Staff")
         if staff is None:
