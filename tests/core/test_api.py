@@ -414,7 +414,11 @@ def test_a_failure_inside_is_reported_without_its_details(client, abandoned_cart
     ("headers", "status", "message"),
     [
         ({}, 401, "authentication required"),
-        ({"HTTP_X_TEST_STAFF": "none"}, 403, "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission (and access to this channel) required"),
+        (
+            {"HTTP_X_TEST_STAFF": "none"},
+            403,
+            "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission (and access to this channel) required",
+        ),
     ],
     ids=["anonymous_case", "no_permission_case"],
 )
