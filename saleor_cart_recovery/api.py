@@ -24,8 +24,9 @@ from django.utils import timezone
 from graphql import GraphQLError
 from graphql.error import format_error
 
-from .models import REOPENABLE_REASONS, CartStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
+from .models import CartStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
 from .report import report_data
+from .sequence import accepts_activity
 from .shop import get_shop
 from .suppression import is_suppressed, normalize_email, suppress, unsuppress
 
@@ -316,10 +317,7 @@ class StopCart(graphene.Mutation):
             if cart.status == CartStatus.CONVERTED:
                 message = f"The cart was converted (order {cart.order_number}); it is left as it is."
                 return StopCart(cart=None, errors=[_error("checkoutToken", message)])
-            live = cart.status == CartStatus.ACTIVE or (
-                cart.status == CartStatus.STOPPED and cart.stop_reason in REOPENABLE_REASONS
-            )
-            if live:
+            if accepts_activity(cart.status, cart.stop_reason):  # a live series
                 cart.status, cart.stop_reason, cart.next_due_at, cart.updated_at = (
                     CartStatus.STOPPED,
                     Reason.MANUAL,
