@@ -51,6 +51,11 @@ class BadRequest(ValueError):
 # Types -------------------------------------------------------------------------------------------
 
 
+def _blank_as_null(attribute: str):
+    """Resolver for a text column stored as '' when unset: the API says null instead."""
+    return staticmethod(lambda obj, info: getattr(obj, attribute) or None)
+
+
 class Money(graphene.ObjectType):
     """An amount in a currency, shaped like Saleor's ``Money``."""
 
@@ -86,17 +91,11 @@ class Message(graphene.ObjectType):
     clicks = graphene.Int(required=True)
     first_clicked_at = graphene.DateTime()
 
-    @staticmethod
-    def resolve_reason(message, info):
-        return message.reason or None
+    resolve_reason = _blank_as_null("reason")
 
-    @staticmethod
-    def resolve_subject(message, info):
-        return message.subject or None
+    resolve_subject = _blank_as_null("subject")
 
-    @staticmethod
-    def resolve_voucher_code(message, info):
-        return message.voucher_code or None
+    resolve_voucher_code = _blank_as_null("voucher_code")
 
 
 class Cart(graphene.ObjectType):
@@ -117,17 +116,11 @@ class Cart(graphene.ObjectType):
     conversion = graphene.Field(Conversion, description="Null until an order ends the series.")
     messages = graphene.List(graphene.NonNull(Message), required=True, description="Ordered by step.")
 
-    @staticmethod
-    def resolve_stop_reason(cart, info):
-        return cart.stop_reason or None
+    resolve_stop_reason = _blank_as_null("stop_reason")
 
-    @staticmethod
-    def resolve_cadence(cart, info):
-        return cart.cadence or None
+    resolve_cadence = _blank_as_null("cadence")
 
-    @staticmethod
-    def resolve_experiment(cart, info):
-        return cart.experiment or None
+    resolve_experiment = _blank_as_null("experiment")
 
     @staticmethod
     def resolve_conversion(cart, info):

@@ -19,6 +19,7 @@ from django.core.validators import validate_email
 from . import experiment_settings, offer_settings
 from .durations import parse_duration
 from .exceptions import ConfigurationError
+from .url_templates import parse_url_template
 
 MAX_STEPS = 10
 DEFAULT_VALUES: dict[str, str] = {
@@ -238,17 +239,8 @@ def _parse_subjects(text: str) -> tuple[Subject, ...]:
 
 
 def _parse_storefront_url(text: str) -> str:
-    url = text.strip()
-    if not url:
-        return ""  # allowed while the plugin is inactive; see validate_for_activation
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"'{url}' is not an http(s) URL")
-    if "{token}" not in url:
-        raise ValueError("must contain {token}, where the checkout token goes")
-    if re.search(r"\{(?!token\})", url):
-        raise ValueError("only the placeholder {token} is allowed")
-    return url
+    # Empty is allowed while the plugin is inactive; see validate_for_activation.
+    return parse_url_template(text, "token", "the checkout token")
 
 
 def _parse_from_email(text: str) -> str:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from .durations import parse_duration
+from .url_templates import parse_url_template
 
 REMINDER, HELP, URGENCY, DISCOUNT = "reminder", "help", "urgency", "discount"
 CONTENT_TYPES = (REMINDER, HELP, URGENCY, DISCOUNT)
@@ -181,16 +182,7 @@ def _parse_int(text: str, low: int, high: int, unit: str) -> int:
 
 
 def _parse_product_url(text: str) -> str:
-    url = text.strip()
-    if not url:
-        return ""
-    if not re.match(r"^https?://[^/{}]+", url):
-        raise ValueError(f"'{url}' is not an http(s) URL")
-    if "{slug}" not in url:
-        raise ValueError("must contain {slug}, where the product's slug goes")
-    if re.search(r"\{(?!slug\})", url):
-        raise ValueError("only the placeholder {slug} is allowed")
-    return url
+    return parse_url_template(text, "slug", "the product's slug")
 
 
 def _parse_step_content(text: str, steps: int | None, coupon_step: int | None) -> tuple[tuple[int, str], ...]:
