@@ -169,7 +169,9 @@ def test_auto_upsell_suggests_published_in_stock_products_of_the_carts_category(
     assert line.startswith("- Matching Scarf — $15.00 — https://example.com/plugins/channel/main/")
     # and its tracked link leads to the cart (no product page URL is configured)
     path = line.split("https://example.com", 1)[1]
-    assert client.get(path)["Location"] == "https://shop.example.com/cart/" + abandoned_cart
+    response = client.get(path)
+    assert response.status_code == 302, (response.status_code, path, response.content[:200])
+    assert response["Location"] == "https://shop.example.com/cart/" + abandoned_cart
     assert "Matching Scarf" in email.alternatives[0][0]
 
 
