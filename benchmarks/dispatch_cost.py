@@ -20,8 +20,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from saleor_cart_recovery.dispatch import BATCH_SIZE, dispatch
 from saleor_cart_recovery.models import RecoveryCart
+from saleor_cart_recovery.series.dispatch import BATCH_SIZE, dispatch
 
 
 def add_due_carts(count: int, now) -> list[str]:

@@ -18,8 +18,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from saleor_cart_recovery.activity import record_activity
-from saleor_cart_recovery.config import RecoverySettings
+from saleor_cart_recovery.series.activity import record_activity
+from saleor_cart_recovery.settings.channel import RecoverySettings
 
 COUNTED_CALLS = 200
 

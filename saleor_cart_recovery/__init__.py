@@ -1,5 +1,8 @@
 """Abandoned-cart recovery series for Saleor.
 
-The core (everything outside ``plugin.py`` and ``saleor/``) never imports Saleor; it reaches the
-shop through the port in :mod:`saleor_cart_recovery.shop`.
+At the root live what Django, Celery and Saleor look for by convention (``apps``, ``models``,
+``migrations``, ``management``, ``tasks``, and ``plugin`` — the entry point), the shop port
+(``shop``), the package's exceptions and its one template engine. The core — ``settings``,
+``series``, ``email``, ``experiments``, ``http`` — never imports Saleor; ``plugin`` and
+``saleor_host`` are the Saleor adapter. README "Layout" has the map.
 """

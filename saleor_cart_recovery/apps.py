@@ -9,6 +9,6 @@ class CartRecoveryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from .beat import register_dispatch_schedule
+        from .series.beat import register_dispatch_schedule
 
         post_migrate.connect(register_dispatch_schedule, sender=self, dispatch_uid="cart_recovery_beat")

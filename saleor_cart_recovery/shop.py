@@ -1,6 +1,6 @@
 """The port through which the core reaches the shop.
 
-The Saleor adapter (:mod:`saleor_cart_recovery.saleor.shop`) implements it with Saleor's models;
+The Saleor adapter (:mod:`saleor_cart_recovery.saleor_host.shop`) implements it with Saleor's models;
 tests use a small database-backed shop. Everything crossing the port is plain data, so templates
 and tasks never hold a host model instance.
 """
@@ -16,9 +16,9 @@ from typing import Protocol
 from django.conf import settings as django_settings
 from django.utils.module_loading import import_string
 
-from .config import RecoverySettings
+from .settings.channel import RecoverySettings
 
-DEFAULT_SHOP = "saleor_cart_recovery.saleor.shop.SaleorShop"
+DEFAULT_SHOP = "saleor_cart_recovery.saleor_host.shop.SaleorShop"
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from saleor_cart_recovery.activity import record_activity  # noqa: E402
-from saleor_cart_recovery.config import RecoverySettings  # noqa: E402
-from saleor_cart_recovery.dispatch import dispatch  # noqa: E402
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage  # noqa: E402
+from saleor_cart_recovery.series.activity import record_activity  # noqa: E402
+from saleor_cart_recovery.series.dispatch import dispatch  # noqa: E402
+from saleor_cart_recovery.settings.channel import RecoverySettings  # noqa: E402
+from saleor_cart_recovery.tasks import enqueue_send  # noqa: E402
 from tests.celery_app import app as celery_app  # noqa: E402,F401  (send tasks to the demo broker)
 from tests.shopapp.models import ShopChannel, ShopCheckout, ShopLine  # noqa: E402
 
@@ -106,7 +107,7 @@ def main() -> int:
         print(f"cart {token} abandoned now; reminders due after 20s, 40s and 60s of quiet")
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
-            result = dispatch()
+            result = dispatch(send=enqueue_send)
             if result.planned or result.enqueued:
                 print(f"[dispatch] {result}")
             cart = RecoveryCart.objects.get(checkout_token=token)

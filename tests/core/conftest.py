@@ -4,8 +4,8 @@ from uuid import uuid4
 
 import pytest
 
-from saleor_cart_recovery.activity import record_activity
-from saleor_cart_recovery.config import RecoverySettings
+from saleor_cart_recovery.series.activity import record_activity
+from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopChannel, ShopCheckout, ShopLine
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from decimal import Decimal
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from saleor_cart_recovery.activity import record_order
 from saleor_cart_recovery.models import RecoveryCart
+from saleor_cart_recovery.series.activity import record_order
 from saleor_cart_recovery.shop import OrderRef
 
 from .conftest import START, make_checkout, touch

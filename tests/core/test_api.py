@@ -11,10 +11,10 @@ from django.core import mail
 from django.core.management import call_command
 from freezegun import freeze_time
 
-from saleor_cart_recovery.activity import record_order
-from saleor_cart_recovery.delivery import deliver
-from saleor_cart_recovery.dispatch import dispatch
 from saleor_cart_recovery.models import RecoveryCart, Suppression
+from saleor_cart_recovery.series.activity import record_order
+from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.dispatch import dispatch
 from tests.shopapp.models import ShopChannel, ShopOrder
 from tests.shopapp.shop import order_ref
 
@@ -401,12 +401,12 @@ def test_a_failure_inside_is_reported_without_its_details(client, abandoned_cart
     def broken(**kwargs):
         raise RuntimeError("password=hunter2")
 
-    monkeypatch.setattr("saleor_cart_recovery.api.report_data", broken)
+    monkeypatch.setattr("saleor_cart_recovery.http.api.queries.report_data", broken)
     response = post(client, "{ report }")
     assert response.status_code == 200
     assert response.json()["errors"][0]["message"] == "Internal error; the server log has the details."
     assert "hunter2" not in response.content.decode()
-    [logged] = [r for r in caplog.records if r.name == "saleor_cart_recovery.api"]
+    [logged] = [r for r in caplog.records if r.name == "saleor_cart_recovery.http.api.view"]
     assert "hunter2" in logged.getMessage() and logged.exc_info[0] is RuntimeError
 
 

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 from freezegun import freeze_time
 
-from saleor_cart_recovery.beat import register_dispatch_schedule
+from saleor_cart_recovery.series.beat import register_dispatch_schedule
 
 from .conftest import START
 

@@ -1,15 +1,15 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from saleor_cart_recovery.config import (
-    DEFAULT_VALUES,
-    RecoverySettings,
-    parse_smtp_url,
-    validate_for_activation,
-)
-from saleor_cart_recovery.durations import format_duration, parse_duration
 from saleor_cart_recovery.exceptions import ConfigurationError
+from saleor_cart_recovery.series.decisions import next_due
+from saleor_cart_recovery.settings.channel import RecoverySettings, validate_for_activation
+from saleor_cart_recovery.settings.formats import parse_smtp_url
+from saleor_cart_recovery.settings.parsers import format_duration, parse_duration
+from saleor_cart_recovery.settings.registry import DEFAULTS as DEFAULT_VALUES
+
+SECOND, YEAR = timedelta(seconds=1), timedelta(days=365)
 
 
 def config(**values):
@@ -28,14 +28,25 @@ def config(**values):
     ids=["seconds_case", "minutes_case", "hours_case", "days_case", "spaces_and_case_case"],
 )
 def test_parse_duration(text, expected):
-    assert parse_duration(text) == expected
-    assert parse_duration(format_duration(expected)) == expected
+    assert parse_duration(text, minimum=SECOND, maximum=YEAR) == expected
+    assert parse_duration(format_duration(expected), minimum=SECOND, maximum=YEAR) == expected
 
 
 @pytest.mark.parametrize("text", ["", "1", "h", "1w", "-1h", "0m", "1.5h"])
 def test_parse_duration_rejects(text):
     with pytest.raises(ValueError):
-        parse_duration(text)
+        parse_duration(text, minimum=SECOND, maximum=YEAR)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["366d", "99999999999d", "9" * 40 + "s", "0s"],
+    ids=["just_over_case", "overflowing_days_case", "forty_digits_case", "zero_case"],
+)
+def test_parse_duration_stays_within_its_bounds(text):
+    # a duration past the maximum is refused before any date arithmetic could overflow
+    with pytest.raises(ValueError, match="between 1s and 365d|longer than zero"):
+        parse_duration(text, minimum=SECOND, maximum=YEAR)
 
 
 def test_defaults_parse_into_three_steps():
@@ -118,8 +129,11 @@ def test_delay_never_shorter_than_cutoff():
     settings = RecoverySettings.from_plugin_configuration(
         config(schedule="10m, 2h", cutoff="30m", subjects="1: A\n2: B")
     )
-    assert settings.delay(1) == timedelta(minutes=30)
-    assert settings.delay(2) == timedelta(hours=2)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    first = next_due(settings, last_activity_at=start, steps_planned=0, last_planned_at=None)
+    second = next_due(settings, last_activity_at=start, steps_planned=1, last_planned_at=None)
+    assert first - start == timedelta(minutes=30)
+    assert second - start == timedelta(hours=2)
 
 
 def test_recovery_url_has_the_token():

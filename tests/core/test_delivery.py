@@ -8,10 +8,10 @@ import pytest
 from django.core import mail
 from freezegun import freeze_time
 
-from saleor_cart_recovery import delivery
-from saleor_cart_recovery.delivery import MAX_ATTEMPTS, RETRY_BASE, deliver
-from saleor_cart_recovery.dispatch import dispatch
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
+from saleor_cart_recovery.series import delivery
+from saleor_cart_recovery.series.delivery import MAX_ATTEMPTS, RETRY_BASE, deliver
+from saleor_cart_recovery.series.dispatch import dispatch
 from tests.shopapp.models import ShopCheckout, ShopOrder
 from tests.shopapp.shop import DbShop
 

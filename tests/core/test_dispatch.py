@@ -5,10 +5,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.dispatch import LEASE, SENDING_TIMEOUT, dispatch
+from saleor_cart_recovery.experiments.assignment import in_holdout
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
-from saleor_cart_recovery.sequence import in_holdout
+from saleor_cart_recovery.series.dispatch import LEASE, SENDING_TIMEOUT, dispatch
+from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopChannel
 
 from .conftest import START, make_checkout, touch

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.dispatch import dispatch
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.settings.channel import RecoverySettings
 
 from .conftest import CONFIGURATION, START, make_checkout, touch
 

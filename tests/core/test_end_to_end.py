@@ -32,11 +32,11 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 from django.utils import timezone
 
-from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.dispatch import dispatch
+from saleor_cart_recovery.email.tokens import read_click_token, read_unsubscribe_token
 from saleor_cart_recovery.models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
-from saleor_cart_recovery.tasks import send_reminder
-from saleor_cart_recovery.tokens import read_click_token, read_unsubscribe_token
+from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.settings.channel import RecoverySettings
+from saleor_cart_recovery.tasks import enqueue_send, send_reminder
 from tests.celery_app import app
 from tests.shopapp.models import ShopChannel, ShopOrder, ShopVoucher
 
@@ -308,7 +308,7 @@ def test_due_carts_get_exactly_one_reminder_over_real_smtp(
     def run_dispatch():
         try:
             barrier.wait(timeout=10)
-            results.append(dispatch())
+            results.append(dispatch(send=enqueue_send))
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -328,7 +328,7 @@ def test_due_carts_get_exactly_one_reminder_over_real_smtp(
     wait_until(lambda: len(inbox.received) >= 2 and all_handled(), "2 reminders at the SMTP server", worker)
 
     # And once more in a row, then every send task redelivered twice: nothing new goes out.
-    again = dispatch()
+    again = dispatch(send=enqueue_send)
     assert (again.planned, again.enqueued) == (0, [])
     redeliver_all(worker)
     assert steps_received(inbox) == [
@@ -418,7 +418,7 @@ def test_series_runs_step_by_step_and_finishes(celery_for_real, inbox, channel, 
         (now + 3 * DAY, "Last call", "This is the last reminder we will send about this cart."),
     ]
     for count, (moment, subject, wording) in enumerate(schedule, start=1):
-        result = dispatch(now=moment)
+        result = dispatch(now=moment, send=enqueue_send)
         assert (result.planned, len(result.enqueued)) == (1, 1), (count, str(result))
         wait_until(
             lambda count=count: len(inbox.received) >= count and all_handled(), f"step {count}", worker
@@ -428,7 +428,7 @@ def test_series_runs_step_by_step_and_finishes(celery_for_real, inbox, channel, 
         assert wording in latest.part("text/plain")
         assert "Total: $92.30" in latest.part("text/plain")
         # Nothing else is due at that moment.
-        assert dispatch(now=moment).planned == 0
+        assert dispatch(now=moment, send=enqueue_send).planned == 0
 
     redeliver_all(worker)
     assert [str(r.message["Subject"]) for r in inbox.received] == [s for _, s, _ in schedule]
@@ -439,7 +439,7 @@ def test_series_runs_step_by_step_and_finishes(celery_for_real, inbox, channel, 
     ]
     cart = RecoveryCart.objects.get(checkout_token=checkout.token)
     assert (cart.status, cart.steps_planned, cart.next_due_at) == (CartStatus.FINISHED, 3, None)
-    assert dispatch(now=now + 30 * DAY).planned == 0
+    assert dispatch(now=now + 30 * DAY, send=enqueue_send).planned == 0
 
 
 def test_coupon_step_mails_one_single_use_code_over_real_smtp(celery_for_real, inbox, channel):
@@ -457,7 +457,7 @@ def test_coupon_step_mails_one_single_use_code_over_real_smtp(celery_for_real, i
     checkout = make_checkout(channel, email="frank@example.com", lines=2)
     touch(checkout, now - 2 * HOUR, settings)
 
-    assert dispatch(now=now).planned == 1
+    assert dispatch(now=now, send=enqueue_send).planned == 1
     wait_until(lambda: len(inbox.received) == 1 and all_handled(), "the coupon email", worker)
     redeliver_all(worker)  # a redelivered task must neither mail again nor issue a second code
 

@@ -4,8 +4,7 @@ import pytest
 from django.core import signing
 from freezegun import freeze_time
 
-from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
-from saleor_cart_recovery.tokens import (
+from saleor_cart_recovery.email.tokens import (
     ClickClaim,
     UnsubscribeClaim,
     click_token,
@@ -13,6 +12,7 @@ from saleor_cart_recovery.tokens import (
     read_unsubscribe_token,
     unsubscribe_token,
 )
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
 from tests.shopapp.models import ShopChannel
 
 from .conftest import START, make_checkout, touch

@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saleor_cart_recovery.config import DEFAULT_VALUES, RecoverySettings
 from saleor_cart_recovery.exceptions import ConfigurationError
-from saleor_cart_recovery.sequence import next_due, pick_cadence
+from saleor_cart_recovery.experiments.assignment import pick_cadence
+from saleor_cart_recovery.series.decisions import next_due
+from saleor_cart_recovery.settings.channel import RecoverySettings
+from saleor_cart_recovery.settings.registry import DEFAULTS as DEFAULT_VALUES
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -73,7 +75,7 @@ def test_each_bad_experiment_field_gets_its_own_message():
     assert found == {
         "attribution_window": "must be between 1h and 90d, e.g. 7d",
         "auto_winner": "'maybe' is not true or false",
-        "winner_min_recipients": "'many' is not a whole number, e.g. 200",
+        "winner_min_recipients": "'many' is not a whole number from 10 to 1000000 (recipients per variant)",
     }
 
 

@@ -7,21 +7,21 @@ import pytest
 from django.core import mail
 from freezegun import freeze_time
 
-from saleor_cart_recovery import delivery
-from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.delivery import deliver
-from saleor_cart_recovery.dispatch import dispatch
-from saleor_cart_recovery.exceptions import ConfigurationError
-from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
-from saleor_cart_recovery.offers import (
+from saleor_cart_recovery.email.offers import (
     content_for_step,
     coupon_discount,
     expiry_in_words,
     urgency_facts,
     with_coupon,
 )
+from saleor_cart_recovery.email.tokens import read_click_token
+from saleor_cart_recovery.exceptions import ConfigurationError
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.series import delivery
+from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine
-from saleor_cart_recovery.tokens import read_click_token
 from tests.shopapp.models import ShopChannel, ShopLine, ShopProduct, ShopStock, ShopVoucher
 
 from .conftest import CONFIGURATION, START

@@ -2,17 +2,12 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_cart_recovery.compose import build_context
-from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.i18n import format_money, language_for
-from saleor_cart_recovery.rendering import (
-    inline_css,
-    inline_template,
-    render,
-    render_reminder,
-    template_source,
-)
+from saleor_cart_recovery.email.compose import build_context
+from saleor_cart_recovery.email.i18n import format_money, language_for
+from saleor_cart_recovery.email.render import inline_css, inline_template, render, render_reminder
+from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine, CartSnapshot
+from saleor_cart_recovery.templating import template_source
 
 SETTINGS = RecoverySettings.from_plugin_configuration(
     [{"name": "storefront_url", "value": "https://shop.example.com/cart/{token}"}]

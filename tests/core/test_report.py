@@ -18,14 +18,14 @@ from django.core.management import call_command
 from freezegun import freeze_time
 from PIL import Image
 
-from saleor_cart_recovery.activity import record_order
-from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.delivery import deliver
-from saleor_cart_recovery.dispatch import dispatch
+from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant
+from saleor_cart_recovery.experiments.report import build_report
+from saleor_cart_recovery.experiments.stats import difference_interval
 from saleor_cart_recovery.models import RecoveryCart
-from saleor_cart_recovery.report import build_report
-from saleor_cart_recovery.sequence import in_holdout, pick_variant
-from saleor_cart_recovery.stats import difference_interval
+from saleor_cart_recovery.series.activity import record_order
+from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopOrder
 from tests.shopapp.shop import DbShop, order_ref
 
@@ -204,7 +204,7 @@ def test_the_command_prints_a_table_and_json(scenario):
 
 def test_a_long_scan_reports_progress_and_the_same_numbers(scenario, monkeypatch):
     # given a scan in steps of 5 cart ids (8 carts; the twin carts T5 and T6 fall in different steps)
-    monkeypatch.setattr("saleor_cart_recovery.report.CHUNK", 5)
+    monkeypatch.setattr("saleor_cart_recovery.experiments.report.CHUNK", 5)
     out, err = StringIO(), StringIO()
     call_command("cart_recovery_report", "--json", stdout=out, stderr=err)
     # then it says how far it got after each step, and the numbers do not depend on the steps

@@ -5,14 +5,9 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saleor_cart_recovery.config import RecoverySettings
-from saleor_cart_recovery.sequence import (
-    accepts_activity,
-    in_holdout,
-    next_due,
-    pick_variant,
-    reason_not_to_send,
-)
+from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant
+from saleor_cart_recovery.series.decisions import accepts_activity, next_due, reason_not_to_send
+from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine, CartSnapshot
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from saleor_cart_recovery.stats import (
+from saleor_cart_recovery.experiments.stats import (
     difference_interval,
     probability_best,
     rate,

@@ -13,9 +13,9 @@ from saleor.order.models import Order
 from saleor.plugins.manager import get_plugins_manager
 from saleor.plugins.models import PluginConfiguration
 
-from saleor_cart_recovery.delivery import deliver
-from saleor_cart_recovery.dispatch import dispatch
-from saleor_cart_recovery.saleor.shop import PLUGIN_ID
+from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
+from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.dispatch import dispatch
 
 from .utils import (
     CHECKOUT_COMPLETE,

@@ -2,7 +2,7 @@
 
 from saleor.schedulers.models import CustomPeriodicTask
 
-from saleor_cart_recovery.beat import register_dispatch_schedule
+from saleor_cart_recovery.series.beat import register_dispatch_schedule
 from saleor_cart_recovery.tasks import DISPATCH_TASK
 
 NAME = "saleor_cart_recovery.dispatch_due_reminders"

@@ -4,8 +4,8 @@ import pytest
 from saleor.graphql.tests.utils import get_graphql_content
 from saleor.plugins.models import PluginConfiguration
 
-from saleor_cart_recovery.config import DEFAULT_VALUES
-from saleor_cart_recovery.saleor.shop import PLUGIN_ID
+from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
+from saleor_cart_recovery.settings.registry import DEFAULTS as DEFAULT_VALUES
 
 from .utils import CONFIGURATION, PLUGIN_PATH, gid
 

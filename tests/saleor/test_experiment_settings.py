@@ -3,7 +3,7 @@
 import pytest
 from saleor.graphql.tests.utils import get_graphql_content
 
-from saleor_cart_recovery.saleor.shop import PLUGIN_ID, SaleorShop
+from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID, SaleorShop
 
 from .test_configuration import GOOD, PLUGIN_UPDATE, stored
 from .utils import PLUGIN_PATH, gid

@@ -8,8 +8,8 @@ from django.core import mail
 from freezegun import freeze_time
 from saleor.checkout.models import Checkout
 
-from saleor_cart_recovery import delivery
 from saleor_cart_recovery.models import CartStatus, MessageStatus, RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.series import delivery
 
 from .utils import CHECKOUT_LINES_DELETE, DAY, HOUR, MINUTE, SUBJECTS, T0, dispatch_at, gid, mutate
 

@@ -6,7 +6,7 @@ import graphene
 import pytest
 from saleor.graphql.tests.utils import get_graphql_content
 
-from saleor_cart_recovery.saleor.shop import SaleorShop
+from saleor_cart_recovery.saleor_host.shop import SaleorShop
 
 from .utils import CONFIGURATION, gid
 

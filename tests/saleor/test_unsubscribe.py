@@ -8,7 +8,7 @@ from django.core.signing import dumps
 from saleor.plugins.manager import get_plugins_manager
 
 from saleor_cart_recovery.models import CartStatus, RecoveryCart, RecoveryMessage, Suppression
-from saleor_cart_recovery.saleor.shop import PLUGIN_ID
+from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
 
 from .utils import CONFIGURATION, DAY, HOUR, T0, dispatch_at
 

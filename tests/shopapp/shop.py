@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from saleor_cart_recovery.config import RecoverySettings
+from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine, CartSnapshot, IssuedVoucher, OrderRef, UpsellProduct
 
 from .models import ShopChannel, ShopCheckout, ShopOrder, ShopProduct, ShopStock, ShopVoucher

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from saleor_cart_recovery.endpoints import handle
+from saleor_cart_recovery.http.router import handle
 
 urlpatterns = [
     re_path(

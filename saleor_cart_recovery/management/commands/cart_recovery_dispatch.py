@@ -2,8 +2,9 @@ from collections import Counter
 
 from django.core.management.base import BaseCommand
 
-from ...delivery import deliver
-from ...dispatch import dispatch, enqueue_with_celery
+from ...series.delivery import deliver
+from ...series.dispatch import dispatch
+from ...tasks import enqueue_send
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, enqueue=False, **options):
         if enqueue:
-            self.stdout.write(str(dispatch(send=enqueue_with_celery)))
+            self.stdout.write(str(dispatch(send=enqueue_send)))
             return
         # Claims are committed when dispatch() returns, so the sends can run right here.
         result = dispatch(send=lambda message_id: None)

@@ -1,0 +1,1 @@
+"""The developer GraphQL API: ``types``, ``queries``, ``mutations`` and the endpoint in ``view``."""

@@ -1,0 +1,114 @@
+"""Changes: stop a cart's series, suppress or unsuppress an address.
+
+User errors come back in the payload's ``errors`` (Saleor's style) and then nothing changed.
+"""
+
+import logging
+
+import graphene
+from django.db import transaction
+from django.utils import timezone
+
+from ...models import CartStatus, Reason, RecoveryCart
+from ...series.decisions import accepts_activity
+from ...series.suppression import suppress, unsuppress
+from ...shop import get_shop
+from .types import Cart, Error, channel_carts, valid_email, with_messages
+
+logger = logging.getLogger(__name__)
+
+
+class StopCart(graphene.Mutation):
+    """Stop a live series now: no further reminder goes out (one already handed to the mail server
+    cannot be called back), and new cart activity does not restart it. Stopped and finished carts
+    are returned as they are; converted carts are left alone."""
+
+    class Arguments:
+        checkout_token = graphene.String(required=True)
+
+    cart = graphene.Field(Cart)
+    errors = graphene.List(graphene.NonNull(Error), required=True)
+
+    @staticmethod
+    def mutate(root, info, checkout_token):
+        channel = info.context.channel_slug
+        now = timezone.now()
+        with get_shop().write_access(), transaction.atomic():
+            cart = (
+                RecoveryCart.objects.select_for_update()
+                .filter(channel_slug=channel, checkout_token=checkout_token)
+                .first()
+            )
+            if cart is None:
+                message = "No cart with this checkout token in this channel."
+                return StopCart(cart=None, errors=[_error("checkoutToken", message)])
+            if cart.status == CartStatus.CONVERTED:
+                message = f"The cart was converted (order {cart.order_number}); it is left as it is."
+                return StopCart(cart=None, errors=[_error("checkoutToken", message)])
+            if accepts_activity(cart.status, cart.stop_reason):  # a live series
+                cart.status, cart.stop_reason, cart.next_due_at, cart.updated_at = (
+                    CartStatus.STOPPED,
+                    Reason.MANUAL,
+                    None,
+                    now,
+                )
+                cart.save(update_fields=["status", "stop_reason", "next_due_at", "updated_at"])
+                logger.info("cart %s stopped through the API", cart.checkout_token)
+        cart = channel_carts(info).filter(pk=cart.pk).prefetch_related(with_messages()).get()
+        return StopCart(cart=cart, errors=[])
+
+
+class Suppress(graphene.Mutation):
+    """Send the address no more reminders in this channel; its live series stop now (as when the
+    shopper uses the unsubscribe link)."""
+
+    class Arguments:
+        email = graphene.String(required=True)
+
+    email = graphene.String(description="The address as stored (lowercased).")
+    suppressed = graphene.Boolean()
+    stopped_carts = graphene.Int(description="Live series stopped by this call.")
+    errors = graphene.List(graphene.NonNull(Error), required=True)
+
+    @staticmethod
+    def mutate(root, info, email):
+        try:
+            address = valid_email(email)
+        except ValueError as exc:
+            return Suppress(errors=[_error("email", str(exc))])
+        stopped = suppress(info.context.channel_slug, address, source="api")
+        return Suppress(email=address, suppressed=True, stopped_carts=stopped, errors=[])
+
+
+class Unsuppress(graphene.Mutation):
+    """Let the address get reminders again for carts it starts from now on; series stopped by the
+    suppression stay stopped."""
+
+    class Arguments:
+        email = graphene.String(required=True)
+
+    email = graphene.String(description="The address as stored (lowercased).")
+    suppressed = graphene.Boolean()
+    errors = graphene.List(graphene.NonNull(Error), required=True)
+
+    @staticmethod
+    def mutate(root, info, email):
+        try:
+            address = valid_email(email)
+        except ValueError as exc:
+            return Unsuppress(errors=[_error("email", str(exc))])
+        if not unsuppress(info.context.channel_slug, address):
+            return Unsuppress(
+                email=address, suppressed=False, errors=[_error("email", "The address is not suppressed.")]
+            )
+        return Unsuppress(email=address, suppressed=False, errors=[])
+
+
+def _error(field: str | None, message: str) -> Error:
+    return Error(field=field, message=message)
+
+
+class Mutation(graphene.ObjectType):
+    stop_cart = StopCart.Field()
+    suppress = Suppress.Field()
+    unsuppress = Unsuppress.Field()

@@ -1,0 +1,112 @@
+"""Read-only fields: one cart, pages of carts, a suppression, the report."""
+
+import base64
+import binascii
+import re
+from datetime import UTC
+
+import graphene
+from graphql import GraphQLError
+
+from ...experiments.report_json import report_data
+from ...models import CartStatus, RecoveryCart
+from ...series.suppression import is_suppressed, normalize_email
+from ...shop import get_shop
+from .types import Cart, CartConnection, CartEdge, PageInfo, channel_carts, valid_email, with_messages
+
+DEFAULT_PAGE = 50
+# A page is at most this many carts (each with its messages, one query for all of them).
+MAX_PAGE = 100
+_CURSOR = re.compile(r"cart:([1-9][0-9]{0,17})")
+
+
+def _cursor(cart_id: int) -> str:
+    return base64.urlsafe_b64encode(f"cart:{cart_id}".encode()).decode()
+
+
+def _cursor_id(cursor: str) -> int:
+    try:
+        decoded = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        decoded = ""
+    match = _CURSOR.fullmatch(decoded)
+    if match is None:
+        raise GraphQLError("after: not a cursor from this API; pass pageInfo.endCursor of a previous page.")
+    return int(match.group(1))
+
+
+class Query(graphene.ObjectType):
+    cart = graphene.Field(
+        Cart,
+        checkout_token=graphene.String(required=True),
+        description="A cart of this channel by checkout token; null when there is none.",
+    )
+    carts = graphene.Field(
+        CartConnection,
+        required=True,
+        status=graphene.String(description="active, finished, converted or stopped."),
+        email=graphene.String(),
+        first=graphene.Int(default_value=DEFAULT_PAGE, description=f"1 to {MAX_PAGE}."),
+        after=graphene.String(description="`pageInfo.endCursor` of the previous page."),
+        description="The channel's carts, newest first, a page at a time.",
+    )
+    suppressed = graphene.Boolean(
+        required=True,
+        email=graphene.String(required=True),
+        description="Whether the address asked for no more reminders in this channel.",
+    )
+    report = graphene.JSONString(
+        required=True,
+        since=graphene.DateTime(description="Only carts first seen since (UTC when no offset is given)."),
+        description="What `cart_recovery_report --json --channel <this channel>` prints.",
+    )
+
+    @staticmethod
+    def resolve_cart(root, info, checkout_token):
+        carts = channel_carts(info).filter(checkout_token=checkout_token)
+        return carts.prefetch_related(with_messages()).first()
+
+    @staticmethod
+    def resolve_carts(root, info, first=DEFAULT_PAGE, status=None, email=None, after=None):
+        if not 1 <= first <= MAX_PAGE:
+            raise GraphQLError(f"first: must be between 1 and {MAX_PAGE}.")
+        if status is not None and status not in CartStatus.values:
+            raise GraphQLError(f"status: must be one of {', '.join(CartStatus.values)}.")
+        carts = channel_carts(info)
+        if after is not None:
+            carts = carts.filter(id__lt=_cursor_id(after))
+        if email is not None:
+            carts = carts.filter(email=normalize_email(email))
+        if status is not None:
+            carts = carts.filter(status=status)
+        newest = carts.order_by("-id").values_list("id", flat=True)
+        if email is None and status is None:
+            # Keyset pages over the (channel, status, id) index: one bounded range per status, merged,
+            # so a page costs the same on the last page as on the first, in big and small channels.
+            per_status = [newest.filter(status=value)[: first + 1] for value in CartStatus.values]
+            newest = per_status[0].union(*per_status[1:], all=True).order_by("-id")
+        ids = list(newest[: first + 1])
+        page = list(
+            RecoveryCart.objects.filter(id__in=ids[:first]).order_by("-id").prefetch_related(with_messages())
+        )
+        has_next = len(ids) > first
+        return CartConnection(
+            edges=[CartEdge(cursor=_cursor(cart.id), node=cart) for cart in page],
+            nodes=page,
+            page_info=PageInfo(has_next_page=has_next, end_cursor=_cursor(page[-1].id) if page else None),
+        )
+
+    @staticmethod
+    def resolve_suppressed(root, info, email):
+        try:
+            address = valid_email(email)
+        except ValueError as exc:
+            raise GraphQLError(f"email: {exc}") from None
+        return is_suppressed(info.context.channel_slug, address)
+
+    @staticmethod
+    def resolve_report(root, info, since=None):
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        channel = info.context.channel_slug
+        return report_data(channel=channel, since=since, settings_for=get_shop().channel_settings)

@@ -1,0 +1,155 @@
+"""The developer API's types, and the lookups queries and mutations load them with.
+
+Everything is scoped to the channel in the URL (``info.context.channel_slug``).
+"""
+
+from dataclasses import dataclass
+
+import graphene
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db.models import Prefetch
+
+from ...models import CartStatus, RecoveryCart, RecoveryMessage, Suppression
+from ...series.suppression import normalize_email
+
+EMAIL_MAX_LENGTH: int = Suppression._meta.get_field("email").max_length or 254
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    channel_slug: str
+
+
+def _blank_as_null(attribute: str):
+    """Resolver for a text column stored as '' when unset: the API says null instead."""
+    return staticmethod(lambda obj, info: getattr(obj, attribute) or None)
+
+
+class Money(graphene.ObjectType):
+    """An amount in a currency, shaped like Saleor's ``Money``."""
+
+    amount = graphene.Float(required=True)
+    currency = graphene.String(required=True)
+
+
+class Conversion(graphene.ObjectType):
+    """The order that ended the series."""
+
+    order_id = graphene.String(required=True)
+    order_number = graphene.String(required=True)
+    total = graphene.Field(Money, description="The order's real total.")
+    converted_at = graphene.DateTime()
+    match = graphene.String(
+        required=True, description="`token` (the cart's own checkout) or `email` (the shopper's order)."
+    )
+
+
+class Message(graphene.ObjectType):
+    """One step of the series: planned, sent or skipped, and why."""
+
+    step = graphene.Int(required=True)
+    status = graphene.String(required=True, description="scheduled, sending, sent, skipped or failed.")
+    reason = graphene.String(description="Why it was skipped or failed.")
+    variant = graphene.Int(required=True, description="Subject variant: 0 is A, 1 is B, …")
+    subject = graphene.String(description="Set when the email was prepared.")
+    content = graphene.String(required=True, description="reminder, help, urgency or discount.")
+    voucher_code = graphene.String()
+    voucher_expires_at = graphene.DateTime()
+    attempts = graphene.Int(required=True)
+    sent_at = graphene.DateTime()
+    clicks = graphene.Int(required=True)
+    first_clicked_at = graphene.DateTime()
+
+    resolve_reason = _blank_as_null("reason")
+
+    resolve_subject = _blank_as_null("subject")
+
+    resolve_voucher_code = _blank_as_null("voucher_code")
+
+
+class Cart(graphene.ObjectType):
+    """A tracked checkout and its reminder series."""
+
+    checkout_token = graphene.String(required=True)
+    status = graphene.String(required=True, description="active, finished, converted or stopped.")
+    stop_reason = graphene.String(description="Why the series stopped (stopped and converted carts).")
+    email = graphene.String(required=True)
+    language_code = graphene.String(required=True)
+    holdout = graphene.Boolean(required=True, description="In the control group: gets no email.")
+    cadence = graphene.String()
+    experiment = graphene.String(description="The experiment version the cart joined.")
+    last_activity_at = graphene.DateTime(required=True)
+    next_due_at = graphene.DateTime(description="When the dispatcher looks at the cart again.")
+    steps_planned = graphene.Int(required=True)
+    created_at = graphene.DateTime(required=True)
+    conversion = graphene.Field(Conversion, description="Null until an order ends the series.")
+    messages = graphene.List(graphene.NonNull(Message), required=True, description="Ordered by step.")
+
+    resolve_stop_reason = _blank_as_null("stop_reason")
+
+    resolve_cadence = _blank_as_null("cadence")
+
+    resolve_experiment = _blank_as_null("experiment")
+
+    @staticmethod
+    def resolve_conversion(cart, info):
+        if cart.status != CartStatus.CONVERTED:
+            return None
+        total = None
+        if cart.order_total is not None:
+            total = Money(amount=float(cart.order_total), currency=cart.order_currency)
+        return Conversion(
+            order_id=cart.order_id,
+            order_number=cart.order_number,
+            total=total,
+            converted_at=cart.converted_at,
+            match=cart.conversion_match,
+        )
+
+    @staticmethod
+    def resolve_messages(cart, info):
+        return sorted(cart.messages.all(), key=lambda message: message.step)
+
+
+class PageInfo(graphene.ObjectType):
+    has_next_page = graphene.Boolean(required=True)
+    end_cursor = graphene.String(description="Pass as `after` for the next page.")
+
+
+class CartEdge(graphene.ObjectType):
+    cursor = graphene.String(required=True)
+    node = graphene.Field(Cart, required=True)
+
+
+class CartConnection(graphene.ObjectType):
+    """A page of carts, newest first."""
+
+    edges = graphene.List(graphene.NonNull(CartEdge), required=True)
+    nodes = graphene.List(graphene.NonNull(Cart), required=True)
+    page_info = graphene.Field(PageInfo, required=True)
+
+
+class Error(graphene.ObjectType):
+    field = graphene.String(description="The argument at fault; null when it is not one argument.")
+    message = graphene.String(required=True)
+
+
+def with_messages() -> Prefetch:
+    return Prefetch("messages", queryset=RecoveryMessage.objects.order_by("step"))
+
+
+def channel_carts(info):
+    return RecoveryCart.objects.filter(channel_slug=info.context.channel_slug)
+
+
+def valid_email(email: str) -> str:
+    """The address lowercased; raises ``ValueError`` with a message saying what is wrong."""
+    normalized = normalize_email(email)
+    if len(normalized) > EMAIL_MAX_LENGTH:
+        raise ValueError(f"An email address has at most {EMAIL_MAX_LENGTH} characters.")
+    try:
+        validate_email(normalized)
+    except ValidationError:
+        raise ValueError(f"'{email}' is not an email address.") from None
+    return normalized

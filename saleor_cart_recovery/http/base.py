@@ -1,0 +1,81 @@
+"""The base of every endpoint under ``/plugins/channel/<slug>/saleor_cart_recovery/<path>``.
+
+Validate first, then act: :class:`Endpoint` checks the method, the caller (:meth:`authorize`) and
+the path's argument (:meth:`validate`, raising :class:`BadToken`) and answers 4xx before any
+handler runs. Saleor does no authentication for plugin URLs, so staff-only endpoints derive from
+:class:`StaffEndpoint`, which checks Saleor's own tokens through the shop port.
+"""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from ..exceptions import BadToken
+from ..shop import get_shop
+
+
+class Endpoint:
+    """Validate, then act. Subclasses implement :meth:`validate` and the HTTP methods they allow."""
+
+    methods: tuple[str, ...] = ()
+    needs_arg = True  # the path carries a credential or id after the endpoint's name
+
+    def __call__(self, request: HttpRequest, channel_slug: str, arg: str) -> HttpResponse:
+        if request.method not in self.methods:
+            response = HttpResponse(status=405)
+            response["Allow"] = ", ".join(self.methods)
+            return response
+        refused = self.authorize(request, channel_slug)
+        if refused is not None:
+            return refused
+        try:
+            claim = self.validate(channel_slug, arg)
+        except BadToken:
+            return self.invalid(request)
+        return getattr(self, request.method.lower())(request, claim)
+
+    def authorize(self, request: HttpRequest, channel_slug: str) -> HttpResponse | None:
+        """A 401/403 response for a request that may not use this endpoint; links in emails
+        carry their credential in the token instead, so the default lets everyone through."""
+        return None
+
+    def validate(self, channel_slug: str, arg: str):
+        raise NotImplementedError
+
+    def invalid(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(status=400)
+
+
+class StaffEndpoint(Endpoint):
+    """For staff users and apps with MANAGE_CHECKOUTS or MANAGE_PLUGINS only (Saleor's own tokens):
+    401 without valid credentials, 403 without the permission or without access to the channel.
+    The path names the endpoint only; handlers get the channel's slug."""
+
+    needs_arg = False
+
+    def validate(self, channel_slug: str, arg: str) -> str:
+        if arg:
+            raise BadToken("this endpoint takes no argument")
+        return channel_slug
+
+    def invalid(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(status=404)
+
+    def authorize(self, request, channel_slug):
+        allowed = get_shop().staff_can_view_reports(request, channel_slug)
+        if allowed is None:
+            response = self.refuse("authentication required", 401)
+            response["WWW-Authenticate"] = 'Bearer realm="saleor"'
+            return response
+        if not allowed:
+            return self.refuse(
+                "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission (and access to this channel) required", 403
+            )
+        return None
+
+    def refuse(self, message: str, status: int) -> HttpResponse:
+        return HttpResponse(message, status=status, content_type="text/plain")
+
+
+def json_response(data: dict, status: int) -> JsonResponse:
+    response = JsonResponse(data, status=status)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,31 @@
+"""The owner's report page (staff and apps only); ``experiments.report_html`` draws it."""
+
+from django.http import HttpResponse
+
+from ..experiments.report import build_report
+from ..experiments.report_html import render_report_page
+from ..settings.parsers import parse_since
+from ..shop import get_shop
+from .base import StaffEndpoint
+
+
+class ReportEndpoint(StaffEndpoint):
+    """The owner's report page."""
+
+    methods = ("GET",)
+
+    def get(self, request, channel_slug):
+        since_text = request.GET.get("since", "")
+        try:
+            since = parse_since(since_text) if since_text else None
+        except ValueError as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain")
+        shop = get_shop()
+        reports = build_report(channel=channel_slug, since=since, settings_for=shop.channel_settings)
+        response = HttpResponse(
+            render_report_page(channel_slug, reports, since=since_text),
+            content_type="text/html; charset=utf-8",
+        )
+        response["Cache-Control"] = "no-store"
+        response["X-Robots-Tag"] = "noindex"
+        return response

@@ -1,0 +1,23 @@
+"""Routes ``/plugins/channel/<slug>/saleor_cart_recovery/<name>/<argument>`` to its endpoint."""
+
+from django.http import HttpRequest, HttpResponse
+
+from .api.view import GraphQLEndpoint
+from .links import ClickEndpoint, UnsubscribeEndpoint
+from .report_page import ReportEndpoint
+
+ROUTES = {
+    "unsubscribe": UnsubscribeEndpoint(),
+    "click": ClickEndpoint(),
+    "report": ReportEndpoint(),
+    "graphql": GraphQLEndpoint(),
+}
+
+
+def handle(request: HttpRequest, channel_slug: str, path: str) -> HttpResponse:
+    """Route ``<name>/<argument>`` to its endpoint; unknown paths are 404."""
+    name, _, arg = path.strip("/").partition("/")
+    endpoint = ROUTES.get(name)
+    if endpoint is None or (endpoint.needs_arg and not arg) or "/" in arg:
+        return HttpResponse(status=404)
+    return endpoint(request, channel_slug, arg)

@@ -1,1 +1,0 @@
-"""The Saleor adapter: the only code besides ``plugin.py`` that imports Saleor."""

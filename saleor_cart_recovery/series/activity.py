@@ -1,0 +1,98 @@
+"""What the checkout and order hooks record: one statement each, no rendering, no network.
+
+These run inside the shopper's request, so each function is a single SQL statement whose cost
+does not depend on how many carts are stored.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import connection
+
+from ..experiments.assignment import in_holdout
+from ..models import CartStatus, Reason, RecoveryCart
+from ..settings.channel import RecoverySettings
+from ..shop import OrderRef
+from .decisions import accepts_activity_sql
+from .suppression import normalize_email
+
+# Orders placed from another checkout still stop a cart of the same shopper that was active this
+# recently (the shopper bought elsewhere, e.g. on another device).
+EMAIL_MATCH_WINDOW = timedelta(days=7)
+
+_TABLE = RecoveryCart._meta.db_table
+_ACCEPTS = accepts_activity_sql("c")
+_UPSERT = f"""
+INSERT INTO {_TABLE} AS c (checkout_token, channel_slug, email, language_code, status, holdout,
+    experiment, last_activity_at, next_due_at, created_at, updated_at)
+VALUES (%(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(experiment)s, %(at)s,
+    %(wake)s, %(at)s, %(at)s)
+ON CONFLICT (checkout_token) DO UPDATE SET
+    channel_slug = EXCLUDED.channel_slug,
+    email = EXCLUDED.email,
+    language_code = EXCLUDED.language_code,
+    last_activity_at = EXCLUDED.last_activity_at,
+    updated_at = EXCLUDED.updated_at,
+    next_due_at = CASE WHEN {_ACCEPTS} THEN EXCLUDED.next_due_at ELSE c.next_due_at END,
+    stop_reason = CASE WHEN {_ACCEPTS} THEN '' ELSE c.stop_reason END,
+    status = CASE WHEN {_ACCEPTS} THEN 'active' ELSE c.status END
+"""
+
+
+def record_activity(
+    *,
+    checkout_token: str,
+    channel_slug: str,
+    email: str,
+    language_code: str,
+    at: datetime,
+    settings: RecoverySettings,
+) -> None:
+    """Note that the shopper touched the cart at ``at``; restarts the quiet-time clock.
+
+    ``next_due_at`` becomes the earliest moment any step could be due; the dispatcher computes
+    the exact time for the cart's next step then (it knows how many steps went out already).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPSERT,
+            {
+                "token": checkout_token,
+                "channel": channel_slug,
+                "email": normalize_email(email),
+                "language": language_code or "en",
+                "at": at,
+                "wake": at + settings.earliest_first_delay(),
+                "holdout": in_holdout(checkout_token, settings.holdout_percent),
+                # Set on INSERT only: a cart stays in the experiment version it started in.
+                "experiment": settings.experiments.version,
+            },
+        )
+
+
+def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
+    """Stop the series for the order's checkout, or for the buyer's recent carts in the channel.
+
+    Returns how many carts were stopped. Converted carts keep the real order total for reporting.
+    """
+    common = {
+        "status": CartStatus.CONVERTED,
+        "stop_reason": Reason.PURCHASED,
+        "next_due_at": None,
+        "order_id": order.id,
+        "order_number": order.number,
+        "order_total": order.total,
+        "order_currency": order.currency,
+        "converted_at": order.created_at,
+        "updated_at": at,
+    }
+    live = RecoveryCart.objects.exclude(status=CartStatus.CONVERTED)
+    stopped = 0
+    if order.checkout_token:
+        stopped = live.filter(checkout_token=order.checkout_token).update(conversion_match="token", **common)
+    if not stopped and order.email:
+        stopped = live.filter(
+            channel_slug=channel_slug,
+            email=normalize_email(order.email),
+            last_activity_at__gte=order.created_at - EMAIL_MATCH_WINDOW,
+        ).update(conversion_match="email", **common)
+    return stopped

@@ -1,0 +1,265 @@
+"""One settings object per channel, parsed and validated once.
+
+Saleor stores every Dashboard value as a string; :meth:`RecoverySettings.from_plugin_configuration`
+reads each field through its parser in :mod:`.registry`, then checks what needs two fields, and
+raises :class:`ConfigurationError` with one message per bad field.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from ..exceptions import ConfigurationError
+from .formats import AUTO, DISCOUNT, PERCENTAGE, Cadence, SmtpConfig, Subject
+from .parsers import normalize_language
+from .registry import BY_NAME, DEFAULTS
+
+
+@dataclass(frozen=True)
+class CouponSettings:
+    step: int
+    discount_type: str  # "percentage" or "fixed" (an amount in the channel's currency)
+    value: Decimal
+    valid_for: timedelta
+    min_total: Decimal | None
+
+
+@dataclass(frozen=True)
+class OfferSettings:
+    """The coupon step, upsell products, true urgency and what each step says."""
+
+    coupon: CouponSettings | None  # None: no step carries a coupon
+    upsell_auto: bool
+    upsell_products: tuple[str, ...]  # product IDs, global IDs or slugs, in the owner's order
+    upsell_count: int
+    upsell_product_url: str  # "" → upsell products link to the recovery link
+    urgency_stock_threshold: int  # 0 → never say "only N left"
+    step_content: tuple[tuple[int, str], ...]  # explicit choices; other steps use the defaults
+
+    @property
+    def upsell_enabled(self) -> bool:
+        return self.upsell_auto or bool(self.upsell_products)
+
+    def product_url(self, slug: str) -> str:
+        return self.upsell_product_url.replace("{slug}", slug)
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """Cadence variants, attribution window and the automatic winner.
+
+    ``version`` is a short digest of everything that defines what the arms receive (schedule,
+    cadences, subjects, holdout share): changing any of it starts a new version, and results of
+    older versions stay readable in the report under their own key."""
+
+    cadences: tuple[Cadence, ...]  # empty: every cart follows the main schedule
+    attribution_window: timedelta  # an order this soon after a reminder counts as recovered by it
+    auto_winner: bool  # shift new carts to a variant once it is clearly best
+    winner_min_recipients: int  # per variant, before any verdict (report and automatic winner)
+    version: str
+
+    def cadence(self, label: str) -> Cadence | None:
+        return next((c for c in self.cadences if c.label == label), None)
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    schedule: tuple[timedelta, ...]
+    cutoff: timedelta
+    subjects: tuple[Subject, ...]
+    storefront_url: str
+    from_email: str
+    smtp: SmtpConfig | None  # None: Django's configured email backend
+    holdout_percent: Decimal  # share of new carts that get no email (control group)
+    experiments: ExperimentSettings
+    offers: OfferSettings
+
+    @classmethod
+    def from_plugin_configuration(cls, configuration: Iterable[Mapping]) -> "RecoverySettings":
+        """Build from Saleor's ``[{"name": ..., "value": ...}]``; missing fields take defaults."""
+        values = dict(DEFAULTS)
+        for item in configuration:
+            if item.get("name") in values and item.get("value") is not None:
+                values[item["name"]] = str(item["value"])
+        return _parse(tuple(sorted(values.items())))
+
+    @property
+    def steps(self) -> int:
+        return len(self.schedule)
+
+    def schedule_for(self, cadence: str = "") -> tuple[timedelta, ...]:
+        """The schedule of a cart's cadence variant; the main schedule without one."""
+        found = self.experiments.cadence(cadence) if cadence else None
+        return found.schedule if found else self.schedule
+
+    def earliest_first_delay(self) -> timedelta:
+        """The soonest any cart's first step can be due, whichever cadence it gets."""
+        first = [self.schedule[0], *(c.schedule[0] for c in self.experiments.cadences)]
+        return max(min(first), self.cutoff)
+
+    def subject_variants(self, step: int, language: str) -> tuple[str, ...]:
+        """Subjects to test for ``step`` in ``language``: its own lines, else the untagged ones."""
+        language = normalize_language(language)
+        for wanted in (language, language.split("-")[0], None):
+            found = tuple(s.text for s in self.subjects if s.step == step and s.language == wanted)
+            if found:
+                return found
+        return ()
+
+    def recovery_url(self, checkout_token: str) -> str:
+        return self.storefront_url.replace("{token}", checkout_token)
+
+
+def validate_for_activation(settings: RecoverySettings) -> None:
+    """Checks that only matter once mail goes out: a cart link is useless without a storefront."""
+    if not settings.storefront_url:
+        raise ConfigurationError(
+            {
+                "storefront_url": "required to activate the plugin: the storefront page that restores "
+                "a cart, e.g. https://shop.example.com/cart/{token}"
+            }
+        )
+
+
+def experiment_version(schedule, cadences, subjects, holdout_percent) -> str:
+    """Stable short key of the variant-defining settings (order of subject lines matters: the
+    variant index is the position of the line)."""
+    parts = [
+        "schedule=" + ",".join(str(int(d.total_seconds())) for d in schedule),
+        "cadences="
+        + ";".join(
+            f"{c.label}:" + ",".join(str(int(d.total_seconds())) for d in c.schedule) for c in cadences
+        ),
+        "subjects=" + "\n".join(f"{s.step}|{s.language or ''}|{s.text}" for s in subjects),
+        f"holdout={holdout_percent}",
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+@lru_cache(maxsize=256)
+def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
+    """Cached on the raw strings: hooks parse the same configuration on every checkout update."""
+    errors: dict[str, str] = {}
+    v: dict[str, Any] = {}
+    for name, text in items:
+        try:
+            v[name] = BY_NAME[name].parse(text)
+        except ValueError as exc:
+            errors[name] = str(exc)
+    for field, check in _CROSS_CHECKS:
+        if field not in errors and field in v:
+            problem = check(v)
+            if problem:
+                errors[field] = problem
+    if errors:
+        raise ConfigurationError(errors)
+    coupon = None
+    if v["coupon_step"]:
+        coupon = CouponSettings(
+            v["coupon_step"],
+            v["coupon_type"],
+            v["coupon_value"],
+            v["coupon_valid_for"],
+            v["coupon_min_total"],
+        )
+    auto = v["upsell_products"] == (AUTO,)
+    return RecoverySettings(
+        schedule=v["schedule"],
+        cutoff=v["cutoff"],
+        subjects=v["subjects"],
+        storefront_url=v["storefront_url"],
+        from_email=v["from_email"],
+        smtp=v["smtp_url"],
+        holdout_percent=v["holdout_percent"],
+        experiments=ExperimentSettings(
+            cadences=v["cadences"],
+            attribution_window=v["attribution_window"],
+            auto_winner=v["auto_winner"],
+            winner_min_recipients=v["winner_min_recipients"],
+            version=experiment_version(v["schedule"], v["cadences"], v["subjects"], v["holdout_percent"]),
+        ),
+        offers=OfferSettings(
+            coupon=coupon,
+            upsell_auto=auto,
+            upsell_products=() if auto else v["upsell_products"],
+            upsell_count=v["upsell_count"],
+            upsell_product_url=v["upsell_product_url"],
+            urgency_stock_threshold=v["urgency_stock_threshold"],
+            step_content=v["step_content"],
+        ),
+    )
+
+
+# Checks across fields: (the field the message belongs to, check over the parsed values). A check
+# runs only when its field parsed; a value it needs from another field may be missing (that field
+# has its own message), so each check reads the others with .get.
+
+
+def _subjects(v: dict) -> str | None:
+    schedule, subjects = v.get("schedule"), v["subjects"]
+    if schedule is None:
+        return None
+    beyond = sorted({s.step for s in subjects if s.step > len(schedule)})
+    if beyond:
+        steps = ", ".join(map(str, beyond))
+        return f"step {steps} has a subject but the schedule has only {len(schedule)} step(s)"
+    missing = [
+        n
+        for n in range(1, len(schedule) + 1)
+        if not any(s.step == n and s.language is None for s in subjects)
+    ]
+    if missing:
+        return (
+            f"step {', '.join(map(str, missing))} has no subject line for all languages; "
+            "add a line such as '1: Forgot something?'"
+        )
+    return None
+
+
+def _cadences(v: dict) -> str | None:
+    schedule = v.get("schedule")
+    for cadence in v["cadences"]:
+        if schedule is not None and len(cadence.schedule) != len(schedule):
+            return (
+                f"cadence {cadence.label} has {len(cadence.schedule)} step(s) but the schedule has "
+                f"{len(schedule)}; every cadence needs one delay per step"
+            )
+    return None
+
+
+def _coupon_step(v: dict) -> str | None:
+    schedule, step = v.get("schedule"), v["coupon_step"]
+    if step and schedule is not None and step > len(schedule):
+        return f"step {step} does not exist: the schedule has {len(schedule)} step(s)"
+    return None
+
+
+def _coupon_value(v: dict) -> str | None:
+    if v.get("coupon_type") == PERCENTAGE and v["coupon_value"] > 100:
+        return "a percentage coupon cannot take more than 100 %"
+    return None
+
+
+def _step_content(v: dict) -> str | None:
+    schedule, coupon_step = v.get("schedule"), v.get("coupon_step")
+    for step, content in v["step_content"]:
+        if schedule is not None and step > len(schedule):
+            return f"step {step} does not exist in the schedule"
+        if content == DISCOUNT and step != coupon_step:
+            return f"step {step} is set to discount but the coupon goes out with coupon_step"
+        if step == coupon_step and content != DISCOUNT:
+            return f"step {step} carries the coupon (coupon_step), so its content must be discount"
+    return None
+
+
+_CROSS_CHECKS: tuple[tuple[str, Callable[[dict], str | None]], ...] = (
+    ("subjects", _subjects),
+    ("cadences", _cadences),
+    ("coupon_step", _coupon_step),
+    ("coupon_value", _coupon_value),
+    ("step_content", _step_content),
+)

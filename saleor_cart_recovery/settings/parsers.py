@@ -1,0 +1,162 @@
+"""Reading what shop owners type: durations, numbers, switches, links and addresses.
+
+Every setting and every argument (``--since``, ``?since=``) is read through these helpers, so there
+is one error style: a :class:`ValueError` whose message says what to write instead. Every number
+and duration has a minimum and a maximum, checked before a value is built, so no text can
+overflow a date later.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from email.utils import parseaddr
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_LIST_SEPARATOR = re.compile(r"[,\s]+")
+# Arguments such as --since reach back at most this far.
+MAX_LOOKBACK = timedelta(days=3650)
+
+
+def format_duration(value: timedelta) -> str:
+    """Inverse of :func:`parse_duration` using the largest exact unit."""
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def parse_duration(text: str, *, minimum: timedelta, maximum: timedelta, why: str = "") -> timedelta:
+    """One duration (``90s``, ``15m``, ``1h``, ``2d``) from ``minimum`` to ``maximum``.
+
+    ``why`` is appended to the out-of-bounds message (e.g. ``", e.g. 7d"``)."""
+    value = text.strip()
+    match = _DURATION.match(value.lower())
+    if not match:
+        raise ValueError(
+            f"'{value}' is not a duration; use a number with s, m, h or d, e.g. 90s, 15m, 1h, 2d"
+        )
+    digits = match.group(1).lstrip("0") or "0"
+    # More digits than any bound has: out of bounds, without building a huge number.
+    seconds = int(digits) * _UNITS[match.group(2)] if len(digits) <= 15 else 10**20
+    if seconds <= 0:
+        raise ValueError(f"'{value}' must be longer than zero")
+    if not minimum.total_seconds() <= seconds <= maximum.total_seconds():
+        raise ValueError(
+            f"must be between {format_duration(minimum)} and {format_duration(maximum)}{why}"
+            if why
+            else f"'{value}' must be between {format_duration(minimum)} and {format_duration(maximum)}"
+        )
+    return timedelta(seconds=seconds)
+
+
+def split_list(text: str) -> list[str]:
+    """Items separated by commas or white space, empty items dropped."""
+    return [part for part in _LIST_SEPARATOR.split(text.strip()) if part]
+
+
+def parse_delays(
+    text: str, *, minimum: timedelta, maximum: timedelta, max_steps: int, what: str = ""
+) -> tuple[timedelta, ...]:
+    """A growing list of delays, one per step (``1h, 1d, 3d``)."""
+    parts = split_list(text)
+    prefix = f"{what}: " if what else ""
+    if not parts:
+        raise ValueError(f"{prefix}give at least one delay, e.g. '1h, 1d, 3d'")
+    if len(parts) > max_steps:
+        raise ValueError(f"{prefix}at most {max_steps} steps are allowed, got {len(parts)}")
+    try:
+        delays = tuple(parse_duration(p, minimum=minimum, maximum=maximum) for p in parts)
+    except ValueError as exc:
+        raise ValueError(f"{prefix}{exc}") from None
+    for earlier, later, later_text in zip(delays, delays[1:], parts[1:], strict=False):
+        if later <= earlier:
+            raise ValueError(
+                f"{prefix}delays must grow from step to step; '{later_text}' is not after the step before it"
+            )
+    return delays
+
+
+def parse_int(text: str, *, low: int, high: int, unit: str) -> int:
+    """A whole number from ``low`` to ``high``; ``unit`` says what it counts."""
+    value = text.strip()
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValueError(f"'{value}' is not a whole number from {low} to {high} ({unit})")
+    return int(value)
+
+
+def parse_decimal(text: str, *, low: Decimal, high: Decimal, what: str, example: str) -> Decimal:
+    """A number with at most two decimals from ``low`` to ``high`` (a trailing ``%`` is allowed)."""
+    value = text.strip().rstrip("%").strip()
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"'{text.strip()}' is not {what}; give e.g. {example}") from None
+    if not number.is_finite() or not low <= number <= high:
+        raise ValueError(f"must be between {low} and {high}")
+    if number != number.quantize(Decimal("0.01")):
+        raise ValueError(f"at most two decimals, e.g. {example}")
+    return number
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` as the Dashboard's switch stores them (an unset switch is ``""``)."""
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"'{text}' is not true or false")
+
+
+def parse_url_template(text: str, placeholder: str, what: str) -> str:
+    """An http(s) link with exactly one kind of ``{placeholder}``; empty stays empty."""
+    url = text.strip()
+    if not url:
+        return ""
+    if len(url) > 2000:
+        raise ValueError("is longer than 2000 characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"'{url}' is not an http(s) URL")
+    if f"{{{placeholder}}}" not in url:
+        raise ValueError(f"must contain {{{placeholder}}}, where {what} goes")
+    if re.search(rf"\{{(?!{placeholder}\}})", url):
+        raise ValueError(f"only the placeholder {{{placeholder}}} is allowed")
+    return url
+
+
+def parse_sender(text: str) -> str:
+    """``Shop <shop@example.com>`` or a bare address; empty stays empty."""
+    value = text.strip()
+    if not value:
+        return ""
+    _, address = parseaddr(value)
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValueError(f"'{value}' is not an email address such as 'Shop <shop@example.com>'") from None
+    return value
+
+
+def normalize_language(code: str | None) -> str:
+    """``pt_BR`` → ``pt-br``; no language → ``en``."""
+    return (code or "en").replace("_", "-").lower()
+
+
+def parse_since(text: str) -> datetime:
+    """``2026-03-01`` (UTC midnight), an ISO date-time, or a duration back from now (``30d``)."""
+    value = text.strip()
+    if _DURATION.match(value.lower()):
+        return timezone.now() - parse_duration(value, minimum=timedelta(seconds=1), maximum=MAX_LOOKBACK)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a date (2026-03-01), date-time or duration (30d)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,320 @@
+"""Every Dashboard field, declared once: name, label, help, type, default, example and parser.
+
+From :data:`FIELDS` come Saleor's ``CONFIG_STRUCTURE`` and ``DEFAULT_CONFIGURATION`` (in
+``plugin.py``), the parsing and validation of a channel's settings (:mod:`.channel`) and the
+settings table in the README (:func:`readme_table`; a test fails when the two disagree). A new
+setting is one entry here plus the attribute it fills in :mod:`.channel`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from . import formats
+from .parsers import parse_bool, parse_decimal, parse_duration, parse_int, parse_sender, parse_url_template
+
+STRING, MULTILINE, BOOLEAN, SECRET = "string", "multiline", "boolean", "secret"
+
+DEFAULT_SUBJECTS = "\n".join(
+    [
+        "1: Forgot something?",
+        "2: Your cart is still waiting for you",
+        "3: Last call: your cart is about to expire",
+        "1 [tr]: Bir şey mi unuttunuz?",
+        "2 [tr]: Sepetiniz sizi bekliyor",
+        "3 [tr]: Son çağrı: sepetinizin süresi dolmak üzere",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # the stored configuration name: part of the stable contract, never renamed
+    label: str  # Dashboard label; every error message starts with it
+    kind: str  # STRING, MULTILINE, BOOLEAN or SECRET (how the Dashboard shows it)
+    default: str  # as Saleor stores it: a string
+    parse: Callable[[str], Any]  # text → typed value; ValueError with a message otherwise
+    help: str  # Dashboard help text (the example is added to it)
+    example: str = ""  # lines joined by "\n" for multiline fields
+    doc: str = ""  # the README's longer explanation; empty: the help text
+
+    @property
+    def help_text(self) -> str:
+        if not self.example:
+            return self.help
+        return f"{self.help} Example: {' / '.join(self.example.splitlines())}"
+
+
+def _duration(minimum: timedelta, maximum: timedelta, why: str = "") -> Callable[[str], timedelta]:
+    return lambda text: parse_duration(text, minimum=minimum, maximum=maximum, why=why)
+
+
+def _optional_amount(text: str) -> Decimal | None:
+    if not text.strip():
+        return None
+    try:
+        amount = parse_decimal(
+            text, low=Decimal(0), high=Decimal(1_000_000), what="an amount", example="49.99"
+        )
+    except ValueError as exc:
+        raise ValueError(f"{exc}, or leave empty") from None
+    return amount or None
+
+
+def _coupon_value(text: str) -> Decimal:
+    value = parse_decimal(
+        text, low=Decimal(-1_000_000), high=Decimal(1_000_000), what="a number", example="7.5"
+    )
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "schedule",
+        "Reminder schedule",
+        STRING,
+        "1h, 1d, 3d",
+        formats.parse_schedule,
+        "Quiet time after the last cart activity before each reminder, one per step, comma separated "
+        f"(at most {formats.MAX_STEPS}, growing, 10s to 90d). Units s, m, h, d.",
+        example="1h, 1d, 3d",
+    ),
+    Field(
+        "cutoff",
+        "Abandonment cutoff",
+        STRING,
+        "30m",
+        _duration(timedelta(seconds=10), timedelta(days=30)),
+        "Minimum quiet time before a cart counts as abandoned (10s to 30d); no reminder goes out sooner.",
+        example="30m",
+    ),
+    Field(
+        "subjects",
+        "Subject lines",
+        MULTILINE,
+        DEFAULT_SUBJECTS,
+        formats.parse_subjects,
+        "One per line as 'step: subject' (at most 200 characters). Several lines for one step are A/B "
+        "variants (each cart gets one, by a stable hash of its token). 'step [lang]: subject' localizes "
+        "a line; every step needs at least one line without a language.",
+        example="1: Forgot something?\n1: Still thinking it over?\n1 [tr]: Bir şey mi unuttunuz?",
+    ),
+    Field(
+        "storefront_url",
+        "Cart recovery link",
+        STRING,
+        "",
+        lambda text: parse_url_template(text, "token", "the checkout token"),
+        "Storefront page that restores the cart; {token} is replaced with the checkout token (Saleor "
+        "has no storefront URLs of its own). Required to activate.",
+        example="https://shop.example.com/cart/{token}",
+    ),
+    Field(
+        "from_email",
+        "Sender",
+        STRING,
+        "",
+        parse_sender,
+        "From address. Empty: Saleor's DEFAULT_FROM_EMAIL.",
+        example="Shop <shop@example.com>",
+    ),
+    Field(
+        "smtp_url",
+        "SMTP server",
+        SECRET,
+        "",
+        formats.parse_smtp_url,
+        "SMTP server; ?tls=true for STARTTLS, smtps:// for TLS. Empty: Saleor's email settings (EMAIL_URL).",
+        example="smtp://user:pass@mail.example.com:587?tls=true",
+    ),
+    Field(
+        "holdout_percent",
+        "Holdout share",
+        STRING,
+        "0",
+        lambda text: parse_decimal(
+            text or "0", low=Decimal(0), high=Decimal(50), what="a number", example="12.5"
+        ),
+        "Percent of new carts (0-50, two decimals) that get no reminder at all but are tracked, so "
+        "recovered revenue can be compared with what would have come anyway.",
+        example="10",
+        doc="Share of new carts (0–50 %, two decimals) that get **no** reminder but are tracked like "
+        "the others: the control group for measuring what the series really recovers. Membership is "
+        "decided once, at the cart's first activity, by a stable hash of the checkout token, and never "
+        "changes. Each step a held-out cart would have received is recorded as `skipped`/`holdout`; its "
+        "orders are recorded like any other.",
+    ),
+    Field(
+        "cadences",
+        "Cadence test",
+        STRING,
+        "",
+        formats.parse_cadences,
+        "Alternative schedules tested against each other: 'label: delays' per cadence, separated by '|' "
+        "or new lines; at least two, each with one delay per step (growing). Each cart gets one, by a "
+        "stable hash. Empty: every cart follows the schedule.",
+        example="A: 1h, 1d, 3d | B: 12h, 2d, 8d",
+        doc="Alternative schedules tested against each other: `label: delays` per cadence, separated by "
+        "`|` or new lines; at least two (at most 5), each with one delay per step (growing), labels of "
+        "letters, digits, `-`, `_`. A cart gets its cadence when it is first due (the soonest first "
+        "delay of all cadences), by a stable hash of token and experiment version, and keeps it. Empty: "
+        "every cart follows `schedule`.",
+    ),
+    Field(
+        "attribution_window",
+        "Attribution window",
+        STRING,
+        "7d",
+        _duration(timedelta(hours=1), timedelta(days=90), ", e.g. 7d"),
+        "An order this soon after the last reminder sent before it counts as recovered after a reminder "
+        "(and is attributed to that step and subject) in the report. 1h to 90d.",
+        example="7d",
+    ),
+    Field(
+        "auto_winner",
+        "Automatic winner",
+        BOOLEAN,
+        "false",
+        parse_bool,
+        "Send every new cart the winning subject / cadence once it is best with 95 % probability and "
+        "every variant reached the minimum recipients. Re-evaluated at most every 10 minutes.",
+        example="true",
+    ),
+    Field(
+        "winner_min_recipients",
+        "Minimum recipients per variant",
+        STRING,
+        "200",
+        lambda text: parse_int(text or "200", low=10, high=1_000_000, unit="recipients per variant"),
+        "Recipients each variant needs before any verdict: the report shows 'not enough data' below it "
+        "and the automatic winner waits. 10 to 1000000.",
+        example="200",
+    ),
+    Field(
+        "coupon_step",
+        "Coupon step",
+        STRING,
+        "",  # no coupon until the owner picks a step: coupons cost margin
+        formats.parse_coupon_step,
+        "Step whose email carries a single-use coupon made for that one cart. Empty: no coupon.",
+        example="3",
+    ),
+    Field(
+        "coupon_type",
+        "Coupon type",
+        STRING,
+        formats.PERCENTAGE,
+        formats.parse_coupon_type,
+        "percentage or fixed (an amount in the channel's currency).",
+        example="percentage",
+    ),
+    Field(
+        "coupon_value",
+        "Coupon value",
+        STRING,
+        "10",
+        _coupon_value,
+        "Percent off (at most 100) or amount off in the channel's currency, two decimals at most.",
+        example="10",
+    ),
+    Field(
+        "coupon_valid_for",
+        "Coupon validity",
+        STRING,
+        "48h",
+        _duration(
+            timedelta(hours=1), timedelta(days=30), ": a short expiry is what keeps a leaked code cheap"
+        ),
+        "How long the code works after the email is sent, 1h to 30d.",
+        example="48h",
+    ),
+    Field(
+        "coupon_min_total",
+        "Coupon minimum spend",
+        STRING,
+        "",
+        _optional_amount,
+        "Minimum order subtotal for the code, in the channel's currency. Empty: none.",
+        example="50",
+    ),
+    Field(
+        "upsell_products",
+        "Upsell products",
+        MULTILINE,
+        "",
+        formats.parse_upsell_products,
+        "Products shown under the cart in urgency steps: product IDs, global IDs or slugs (at most 20), "
+        "or 'auto' for products from the cart's categories and collections. Empty: no upsell.",
+        example="auto",
+        doc="Products shown under the cart in *urgency* steps: product IDs, Saleor global IDs or slugs "
+        "(at most 20, each checked on save: it must exist and be published and available for purchase "
+        "in the channel), or `auto`: products sharing a category or collection with the cart's "
+        "products. Only products published, purchasable, priced and in stock in the channel, and not "
+        "in the cart, are shown; a configured product that later disappears is skipped with a logged "
+        "reason. Empty: no upsell.",
+    ),
+    Field(
+        "upsell_count",
+        "Upsell count",
+        STRING,
+        "3",
+        lambda text: parse_int(text, low=1, high=6, unit="products to show"),
+        "How many upsell products at most (1-6).",
+        example="3",
+    ),
+    Field(
+        "upsell_product_url",
+        "Product link",
+        STRING,
+        "",
+        lambda text: parse_url_template(text, "slug", "the product's slug"),
+        "Storefront product page with {slug}. Empty: upsell products link to the cart.",
+        example="https://shop.example.com/products/{slug}",
+    ),
+    Field(
+        "urgency_stock_threshold",
+        "Low-stock threshold",
+        STRING,
+        "3",
+        lambda text: parse_int(text, low=0, high=1000, unit="pieces; 0 turns stock urgency off"),
+        "Say 'only N left' when a cart item's available stock in the channel is at or below this "
+        "(0: never; at most 1000).",
+        example="3",
+        doc='In *urgency* steps, "Only N left: product" appears for a cart item whose available stock '
+        "(stock minus allocations in the channel's warehouses, counted as Saleor's `quantityAvailable` "
+        "counts it) is between 1 and this (at most 1000). `0`: never.",
+    ),
+    Field(
+        "step_content",
+        "Content per step",
+        MULTILINE,
+        "",
+        formats.parse_step_content,
+        "One line per step as 'step: reminder|help|urgency|discount' (discount only on the coupon "
+        "step). Unlisted steps: step 1 reminder, the coupon step discount, every other step urgency.",
+        example="1: reminder\n2: help\n3: discount",
+        doc="What each step says, one line per step as `step: type` with `reminder`, `help` (an offer to "
+        "answer questions), `urgency` (true low-stock and price-drop lines plus upsell products) or "
+        "`discount` (the coupon; only on `coupon_step`). Unlisted steps: step 1 `reminder`, the coupon "
+        "step `discount`, every other step `urgency`.",
+    ),
+)
+
+BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
+DEFAULTS: dict[str, str] = {field.name: field.default for field in FIELDS}
+
+
+def readme_table() -> str:
+    """The README's settings table, row for row from :data:`FIELDS`."""
+    rows = ["| Field | Meaning | Default | Example |", "|---|---|---|---|"]
+    for field in FIELDS:
+        name = f"`{field.name}`" + (" (secret)" if field.kind == SECRET else "")
+        default = "<br>".join(f"`{line}`" for line in field.default.splitlines()) or "empty"
+        example = "<br>".join(f"`{line}`" for line in field.example.splitlines())
+        cells = [name, f"{field.label}. {field.doc or field.help}", default, example]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
