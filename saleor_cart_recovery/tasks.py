@@ -3,12 +3,9 @@
 
 from celery import shared_task
 
+from .series.beat import DISPATCH_EXPIRES, DISPATCH_TASK
 from .series.delivery import deliver
 from .series.dispatch import dispatch
-
-DISPATCH_TASK = "saleor_cart_recovery.dispatch_due_reminders"
-# A dispatch cycle that waited longer than its interval is dropped: the next one covers it.
-DISPATCH_EXPIRES = 55
 
 
 @shared_task(name="saleor_cart_recovery.send_reminder", ignore_result=True, acks_late=True)

@@ -9,9 +9,11 @@ import json
 
 from django.apps import apps as global_apps
 
-from ..tasks import DISPATCH_EXPIRES, DISPATCH_TASK
-
+# The Celery task's name (``tasks.dispatch_due_reminders``) and the beat entry's name.
+DISPATCH_TASK = "saleor_cart_recovery.dispatch_due_reminders"
 INTERVAL_SECONDS = 60
+# A dispatch cycle that waited longer than its interval is dropped: the next one covers it.
+DISPATCH_EXPIRES = 55
 
 
 def periodic_task_model(apps=global_apps):

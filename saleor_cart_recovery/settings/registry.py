@@ -119,7 +119,7 @@ FIELDS: tuple[Field, ...] = (
         STRING,
         "",
         parse_sender,
-        "From address. Empty: Saleor's DEFAULT_FROM_EMAIL.",
+        "The From of every reminder. Empty: Saleor's DEFAULT_FROM_EMAIL.",
         example="Shop <shop@example.com>",
     ),
     Field(
@@ -128,7 +128,8 @@ FIELDS: tuple[Field, ...] = (
         SECRET,
         "",
         formats.parse_smtp_url,
-        "SMTP server; ?tls=true for STARTTLS, smtps:// for TLS. Empty: Saleor's email settings (EMAIL_URL).",
+        "Where reminders are handed over: smtp://, with ?tls=true for STARTTLS, or smtps:// for TLS. "
+        "Empty: Saleor's email settings (EMAIL_URL).",
         example="smtp://user:pass@mail.example.com:587?tls=true",
     ),
     Field(
@@ -318,3 +319,7 @@ def readme_table() -> str:
         cells = [name, f"{field.label}. {field.doc or field.help}", default, example]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m saleor_cart_recovery.settings.registry > table.md
+    print(readme_table(), end="")
