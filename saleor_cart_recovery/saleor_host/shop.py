@@ -104,24 +104,13 @@ class SaleorShop:
     def write_access(self) -> AbstractContextManager:
         return allow_writer()
 
-    def issue_voucher(self, channel_slug, *, discount_type, value, min_total, expires_at, name):
-        return offers.issue_voucher(
-            channel_slug,
-            discount_type=discount_type,
-            value=value,
-            min_total=min_total,
-            expires_at=expires_at,
-            name=name,
-        )
-
-    def stock_levels(self, channel_slug, variant_ids):
-        return offers.stock_levels(channel_slug, variant_ids)
+    issue_voucher = staticmethod(offers.issue_voucher)
+    stock_levels = staticmethod(offers.stock_levels)
 
     def upsell_products(self, channel_slug, cart_variant_ids, configured, limit):
         return offers.upsell_products(channel_slug, cart_variant_ids, configured, limit, _image_url)
 
-    def staff_can_view_reports(self, request, channel_slug: str) -> bool | None:
-        return staff_can_view_reports(request, channel_slug)
+    staff_can_view_reports = staticmethod(staff_can_view_reports)
 
 
 def _image_url(variant, product) -> str | None:

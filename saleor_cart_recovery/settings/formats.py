@@ -6,6 +6,7 @@ step that does not exist) are made in :mod:`.channel` once every field has been 
 """
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -52,6 +53,13 @@ class Cadence:
     schedule: tuple[timedelta, ...]
 
 
+def _numbered_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Non-empty lines, stripped, with their line number (messages name the line)."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.strip():
+            yield number, raw.strip()
+
+
 def parse_schedule(text: str) -> tuple[timedelta, ...]:
     return parse_delays(text, minimum=MIN_DELAY, maximum=MAX_DELAY, max_steps=MAX_STEPS)
 
@@ -59,10 +67,7 @@ def parse_schedule(text: str) -> tuple[timedelta, ...]:
 def parse_subjects(text: str) -> tuple[Subject, ...]:
     """``step: subject`` or ``step [lang]: subject`` per line."""
     subjects = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
+    for number, line in _numbered_lines(text):
         match = _SUBJECT_LINE.match(line)
         if not match:
             raise ValueError(
@@ -177,10 +182,7 @@ def parse_upsell_products(text: str) -> tuple[str, ...]:
 def parse_step_content(text: str) -> tuple[tuple[int, str], ...]:
     """``step: reminder|help|urgency|discount`` per line, sorted by step."""
     chosen: dict[int, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
+    for number, line in _numbered_lines(text):
         match = _CONTENT_LINE.match(line)
         if not match:
             raise ValueError(f"line {number} ('{line}') must look like '2: urgency'")

@@ -58,50 +58,55 @@ class StopCart(graphene.Mutation):
         return StopCart(cart=cart, errors=[])
 
 
-class Suppress(graphene.Mutation):
+class _AddressMutation(graphene.Mutation):
+    """A change to one address's suppression: the address is validated first, and a bad one is
+    answered in ``errors`` with nothing changed."""
+
+    class Meta:
+        abstract = True
+
+    class Arguments:
+        email = graphene.String(required=True)
+
+    email = graphene.String(description="The address as stored (lowercased).")
+    suppressed = graphene.Boolean()
+    errors = graphene.List(graphene.NonNull(Error), required=True)
+
+    @classmethod
+    def mutate(cls, root, info, email):
+        try:
+            address = valid_email(email)
+        except ValueError as exc:
+            return cls(errors=[_error("email", str(exc))])
+        return cls.change(info.context.channel_slug, address)
+
+    @classmethod
+    def change(cls, channel_slug: str, address: str):
+        raise NotImplementedError
+
+
+class Suppress(_AddressMutation):
     """Send the address no more reminders in this channel; its live series stop now (as when the
     shopper uses the unsubscribe link)."""
 
-    class Arguments:
-        email = graphene.String(required=True)
-
-    email = graphene.String(description="The address as stored (lowercased).")
-    suppressed = graphene.Boolean()
     stopped_carts = graphene.Int(description="Live series stopped by this call.")
-    errors = graphene.List(graphene.NonNull(Error), required=True)
 
-    @staticmethod
-    def mutate(root, info, email):
-        try:
-            address = valid_email(email)
-        except ValueError as exc:
-            return Suppress(errors=[_error("email", str(exc))])
-        stopped = suppress(info.context.channel_slug, address, source="api")
-        return Suppress(email=address, suppressed=True, stopped_carts=stopped, errors=[])
+    @classmethod
+    def change(cls, channel_slug, address):
+        stopped = suppress(channel_slug, address, source="api")
+        return cls(email=address, suppressed=True, stopped_carts=stopped, errors=[])
 
 
-class Unsuppress(graphene.Mutation):
+class Unsuppress(_AddressMutation):
     """Let the address get reminders again for carts it starts from now on; series stopped by the
     suppression stay stopped."""
 
-    class Arguments:
-        email = graphene.String(required=True)
-
-    email = graphene.String(description="The address as stored (lowercased).")
-    suppressed = graphene.Boolean()
-    errors = graphene.List(graphene.NonNull(Error), required=True)
-
-    @staticmethod
-    def mutate(root, info, email):
-        try:
-            address = valid_email(email)
-        except ValueError as exc:
-            return Unsuppress(errors=[_error("email", str(exc))])
-        if not unsuppress(info.context.channel_slug, address):
-            return Unsuppress(
-                email=address, suppressed=False, errors=[_error("email", "The address is not suppressed.")]
-            )
-        return Unsuppress(email=address, suppressed=False, errors=[])
+    @classmethod
+    def change(cls, channel_slug, address):
+        if not unsuppress(channel_slug, address):
+            errors = [_error("email", "The address is not suppressed.")]
+            return cls(email=address, suppressed=False, errors=errors)
+        return cls(email=address, suppressed=False, errors=[])
 
 
 def _error(field: str | None, message: str) -> Error:
