@@ -21,6 +21,10 @@ class SendRefused(CartRecoveryError):
     """The mail server refused the message for good (retrying will not help)."""
 
 
+class RecipientRefused(SendRefused):
+    """The mail server refused the recipient's address for good: a hard bounce."""
+
+
 class SendUncertain(CartRecoveryError):
     """The transfer broke after the message was handed over: it may have been delivered."""
 

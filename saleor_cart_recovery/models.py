@@ -16,7 +16,7 @@ class CartStatus(models.TextChoices):
 
 class MessageStatus(models.TextChoices):
     SCHEDULED = "scheduled"  # waiting for a send task (attempt_after says from when)
-    SENDING = "sending"  # claimed by a send task; never handed out again
+    SENDING = "sending"  # claimed by a send task (handed_over_at: given to the mail server)
     SENT = "sent"
     SKIPPED = "skipped"  # decided not to send, see reason
     FAILED = "failed"  # the mail server refused it, retries ran out, or the worker died mid-send
@@ -37,10 +37,21 @@ class Reason(models.TextChoices):
     STEP_REMOVED = "step_removed"
     PREPARE_FAILED = "prepare_failed"
     MANUAL = "manual"  # stopped through the developer API (stopCart); new activity does not restart it
+    BOUNCED = "bounced"  # the mail server refused the address for good: suppressed in the channel
+    CONFIGURATION_INVALID = "configuration_invalid"  # the channel's stored settings no longer parse
+    PLANNING_FAILED = "planning_failed"  # an unexpected error while planning this cart (logged)
 
 
 # Stops that new cart activity may undo: the shopper came back and the cart is worth chasing again.
-REOPENABLE_REASONS = (Reason.CART_EMPTY, Reason.NO_EMAIL, Reason.PLUGIN_INACTIVE)
+REOPENABLE_REASONS = (
+    Reason.CART_EMPTY,
+    Reason.NO_EMAIL,
+    Reason.PLUGIN_INACTIVE,
+    Reason.CONFIGURATION_INVALID,
+    Reason.PLANNING_FAILED,
+)
+# Suppression sources that mean "the address cannot receive mail" rather than "asked to stop".
+BOUNCE_SOURCES = ("bounced",)
 
 
 class RecoveryCart(models.Model):
@@ -104,7 +115,12 @@ class RecoveryMessage(models.Model):
     first_clicked_at = models.DateTimeField(null=True, blank=True)
     subject = models.CharField(max_length=255, blank=True, default="")
     recipient = models.CharField(max_length=254, blank=True, default="")
+    # Claims so far; also the fencing token of the current claim: a send task acts on the message
+    # only while ``status`` is sending and ``attempts`` is the number its own claim set.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Set in the last short transaction before the SMTP hand-over: a claim that dies before it
+    # sent nothing (the message is handed out again); one that dies after it may have sent it.
+    handed_over_at = models.DateTimeField(null=True, blank=True)
     # Earliest moment the dispatcher may hand the message to a send task (again).
     attempt_after = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")

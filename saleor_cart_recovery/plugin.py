@@ -90,7 +90,13 @@ class CartRecoveryPlugin(BasePlugin):
         return previous_value
 
     def webhook(self, request, path, previous_value):
-        return router.handle(request, self.channel.slug, path)
+        """Both plugin paths: ``/plugins/channel/<slug>/<id>/…`` (only while active in the channel)
+        and ``/plugins/<id>/…``, which Saleor 3.23 routes to any instance of the plugin, active or
+        not (``PluginsManager.webhook_endpoint_without_channel``) — there only the unsubscribe link
+        answers, its channel taken from its token."""
+        match = getattr(request, "resolver_match", None)
+        per_channel = match is not None and "channel_slug" in match.kwargs
+        return router.handle(request, self.channel.slug if per_channel else None, path)
 
     def _record_activity(self, checkout) -> None:
         """One upsert; checkouts without an email cost no query at all."""

@@ -5,6 +5,7 @@ tests use a small database-backed shop. Everything crossing the port is plain da
 and tasks never hold a host model instance.
 """
 
+import logging
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ from typing import Protocol
 from django.conf import settings as django_settings
 from django.utils.module_loading import import_string
 
+from .exceptions import ConfigurationError
+from .models import Reason
 from .settings.channel import RecoverySettings
+
+logger = logging.getLogger(__name__)
+
 
 DEFAULT_SHOP = "saleor_cart_recovery.saleor_host.shop.SaleorShop"
 
@@ -81,16 +87,25 @@ class OrderRef:
 
 class Shop(Protocol):
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
-        """The channel's valid settings while the plugin is active there, else ``None``."""
+        """The channel's settings while the plugin is active there, else ``None``; raises
+        :class:`ConfigurationError` when the stored configuration does not parse or lacks what an
+        active plugin needs (callers go through :func:`usable_settings`)."""
 
     def load_cart(self, checkout_token: str) -> CartSnapshot | None:
         """The checkout as it is now, or ``None`` when it no longer exists."""
 
-    def find_order(self, checkout_token: str) -> OrderRef | None:
-        """The order placed from this checkout, if any."""
+    def find_order(
+        self, checkout_token: str, *, channel_slug: str, email: str, since: datetime
+    ) -> OrderRef | None:
+        """The order placed from this checkout; else the newest order in the channel placed at or
+        after ``since`` by ``email`` (as the order's email or its customer account's)."""
 
     def endpoint_url(self, channel_slug: str, path: str) -> str:
-        """Absolute URL of the plugin endpoint ``path`` in the channel."""
+        """Absolute URL of the plugin endpoint ``path`` in the channel (served while active)."""
+
+    def link_url(self, path: str) -> str:
+        """Absolute URL of ``path`` that reaches the plugin whether or not it is active in any
+        channel: the unsubscribe link must keep working after the plugin is switched off."""
 
     def write_access(self) -> AbstractContextManager:
         """Context in which background code may write to the database."""
@@ -136,6 +151,28 @@ ShopFactory = Callable[[], Shop]
 @cache
 def _factory(path: str) -> ShopFactory:
     return import_string(path)
+
+
+def usable_settings(
+    channel_slug: str, shop: Shop | None = None
+) -> tuple[RecoverySettings | None, str | None]:
+    """The channel's settings, or ``None`` and why not: ``plugin_inactive``, or
+    ``configuration_invalid`` (stored values that no longer parse — written past validation or by
+    an older version — or any error reading them, logged). One bad channel never stops another."""
+    try:
+        found = (shop or get_shop()).channel_settings(channel_slug)
+    except ConfigurationError as exc:
+        logger.error("cart recovery is active in channel %s but misconfigured: %s", channel_slug, exc)
+        return None, Reason.CONFIGURATION_INVALID
+    except Exception:
+        logger.exception("cart recovery: could not read the settings of channel %s", channel_slug)
+        return None, Reason.CONFIGURATION_INVALID
+    return (found, None) if found is not None else (None, Reason.PLUGIN_INACTIVE)
+
+
+def settings_or_none(channel_slug: str) -> RecoverySettings | None:
+    """The channel's usable settings, for readers (report, API, links) that only need to know."""
+    return usable_settings(channel_slug)[0]
 
 
 def get_shop() -> Shop:

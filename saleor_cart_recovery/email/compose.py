@@ -7,7 +7,7 @@ from ..settings.channel import RecoverySettings
 from ..shop import CartSnapshot, Shop
 from .i18n import format_money, language_for, strings
 from .render import render_reminder
-from .tokens import ClickClaim, UnsubscribeClaim, click_token, unsubscribe_token
+from .tokens import ClickClaim, click_token, unsubscribe_token
 
 
 def build_context(
@@ -57,26 +57,26 @@ def compose_email(
     step: int,
     variant: int,
     offer: dict | None = None,
-    message_id: int | None = None,
+    message_id: int,
 ) -> EmailMultiAlternatives:
     subjects = settings.subject_variants(step, snapshot.language_code)
     subject = subjects[variant % len(subjects)]
-    token = unsubscribe_token(UnsubscribeClaim(snapshot.channel_slug, snapshot.email, snapshot.token))
-    unsubscribe_url = shop.endpoint_url(snapshot.channel_slug, f"unsubscribe/{token}")
+    # Served whether or not the plugin is active anywhere: an opt-out must always work.
+    unsubscribe_url = shop.link_url(f"unsubscribe/{unsubscribe_token(message_id)}")
     context = build_context(
         snapshot, settings=settings, step=step, unsubscribe_url=unsubscribe_url, offer=offer
     )
-    if message_id is not None:
-        # Tracked link: the click endpoint counts the click and redirects to the link it derives
-        # itself for this message (see http.links.ClickEndpoint).
-        def tracked(target: str) -> str:
-            return shop.endpoint_url(
-                snapshot.channel_slug, f"click/{click_token(ClickClaim(message_id, target))}"
-            )
 
-        context["recovery_url"] = tracked("cart")
-        for product in context["offer"].get("upsell", []):
-            product["url"] = tracked(f"product:{product['slug']}")
+    # Tracked links: the click endpoint counts the click and redirects to the link it derives
+    # itself for this message (see http.links.ClickEndpoint).
+    def tracked(target: str) -> str:
+        return shop.endpoint_url(
+            snapshot.channel_slug, f"click/{click_token(ClickClaim(message_id, target))}"
+        )
+
+    context["recovery_url"] = tracked("cart")
+    for product in context["offer"].get("upsell", []):
+        product["url"] = tracked(f"product:{product['slug']}")
     html, text = render_reminder(context)
     message = EmailMultiAlternatives(
         subject=subject,

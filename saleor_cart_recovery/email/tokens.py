@@ -12,26 +12,32 @@ _UNSUBSCRIBE_SALT = "saleor_cart_recovery.unsubscribe"
 
 @dataclass(frozen=True)
 class UnsubscribeClaim:
-    channel_slug: str
-    email: str
-    checkout_token: str
+    """What an unsubscribe link names: the reminder it was sent in (``message_id``), or — in links
+    sent by earlier versions, which keep working — the channel, address and checkout directly."""
+
+    message_id: int | None = None
+    channel_slug: str = ""
+    email: str = ""
+    checkout_token: str = ""
 
 
-def unsubscribe_token(claim: UnsubscribeClaim) -> str:
-    return signing.dumps(
-        [claim.channel_slug, claim.email, claim.checkout_token], salt=_UNSUBSCRIBE_SALT, compress=True
-    )
+def unsubscribe_token(message_id: int) -> str:
+    """Opaque: a signed message id, no address or checkout token readable in the URL."""
+    return signing.dumps(message_id, salt=_UNSUBSCRIBE_SALT)
 
 
 def read_unsubscribe_token(token: str) -> UnsubscribeClaim:
     """Decode a token from a link; raise :class:`BadToken` for anything not signed by us."""
     try:
-        channel_slug, email, checkout_token = signing.loads(token, salt=_UNSUBSCRIBE_SALT)
+        value = signing.loads(token, salt=_UNSUBSCRIBE_SALT)
     except (signing.BadSignature, ValueError, TypeError) as exc:
         raise BadToken("invalid unsubscribe token") from exc
-    if not all(isinstance(v, str) for v in (channel_slug, email, checkout_token)):
-        raise BadToken("invalid unsubscribe token")
-    return UnsubscribeClaim(channel_slug, email, checkout_token)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return UnsubscribeClaim(message_id=value)
+    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value):
+        channel_slug, email, checkout_token = value
+        return UnsubscribeClaim(channel_slug=channel_slug, email=email, checkout_token=checkout_token)
+    raise BadToken("invalid unsubscribe token")
 
 
 _CLICK_SALT = "saleor_cart_recovery.click"

@@ -1,42 +1,63 @@
-"""Deliver a composed message over the channel's SMTP server or Django's email backend."""
+"""Hand a composed message to the channel's SMTP server or Django's email backend.
+
+Opening the connection and sending on it are separate steps so the send path can make its last
+re-check (order placed? unsubscribed?) after the slow part — reaching the server — and right
+before the message goes over the wire. Failures are sorted by what they mean for a retry:
+
+- :class:`SendFailed`: nothing was handed over (unreachable, timeout, 4xx); try again later.
+- :class:`RecipientRefused`: the server refused the address for good (5xx at RCPT, or at DATA
+  with a mailbox status 5.1.x / 5.2.x or none): a bounce, the address is suppressed.
+- :class:`SendRefused`: refused for good for another reason (sender, policy, content): no retry,
+  and the recipient is not blamed.
+- :class:`SendUncertain`: the connection broke during the transfer; the server may have the
+  message, so sending again could duplicate it.
+"""
 
 import contextlib
+import re
 import smtplib
 
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend
 
-from ..exceptions import SendFailed, SendRefused, SendUncertain
+from ..exceptions import RecipientRefused, SendFailed, SendRefused, SendUncertain
 from ..settings.formats import SmtpConfig
 
-# Seconds; the cart row stays locked while we talk to the server, so this must stay short.
+# Seconds per SMTP conversation step (connect, each command); no lock of ours is held meanwhile.
 SMTP_TIMEOUT = 15
+# Enhanced status codes (RFC 3463) of a DATA refusal that are about the mailbox, not the content.
+_MAILBOX_STATUS = re.compile(rb"^\s*5\.[12]\.\d+")
 
 
-def connection_for(smtp: SmtpConfig | None):
+def open_connection(smtp: SmtpConfig | None):
+    """A connected backend (Django's when ``smtp`` is ``None``); raises :class:`SendFailed`."""
     if smtp is None:
-        return get_connection(fail_silently=False, timeout=SMTP_TIMEOUT)
-    return EmailBackend(
-        host=smtp.host,
-        port=smtp.port,
-        username=smtp.username or None,
-        password=smtp.password or None,
-        use_tls=smtp.use_tls,
-        use_ssl=smtp.use_ssl,
-        timeout=SMTP_TIMEOUT,
-        fail_silently=False,
-    )
-
-
-def send_email(message, smtp: SmtpConfig | None) -> None:
-    """Send or raise :class:`SendRefused` (permanent), :class:`SendFailed` (nothing was handed over;
-    may work later) or :class:`SendUncertain` (the connection broke mid-transfer: the server may
-    have the message, so sending again could duplicate it)."""
-    connection = connection_for(smtp)
+        connection = get_connection(fail_silently=False, timeout=SMTP_TIMEOUT)
+    else:
+        connection = EmailBackend(
+            host=smtp.host,
+            port=smtp.port,
+            username=smtp.username or None,
+            password=smtp.password or None,
+            use_tls=smtp.use_tls,
+            use_ssl=smtp.use_ssl,
+            timeout=SMTP_TIMEOUT,
+            fail_silently=False,
+        )
     try:
         connection.open()
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise SendFailed(f"could not reach the mail server: {exc}") from exc
+    return connection
+
+
+def close_connection(connection) -> None:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        connection.close()  # the outcome is decided; a failing QUIT changes nothing
+
+
+def send_on(connection, message) -> None:
+    """Send one message on an open connection, or raise one of the exceptions above."""
     message.connection = connection
     try:
         message.send(fail_silently=False)
@@ -44,13 +65,21 @@ def send_email(message, smtp: SmtpConfig | None) -> None:
         codes = [code for code, _ in exc.recipients.values()]
         if codes and all(400 <= code < 500 for code in codes):
             raise SendFailed(f"recipient temporarily refused: {exc.recipients}") from exc
-        raise SendRefused(f"recipient refused: {exc.recipients}") from exc
+        raise RecipientRefused(f"recipient refused: {exc.recipients}") from exc
+    except smtplib.SMTPSenderRefused as exc:
+        if 500 <= exc.smtp_code < 600:
+            raise SendRefused(f"sender refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+        raise SendFailed(f"sender temporarily refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+    except smtplib.SMTPDataError as exc:
+        if not 500 <= exc.smtp_code < 600:
+            raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
+        error = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
+        if _MAILBOX_STATUS.match(error) or not re.match(rb"^\s*\d\.\d+\.\d+", error):
+            raise RecipientRefused(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
+        raise SendRefused(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
     except smtplib.SMTPResponseException as exc:
         if 500 <= exc.smtp_code < 600:
             raise SendRefused(f"server refused the message: {exc.smtp_code} {exc.smtp_error!r}") from exc
         raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise SendUncertain(f"connection to the mail server broke while sending: {exc}") from exc
-    finally:
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            connection.close()  # the outcome is decided; a failing QUIT changes nothing

@@ -17,8 +17,11 @@ class Endpoint:
 
     methods: tuple[str, ...] = ()
     needs_arg = True  # the path carries a credential or id after the endpoint's name
+    # Also served on Saleor's channel-less plugin path (``channel_slug`` is then ``None``), which
+    # Saleor routes even while the plugin is inactive: only for links that must always work.
+    serves_without_channel = False
 
-    def __call__(self, request: HttpRequest, channel_slug: str, arg: str) -> HttpResponse:
+    def __call__(self, request: HttpRequest, channel_slug: str | None, arg: str) -> HttpResponse:
         if request.method not in self.methods:
             response = HttpResponse(status=405)
             response["Allow"] = ", ".join(self.methods)
@@ -32,12 +35,12 @@ class Endpoint:
             return self.invalid(request)
         return getattr(self, request.method.lower())(request, claim)
 
-    def authorize(self, request: HttpRequest, channel_slug: str) -> HttpResponse | None:
+    def authorize(self, request: HttpRequest, channel_slug: str | None) -> HttpResponse | None:
         """A 401/403 response for a request that may not use this endpoint; links in emails
         carry their credential in the token instead, so the default lets everyone through."""
         return None
 
-    def validate(self, channel_slug: str, arg: str):
+    def validate(self, channel_slug: str | None, arg: str):
         raise NotImplementedError
 
     def invalid(self, request: HttpRequest) -> HttpResponse:
@@ -51,7 +54,7 @@ class StaffEndpoint(Endpoint):
 
     needs_arg = False
 
-    def validate(self, channel_slug: str, arg: str) -> str:
+    def validate(self, channel_slug: str | None, arg: str) -> str | None:
         if arg:
             raise BadToken("this endpoint takes no argument")
         return channel_slug

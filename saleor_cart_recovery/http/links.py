@@ -4,6 +4,7 @@ Both carry their credential in a signed token and answer 400 for anything not si
 """
 
 import logging
+from dataclasses import dataclass
 
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
@@ -13,11 +14,11 @@ from django.utils.html import escape
 
 from ..email.i18n import language_for
 from ..email.offers import with_coupon
-from ..email.tokens import UnsubscribeClaim, read_click_token, read_unsubscribe_token
+from ..email.tokens import read_click_token, read_unsubscribe_token
 from ..exceptions import BadToken
 from ..models import RecoveryCart, RecoveryMessage
 from ..series.suppression import suppress
-from ..shop import get_shop
+from ..shop import get_shop, settings_or_none
 from .base import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -59,46 +60,69 @@ def _page(title: str, text: str, status: int = 200, form: str = "") -> HttpRespo
     return response
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """Who an unsubscribe link speaks for, resolved from its token."""
+
+    channel_slug: str
+    email: str
+    language: str
+
+
 class UnsubscribeEndpoint(Endpoint):
     """GET shows a confirmation (link scanners must not unsubscribe anyone); POST unsubscribes,
-    which is also what mail clients do for RFC 8058 one-click unsubscribe."""
+    which is also what mail clients do for RFC 8058 one-click unsubscribe.
+
+    Served on the channel's path and on the channel-less one (``/plugins/saleor_cart_recovery/…``)
+    that Saleor routes whether or not the plugin is active: the channel then comes from the token."""
 
     methods = ("GET", "POST")
+    serves_without_channel = True
 
-    def validate(self, channel_slug: str, arg: str) -> UnsubscribeClaim:
+    def validate(self, channel_slug: str | None, arg: str) -> Recipient:
         claim = read_unsubscribe_token(arg)
-        if claim.channel_slug != channel_slug:
+        if claim.message_id is not None:
+            message = (
+                RecoveryMessage.objects.filter(pk=claim.message_id)
+                .values("recipient", "cart__email", "cart__channel_slug", "cart__language_code")
+                .first()
+            )
+            if message is None:
+                raise BadToken("unsubscribe token for an unknown message")
+            recipient = Recipient(
+                message["cart__channel_slug"],
+                message["recipient"] or message["cart__email"],
+                message["cart__language_code"],
+            )
+        else:  # a link from an email sent by an earlier version
+            language = (
+                RecoveryCart.objects.filter(checkout_token=claim.checkout_token)
+                .values_list("language_code", flat=True)
+                .first()
+            )
+            recipient = Recipient(claim.channel_slug, claim.email, language or "")
+        if channel_slug is not None and recipient.channel_slug != channel_slug:
             raise BadToken("token issued for another channel")
-        return claim
+        return recipient
 
     def invalid(self, request):
         strings = _PAGES[language_for(request.headers.get("Accept-Language", "")[:2])]
         return _page(strings["invalid_title"], strings["invalid_text"], status=400)
 
-    def _strings(self, claim):
-        language = (
-            RecoveryCart.objects.filter(checkout_token=claim.checkout_token)
-            .values_list("language_code", flat=True)
-            .first()
-        )
-        return _PAGES[language_for(language)]
-
-    def get(self, request, claim):
-        strings = self._strings(claim)
+    def get(self, request, recipient):
+        strings = _PAGES[language_for(recipient.language)]
         form = (
             "<form method='post'><button type='submit' style='font-size:16px;padding:10px 20px'>"
             f"{escape(strings['confirm_button'])}</button></form>"
         )
-        return _page(strings["confirm_title"], strings["confirm_text"].format(email=claim.email), form=form)
+        text = strings["confirm_text"].format(email=recipient.email)
+        return _page(strings["confirm_title"], text, form=form)
 
-    def post(self, request, claim):
-        suppress(
-            claim.channel_slug,
-            claim.email,
-            source="one_click" if "List-Unsubscribe" in request.POST else "link",
-        )
-        strings = self._strings(claim)
-        return _page(strings["done_title"], strings["done_text"].format(email=claim.email))
+    def post(self, request, recipient):
+        source = "one_click" if "List-Unsubscribe" in request.POST else "link"
+        suppress(recipient.channel_slug, recipient.email, source=source)
+        strings = _PAGES[language_for(recipient.language)]
+        return _page(strings["done_title"], strings["done_text"].format(email=recipient.email))
 
 
 class ClickEndpoint(Endpoint):
@@ -107,7 +131,7 @@ class ClickEndpoint(Endpoint):
 
     methods = ("GET",)
 
-    def validate(self, channel_slug: str, arg: str) -> dict:
+    def validate(self, channel_slug: str | None, arg: str) -> dict:
         claim = read_click_token(arg)
         message = (
             RecoveryMessage.objects.filter(pk=claim.message_id, cart__channel_slug=channel_slug)
@@ -120,7 +144,7 @@ class ClickEndpoint(Endpoint):
 
     def get(self, request, message):
         shop = get_shop()
-        settings = shop.channel_settings(message["cart__channel_slug"])
+        settings = settings_or_none(message["cart__channel_slug"])
         if settings is None or not settings.storefront_url:
             return HttpResponse(status=404)
         kind, _, slug = message["target"].partition(":")

@@ -14,10 +14,13 @@ ROUTES = {
 }
 
 
-def handle(request: HttpRequest, channel_slug: str, path: str) -> HttpResponse:
-    """Route ``<name>/<argument>`` to its endpoint; unknown paths are 404."""
+def handle(request: HttpRequest, channel_slug: str | None, path: str) -> HttpResponse:
+    """Route ``<name>/<argument>`` to its endpoint; unknown paths are 404. ``channel_slug`` is
+    ``None`` on the channel-less path, where only the endpoints that must always work answer."""
     name, _, arg = path.strip("/").partition("/")
     endpoint = ROUTES.get(name)
     if endpoint is None or (endpoint.needs_arg and not arg) or "/" in arg:
+        return HttpResponse(status=404)
+    if channel_slug is None and not endpoint.serves_without_channel:
         return HttpResponse(status=404)
     return endpoint(request, channel_slug, arg)

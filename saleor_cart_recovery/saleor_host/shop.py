@@ -5,6 +5,7 @@ from contextlib import AbstractContextManager
 from decimal import Decimal
 
 from django.contrib.sites.models import Site
+from django.db.models import Q
 from django.urls import reverse
 from saleor.checkout import calculations
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
@@ -17,7 +18,6 @@ from saleor.plugins.models import PluginConfiguration
 from saleor.product import ProductMediaTypes
 from saleor.thumbnail.utils import get_image_or_proxy_url
 
-from ..exceptions import ConfigurationError
 from ..settings.channel import RecoverySettings, validate_for_activation
 from ..shop import CartLine, CartSnapshot, OrderRef
 from . import offers
@@ -50,12 +50,8 @@ class SaleorShop:
         )
         if config is None:
             return None
-        try:
-            settings = RecoverySettings.from_plugin_configuration(config.configuration)
-            validate_for_activation(settings)
-        except ConfigurationError as exc:
-            logger.error("cart recovery is active in %s but misconfigured: %s", channel_slug, exc)
-            return None
+        settings = RecoverySettings.from_plugin_configuration(config.configuration)
+        validate_for_activation(settings)
         return settings
 
     def load_cart(self, checkout_token: str) -> CartSnapshot | None:
@@ -93,13 +89,24 @@ class SaleorShop:
             shop_name=Site.objects.get_current().name,
         )
 
-    def find_order(self, checkout_token: str) -> OrderRef | None:
+    def find_order(self, checkout_token, *, channel_slug, email, since):
         order = Order.objects.get_by_checkout_token(str(checkout_token))
+        if order is None and email:
+            order = (
+                Order.objects.non_draft()
+                .filter(channel__slug=channel_slug, created_at__gte=since)
+                .filter(Q(user_email__iexact=email) | Q(user__email__iexact=email))
+                .order_by("-created_at")
+                .first()
+            )
         return order_ref(order) if order else None
 
     def endpoint_url(self, channel_slug: str, path: str) -> str:
         base = reverse("plugins-per-channel", kwargs={"channel_slug": channel_slug, "plugin_id": PLUGIN_ID})
         return build_absolute_uri(f"{base}{path}")
+
+    def link_url(self, path: str) -> str:
+        return build_absolute_uri(f"{reverse('plugins', kwargs={'plugin_id': PLUGIN_ID})}{path}")
 
     def write_access(self) -> AbstractContextManager:
         return allow_writer()

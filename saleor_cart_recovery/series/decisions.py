@@ -53,26 +53,30 @@ def accepts_activity_sql(alias: str) -> str:
 
 def reason_not_to_send(
     *,
-    plugin_active: bool,
+    unavailable: str | None,
     cart_status: str,
     cart_stop_reason: str,
     ordered: bool,
-    suppressed: bool,
+    suppression: str | None,
     snapshot: CartSnapshot | None,
     check_snapshot: bool = True,
 ) -> str | None:
-    """Why this reminder must not go out now, or ``None`` to send it. Order of checks matters:
-    a purchase is reported as such even when the checkout is gone too."""
+    """Why this reminder must not go out now, or ``None`` to send it.
+
+    ``unavailable`` is why the channel's settings cannot be used (``plugin_inactive``,
+    ``configuration_invalid``), ``suppression`` why the address gets no mail (``unsubscribed``,
+    ``bounced``). Order of checks matters: a purchase is reported as such even when the checkout
+    is gone too."""
     if cart_status == CartStatus.CONVERTED or ordered:
         return Reason.PURCHASED
     if cart_status == CartStatus.STOPPED:
         return cart_stop_reason
     if cart_status == CartStatus.FINISHED:
         return Reason.SERIES_FINISHED
-    if not plugin_active:
-        return Reason.PLUGIN_INACTIVE
-    if suppressed:
-        return Reason.UNSUBSCRIBED
+    if unavailable:
+        return unavailable
+    if suppression:
+        return suppression
     if not check_snapshot:
         return None
     if snapshot is None:

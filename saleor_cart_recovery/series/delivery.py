@@ -1,28 +1,46 @@
-"""The send task's logic: decide again under lock, claim, send once.
+"""The send task's logic: claim, prepare without locks, re-check, hand over, record.
 
-Two short transactions:
-1. lock message and cart, re-check everything (order, suppression, live checkout), render, and
-   move the message to ``sending`` — from here on it is never handed out again;
-2. lock the cart again, re-check that no order arrived meanwhile, send, record ``sent``.
-A worker killed between 1 and 2 leaves ``sending`` behind, which the dispatcher later records as
-failed/interrupted: a reminder may be lost, but never sent twice.
+No lock of ours is held across a call that leaves the database or takes long (invariant 4):
+
+1. **claim** — one conditional UPDATE moves the message from ``scheduled`` to ``sending`` and
+   counts the attempt; the attempt number is the claim's fencing token. Every later write is
+   conditional on ``status = sending AND attempts = <our attempt>``, so a message whose claim was
+   taken over (or that is no longer ``sending``) is never sent or recorded by a stale task.
+2. **prepare**, outside any transaction: read the settings, look for an order, load and price the
+   cart (Saleor may call a tax app here), decide, issue the coupon (its code is stored on the
+   message at once, so a retry reuses it), build the offer and render.
+3. **connect** to the mail server, outside any transaction (it may stall up to the SMTP timeout).
+4. **re-check and mark** in one short transaction: still our claim, cart still live, no order,
+   not suppressed, plugin still on, step still in the schedule — then set ``handed_over_at``.
+5. **send** over the open connection, outside any transaction.
+6. **record** the outcome in one short transaction.
+
+What is left of invariant 3 is the time between step 4's commit and the server accepting the
+message: the transfer of one message over an open connection (milliseconds; at most the SMTP
+timeout if the server stalls mid-transfer). A worker that dies before step 4 sent nothing and the
+dispatcher hands the message out again; one that dies after it may have sent it, and the
+dispatcher records it ``failed``/``interrupted`` (never resent: invariant 2).
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.mail import EmailMessage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..email.compose import compose_email
 from ..email.offers import abandoned_prices, build_offer, content_for_step, coupon_due, issue_coupon
-from ..email.transport import send_email
-from ..exceptions import SendFailed, SendRefused, SendUncertain
+from ..email.transport import close_connection, open_connection, send_on
+from ..exceptions import CartRecoveryError, RecipientRefused, SendFailed, SendRefused, SendUncertain
 from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
-from ..shop import get_shop
+from ..settings.formats import SmtpConfig
+from ..shop import OrderRef, Shop, get_shop, usable_settings
 from .activity import record_order
 from .decisions import reason_not_to_send
-from .suppression import is_suppressed, normalize_email
+from .suppression import normalize_email, suppress, suppression_reason
 
 logger = logging.getLogger(__name__)
 
@@ -31,190 +49,275 @@ MAX_ATTEMPTS = 5
 RETRY_BASE = timedelta(minutes=2)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A rendered reminder, ready for the hand-over, and the claim it belongs to."""
+
+    message_id: int
+    attempt: int
+    cart_id: int
+    channel_slug: str
+    checkout_token: str
+    step: int
+    recipient: str
+    email: EmailMessage
+    smtp: SmtpConfig | None
+
+
 def deliver(message_id: int) -> str:
-    """Handle one planned message; return its status afterwards. Safe to call any number of times."""
+    """Handle one planned message; return its status afterwards. Safe to call any number of times,
+    from any number of workers at once: at most one of them sends it."""
     shop = get_shop()
     with shop.write_access():
+        attempt = _claim(message_id)
+        if attempt is None:
+            return _status(message_id)
         try:
-            email = _claim(shop, message_id)
-        except Exception:
-            # Preparing failed (shop data, rendering, a voucher): nothing was sent. Count the
-            # attempt so a message that can never be prepared stops being handed out.
+            prepared = _prepare(shop, message_id, attempt)
+        except Exception as exc:
+            # Shop data, rendering, a voucher: nothing was sent. The attempt counts, so a message
+            # that can never be prepared stops being handed out.
             logger.exception("cart recovery: could not prepare message %s", message_id)
-            return _count_failed_preparation(message_id)
-        if email is None:
-            return (
-                RecoveryMessage.objects.filter(pk=message_id).values_list("status", flat=True).first()
-                or "missing"
-            )
-        return _send(shop, message_id, email)
+            return _release(message_id, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
+        if prepared is None:
+            return _status(message_id)
+        return _hand_over(shop, prepared)
 
 
-def _claim(shop, message_id):
+def _status(message_id: int) -> str:
+    return RecoveryMessage.objects.filter(pk=message_id).values_list("status", flat=True).first() or "missing"
+
+
+def _ours(message_id: int, attempt: int):
+    """The message as long as our claim holds (fencing), as a queryset to update."""
+    return RecoveryMessage.objects.filter(pk=message_id, status=MessageStatus.SENDING, attempts=attempt)
+
+
+def _claim(message_id: int) -> int | None:
+    """Take the message (``scheduled`` → ``sending``); the attempt number, or ``None`` when it is
+    not ours to send (already claimed, sent, skipped, failed or deleted)."""
     now = timezone.now()
     with transaction.atomic():
-        message = RecoveryMessage.objects.select_for_update().filter(pk=message_id).first()
-        if message is None or message.status != MessageStatus.SCHEDULED:
+        claimed = RecoveryMessage.objects.filter(pk=message_id, status=MessageStatus.SCHEDULED).update(
+            status=MessageStatus.SENDING, attempts=F("attempts") + 1, handed_over_at=None, updated_at=now
+        )
+        if not claimed:
             return None
-        cart = RecoveryCart.objects.select_for_update().get(pk=message.cart_id)
-        settings = shop.channel_settings(cart.channel_slug)
-        order = shop.find_order(cart.checkout_token) if cart.status != CartStatus.CONVERTED else None
-        snapshot = None
-        if settings is not None and order is None and cart.status == CartStatus.ACTIVE:
-            snapshot = shop.load_cart(cart.checkout_token)
-        reason = reason_not_to_send(
-            plugin_active=settings is not None,
-            cart_status=cart.status,
-            cart_stop_reason=cart.stop_reason,
-            ordered=order is not None,
-            suppressed=is_suppressed(cart.channel_slug, cart.email),
-            snapshot=snapshot,
-        )
-        if not reason and message.step > settings.steps:
-            reason = Reason.STEP_REMOVED  # the owner shortened the schedule after it was planned
-        if reason:
-            _skip(message, cart, reason, order, now)
-            return None
-        offer = _prepare_offer(shop, settings, snapshot, message, cart, now)
-        email = compose_email(
-            shop,
-            settings,
-            snapshot,
-            step=message.step,
-            variant=message.variant,
-            offer=offer,
-            message_id=message.id,
-        )
-        message.status = MessageStatus.SENDING
-        message.attempts += 1
-        message.subject = email.subject
-        message.recipient = snapshot.email
-        message.updated_at = now
-        message.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "subject",
-                "recipient",
-                "updated_at",
-                "content",
-                "voucher_code",
-                "voucher_expires_at",
-            ]
-        )
-        cart.email = normalize_email(snapshot.email)
-        cart.save(update_fields=["email", "abandoned_prices"])
-        return email
+        return RecoveryMessage.objects.values_list("attempts", flat=True).get(pk=message_id)
 
 
-def _count_failed_preparation(message_id: int) -> str:
+def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
+    """Step 2: decide and render without holding any lock; ``None`` when the message was skipped
+    (or the claim was lost meanwhile)."""
+    message = RecoveryMessage.objects.select_related("cart").get(pk=message_id)
+    cart = message.cart
     now = timezone.now()
-    with transaction.atomic():
-        message = RecoveryMessage.objects.select_for_update().filter(pk=message_id).first()
-        if message is None:
-            return "missing"
-        if message.status == MessageStatus.SCHEDULED:
-            message.attempts += 1
-            if message.attempts >= MAX_ATTEMPTS:
-                message.status, message.reason = MessageStatus.FAILED, Reason.PREPARE_FAILED
-            else:
-                message.attempt_after = now + RETRY_BASE * 2 ** (message.attempts - 1)
-            message.updated_at = now
-            message.save(update_fields=["attempts", "status", "reason", "attempt_after", "updated_at"])
-        return message.status
-
-
-def _prepare_offer(shop, settings, snapshot, message, cart, now) -> dict:
-    """Decide the step's content and gather its offer; sets (unsaved) fields on message and cart.
-
-    The coupon is created here, inside the claim's transaction, and its code is stored on the
-    message: a retried send reuses it, and a claim that fails leaves no voucher behind."""
-    prices_then = cart.abandoned_prices
-    if prices_then is None:
-        cart.abandoned_prices = abandoned_prices(snapshot.lines)
-    message.content = content_for_step(settings.offers, message.step, settings.steps)
-    if coupon_due(settings.offers, message.step) and not message.voucher_code:
-        issued = issue_coupon(shop, settings.offers.coupon, snapshot, now=now)
+    settings, unavailable = usable_settings(cart.channel_slug, shop)
+    order = _order(shop, cart) if cart.status != CartStatus.CONVERTED else None
+    snapshot = None
+    if settings is not None and order is None and cart.status == CartStatus.ACTIVE:
+        snapshot = shop.load_cart(cart.checkout_token)
+    reason = reason_not_to_send(
+        unavailable=unavailable,
+        cart_status=cart.status,
+        cart_stop_reason=cart.stop_reason,
+        ordered=order is not None,
+        suppression=suppression_reason(cart.channel_slug, cart.email),
+        snapshot=snapshot,
+    )
+    if not reason and settings is not None and message.step > settings.steps:
+        reason = Reason.STEP_REMOVED  # the owner shortened the schedule after it was planned
+    if reason or settings is None or snapshot is None:  # no reason means both are there
+        _skip(message_id, attempt, cart, reason or Reason.CHECKOUT_DELETED, order)
+        return None
+    content = content_for_step(settings.offers, message.step, settings.steps)
+    coupon = settings.offers.coupon
+    if coupon is not None and coupon_due(settings.offers, message.step) and not message.voucher_code:
+        issued = issue_coupon(shop, coupon, snapshot, now=now)
         message.voucher_code, message.voucher_expires_at = issued.code, issued.expires_at
-    return build_offer(
+        if not _ours(message_id, attempt).update(
+            voucher_code=issued.code, voucher_expires_at=issued.expires_at, updated_at=now
+        ):
+            logger.warning("cart %s: claim lost; voucher %s stays unused", cart.checkout_token, issued.code)
+            return None
+    offer = build_offer(
         shop,
         settings,
         snapshot,
-        content=message.content,
+        content=content,
         voucher_code=message.voucher_code,
         voucher_expires_at=message.voucher_expires_at,
-        prices_then=prices_then,
+        prices_then=cart.abandoned_prices,
         now=now,
+    )
+    email = compose_email(
+        shop,
+        settings,
+        snapshot,
+        step=message.step,
+        variant=message.variant,
+        offer=offer,
+        message_id=message_id,
+    )
+    if cart.abandoned_prices is None:
+        RecoveryCart.objects.filter(pk=cart.pk, abandoned_prices__isnull=True).update(
+            abandoned_prices=abandoned_prices(snapshot.lines)
+        )
+    recipient = normalize_email(snapshot.email)
+    if recipient != cart.email:
+        RecoveryCart.objects.filter(pk=cart.pk).update(email=recipient)
+    if not _ours(message_id, attempt).update(
+        content=content, subject=email.subject, recipient=snapshot.email, updated_at=timezone.now()
+    ):
+        return None
+    return Prepared(
+        message_id=message_id,
+        attempt=attempt,
+        cart_id=cart.pk,
+        channel_slug=cart.channel_slug,
+        checkout_token=cart.checkout_token,
+        step=message.step,
+        recipient=recipient,
+        email=email,
+        smtp=settings.smtp,
     )
 
 
-def _skip(message, cart, reason, order, now):
-    message.status, message.reason, message.updated_at = MessageStatus.SKIPPED, reason, now
-    message.save(update_fields=["status", "reason", "updated_at"])
-    if order is not None:
-        record_order(order, channel_slug=cart.channel_slug, at=now)
-    elif cart.status == CartStatus.ACTIVE:
-        cart.status, cart.stop_reason, cart.next_due_at, cart.updated_at = (
-            CartStatus.STOPPED,
-            reason,
-            None,
-            now,
-        )
-        cart.save(update_fields=["status", "stop_reason", "next_due_at", "updated_at"])
-    logger.info("cart %s step %s skipped: %s", cart.checkout_token, message.step, reason)
+def _order(shop: Shop, cart: RecoveryCart) -> OrderRef | None:
+    """An order from this checkout, or by the same shopper in the channel since the cart's last
+    activity (bought through another checkout or device) — asked of the shop at send time, so it
+    holds even when the order hook did not run (plugin off, hook failed)."""
+    return shop.find_order(
+        cart.checkout_token, channel_slug=cart.channel_slug, email=cart.email, since=cart.last_activity_at
+    )
 
 
-def _send(shop, message_id, email) -> str:
+def _hand_over(shop: Shop, prepared: Prepared) -> str:
+    """Steps 3–6: connect, re-check and mark, send, record."""
+    try:
+        connection = open_connection(prepared.smtp)
+    except SendFailed as exc:
+        return _record(prepared, exc)
+    try:
+        if not _recheck_and_mark(shop, prepared):
+            return _status(prepared.message_id)
+        try:
+            send_on(connection, prepared.email)
+        except CartRecoveryError as exc:
+            return _record(prepared, exc)
+        return _record(prepared, None)
+    finally:
+        close_connection(connection)
+
+
+def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
+    """Step 4, one short transaction: everything that may have changed while we prepared and
+    connected; ``True`` when the message is marked handed over and may go out now."""
+    now = timezone.now()
     with transaction.atomic():
-        message = RecoveryMessage.objects.select_for_update().get(pk=message_id)
-        cart = RecoveryCart.objects.select_for_update().get(pk=message.cart_id)
-        now = timezone.now()
-        order = shop.find_order(cart.checkout_token) if cart.status != CartStatus.CONVERTED else None
-        if cart.status == CartStatus.CONVERTED or order is not None:
-            _skip(message, cart, Reason.PURCHASED, order, now)
-            return message.status
-        settings = shop.channel_settings(cart.channel_slug)
-        late_reason = reason_not_to_send(
-            plugin_active=settings is not None,
+        message = _ours(prepared.message_id, prepared.attempt).select_for_update().first()
+        if message is None:
+            return False
+        cart = RecoveryCart.objects.get(pk=prepared.cart_id)
+        settings, unavailable = usable_settings(cart.channel_slug, shop)
+        order = _order(shop, cart) if cart.status != CartStatus.CONVERTED else None
+        reason = reason_not_to_send(
+            unavailable=unavailable,
             cart_status=cart.status,
             cart_stop_reason=cart.stop_reason,
-            ordered=False,
-            suppressed=is_suppressed(cart.channel_slug, cart.email),
+            ordered=order is not None,
+            suppression=suppression_reason(cart.channel_slug, prepared.recipient),
             snapshot=None,
             check_snapshot=False,
         )
-        if late_reason:  # stopped, unsubscribed or switched off while the email was prepared
-            _skip(message, cart, late_reason, None, now)
-            return message.status
-        try:
-            send_email(email, settings.smtp)
-        except SendUncertain as exc:
-            # The server may have it: sending again could mail the step twice (invariant 2).
-            message.status, message.reason, message.error = (
-                MessageStatus.FAILED,
-                Reason.INTERRUPTED,
-                str(exc),
+        if not reason and settings is not None and prepared.step > settings.steps:
+            reason = Reason.STEP_REMOVED
+        if reason:  # bought, stopped, unsubscribed or switched off while the email was prepared
+            _skip(prepared.message_id, prepared.attempt, cart, reason, order)
+            return False
+        _ours(prepared.message_id, prepared.attempt).update(handed_over_at=now, updated_at=now)
+    return True
+
+
+def _skip(message_id: int, attempt: int, cart: RecoveryCart, reason: str, order: OrderRef | None) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        if not _ours(message_id, attempt).update(status=MessageStatus.SKIPPED, reason=reason, updated_at=now):
+            return
+        if order is not None:
+            record_order(order, channel_slug=cart.channel_slug, at=now)
+            # An order by the same shopper too long after this cart's activity for the email
+            # match still ends this cart's series.
+            RecoveryCart.objects.filter(pk=cart.pk).exclude(status=CartStatus.CONVERTED).update(
+                status=CartStatus.STOPPED, stop_reason=Reason.PURCHASED, next_due_at=None, updated_at=now
             )
-        except SendRefused as exc:
-            message.status, message.reason, message.error = (
-                MessageStatus.FAILED,
-                Reason.SEND_REFUSED,
-                str(exc),
-            )
-        except SendFailed as exc:
-            message.error = str(exc)
-            if message.attempts >= MAX_ATTEMPTS:
-                message.status, message.reason = MessageStatus.FAILED, Reason.RETRIES_EXHAUSTED
-            else:
-                message.status = MessageStatus.SCHEDULED
-                message.attempt_after = now + RETRY_BASE * 2 ** (message.attempts - 1)
-            logger.warning("cart %s step %s: delivery failed: %s", cart.checkout_token, message.step, exc)
         else:
-            message.status, message.sent_at, message.error = MessageStatus.SENT, now, ""
-        message.updated_at = now
-        message.save()
-        last_step = cart.steps_planned >= settings.steps
-        if message.status != MessageStatus.SCHEDULED and cart.status == CartStatus.ACTIVE and last_step:
-            cart.status, cart.updated_at = CartStatus.FINISHED, now
-            cart.save(update_fields=["status", "updated_at"])
-        return message.status
+            RecoveryCart.objects.filter(pk=cart.pk, status=CartStatus.ACTIVE).update(
+                status=CartStatus.STOPPED, stop_reason=reason, next_due_at=None, updated_at=now
+            )
+    logger.info("cart %s step %s skipped: %s", cart.checkout_token, _step(message_id), reason)
+
+
+def _step(message_id: int) -> int | None:
+    return RecoveryMessage.objects.filter(pk=message_id).values_list("step", flat=True).first()
+
+
+def _release(message_id: int, attempt: int, final_reason: str, *, error: str) -> str:
+    """Give the claim back after a failure that sent nothing: ``scheduled`` again after a backoff,
+    or ``failed``/``final_reason`` once the attempts are used up."""
+    now = timezone.now()
+    with transaction.atomic():
+        if attempt >= MAX_ATTEMPTS:
+            _ours(message_id, attempt).update(
+                status=MessageStatus.FAILED, reason=final_reason, error=error, updated_at=now
+            )
+        else:
+            _ours(message_id, attempt).update(
+                status=MessageStatus.SCHEDULED,
+                attempt_after=now + RETRY_BASE * 2 ** (attempt - 1),
+                error=error,
+                updated_at=now,
+            )
+    return _status(message_id)
+
+
+def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> str:
+    """Step 6: the message's final (or retry) state, in one short transaction."""
+    now = timezone.now()
+    message_id, attempt = prepared.message_id, prepared.attempt
+    if isinstance(outcome, SendFailed):
+        logger.warning(
+            "cart %s step %s: delivery failed: %s", prepared.checkout_token, prepared.step, outcome
+        )
+        return _release(message_id, attempt, Reason.RETRIES_EXHAUSTED, error=str(outcome))
+    if outcome is None:
+        fields = {"status": MessageStatus.SENT, "sent_at": now, "error": ""}
+    elif isinstance(outcome, SendUncertain):
+        # The server may have it: sending again could mail the step twice (invariant 2).
+        fields = {"status": MessageStatus.FAILED, "reason": Reason.INTERRUPTED, "error": str(outcome)}
+    elif isinstance(outcome, RecipientRefused):
+        fields = {"status": MessageStatus.FAILED, "reason": Reason.BOUNCED, "error": str(outcome)}
+    else:
+        assert isinstance(outcome, SendRefused), outcome
+        fields = {"status": MessageStatus.FAILED, "reason": Reason.SEND_REFUSED, "error": str(outcome)}
+    with transaction.atomic():
+        if not _ours(message_id, attempt).update(updated_at=now, **fields):
+            return _status(message_id)
+        if isinstance(outcome, RecipientRefused):
+            logger.warning("cart %s: %s bounced: %s", prepared.checkout_token, prepared.recipient, outcome)
+            suppress(prepared.channel_slug, prepared.recipient, source="bounced")
+        _finish_if_last(prepared, now)
+    return str(fields["status"])
+
+
+def _finish_if_last(prepared: Prepared, now) -> None:
+    """A series whose last planned step is handled and that has no step left is finished."""
+    cart = RecoveryCart.objects.filter(pk=prepared.cart_id, status=CartStatus.ACTIVE).first()
+    if cart is None or cart.next_due_at is not None:
+        return
+    if not RecoveryMessage.objects.filter(
+        cart_id=cart.pk, status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]
+    ).exists():
+        RecoveryCart.objects.filter(pk=cart.pk, status=CartStatus.ACTIVE, next_due_at__isnull=True).update(
+            status=CartStatus.FINISHED, updated_at=now
+        )

@@ -17,8 +17,9 @@ from django.utils import timezone
 from ..experiments.assignment import NO_WINNERS, Winners, current_winners, pick_cadence, pick_variant
 from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
 from ..settings.channel import RecoverySettings
-from ..shop import get_shop
+from ..shop import get_shop, usable_settings
 from .decisions import next_due
+from .delivery import MAX_ATTEMPTS
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,21 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 200
 # Batches per cycle: bounds one cycle's run time; beat starts the next cycle a minute later.
 MAX_BATCHES = 25
-# A message handed to Celery but not started within this time is handed out again (the task
-# was lost, e.g. broker restart). The send task's claim makes a second delivery a no-op.
+# A message handed to Celery but not claimed within this time is handed out again (the task
+# was lost, e.g. broker restart). Send tasks expire a little earlier (tasks.SEND_EXPIRES), so a
+# lost task and its replacement never both wait in the queue, and the claim makes a second
+# delivery a no-op anyway.
 LEASE = timedelta(minutes=10)
-# A send task that claimed a message and did not finish in this time died mid-send: the mail
-# may or may not have left, so it is recorded as failed rather than sent twice.
-SENDING_TIMEOUT = timedelta(minutes=30)
+# A claim that has not reached the SMTP hand-over in this time belongs to a worker that died while
+# preparing: nothing was sent, so the message is handed out again.
+PREPARE_TIMEOUT = timedelta(minutes=10)
+# A claim handed to the mail server this long ago without an outcome died mid-send: the mail may
+# or may not have left, so it is recorded as failed rather than sent twice (the SMTP timeout is
+# 15 s per step, so a live worker never takes this long).
+SENDING_TIMEOUT = timedelta(minutes=5)
+# A cart whose previous step still waits for a retry is looked at again after this long: steps
+# go out in order, never overtaking one another.
+PENDING_RECHECK = timedelta(minutes=2)
 
 
 @dataclass
@@ -40,14 +50,19 @@ class DispatchResult:
     rearmed: int = 0  # carts woken early and given their exact next due time
     stopped: int = 0  # carts stopped because the plugin is off in their channel
     enqueued: list[int] = field(default_factory=list)  # message ids handed to senders
-    interrupted: int = 0  # claimed sends that never finished
+    interrupted: int = 0  # sends handed to the mail server that never finished
+    reclaimed: int = 0  # claims that died before the hand-over, handed out again
     held_out: int = 0  # of the planned messages, recorded as skipped for the holdout group
+    waiting: int = 0  # carts whose next step waits for an earlier step's retry
+    failed: int = 0  # carts whose planning raised (recorded planning_failed, logged)
 
     def __str__(self):
         return (
             f"planned {self.planned} message(s) ({self.held_out} held out), re-armed {self.rearmed} cart(s), "
             f"stopped {self.stopped} cart(s), enqueued {len(self.enqueued)} send(s), "
-            f"marked {self.interrupted} interrupted send(s) failed"
+            f"marked {self.interrupted} interrupted send(s) failed, handed out {self.reclaimed} "
+            f"abandoned claim(s) again, {self.waiting} cart(s) wait for a retry, "
+            f"{self.failed} cart(s) failed to plan"
         )
 
 
@@ -63,11 +78,12 @@ def dispatch(
     now = now or timezone.now()
     shop = get_shop()
     result = DispatchResult()
-    settings_cache: dict[str, RecoverySettings | None] = {}
+    settings_cache: dict[str, tuple[RecoverySettings | None, str | None]] = {}
 
-    def channel_settings(slug: str) -> RecoverySettings | None:
+    def channel_settings(slug: str) -> tuple[RecoverySettings | None, str | None]:
+        """Settings or why not, read once per channel and cycle (a broken channel is logged once)."""
         if slug not in settings_cache:
-            settings_cache[slug] = shop.channel_settings(slug)
+            settings_cache[slug] = usable_settings(slug, shop)
         return settings_cache[slug]
 
     with shop.write_access():
@@ -78,7 +94,7 @@ def dispatch(
         for _ in range(max_batches):
             if _enqueue_batch(now, batch_size, send, result) < batch_size:
                 break
-        result.interrupted = _fail_interrupted(now)
+        result.interrupted, result.reclaimed = _recover_stale_claims(now)
     return result
 
 
@@ -88,11 +104,16 @@ def _winners(now, channel_settings) -> dict[str, Winners]:
     slugs = (
         RecoveryCart.objects.filter(next_due_at__lte=now).values_list("channel_slug", flat=True).distinct()
     )
-    return {
-        slug: current_winners(slug, settings)
-        for slug in slugs
-        if (settings := channel_settings(slug)) is not None
-    }
+    winners = {}
+    for slug in slugs:
+        settings, _ = channel_settings(slug)
+        if settings is None:
+            continue
+        try:
+            winners[slug] = current_winners(slug, settings)
+        except Exception:  # a failed scan means no automatic winner this cycle, nothing worse
+            logger.exception("cart recovery: could not decide the automatic winner in channel %s", slug)
+    return winners
 
 
 def _plan_batch(now, batch_size, channel_settings, result: DispatchResult, winners) -> int:
@@ -102,56 +123,35 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult, winne
             .filter(next_due_at__lte=now)
             .order_by("next_due_at")[:batch_size]
         )
+        waiting = set(
+            RecoveryMessage.objects.filter(
+                cart__in=carts, status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]
+            ).values_list("cart_id", flat=True)
+        )
         messages = []
         for cart in carts:
-            settings = channel_settings(cart.channel_slug)
             cart.updated_at = now
-            if settings is None:
+            if cart.pk in waiting:
+                # Steps in order: the next one waits until the earlier one is sent or given up.
+                cart.next_due_at = now + PENDING_RECHECK
+                result.waiting += 1
+                continue
+            try:
+                message = _plan_cart(
+                    cart, now, channel_settings, winners.get(cart.channel_slug, NO_WINNERS), result
+                )
+            except Exception:
+                # One bad cart harms only itself (invariant 9): recorded, logged, the batch goes on.
+                logger.exception("cart recovery: could not plan cart %s", cart.checkout_token)
                 cart.status, cart.stop_reason, cart.next_due_at = (
                     CartStatus.STOPPED,
-                    Reason.PLUGIN_INACTIVE,
+                    Reason.PLANNING_FAILED,
                     None,
                 )
-                result.stopped += 1
+                result.failed += 1
                 continue
-            winner = winners.get(cart.channel_slug, NO_WINNERS)
-            if cart.steps_planned == 0 and not cart.cadence:
-                # Assigned when the cart is first due, the moment the cadences start to differ;
-                # recorded here and never changed.
-                cart.cadence = pick_cadence(cart.checkout_token, settings, winner.cadence)
-            due = _due(settings, cart)
-            if due is None:
-                cart.next_due_at = None
-                continue
-            if due > now:
-                cart.next_due_at = due
-                result.rearmed += 1
-                continue
-            step = cart.steps_planned + 1
-            variants = len(settings.subject_variants(step, cart.language_code)) or 1
-            messages.append(
-                RecoveryMessage(
-                    cart=cart,
-                    step=step,
-                    status=MessageStatus.SKIPPED if cart.holdout else MessageStatus.SCHEDULED,
-                    reason=Reason.HOLDOUT if cart.holdout else "",
-                    planned_at=now,
-                    attempt_after=now,
-                    updated_at=now,
-                    variant=winner.subjects[step]
-                    if step in winner.subjects
-                    else pick_variant(cart.checkout_token, f"subject:{step}", variants),
-                )
-            )
-            cart.steps_planned, cart.last_planned_at = step, now
-            cart.next_due_at = _due(settings, cart)
-            result.planned += 1
-            if cart.holdout:
-                # The control group's decision is recorded when the email would have gone out;
-                # no send task runs, so the series also ends here.
-                result.held_out += 1
-                if cart.next_due_at is None:
-                    cart.status = CartStatus.FINISHED
+            if message is not None:
+                messages.append(message)
         RecoveryMessage.objects.bulk_create(messages, ignore_conflicts=True)
         RecoveryCart.objects.bulk_update(
             carts,
@@ -166,6 +166,53 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult, winne
             ],
         )
     return len(carts)
+
+
+def _plan_cart(
+    cart, now, channel_settings, winner: Winners, result: DispatchResult
+) -> RecoveryMessage | None:
+    """Plan the cart's next step if it is due (changes the cart in memory; saved with the batch)."""
+    settings, unavailable = channel_settings(cart.channel_slug)
+    if settings is None:
+        cart.status, cart.stop_reason, cart.next_due_at = CartStatus.STOPPED, unavailable, None
+        result.stopped += 1
+        return None
+    if cart.steps_planned == 0 and not cart.cadence:
+        # Assigned when the cart is first due, the moment the cadences start to differ;
+        # recorded here and never changed.
+        cart.cadence = pick_cadence(cart.checkout_token, settings, winner.cadence)
+    due = _due(settings, cart)
+    if due is None:
+        cart.next_due_at = None
+        return None
+    if due > now:
+        cart.next_due_at = due
+        result.rearmed += 1
+        return None
+    step = cart.steps_planned + 1
+    variants = len(settings.subject_variants(step, cart.language_code)) or 1
+    message = RecoveryMessage(
+        cart=cart,
+        step=step,
+        status=MessageStatus.SKIPPED if cart.holdout else MessageStatus.SCHEDULED,
+        reason=Reason.HOLDOUT if cart.holdout else "",
+        planned_at=now,
+        attempt_after=now,
+        updated_at=now,
+        variant=winner.subjects[step]
+        if step in winner.subjects
+        else pick_variant(cart.checkout_token, f"subject:{step}", variants),
+    )
+    cart.steps_planned, cart.last_planned_at = step, now
+    cart.next_due_at = _due(settings, cart)
+    result.planned += 1
+    if cart.holdout:
+        # The control group's decision is recorded when the email would have gone out;
+        # no send task runs, so the series also ends here.
+        result.held_out += 1
+        if cart.next_due_at is None:
+            cart.status = CartStatus.FINISHED
+    return message
 
 
 def _due(settings: RecoverySettings, cart: RecoveryCart) -> datetime | None:
@@ -193,7 +240,17 @@ def _enqueue_batch(now, batch_size, send, result: DispatchResult) -> int:
     return len(ids)
 
 
-def _fail_interrupted(now) -> int:
-    return RecoveryMessage.objects.filter(
-        status=MessageStatus.SENDING, updated_at__lt=now - SENDING_TIMEOUT
+def _recover_stale_claims(now) -> tuple[int, int]:
+    """Claims whose worker died: failed/interrupted when the message may have reached the mail
+    server, handed out again when it cannot have (see :mod:`.delivery`)."""
+    interrupted = RecoveryMessage.objects.filter(
+        status=MessageStatus.SENDING, handed_over_at__lt=now - SENDING_TIMEOUT
     ).update(status=MessageStatus.FAILED, reason=Reason.INTERRUPTED, updated_at=now)
+    stale = RecoveryMessage.objects.filter(
+        status=MessageStatus.SENDING, handed_over_at__isnull=True, updated_at__lt=now - PREPARE_TIMEOUT
+    )
+    given_up = stale.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=MessageStatus.FAILED, reason=Reason.PREPARE_FAILED, updated_at=now
+    )
+    reclaimed = stale.update(status=MessageStatus.SCHEDULED, attempt_after=now, updated_at=now)
+    return interrupted, reclaimed + given_up

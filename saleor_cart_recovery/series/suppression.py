@@ -1,8 +1,8 @@
-"""Addresses that asked for no more cart reminders in a channel.
+"""Addresses that get no more cart reminders in a channel: they unsubscribed, or bounced.
 
-The unsubscribe link and the developer API's ``suppress`` share one function, so both record the
-address the same way and stop the address's live series at once; the send task checks the
-suppression again right before each send (see :mod:`delivery`).
+The unsubscribe link, the developer API's ``suppress`` and a hard bounce share :func:`suppress`, so
+each records the address the same way and stops the address's live series at once; the send path
+checks :func:`suppression_reason` again right before each send (see :mod:`.delivery`).
 """
 
 import logging
@@ -10,7 +10,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import CartStatus, Reason, RecoveryCart, Suppression
+from ..models import BOUNCE_SOURCES, CartStatus, Reason, RecoveryCart, Suppression
 from ..shop import get_shop
 
 logger = logging.getLogger(__name__)
@@ -21,13 +21,20 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def reason_for(source: str) -> str:
+    """The stop / skip reason a suppression with this ``source`` gives."""
+    return Reason.BOUNCED if source in BOUNCE_SOURCES else Reason.UNSUBSCRIBED
+
+
 def suppress(channel_slug: str, email: str, *, source: str) -> int:
     """Record the suppression (once) and stop every live series for the address in the channel.
 
-    Returns how many carts were stopped. Safe to call again: nothing changes the second time.
+    ``source`` says why (``link``, ``one_click``, ``api``, ``bounced``). Returns how many carts
+    were stopped. Safe to call again: nothing changes the second time.
     """
     now = timezone.now()
     email = normalize_email(email)
+    reason = reason_for(source)
     with get_shop().write_access(), transaction.atomic():
         Suppression.objects.get_or_create(
             channel_slug=channel_slug, email=email, defaults={"source": source, "created_at": now}
@@ -36,12 +43,10 @@ def suppress(channel_slug: str, email: str, *, source: str) -> int:
             RecoveryCart.objects.filter(
                 channel_slug=channel_slug, email=email, status__in=[CartStatus.ACTIVE, CartStatus.STOPPED]
             )
-            .exclude(stop_reason=Reason.UNSUBSCRIBED)
-            .update(
-                status=CartStatus.STOPPED, stop_reason=Reason.UNSUBSCRIBED, next_due_at=None, updated_at=now
-            )
+            .exclude(stop_reason__in=[Reason.UNSUBSCRIBED, Reason.BOUNCED])
+            .update(status=CartStatus.STOPPED, stop_reason=reason, next_due_at=None, updated_at=now)
         )
-    logger.info("unsubscribed %s in channel %s (%s)", email, channel_slug, source)
+    logger.info("suppressed %s in channel %s (%s)", email, channel_slug, source)
     return stopped
 
 
@@ -56,5 +61,15 @@ def unsuppress(channel_slug: str, email: str) -> bool:
     return bool(deleted)
 
 
+def suppression_reason(channel_slug: str, email: str) -> str | None:
+    """``unsubscribed`` or ``bounced`` for a suppressed address, ``None`` otherwise."""
+    source = (
+        Suppression.objects.filter(channel_slug=channel_slug, email=normalize_email(email))
+        .values_list("source", flat=True)
+        .first()
+    )
+    return None if source is None else reason_for(source)
+
+
 def is_suppressed(channel_slug: str, email: str) -> bool:
-    return Suppression.objects.filter(channel_slug=channel_slug, email=normalize_email(email)).exists()
+    return suppression_reason(channel_slug, email) is not None

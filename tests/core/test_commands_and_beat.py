@@ -3,12 +3,14 @@ from io import StringIO
 
 from django.core import mail
 from django.core.management import call_command
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from freezegun import freeze_time
 
 from saleor_cart_recovery.series.beat import register_dispatch_schedule
 
 from .conftest import START
+
+DISPATCH = "saleor_cart_recovery.dispatch_due_reminders"
 
 
 def test_dispatch_command_sends_due_reminders_and_says_what_it_did(abandoned_cart):
@@ -29,11 +31,37 @@ def test_dispatch_command_with_nothing_due(abandoned_cart):
 def test_dispatcher_is_registered_with_beat_once(db):
     # migrate already ran the registration for the test database
     assert register_dispatch_schedule() is True
-    task = PeriodicTask.objects.get(name="saleor_cart_recovery.dispatch_due_reminders")
+    task = PeriodicTask.objects.get(name=DISPATCH)
     assert (task.task, task.interval.every, task.interval.period, task.enabled) == (
-        "saleor_cart_recovery.dispatch_due_reminders",
+        DISPATCH,
         60,
         "seconds",
         True,
     )
-    assert PeriodicTask.objects.filter(task="saleor_cart_recovery.dispatch_due_reminders").count() == 1
+    assert PeriodicTask.objects.filter(task=DISPATCH).count() == 1
+
+
+def assert_one_enabled_minutely_entry():
+    [entry] = PeriodicTask.objects.filter(name=DISPATCH)
+    assert (entry.task, entry.enabled) == (DISPATCH, True)
+    assert (entry.interval.every, entry.interval.period) == (60, "seconds")
+    assert entry.crontab is None and entry.solar is None and entry.clocked is None
+    assert PeriodicTask.objects.filter(task=DISPATCH).count() == 1
+
+
+def test_registering_again_repairs_a_changed_entry(db):
+    # given an operator disabled the entry, re-timed it to every 5 minutes and pointed it elsewhere
+    entry = PeriodicTask.objects.get(name=DISPATCH)
+    entry.interval, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)
+    entry.enabled = False
+    entry.task = "saleor_cart_recovery.some_old_task"
+    entry.save()
+    entry.refresh_from_db()
+    assert (entry.interval.every, entry.interval.period, entry.enabled) == (5, "minutes", False)
+
+    # when registration runs twice (two deploys)
+    assert register_dispatch_schedule() is True
+    assert register_dispatch_schedule() is True
+
+    # then there is still exactly one row, repaired: enabled, the dispatch task, every 60 s
+    assert_one_enabled_minutely_entry()

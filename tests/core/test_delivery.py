@@ -1,11 +1,14 @@
 import re
 import smtplib
 import socket
+import threading
+import time
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.core import mail
+from django.db import connection
 from freezegun import freeze_time
 
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
@@ -49,7 +52,7 @@ def test_due_reminder_is_sent_with_the_live_cart(planned, abandoned_cart, client
     assert "https://cdn.example.com/1.png" in html and "$79.80" in html
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert email.extra_headers["List-Unsubscribe"].startswith(
-        "<http://shop.test/plugins/channel/main/saleor_cart_recovery/unsubscribe/"
+        "<http://shop.test/plugins/saleor_cart_recovery/unsubscribe/"
     )
     planned.refresh_from_db()
     assert (planned.status, planned.subject, planned.recipient, planned.attempts) == (
@@ -64,6 +67,44 @@ def test_delivering_twice_sends_once(planned):
     assert send(planned) == "sent"
     assert send(planned) == "sent"
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_the_same_message_at_once_send_it_once(planned):
+    # given one planned message, and preparing its email takes a moment: a claim that is not
+    # exclusive would let both workers in before either has marked the message as sending
+    compose = delivery.compose_email
+
+    def slow_compose(*args, **kwargs):
+        time.sleep(0.3)
+        return compose(*args, **kwargs)
+
+    barrier = threading.Barrier(2)
+    statuses: list[str] = []
+    errors: list[Exception] = []
+
+    def worker():
+        barrier.wait()
+        try:
+            statuses.append(deliver(planned.id))
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when two workers (a redelivered task) deliver it at the same moment
+    with mock.patch.object(delivery, "compose_email", slow_compose):
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    # then exactly one email went out and the message is sent after a single attempt
+    assert (errors, len(statuses), "sent" in statuses) == ([], 2, True)
+    assert len(mail.outbox) == 1
+    planned.refresh_from_db()
+    assert (planned.status, planned.attempts) == ("sent", 1)
 
 
 def test_turkish_checkout_gets_turkish_copy_and_money(channel, recovery_settings):
@@ -113,13 +154,13 @@ def test_order_placed_between_claim_and_send_stops_the_email(planned, abandoned_
     real_find = DbShop.find_order
     calls = []
 
-    def find_order(shop, token):
+    def find_order(shop, token, **shopper):
         calls.append(token)
         if len(calls) == 2:  # the shopper pays while the reminder is being rendered
             ShopOrder.objects.create(
                 checkout_token=token, email="shopper@example.com", total="92.30", created_at=DUE
             )
-        return real_find(shop, token)
+        return real_find(shop, token, **shopper)
 
     with mock.patch.object(DbShop, "find_order", find_order):
         assert send(planned) == "skipped"
@@ -130,7 +171,7 @@ def test_order_placed_between_claim_and_send_stops_the_email(planned, abandoned_
 
 
 def test_temporary_failure_is_retried_with_backoff_then_given_up(planned):
-    with mock.patch.object(delivery, "send_email", side_effect=delivery.SendFailed("connection refused")):
+    with mock.patch.object(delivery, "send_on", side_effect=delivery.SendFailed("connection refused")):
         for attempt in range(1, MAX_ATTEMPTS + 1):
             status = send(planned)
             planned.refresh_from_db()
@@ -141,12 +182,84 @@ def test_temporary_failure_is_retried_with_backoff_then_given_up(planned):
     assert "connection refused" in planned.error
 
 
-def test_refused_recipient_fails_for_good(planned):
-    refused = smtplib.SMTPRecipientsRefused({"shopper@example.com": (550, b"no such user")})
-    with mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=refused):
+@pytest.mark.parametrize(
+    ("refusal", "reason", "suppressed"),
+    [
+        (
+            smtplib.SMTPRecipientsRefused({"shopper@example.com": (550, b"5.1.1 no such user")}),
+            "bounced",
+            True,
+        ),
+        (smtplib.SMTPDataError(550, b"5.1.1 mailbox unavailable"), "bounced", True),
+        (smtplib.SMTPDataError(554, b"no such mailbox"), "bounced", True),
+        (smtplib.SMTPDataError(554, b"5.7.1 message rejected as spam"), "send_refused", False),
+        (
+            smtplib.SMTPSenderRefused(550, b"5.7.1 sender not allowed", "shop@example.com"),
+            "send_refused",
+            False,
+        ),
+    ],
+    ids=["rcpt_5xx_case", "data_mailbox_case", "data_no_status_case", "data_policy_case", "sender_case"],
+)
+def test_permanent_refusal_fails_for_good_and_a_bounce_suppresses_the_address(
+    planned, abandoned_cart, channel, recovery_settings, refusal, reason, suppressed
+):
+    # given the same shopper has a second cart whose series is live
+    other = make_checkout(channel, email=abandoned_cart.email)
+    touch(other, START, recovery_settings)
+    # when the mail server refuses the reminder for good
+    with mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=refusal):
         assert send(planned) == "failed"
+    # then the message fails with the refusal's meaning and is never retried
     planned.refresh_from_db()
-    assert planned.reason == "send_refused"
+    assert (planned.reason, planned.attempts) == (reason, 1)
+    # and only a refusal of the address (a bounce) suppresses it and stops all its series
+    assert Suppression.objects.filter(email=abandoned_cart.email, source="bounced").exists() is suppressed
+    stops = set(RecoveryCart.objects.values_list("stop_reason", flat=True))
+    assert stops == ({"bounced"} if suppressed else {""})
+
+
+def test_a_bounced_address_gets_no_later_step_of_any_series(
+    planned, abandoned_cart, channel, recovery_settings
+):
+    # given the address bounced on step 1
+    refused = smtplib.SMTPRecipientsRefused({"shopper@example.com": (550, b"5.1.1 no such user")})
+    with mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=refused):
+        send(planned)
+    # when the shopper comes back and starts a new cart with the same address
+    newer = make_checkout(channel, email=abandoned_cart.email)
+    touch(newer, START + timedelta(days=2), recovery_settings)
+    dispatch(now=START + timedelta(days=2, hours=1), send=lambda _: None)
+    # then its first step is skipped as bounced and nothing is mailed
+    message = RecoveryMessage.objects.get(cart__checkout_token=newer.token)
+    with freeze_time(START + timedelta(days=2, hours=1)):
+        assert deliver(message.id) == "skipped"
+    message.refresh_from_db()
+    assert (message.reason, mail.outbox) == ("bounced", [])
+
+
+def test_order_through_another_checkout_stops_the_series_at_send_time(planned, abandoned_cart):
+    # given the shopper bought through a new checkout and the order hook never ran (plugin off)
+    ShopOrder.objects.create(
+        checkout_token="another-checkout", email="SHOPPER@example.com", total="40", created_at=DUE
+    )
+    # when step 1 is sent
+    assert send(planned) == "skipped"
+    # then the send path found the order by email, and the cart is converted by it
+    planned.refresh_from_db()
+    cart = RecoveryCart.objects.get()
+    assert (planned.reason, mail.outbox) == ("purchased", [])
+    assert (cart.status, cart.conversion_match) == ("converted", "email")
+
+
+def test_an_order_from_before_the_cart_was_abandoned_does_not_stop_it(planned, abandoned_cart):
+    ShopOrder.objects.create(
+        checkout_token="older",
+        email=abandoned_cart.email,
+        total="40",
+        created_at=START - timedelta(minutes=1),
+    )
+    assert send(planned) == "sent"
 
 
 def test_last_step_finishes_the_series(abandoned_cart, django_capture_on_commit_callbacks):
@@ -186,13 +299,13 @@ def test_unsubscribe_between_claim_and_send_stops_the_email(planned, abandoned_c
     real_find = DbShop.find_order
     calls = []
 
-    def find_order(shop, token):
+    def find_order(shop, token, **shopper):
         calls.append(token)
         if len(calls) == 2:  # the shopper unsubscribes while the reminder is being rendered
             Suppression.objects.create(
                 channel_slug="main", email=abandoned_cart.email, source="link", created_at=DUE
             )
-        return real_find(shop, token)
+        return real_find(shop, token, **shopper)
 
     with mock.patch.object(DbShop, "find_order", find_order):
         assert send(planned) == "skipped"
@@ -201,8 +314,10 @@ def test_unsubscribe_between_claim_and_send_stops_the_email(planned, abandoned_c
 
 
 def test_step_removed_from_the_schedule_after_planning_is_skipped(channel, abandoned_cart):
-    for delay in (timedelta(hours=1), timedelta(days=1), timedelta(days=3)):
+    for delay in (timedelta(hours=1), timedelta(days=1)):
         dispatch(now=START + delay, send=lambda _: None)
+        RecoveryMessage.objects.filter(status="scheduled").update(status="sent")  # the send task ran
+    dispatch(now=START + timedelta(days=3), send=lambda _: None)
     channel.configuration = [
         *[item for item in channel.configuration if item["name"] not in ("schedule", "subjects")],
         {"name": "schedule", "value": "1h, 1d"},

@@ -7,7 +7,13 @@ from django.db import connection
 
 from saleor_cart_recovery.experiments.assignment import in_holdout
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
-from saleor_cart_recovery.series.dispatch import LEASE, SENDING_TIMEOUT, dispatch
+from saleor_cart_recovery.series.dispatch import (
+    LEASE,
+    PENDING_RECHECK,
+    PREPARE_TIMEOUT,
+    SENDING_TIMEOUT,
+    dispatch,
+)
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopChannel
 
@@ -62,7 +68,10 @@ def test_woken_early_cart_is_rearmed_to_its_exact_due_time(run, abandoned_cart, 
 
 
 def test_whole_series_is_planned_step_by_step(run, abandoned_cart):
-    planned = [run(START + delay)[0].planned for delay in (HOUR, timedelta(days=1), timedelta(days=3))]
+    planned = []
+    for delay in (HOUR, timedelta(days=1), timedelta(days=3)):
+        planned.append(run(START + delay)[0].planned)
+        RecoveryMessage.objects.filter(status="scheduled").update(status="sent")  # the send task ran
     assert planned == [1, 1, 1]
     assert list(RecoveryMessage.objects.order_by("step").values_list("step", flat=True)) == [1, 2, 3]
     assert RecoveryCart.objects.get().next_due_at is None
@@ -85,11 +94,47 @@ def test_work_is_done_in_bounded_batches(channel, recovery_settings):
 
 
 def test_interrupted_send_is_recorded_as_failed_not_resent(run, abandoned_cart):
+    # given a worker died after handing the message to the mail server (it may have gone out)
     run(START + HOUR)
-    RecoveryMessage.objects.update(status="sending", updated_at=START + HOUR)
+    RecoveryMessage.objects.update(status="sending", handed_over_at=START + HOUR, updated_at=START + HOUR)
+    # when the dispatcher runs after the sending timeout
     result, sent = run(START + HOUR + SENDING_TIMEOUT + timedelta(seconds=1))
+    # then the message is failed/interrupted and never handed out again
     message = RecoveryMessage.objects.get()
     assert (result.interrupted, sent, message.status, message.reason) == (1, [], "failed", "interrupted")
+
+
+def test_claim_that_died_before_the_hand_over_is_handed_out_again(run, abandoned_cart):
+    # given a worker died while preparing the email (nothing reached the mail server)
+    run(START + HOUR)
+    RecoveryMessage.objects.update(status="sending", attempts=1, updated_at=START + HOUR)
+    # when the dispatcher runs: not before the preparation timeout, then after it
+    early, early_sent = run(START + HOUR + PREPARE_TIMEOUT - timedelta(seconds=1))
+    late, late_sent = run(START + HOUR + PREPARE_TIMEOUT + timedelta(seconds=1))
+    # then the message is handed out again, once
+    message = RecoveryMessage.objects.get()
+    assert (early.reclaimed, early_sent) == (0, [])
+    assert (late.reclaimed, late.interrupted, message.status) == (1, 0, "scheduled")
+    assert run(START + HOUR + PREPARE_TIMEOUT + timedelta(seconds=2))[1] == [message.id]
+
+
+def test_next_step_waits_while_the_earlier_one_is_retried(run, abandoned_cart):
+    # given step 1 failed temporarily and waits for its retry when step 2 falls due
+    run(START + HOUR)
+    RecoveryMessage.objects.update(attempts=1, attempt_after=START + timedelta(days=2))
+    # when the dispatcher runs at step 2's time
+    result, _ = run(START + timedelta(days=1))
+    # then step 2 is not planned: steps never overtake one another
+    cart = RecoveryCart.objects.get()
+    assert (result.planned, result.waiting, cart.steps_planned) == (0, 1, 1)
+    assert cart.next_due_at == START + timedelta(days=1) + PENDING_RECHECK
+    # and once step 1 is handled (sent, or given up), step 2 follows with its configured gap
+    RecoveryMessage.objects.update(status="failed", reason="retries_exhausted")
+    assert run(START + timedelta(days=1) + PENDING_RECHECK)[0].planned == 1
+    assert list(RecoveryMessage.objects.order_by("step").values_list("step", "status")) == [
+        (1, "failed"),
+        (2, "scheduled"),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -134,12 +179,47 @@ def test_holdout_cart_is_tracked_but_gets_no_email(run, channel):
     assert (cart.holdout, cart.status) == (True, "finished")
 
 
-def test_holdout_membership_never_changes_for_a_cart(channel, recovery_settings):
+def tokens_by_holdout(percent: Decimal) -> tuple[str, str]:
+    """Fixed tokens, the first ``token-N`` inside and the first outside a ``percent`` holdout."""
+    tokens = [f"token-{n}" for n in range(100)]
+    held = next(t for t in tokens if in_holdout(t, percent))
+    treated = next(t for t in tokens if not in_holdout(t, percent))
+    return held, treated
+
+
+def checkout_with_token(channel, token):
     checkout = make_checkout(channel)
-    touch(checkout, START, recovery_settings)  # holdout 0 %: treated
-    everyone_held = RecoverySettings.from_plugin_configuration(
-        [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
-    )
+    checkout.token = token
+    checkout.save()
+    return checkout
+
+
+@pytest.mark.parametrize(
+    ("first", "later"),
+    [("0", "50"), ("50", "0")],
+    ids=["first_seen_without_holdout_case", "first_seen_with_holdout_case"],
+)
+def test_holdout_membership_never_changes_for_a_cart(channel, first, later):
+    # given one cart whose token is in a 50 % holdout and one whose token is not
+    held_token, treated_token = tokens_by_holdout(Decimal(50))
+    held, treated = checkout_with_token(channel, held_token), checkout_with_token(channel, treated_token)
+    settings = {
+        percent: RecoverySettings.from_plugin_configuration(
+            [*channel.configuration, {"name": "holdout_percent", "value": percent}]
+        )
+        for percent in ("0", "50")
+    }
+
+    # when both carts are first seen with the first holdout setting
+    for checkout in (held, treated):
+        touch(checkout, START, settings[first])
+    # then membership follows the token's hash under that setting: both outcomes occur at 50 %
+    decided = dict(RecoveryCart.objects.values_list("checkout_token", "holdout"))
+    assert decided == {held_token: first == "50", treated_token: False}
+
+    # when the shoppers come back after the owner changed the setting
     for n in range(1, 6):
-        touch(checkout, START + n * HOUR, everyone_held)
-    assert RecoveryCart.objects.get().holdout is False
+        for checkout in (held, treated):
+            touch(checkout, START + n * HOUR, settings[later])
+    # then no cart changed group
+    assert dict(RecoveryCart.objects.values_list("checkout_token", "holdout")) == decided

@@ -18,11 +18,34 @@ from tests.shopapp.models import ShopChannel
 from .conftest import START, make_checkout, touch
 
 BASE = "/plugins/channel/main/saleor_cart_recovery"
+# Saleor's channel-less plugin path: routed whether or not the plugin is active anywhere.
+ANY_CHANNEL = "/plugins/saleor_cart_recovery"
+
+
+def legacy_token(channel: str, email: str, checkout_token: str) -> str:
+    """An unsubscribe token as earlier versions put them in emails (still honoured)."""
+    return signing.dumps(
+        [channel, email, checkout_token], salt="saleor_cart_recovery.unsubscribe", compress=True
+    )
 
 
 @pytest.fixture
-def token(abandoned_cart):
-    return unsubscribe_token(UnsubscribeClaim("main", abandoned_cart.email, abandoned_cart.token))
+def reminder(abandoned_cart):
+    cart = RecoveryCart.objects.get()
+    return RecoveryMessage.objects.create(
+        cart=cart,
+        step=1,
+        status="sent",
+        recipient=abandoned_cart.email,
+        planned_at=START,
+        updated_at=START,
+        sent_at=START,
+    )
+
+
+@pytest.fixture
+def token(reminder):
+    return unsubscribe_token(reminder.id)
 
 
 def forged_tokens(good: str) -> dict[str, str]:
@@ -36,7 +59,9 @@ def forged_tokens(good: str) -> dict[str, str]:
         ),
         "other_salt": signing.dumps(["main", "a@example.com", "t"], salt="elsewhere"),
         "wrong_shape": signing.dumps({"email": "a@example.com"}, salt="saleor_cart_recovery.unsubscribe"),
-        "other_channel": unsubscribe_token(UnsubscribeClaim("other", "a@example.com", "t")),
+        "other_channel": legacy_token("other", "a@example.com", "t"),
+        "unknown_message": unsubscribe_token(10**9),
+        "not_a_message_id": signing.dumps(-3, salt="saleor_cart_recovery.unsubscribe"),
     }
 
 
@@ -51,6 +76,8 @@ def forged_tokens(good: str) -> dict[str, str]:
         "other_salt",
         "wrong_shape",
         "other_channel",
+        "unknown_message",
+        "not_a_message_id",
     ],
 )
 def test_bad_tokens_get_400_and_change_nothing(client, token, method, case):
@@ -102,21 +129,51 @@ def test_other_methods_are_405(client, token):
     assert response.status_code == 405 and response["Allow"] == "GET, POST"
 
 
-def test_token_round_trip():
-    claim = UnsubscribeClaim("main", "a@example.com", "tok")
-    assert read_unsubscribe_token(unsubscribe_token(claim)) == claim
+def test_token_round_trip_and_legacy_tokens_still_read():
+    assert read_unsubscribe_token(unsubscribe_token(42)) == UnsubscribeClaim(message_id=42)
+    assert read_unsubscribe_token(legacy_token("main", "a@example.com", "tok")) == UnsubscribeClaim(
+        channel_slug="main", email="a@example.com", checkout_token="tok"
+    )
+
+
+def test_unsubscribe_token_is_opaque(token, abandoned_cart):
+    # nothing personal is readable in the URL: neither the address nor the checkout token
+    readable = "".join(
+        signing.b64_decode(part.encode()).decode("latin-1") for part in token.split(":") if part
+    )
+    assert abandoned_cart.email not in readable + token
+    assert str(abandoned_cart.token) not in readable + token
+
+
+def test_a_link_from_an_earlier_version_still_unsubscribes(client, abandoned_cart):
+    old = legacy_token("main", abandoned_cart.email, str(abandoned_cart.token))
+    assert client.post(f"{BASE}/unsubscribe/{old}").status_code == 200
+    assert Suppression.objects.get().email == abandoned_cart.email
+
+
+def test_unsubscribe_works_while_the_plugin_is_switched_off(client, token, abandoned_cart):
+    # given the owner switched the plugin off in the channel
+    ShopChannel.objects.filter(slug="main").update(active=False)
+    # when the shopper follows the link from the email (it uses the channel-less path)
+    page = client.get(f"{ANY_CHANNEL}/unsubscribe/{token}")
+    done = client.post(f"{ANY_CHANNEL}/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"})
+    # then the confirmation shows and the address is suppressed in the message's channel
+    assert page.status_code == 200 and abandoned_cart.email in page.content.decode()
+    assert done.status_code == 200
+    assert Suppression.objects.filter(channel_slug="main", email=abandoned_cart.email).exists()
+    # and it stays suppressed when the plugin is switched on again (the table outlives the switch)
+    ShopChannel.objects.filter(slug="main").update(active=True)
+    assert RecoveryCart.objects.get().stop_reason == "unsubscribed"
+
+
+@pytest.mark.parametrize("path", ["report", "graphql", "click/abc"], ids=lambda p: f"{p}_case")
+def test_the_channel_less_path_serves_only_unsubscribe_links(client, db, path):
+    assert client.get(f"{ANY_CHANNEL}/{path}").status_code == 404
+    assert client.post(f"{ANY_CHANNEL}/{path}").status_code == 404
 
 
 def test_click_token_round_trip():
     assert read_click_token(click_token(ClickClaim(7, "cart"))) == ClickClaim(7, "cart")
-
-
-@pytest.fixture
-def sent_message(abandoned_cart):
-    cart = RecoveryCart.objects.get()
-    return RecoveryMessage.objects.create(
-        cart=cart, step=1, status="sent", planned_at=START, updated_at=START, sent_at=START
-    )
 
 
 def forged_click_tokens(good: str, message: RecoveryMessage, other_channel_message: RecoveryMessage) -> dict:
@@ -151,22 +208,22 @@ def forged_click_tokens(good: str, message: RecoveryMessage, other_channel_messa
         "other_channel",
     ],
 )
-def test_bad_click_tokens_get_400_and_count_nothing(client, sent_message, recovery_settings, case):
+def test_bad_click_tokens_get_400_and_count_nothing(client, reminder, recovery_settings, case):
     other = ShopChannel.objects.create(slug="other", configuration=[])
     other_checkout = make_checkout(other, email="else@example.com")
     touch(other_checkout, START, recovery_settings)
     other_message = RecoveryMessage.objects.create(
         cart=RecoveryCart.objects.get(channel_slug="other"), step=1, planned_at=START, updated_at=START
     )
-    good = click_token(ClickClaim(sent_message.id, "cart"))
-    response = client.get(f"{BASE}/click/{forged_click_tokens(good, sent_message, other_message)[case]}")
+    good = click_token(ClickClaim(reminder.id, "cart"))
+    response = client.get(f"{BASE}/click/{forged_click_tokens(good, reminder, other_message)[case]}")
     assert response.status_code == 400
     assert "Location" not in response
     assert list(RecoveryMessage.objects.values_list("clicks", flat=True)) == [0, 0]
 
 
-def test_click_is_counted_and_redirects_to_the_cart_only(client, sent_message, abandoned_cart):
-    token = click_token(ClickClaim(sent_message.id, "cart"))
+def test_click_is_counted_and_redirects_to_the_cart_only(client, reminder, abandoned_cart):
+    token = click_token(ClickClaim(reminder.id, "cart"))
     with freeze_time(START + timedelta(hours=2)):
         first = client.get(f"{BASE}/click/{token}?next=https://evil.example/")
     with freeze_time(START + timedelta(hours=3)):
@@ -174,36 +231,36 @@ def test_click_is_counted_and_redirects_to_the_cart_only(client, sent_message, a
     for response in (first, second):
         assert response.status_code == 302
         assert response["Location"] == f"https://shop.example.com/cart/{abandoned_cart.token}"
-    sent_message.refresh_from_db()
-    assert (sent_message.clicks, sent_message.first_clicked_at) == (2, START + timedelta(hours=2))
+    reminder.refresh_from_db()
+    assert (reminder.clicks, reminder.first_clicked_at) == (2, START + timedelta(hours=2))
 
 
-def test_click_on_a_coupon_email_keeps_the_coupon_in_the_link(client, sent_message, abandoned_cart):
-    RecoveryMessage.objects.filter(pk=sent_message.pk).update(voucher_code="CR-ABC123")
-    response = client.get(f"{BASE}/click/{click_token(ClickClaim(sent_message.id, 'cart'))}")
+def test_click_on_a_coupon_email_keeps_the_coupon_in_the_link(client, reminder, abandoned_cart):
+    RecoveryMessage.objects.filter(pk=reminder.pk).update(voucher_code="CR-ABC123")
+    response = client.get(f"{BASE}/click/{click_token(ClickClaim(reminder.id, 'cart'))}")
     assert response["Location"] == f"https://shop.example.com/cart/{abandoned_cart.token}?coupon=CR-ABC123"
 
 
-def test_upsell_click_is_counted_and_leads_to_the_product_page(client, sent_message, channel):
+def test_upsell_click_is_counted_and_leads_to_the_product_page(client, reminder, channel):
     channel.configuration = [
         *channel.configuration,
         {"name": "upsell_product_url", "value": "https://shop.example.com/products/{slug}"},
     ]
     channel.save()
-    response = client.get(f"{BASE}/click/{click_token(ClickClaim(sent_message.id, 'product:wool-socks'))}")
+    response = client.get(f"{BASE}/click/{click_token(ClickClaim(reminder.id, 'product:wool-socks'))}")
     assert (response.status_code, response["Location"]) == (
         302,
         "https://shop.example.com/products/wool-socks",
     )
-    sent_message.refresh_from_db()
-    assert sent_message.clicks == 1
+    reminder.refresh_from_db()
+    assert reminder.clicks == 1
 
 
-def test_upsell_click_without_product_pages_leads_to_the_cart(client, sent_message, abandoned_cart):
-    response = client.get(f"{BASE}/click/{click_token(ClickClaim(sent_message.id, 'product:wool-socks'))}")
+def test_upsell_click_without_product_pages_leads_to_the_cart(client, reminder, abandoned_cart):
+    response = client.get(f"{BASE}/click/{click_token(ClickClaim(reminder.id, 'product:wool-socks'))}")
     assert response["Location"] == f"https://shop.example.com/cart/{abandoned_cart.token}"
 
 
-def test_click_endpoint_allows_only_get(client, sent_message):
-    response = client.post(f"{BASE}/click/{click_token(ClickClaim(sent_message.id, 'cart'))}")
+def test_click_endpoint_allows_only_get(client, reminder):
+    response = client.post(f"{BASE}/click/{click_token(ClickClaim(reminder.id, 'cart'))}")
     assert response.status_code == 405 and response["Allow"] == "GET"

@@ -126,7 +126,7 @@ def test_coupon_step_issues_one_single_use_code_and_shows_it(channel, abandoned_
         coupon_min_total="50",
     )
     # when the first send fails temporarily and the retry succeeds
-    with mock.patch.object(delivery, "send_email", side_effect=delivery.SendFailed("down")):
+    with mock.patch.object(delivery, "send_on", side_effect=delivery.SendFailed("down")):
         run_step(STEP_1)
     assert mail.outbox == [] and RecoveryMessage.objects.get().status == "scheduled"
     run_step(STEP_1 + timedelta(minutes=2))

@@ -1,13 +1,17 @@
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from saleor_cart_recovery.email.compose import build_context
 from saleor_cart_recovery.email.i18n import format_money, language_for
+from saleor_cart_recovery.email.offers import build_offer
 from saleor_cart_recovery.email.render import inline_css, inline_template, render, render_reminder
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine, CartSnapshot
 from saleor_cart_recovery.templating import template_source
+from tests.shopapp.models import ShopProduct, ShopStock
+from tests.shopapp.shop import DbShop
 
 SETTINGS = RecoverySettings.from_plugin_configuration(
     [{"name": "storefront_url", "value": "https://shop.example.com/cart/{token}"}]
@@ -32,15 +36,67 @@ def context(**kwargs):
     )
 
 
-def test_context_is_plain_data_only():
-    def plain(value):
-        if isinstance(value, dict):
-            return all(isinstance(k, str) and plain(v) for k, v in value.items())
-        if isinstance(value, list):
-            return all(plain(v) for v in value)
-        return isinstance(value, str | int | bool)
+PLAIN_LEAVES = (str, int, float, bool, Decimal, type(None))
 
-    assert plain(context())
+
+def not_plain(value, path="context"):
+    """Paths of everything that is not str/int/float/bool/Decimal/None inside lists and str-keyed dicts."""
+    if isinstance(value, dict):
+        return [f"{path} key {k!r}" for k in value if not isinstance(k, str)] + [
+            bad for k, v in value.items() for bad in not_plain(v, f"{path}[{k!r}]")
+        ]
+    if isinstance(value, list):
+        return [bad for i, v in enumerate(value) for bad in not_plain(v, f"{path}[{i}]")]
+    return [] if isinstance(value, PLAIN_LEAVES) else [f"{path}: {type(value).__name__}"]
+
+
+def test_context_is_plain_data_only(channel):
+    # given a cart whose hoodie is nearly sold out and whose tote got cheaper since it was left,
+    # a product of the hoodie's category in stock, and a 10 % coupon above 50.00
+    settings = RecoverySettings.from_plugin_configuration(
+        [
+            {"name": "storefront_url", "value": "https://shop.example.com/cart/{token}"},
+            {"name": "coupon_step", "value": "3"},
+            {"name": "coupon_type", "value": "percentage"},
+            {"name": "coupon_value", "value": "10"},
+            {"name": "coupon_min_total", "value": "50"},
+            {"name": "upsell_products", "value": "auto"},
+            {"name": "upsell_product_url", "value": "https://shop.example.com/products/{slug}"},
+            {"name": "urgency_stock_threshold", "value": "3"},
+        ]
+    )
+    ShopStock.objects.create(variant_id="1", quantity=2)
+    for slug, name, variant_id in (
+        ("blue-hoodie", "Blue Hoodie", "1"),
+        ("green-hoodie", "Green Hoodie", "7"),
+    ):
+        ShopProduct.objects.create(
+            channel=channel, slug=slug, name=name, category="tops", variant_id=variant_id, price=Decimal("20")
+        )
+    ShopStock.objects.create(variant_id="7", quantity=5)
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    offer = build_offer(
+        DbShop(),
+        settings,
+        snapshot(),
+        content="urgency",
+        voucher_code="SAVE-10",
+        voucher_expires_at=now + timedelta(hours=48),
+        prices_then={"1": "39.90", "2": "15.00"},
+        now=now,
+    )
+
+    # when the templates' context is built with that offer
+    built = build_context(
+        snapshot(), settings=settings, step=3, unsubscribe_url="https://x.test/u/abc", offer=offer
+    )
+
+    # then it carries the coupon, both urgency lines and the upsell product ...
+    assert built["offer"]["coupon"]["code"] == "SAVE-10"
+    assert len(built["offer"]["urgency"]) == 2
+    assert [product["slug"] for product in built["offer"]["upsell"]] == ["green-hoodie"]
+    # ... and nothing in it is a model instance, dataclass or other object, however deep
+    assert not_plain(built) == []
 
 
 def test_preinlined_template_matches_inlining_every_email():

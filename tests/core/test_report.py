@@ -21,7 +21,7 @@ from PIL import Image
 from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant
 from saleor_cart_recovery.experiments.report import build_report
 from saleor_cart_recovery.experiments.stats import difference_interval
-from saleor_cart_recovery.models import RecoveryCart
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
 from saleor_cart_recovery.series.activity import record_order
 from saleor_cart_recovery.series.delivery import deliver
 from saleor_cart_recovery.series.dispatch import dispatch
@@ -61,11 +61,11 @@ def token_for(*, holdout: bool, variant: int | None = None) -> str:
             return token
 
 
-def cart(channel, settings, token, email):
+def cart(channel, settings, token, email, left_at=START):
     checkout = make_checkout(channel, email=email)
     checkout.token = token
     checkout.save()
-    touch(checkout, START, settings)
+    touch(checkout, left_at, settings)
     return checkout
 
 
@@ -148,7 +148,8 @@ def test_report_counts_match_the_hand_computed_numbers(scenario):
     step1, step2 = report.steps
     a, b = step1.variants
     # step 1 / A: T1, T3, T5 — one click, one order (T1: 100); B: T2, T4, T6 — T2 (50) and the
-    # twin order, owned by the most recently created of the two carts (T6: 40)
+    # twin order: T5 and T6 were reminded at the same instant, so the more recently created cart
+    # owns it (T6: 40); the recency rule itself is tested with two instants below
     assert (a.label, a.carts, a.sent, a.clicked, a.converted, a.revenue) == (
         "A",
         3,
@@ -171,6 +172,53 @@ def test_report_counts_match_the_hand_computed_numbers(scenario):
     assert (a.probability_best, b.probability_best) == (None, None)
     [only] = step2.variants
     assert (step2.step, only.carts, only.sent, only.converted) == (2, 2, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("left_at", "reminded_last"),
+    [
+        ({"older": START + HOUR / 2, "newer": START}, "older"),
+        ({"older": START, "newer": START + HOUR / 2}, "newer"),
+    ],
+    ids=["older_cart_reminded_last_case", "newer_cart_reminded_last_case"],
+)
+def test_an_order_matching_two_carts_by_email_goes_to_the_cart_reminded_last(
+    channel, django_capture_on_commit_callbacks, left_at, reminded_last
+):
+    # given one shopper with two carts, created in this order: the older gets step 1's subject A,
+    # the newer subject B, and the shopper left one of them half an hour after the other
+    _used.clear()
+    settings = configure(channel, **EXPERIMENT)
+    tokens = {"older": token_for(holdout=False, variant=0), "newer": token_for(holdout=False, variant=1)}
+    for name in ("older", "newer"):
+        cart(channel, settings, tokens[name], "twin@example.com", left_at=left_at[name])
+    cart_ids = dict(RecoveryCart.objects.values_list("checkout_token", "id"))
+    assert cart_ids[tokens["older"]] < cart_ids[tokens["newer"]]
+    # and step 1 went to each cart an hour after it was left: at two different instants
+    run_dispatch(django_capture_on_commit_callbacks, START + HOUR)
+    run_dispatch(django_capture_on_commit_callbacks, START + HOUR + HOUR / 2)
+    sent_at = dict(RecoveryMessage.objects.values_list("cart__checkout_token", "sent_at"))
+    other = "newer" if reminded_last == "older" else "older"
+    assert sent_at[tokens[reminded_last]] - sent_at[tokens[other]] == HOUR / 2
+
+    # when the shopper buys once from another device, which the email fallback matches to both carts
+    order("other-device", "twin@example.com", "40.00", START + 3 * HOUR)
+    assert RecoveryCart.objects.filter(status="converted", conversion_match="email").count() == 2
+
+    # then the order counts once, for step 1 and the subject of the cart reminded last
+    [report] = build_report(settings_for=DbShop().channel_settings)
+    assert (report.treated.converted, report.treated.revenue) == (1, Decimal("40.00"))
+    assert (report.recovered_after_reminder, report.revenue_after_reminder) == (1, Decimal("40.00"))
+    [step1] = [step for step in report.steps if step.step == 1]
+    arms = {"older": step1.variants[0], "newer": step1.variants[1]}
+    assert (arms[reminded_last].label, arms[reminded_last].converted, arms[reminded_last].revenue) == (
+        "A" if reminded_last == "older" else "B",
+        1,
+        Decimal("40.00"),
+    )
+    # and not for the other cart's subject
+    assert (arms[other].sent, arms[other].converted, arms[other].revenue) == (1, 0, Decimal(0))
+    assert [step.step for step in report.steps] == [1]
 
 
 def test_the_command_prints_a_table_and_json(scenario):

@@ -1,7 +1,9 @@
+import hashlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,11 +60,11 @@ def test_activity_reopens_only_soft_stops():
 
 def test_reasons_not_to_send_in_priority_order():
     base = dict(
-        plugin_active=True,
+        unavailable=None,
         cart_status="active",
         cart_stop_reason="",
         ordered=False,
-        suppressed=False,
+        suppression=None,
         snapshot=snapshot(),
     )
     assert reason_not_to_send(**base) is None
@@ -72,19 +74,55 @@ def test_reasons_not_to_send_in_priority_order():
         reason_not_to_send(**{**base, "cart_status": "stopped", "cart_stop_reason": "unsubscribed"})
         == "unsubscribed"
     )
-    assert reason_not_to_send(**{**base, "plugin_active": False}) == "plugin_inactive"
+    assert reason_not_to_send(**{**base, "unavailable": "plugin_inactive"}) == "plugin_inactive"
+    assert reason_not_to_send(**{**base, "unavailable": "configuration_invalid"}) == "configuration_invalid"
     assert reason_not_to_send(**{**base, "cart_status": "finished"}) == "series_finished"
-    assert reason_not_to_send(**{**base, "suppressed": True}) == "unsubscribed"
+    assert reason_not_to_send(**{**base, "suppression": "unsubscribed"}) == "unsubscribed"
+    assert reason_not_to_send(**{**base, "suppression": "bounced"}) == "bounced"
     assert reason_not_to_send(**{**base, "snapshot": None}) == "checkout_deleted"
     assert reason_not_to_send(**{**base, "snapshot": snapshot(lines=())}) == "cart_empty"
     assert reason_not_to_send(**{**base, "snapshot": snapshot(email="")}) == "no_email"
 
 
+def reference_bucket(token: str, experiment: str, buckets: int) -> int:
+    """The assignment as documented, computed here without the package: SHA-256 of
+    ``experiment:token``, its first 8 bytes read big-endian, modulo the number of buckets."""
+    digest = hashlib.sha256(f"{experiment}:{token}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % buckets
+
+
 @given(st.uuids(), st.integers(min_value=1, max_value=6))
-def test_variant_assignment_is_stable_and_in_range(token, variants):
-    first = pick_variant(str(token), "subject:1", variants)
-    assert first == pick_variant(str(token), "subject:1", variants)
-    assert 0 <= first < variants
+def test_variant_assignment_is_the_documented_hash(token, variants):
+    # when a cart's variant is picked
+    picked = pick_variant(str(token), "subject:1", variants)
+    # then it is the stable hash computed independently, so it is in range and never changes
+    assert picked == reference_bucket(str(token), "subject:1", variants)
+    assert 0 <= picked < variants
+
+
+@pytest.mark.parametrize(
+    ("token", "experiment", "variants", "expected"),
+    [
+        ("token-0", "subject:1", 2, 1),
+        ("token-0", "subject:1", 6, 5),
+        ("token-3", "subject:1", 3, 2),
+        ("token-4", "subject:1", 2, 1),
+        ("token-3", "holdout", 10_000, 1852),
+        ("token-0", "subject:1", 1, 0),
+    ],
+    ids=[
+        "two_variants_case",
+        "six_variants_case",
+        "three_variants_case",
+        "other_token_case",
+        "holdout_bucket_case",
+        "single_variant_case",
+    ],
+)
+def test_variant_assignment_is_pinned_across_releases(token, experiment, variants, expected):
+    # given known assignments: a changed hash would move carts of a running experiment between arms
+    # then the cart lands in the variant it always had
+    assert pick_variant(token, experiment, variants) == expected
 
 
 def test_variant_assignment_splits_evenly():
@@ -99,6 +137,14 @@ def test_holdout_share_is_close_to_the_setting(percent):
     assert abs(held - float(share)) < 0.012
 
 
-def test_holdout_decision_is_stable_per_cart():
-    assert all(in_holdout(f"t{n}", Decimal("10")) == in_holdout(f"t{n}", Decimal("10")) for n in range(500))
+def test_holdout_decision_is_the_cart_bucket_below_the_percentage():
+    # given 500 carts and a 10 % holdout
+    tokens = [f"t{n}" for n in range(500)]
+    # then a cart is held out exactly when its stable bucket (0..9999) is below 10.00 % × 100
+    expected = [reference_bucket(token, "holdout", 10_000) < 1000 for token in tokens]
+    assert [in_holdout(token, Decimal("10")) for token in tokens] == expected
+    assert any(expected) and not all(expected)
+    # and "token-3" (bucket 1852) is held out from 18.53 % on, not at 18.52 %
+    assert (in_holdout("token-3", Decimal("18.53")), in_holdout("token-3", Decimal("18.52"))) == (True, False)
+    # and nobody is held out at 0 %
     assert not any(in_holdout(f"t{n}", Decimal("0")) for n in range(2000))

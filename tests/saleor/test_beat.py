@@ -1,5 +1,6 @@
 """The periodic dispatch entry in Saleor's beat schedule table."""
 
+from django_celery_beat.models import IntervalSchedule
 from saleor.schedulers.models import CustomPeriodicTask
 
 from saleor_cart_recovery.series.beat import register_dispatch_schedule
@@ -23,16 +24,20 @@ def test_migrate_registered_the_dispatcher_with_saleor_beat(db):
 
 
 def test_registering_again_repairs_and_keeps_one_row(db):
-    # given an operator disabled and re-timed the entry
+    # given an operator disabled the entry, re-timed it to every 5 minutes and pointed it elsewhere
     entry = CustomPeriodicTask.objects.get(name=NAME)
+    entry.interval, _ = IntervalSchedule.objects.get_or_create(every=5, period=IntervalSchedule.MINUTES)
     entry.enabled = False
+    entry.task = "saleor_cart_recovery.some_old_task"
     entry.save()
+    entry.refresh_from_db()
+    assert (entry.interval.every, entry.interval.period, entry.enabled) == (5, "minutes", False)
 
     # when registration runs twice (two deploys)
     assert register_dispatch_schedule() is True
     assert register_dispatch_schedule() is True
 
-    # then there is still exactly one row, enabled, every 60 s
+    # then there is still exactly one row, repaired: enabled, the dispatch task, every 60 s
     assert_one_enabled_minutely_entry()
 
 

@@ -29,6 +29,7 @@ class ShopLine(models.Model):
 
 class ShopOrder(models.Model):
     checkout_token = models.CharField(max_length=36, blank=True)
+    channel_slug = models.CharField(max_length=64, default="main")
     email = models.CharField(max_length=254)
     total = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3, default="USD")

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from saleor_cart_recovery.settings.channel import RecoverySettings
+from saleor_cart_recovery.settings.channel import RecoverySettings, validate_for_activation
 from saleor_cart_recovery.shop import CartLine, CartSnapshot, IssuedVoucher, OrderRef, UpsellProduct
 
 from .models import ShopChannel, ShopCheckout, ShopOrder, ShopProduct, ShopStock, ShopVoucher
@@ -18,7 +18,11 @@ logger = logging.getLogger(__name__)
 class DbShop:
     def channel_settings(self, channel_slug):
         channel = ShopChannel.objects.filter(slug=channel_slug, active=True).first()
-        return RecoverySettings.from_plugin_configuration(channel.configuration) if channel else None
+        if channel is None:
+            return None
+        settings = RecoverySettings.from_plugin_configuration(channel.configuration)
+        validate_for_activation(settings)
+        return settings
 
     def load_cart(self, checkout_token):
         checkout = ShopCheckout.objects.select_related("channel").filter(token=checkout_token).first()
@@ -48,12 +52,23 @@ class DbShop:
             shop_name="Test Shop",
         )
 
-    def find_order(self, checkout_token):
+    def find_order(self, checkout_token, *, channel_slug, email, since):
         order = ShopOrder.objects.filter(checkout_token=checkout_token).first()
+        if order is None and email:
+            order = (
+                ShopOrder.objects.filter(
+                    channel_slug=channel_slug, email__iexact=email, created_at__gte=since
+                )
+                .order_by("-created_at")
+                .first()
+            )
         return order_ref(order) if order else None
 
     def endpoint_url(self, channel_slug, path):
         return f"{settings.PUBLIC_URL}/plugins/channel/{channel_slug}/saleor_cart_recovery/{path}"
+
+    def link_url(self, path):
+        return f"{settings.PUBLIC_URL}/plugins/saleor_cart_recovery/{path}"
 
     def write_access(self):
         return nullcontext()

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from ...experiments.report_json import report_data
 from ...models import CartStatus, RecoveryCart
 from ...series.suppression import is_suppressed, normalize_email
-from ...shop import get_shop
+from ...shop import settings_or_none
 from .types import Cart, CartConnection, CartEdge, PageInfo, channel_carts, valid_email, with_messages
 
 DEFAULT_PAGE = 50
@@ -109,4 +109,4 @@ class Query(graphene.ObjectType):
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         channel = info.context.channel_slug
-        return report_data(channel=channel, since=since, settings_for=get_shop().channel_settings)
+        return report_data(channel=channel, since=since, settings_for=settings_or_none)

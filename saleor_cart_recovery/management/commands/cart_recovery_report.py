@@ -6,7 +6,7 @@ from ...experiments import report
 from ...experiments.report_json import report_data
 from ...experiments.report_table import report_table
 from ...settings.parsers import parse_since
-from ...shop import get_shop
+from ...shop import settings_or_none
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"--since: {exc}") from None
         data = report_data(
-            channel=channel, since=since_at, settings_for=get_shop().channel_settings, progress=self._progress
+            channel=channel, since=since_at, settings_for=settings_or_none, progress=self._progress
         )
         if json:
             self.stdout.write(_dumps(data))

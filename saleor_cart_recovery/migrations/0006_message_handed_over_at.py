@@ -1,0 +1,15 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("saleor_cart_recovery", "0005_api_index"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="recoverymessage",
+            name="handed_over_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+    ]
