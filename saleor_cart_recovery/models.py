@@ -95,6 +95,8 @@ class RecoveryCart(models.Model):
             models.Index(fields=["channel_slug", "experiment", "id"], name="cart_recovery_cart_experiment"),
             # The API's cart list pages through one channel's carts of one status by id (keyset).
             models.Index(fields=["channel_slug", "status", "id"], name="cart_recovery_cart_status"),
+            # record_order asks whether an order is already recorded (idempotency) in one statement.
+            models.Index(fields=["order_id"], condition=~Q(order_id=""), name="cart_recovery_cart_order"),
         ]
 
     def __str__(self):

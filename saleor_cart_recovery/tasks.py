@@ -5,7 +5,12 @@ from celery import shared_task
 
 from .series.beat import DISPATCH_EXPIRES, DISPATCH_TASK
 from .series.delivery import deliver
-from .series.dispatch import dispatch
+from .series.dispatch import LEASE, dispatch
+
+# A send task still queued this long after it was enqueued is dropped by the worker: by then the
+# dispatcher's lease has run out and it has handed the message out again, so a backlog never
+# holds two tasks for one message.
+SEND_EXPIRES = int(LEASE.total_seconds()) - 60
 
 
 @shared_task(name="saleor_cart_recovery.send_reminder", ignore_result=True, acks_late=True)
@@ -14,8 +19,8 @@ def send_reminder(message_id: int) -> str:
 
 
 def enqueue_send(message_id: int) -> None:
-    """Hand one claimed message to a worker."""
-    send_reminder.delay(message_id)
+    """Hand one planned message to a worker."""
+    send_reminder.apply_async((message_id,), expires=SEND_EXPIRES)
 
 
 @shared_task(name=DISPATCH_TASK, ignore_result=True, expires=DISPATCH_EXPIRES)

@@ -12,4 +12,12 @@ class Migration(migrations.Migration):
             name="handed_over_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddIndex(
+            model_name="recoverycart",
+            index=models.Index(
+                condition=models.Q(("order_id", ""), _negated=True),
+                fields=["order_id"],
+                name="cart_recovery_cart_order",
+            ),
+        ),
     ]

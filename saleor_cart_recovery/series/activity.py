@@ -7,6 +7,7 @@ does not depend on how many carts are stored.
 from datetime import datetime, timedelta
 
 from django.db import connection
+from django.db.models import Exists
 
 from ..experiments.assignment import in_holdout
 from ..models import CartStatus, Reason, RecoveryCart
@@ -73,6 +74,8 @@ def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
     """Stop the series for the order's checkout, or for the buyer's recent carts in the channel.
 
     Returns how many carts were stopped. Converted carts keep the real order total for reporting.
+    Idempotent: an order already recorded on a cart of the channel changes nothing, so a second
+    call (the hook and the send path both saw it) does not convert the shopper's other carts.
     """
     common = {
         "status": CartStatus.CONVERTED,
@@ -90,9 +93,14 @@ def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
     if order.checkout_token:
         stopped = live.filter(checkout_token=order.checkout_token).update(conversion_match="token", **common)
     if not stopped and order.email:
-        stopped = live.filter(
-            channel_slug=channel_slug,
-            email=normalize_email(order.email),
-            last_activity_at__gte=order.created_at - EMAIL_MATCH_WINDOW,
-        ).update(conversion_match="email", **common)
+        recorded = RecoveryCart.objects.filter(channel_slug=channel_slug, order_id=order.id)
+        stopped = (
+            live.filter(
+                channel_slug=channel_slug,
+                email=normalize_email(order.email),
+                last_activity_at__gte=order.created_at - EMAIL_MATCH_WINDOW,
+            )
+            .exclude(Exists(recorded))
+            .update(conversion_match="email", **common)
+        )
     return stopped

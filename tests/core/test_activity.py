@@ -90,3 +90,17 @@ def test_email_fallback_stays_in_the_channel(channel, recovery_settings):
     checkout = make_checkout(channel)
     touch(checkout, START, recovery_settings)
     assert record_order(order(email="shopper@example.com"), channel_slug="other", at=START) == 0
+
+
+def test_recording_an_order_twice_is_the_same_as_once(channel, recovery_settings):
+    # given the buyer's checkout and another recent cart of the same shopper
+    bought, other = make_checkout(channel), make_checkout(channel)
+    touch(bought, START - timedelta(hours=2), recovery_settings)
+    touch(other, START - timedelta(hours=1), recovery_settings)
+    # when the order is recorded twice (the hook, then the send path; or a redelivered hook)
+    first = record_order(order(token=bought.token), channel_slug="main", at=START)
+    second = record_order(order(token=bought.token), channel_slug="main", at=START)
+    # then only the checkout's own cart is converted, and the second call changed nothing
+    statuses = dict(RecoveryCart.objects.values_list("checkout_token", "status"))
+    assert (first, second) == (1, 0)
+    assert statuses == {bought.token: "converted", other.token: "active"}

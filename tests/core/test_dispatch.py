@@ -7,6 +7,7 @@ from django.db import connection
 
 from saleor_cart_recovery.experiments.assignment import in_holdout
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.series import dispatch as dispatch_module
 from saleor_cart_recovery.series.dispatch import (
     LEASE,
     PENDING_RECHECK,
@@ -223,3 +224,56 @@ def test_holdout_membership_never_changes_for_a_cart(channel, first, later):
             touch(checkout, START + n * HOUR, settings[later])
     # then no cart changed group
     assert dict(RecoveryCart.objects.values_list("checkout_token", "holdout")) == decided
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        [{"name": "schedule", "value": "1h, 3650000d"}],  # past the 90-day bound: would overflow a date
+        [{"name": "schedule", "value": "1h, 99999999999d"}],
+        [{"name": "cutoff", "value": "soon"}],
+        [{"name": "storefront_url", "value": ""}],  # active without what activation needs
+    ],
+    ids=["far_step_case", "overflowing_step_case", "unparsable_case", "missing_link_case"],
+)
+def test_a_channel_with_broken_stored_settings_harms_only_itself(run, channel, recovery_settings, broken):
+    # given a second channel whose configuration was written past validation, next to a healthy one
+    bad = ShopChannel.objects.create(slug="bad", configuration=[*channel.configuration, *broken])
+    healthy_checkout = make_checkout(channel)
+    bad_checkout = make_checkout(bad)
+    touch(healthy_checkout, START, recovery_settings)
+    touch(bad_checkout, START, recovery_settings)
+    # when the dispatcher runs
+    result, sent = run(START + HOUR)
+    # then the healthy channel's cart is planned and handed out
+    healthy = RecoveryCart.objects.get(checkout_token=healthy_checkout.token)
+    assert (result.planned, len(sent), healthy.steps_planned) == (1, 1, 1)
+    # and the broken channel's cart is stopped with a reason that names the cause (reopened by new
+    # activity once the owner fixes the settings)
+    stopped = RecoveryCart.objects.get(checkout_token=bad_checkout.token)
+    assert (stopped.status, stopped.stop_reason) == ("stopped", "configuration_invalid")
+
+
+def test_a_cart_whose_planning_raises_harms_only_itself(run, channel, recovery_settings, monkeypatch):
+    # given two due carts, and planning one of them raises (e.g. bad stored data)
+    good_checkout, bad_checkout = make_checkout(channel), make_checkout(channel)
+    touch(good_checkout, START, recovery_settings)
+    touch(bad_checkout, START, recovery_settings)
+    real = dispatch_module.pick_cadence
+
+    def pick_cadence(token, *args, **kwargs):
+        if token == bad_checkout.token:
+            raise OverflowError("date value out of range")
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(dispatch_module, "pick_cadence", pick_cadence)
+    # when the dispatcher runs
+    result, sent = run(START + HOUR)
+    # then the other cart is planned, the bad one is recorded with a reason, and the cycle finished
+    carts = {c.checkout_token: c for c in RecoveryCart.objects.all()}
+    assert (result.planned, result.failed, len(sent)) == (1, 1, 1)
+    assert carts[good_checkout.token].steps_planned == 1
+    assert (carts[bad_checkout.token].status, carts[bad_checkout.token].stop_reason) == (
+        "stopped",
+        "planning_failed",
+    )
