@@ -1,5 +1,6 @@
 """The shop port implemented with Saleor: what the emails show must match what Saleor charges."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import graphene
@@ -121,14 +122,46 @@ def test_find_order_by_checkout_token(order, cart_recovery):
     order.save(update_fields=["checkout_token"])
 
     # then the adapter finds it with its real total, and nothing for another token
-    found = SaleorShop().find_order(order.checkout_token)
+    shopper = {"channel_slug": order.channel.slug, "email": "nobody@example.com", "since": order.created_at}
+    found = SaleorShop().find_order(order.checkout_token, **shopper)
     assert (found.id, found.number, found.total, found.currency) == (
         str(order.pk),
         str(order.number),
         order.total_gross_amount,
         order.currency,
     )
-    assert SaleorShop().find_order("00000000-0000-0000-0000-000000000000") is None
+    assert SaleorShop().find_order("00000000-0000-0000-0000-000000000000", **shopper) is None
+
+
+def test_find_order_by_the_shoppers_email_in_the_channel_since_a_moment(order, cart_recovery):
+    # given one of Saleor's orders placed from another checkout by the shopper
+    order.checkout_token = "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
+    order.user_email = "Shopper@Example.com"
+    order.save(update_fields=["checkout_token", "user_email"])
+    shop, other_token = SaleorShop(), "00000000-0000-0000-0000-000000000000"
+    since = order.created_at - timedelta(minutes=1)
+
+    # then it is found for any cart of that address (case aside) in the channel since before it
+    found = shop.find_order(
+        other_token, channel_slug=order.channel.slug, email="shopper@example.com", since=since
+    )
+    assert found.id == str(order.pk)
+    # and not for an order placed before the cart's last activity, another channel or address
+    later = order.created_at + timedelta(seconds=1)
+    assert (
+        shop.find_order(
+            other_token, channel_slug=order.channel.slug, email="shopper@example.com", since=later
+        )
+        is None
+    )
+    assert (
+        shop.find_order(other_token, channel_slug="elsewhere", email="shopper@example.com", since=since)
+        is None
+    )
+    assert (
+        shop.find_order(other_token, channel_slug=order.channel.slug, email="x@example.com", since=since)
+        is None
+    )
 
 
 def test_endpoint_url_is_absolute_and_routed_to_the_plugin(client, cart_recovery):

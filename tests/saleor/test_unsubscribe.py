@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core import mail
-from django.core.signing import dumps
+from django.core.signing import b64_decode, dumps
 from saleor.plugins.manager import get_plugins_manager
 
 from saleor_cart_recovery.models import CartStatus, RecoveryCart, RecoveryMessage, Suppression
@@ -13,6 +13,8 @@ from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
 from .utils import CONFIGURATION, DAY, HOUR, T0, dispatch_at
 
 BASE = "/plugins/channel/main/saleor_cart_recovery/"
+ANY_CHANNEL = "/plugins/saleor_cart_recovery/"
+PATHS = (BASE, ANY_CHANNEL)
 
 
 @pytest.fixture
@@ -79,10 +81,10 @@ def test_a_garbled_or_forged_token_is_rejected(client, unsubscribe_path, abandon
     )
 
     # when someone posts a damaged or self-made token
-    responses = [client.post(f"{BASE}unsubscribe/{bad}") for bad in (garbled, forged, "x")]
+    responses = [client.post(f"{path}unsubscribe/{bad}") for bad in (garbled, forged, "x") for path in PATHS]
 
-    # then each gets 400 with an explanation, and nobody is unsubscribed
-    assert [r.status_code for r in responses] == [400, 400, 400]
+    # then each gets 400 with an explanation, on both paths, and nobody is unsubscribed
+    assert [r.status_code for r in responses] == [400] * 6
     assert "This link is not valid" in responses[0].content.decode()
     assert not Suppression.objects.exists()
     assert RecoveryCart.objects.get().status == CartStatus.ACTIVE
@@ -96,9 +98,9 @@ def test_a_token_used_in_another_channel_is_rejected(client, unsubscribe_path, c
         PLUGIN_ID, channel_PLN.slug, {"active": True, "configuration": configuration}
     )
 
-    # when main's link is used under the other channel
-    path = unsubscribe_path.replace("/channel/main/", f"/channel/{channel_PLN.slug}/")
-    response = client.post(path)
+    # when main's link is used under the other channel's path
+    token = unsubscribe_path.rsplit("/", 1)[1]
+    response = client.post(f"/plugins/channel/{channel_PLN.slug}/saleor_cart_recovery/unsubscribe/{token}")
 
     # then it is refused
     assert response.status_code == 400
@@ -113,3 +115,37 @@ def test_unknown_paths_and_methods(client, unsubscribe_path):
     response = client.put(unsubscribe_path)
     assert response.status_code == 405
     assert response["Allow"] == "GET, POST"
+
+
+def test_the_link_works_while_the_plugin_is_off_and_lasts_after_it_is_on_again(
+    client, unsubscribe_path, enable_cart_recovery, run_dispatch
+):
+    # given the owner switched the plugin off after the first reminder
+    enable_cart_recovery(active=False)
+    assert client.get(f"{BASE}report").status_code == 404  # Saleor serves nothing per channel now
+
+    # when the shopper opens and confirms the link from the email
+    page = client.get(unsubscribe_path)
+    done = client.post(unsubscribe_path)
+
+    # then both answer, and the address is suppressed in the email's channel
+    assert (page.status_code, done.status_code) == (200, 200)
+    assert "shopper@example.com" in page.content.decode()
+    assert Suppression.objects.filter(channel_slug="main", email="shopper@example.com").exists()
+
+    # and after the plugin is switched on again the shopper gets nothing more, even on new activity
+    enable_cart_recovery(active=True)
+    dispatch_at(run_dispatch, T0 + 5 * DAY)
+    assert len(mail.outbox) == 1
+
+
+def test_the_channel_less_path_serves_nothing_but_unsubscribe_links(client, cart_recovery):
+    for path in ("report", "graphql", "click/abc", "dashboard/x"):
+        assert client.get(f"{ANY_CHANNEL}{path}").status_code == 404
+        assert client.post(f"{ANY_CHANNEL}{path}").status_code == 404
+
+
+def test_the_link_carries_no_address_or_checkout_token(unsubscribe_path, abandoned_cart):
+    token = unsubscribe_path.rsplit("/", 1)[1]
+    readable = "".join(b64_decode(part.encode()).decode("latin-1") for part in token.split(":") if part)
+    assert "shopper" not in readable + token and abandoned_cart not in readable + token
