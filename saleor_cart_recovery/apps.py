@@ -9,6 +9,6 @@ class CartRecoveryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from .series.beat import register_dispatch_schedule
+        from .series.beat import after_migrate
 
-        post_migrate.connect(register_dispatch_schedule, sender=self, dispatch_uid="cart_recovery_beat")
+        post_migrate.connect(after_migrate, sender=self, dispatch_uid="cart_recovery_beat")

@@ -25,7 +25,16 @@ def periodic_task_model(apps=global_apps):
     return None
 
 
-def register_dispatch_schedule(sender=None, apps=global_apps, using="default", **kwargs) -> bool:
+def after_migrate(sender=None, **kwargs) -> None:
+    """``post_migrate`` receiver: register after a real ``migrate`` (which sends ``plan`` and the
+    migrated ``apps``), never after a test flush (``flush`` sends neither, inside a host's
+    transactional-test teardown, where writing would break the host's own tests)."""
+    if "plan" not in kwargs or "apps" not in kwargs:
+        return
+    register_dispatch_schedule(apps=kwargs["apps"], using=kwargs.get("using", "default"))
+
+
+def register_dispatch_schedule(apps=global_apps, using="default") -> bool:
     """Create or repair the every-minute dispatch entry; ``False`` when no beat models exist."""
     task_model = periodic_task_model(apps)
     if task_model is None:

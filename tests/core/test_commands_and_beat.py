@@ -1,12 +1,13 @@
 from datetime import timedelta
 from io import StringIO
 
+from django.apps import apps as global_apps
 from django.core import mail
 from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from freezegun import freeze_time
 
-from saleor_cart_recovery.series.beat import register_dispatch_schedule
+from saleor_cart_recovery.series.beat import after_migrate, register_dispatch_schedule
 
 from .conftest import START
 
@@ -65,3 +66,15 @@ def test_registering_again_repairs_a_changed_entry(db):
 
     # then there is still exactly one row, repaired: enabled, the dispatch task, every 60 s
     assert_one_enabled_minutely_entry()
+
+
+def test_migrate_registers_the_entry_but_a_test_flush_does_not(db):
+    # given no entry yet
+    PeriodicTask.objects.filter(name=DISPATCH).delete()
+    # when post_migrate comes from a flush (no plan, no apps: a host's transactional-test teardown)
+    after_migrate(using="default")
+    # then nothing is written
+    assert not PeriodicTask.objects.filter(name=DISPATCH).exists()
+    # and when it comes from migrate, the entry is registered
+    after_migrate(using="default", plan=[], apps=global_apps)
+    assert PeriodicTask.objects.filter(name=DISPATCH).exists()
