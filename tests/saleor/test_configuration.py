@@ -90,6 +90,9 @@ def test_good_values_are_saved_and_the_secret_is_not_echoed(update_plugin, chann
         ("storefront_url", "https://shop.example.com/cart", "storefrontUrl", "{token}"),
         ("smtp_url", "http://x", "smtpUrl", "smtp://"),
         ("holdout_percent", "60", "holdoutPercent", "Holdout share: must be between 0 and 50"),
+        ("schedule", "1h, 3650000d", "schedule", "Reminder schedule: '3650000d' must be between 10s and 90d"),
+        ("schedule", "1h, 99999999999d", "schedule", "Reminder schedule: '99999999999d' must be between"),
+        ("coupon_valid_for", "9" * 30 + "d", "couponValidFor", "Coupon validity: must be between 1h and 30d"),
     ],
 )
 def test_a_bad_value_is_rejected_naming_its_field_and_nothing_is_stored(
