@@ -20,13 +20,24 @@ from .suppression import normalize_email
 # recently (the shopper bought elsewhere, e.g. on another device).
 EMAIL_MATCH_WINDOW = timedelta(days=7)
 
+# The longest the hook waits for a cart row another transaction of ours has locked (they are all
+# short); past it the statement fails, the hook logs it and the shopper's mutation goes on.
+LOCK_TIMEOUT = "1s"
+
 _TABLE = RecoveryCart._meta.db_table
 _ACCEPTS = accepts_activity_sql("c")
+# One statement: the ``wait`` row sets the lock timeout before the upsert can wait on a row lock,
+# and RETURNING puts the previous value back. NULL keeps the current timeout.
 _UPSERT = f"""
+WITH wait AS (
+    SELECT current_setting('lock_timeout') AS previous,
+        set_config('lock_timeout', COALESCE(%(lock_timeout)s, current_setting('lock_timeout')), true)
+)
 INSERT INTO {_TABLE} AS c (checkout_token, channel_slug, email, language_code, status, holdout,
     experiment, last_activity_at, next_due_at, created_at, updated_at)
-VALUES (%(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(experiment)s, %(at)s,
-    %(wake)s, %(at)s, %(at)s)
+SELECT %(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(experiment)s, %(at)s,
+    %(wake)s, %(at)s, %(at)s
+FROM wait
 ON CONFLICT (checkout_token) DO UPDATE SET
     channel_slug = EXCLUDED.channel_slug,
     email = EXCLUDED.email,
@@ -36,6 +47,7 @@ ON CONFLICT (checkout_token) DO UPDATE SET
     next_due_at = CASE WHEN {_ACCEPTS} THEN EXCLUDED.next_due_at ELSE c.next_due_at END,
     stop_reason = CASE WHEN {_ACCEPTS} THEN '' ELSE c.stop_reason END,
     status = CASE WHEN {_ACCEPTS} THEN 'active' ELSE c.status END
+RETURNING (SELECT set_config('lock_timeout', previous, true) FROM wait)
 """
 
 
@@ -57,6 +69,10 @@ def record_activity(
         cursor.execute(
             _UPSERT,
             {
+                # Saleor runs the hooks after its transaction committed, so the statement is its own
+                # transaction and a timeout fails nothing else. Inside a caller's transaction a
+                # timeout would abort the caller's work: there the caller's own setting applies.
+                "lock_timeout": None if connection.in_atomic_block else LOCK_TIMEOUT,
                 "token": checkout_token,
                 "channel": channel_slug,
                 "email": normalize_email(email),

@@ -1,7 +1,10 @@
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection
+import pytest
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from saleor_cart_recovery.models import RecoveryCart
@@ -104,3 +107,42 @@ def test_recording_an_order_twice_is_the_same_as_once(channel, recovery_settings
     statuses = dict(RecoveryCart.objects.values_list("checkout_token", "status"))
     assert (first, second) == (1, 0)
     assert statuses == {bought.token: "converted", other.token: "active"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hook_gives_up_after_the_lock_timeout_and_restores_the_setting(channel, recovery_settings):
+    # given a cart row held locked by another transaction of ours (e.g. a dispatcher batch)
+    checkout = make_checkout(channel)
+    touch(checkout, START, recovery_settings)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        try:
+            with transaction.atomic():
+                RecoveryCart.objects.select_for_update().get(checkout_token=checkout.token)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        # when the shopper's update records activity
+        started = time.perf_counter()
+        with pytest.raises(OperationalError, match="lock timeout"):
+            touch(checkout, START + timedelta(minutes=5), recovery_settings)
+        waited = time.perf_counter() - started
+    finally:
+        release.set()
+        holder.join(10)
+    # then it waited about the lock timeout, not for the other transaction (the plugin's hook logs
+    # the error and the shopper's mutation goes on: tests/saleor/test_hooks.py)
+    assert 0.9 < waited < 3
+    # and inside a caller's transaction the caller's own lock timeout is left as it was
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL lock_timeout = '7s'")
+        touch(checkout, START + timedelta(minutes=6), recovery_settings)
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == "7s"
