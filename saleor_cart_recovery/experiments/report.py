@@ -45,6 +45,7 @@ class Arm:
     carts: int = 0  # carts that reached it (subject: step planned; cadence: carts assigned)
     sent: int = 0  # recipients: emails sent (subject) or carts with at least one email (cadence)
     clicked: int = 0
+    bounced: int = 0  # refused for good by the recipient's mail server (the address is suppressed)
     converted: int = 0  # recovered after a reminder within the window, attributed here
     revenue: Decimal = Decimal(0)
     probability_best: float | None = None
@@ -68,6 +69,7 @@ class Step:
         arm = Arm(label="all")
         for v in self.variants:
             arm.carts, arm.sent, arm.clicked = arm.carts + v.carts, arm.sent + v.sent, arm.clicked + v.clicked
+            arm.bounced += v.bounced
             arm.converted, arm.revenue = arm.converted + v.converted, arm.revenue + v.revenue
         return arm
 
@@ -252,7 +254,8 @@ def _scan_messages(condition, params, steps) -> None:
         cursor.execute(
             f"""
             SELECT c.channel_slug, c.experiment, m.step, m.variant, COUNT(*),
-                COUNT(*) FILTER (WHERE m.status = 'sent'), COUNT(*) FILTER (WHERE m.clicks > 0)
+                COUNT(*) FILTER (WHERE m.status = 'sent'), COUNT(*) FILTER (WHERE m.clicks > 0),
+                COUNT(*) FILTER (WHERE m.reason = 'bounced')
             FROM {_MESSAGES} m JOIN {_CARTS} c ON c.id = m.cart_id
             WHERE {condition} AND NOT c.holdout
             GROUP BY 1, 2, 3, 4
@@ -260,9 +263,10 @@ def _scan_messages(condition, params, steps) -> None:
             params,
         )
         rows = cursor.fetchall()
-    for slug, version, step, variant, planned, sent, clicked in rows:
+    for slug, version, step, variant, planned, sent, clicked, bounced in rows:
         arm = steps.setdefault((slug, version, step, variant), Arm(_variant_label(variant), index=variant))
         arm.carts, arm.sent, arm.clicked = arm.carts + planned, arm.sent + sent, arm.clicked + clicked
+        arm.bounced += bounced
 
 
 def _variant_label(index: int) -> str:

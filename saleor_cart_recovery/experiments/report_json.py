@@ -37,6 +37,7 @@ def _arm(arm: Arm) -> dict:
         "carts": arm.carts,
         "sent": arm.sent,
         "clicked": arm.clicked,
+        "bounced": arm.bounced,
         "converted": arm.converted,
         "conversion_rate_pct": _pct(arm.conversion_rate),
         "revenue": _money(arm.revenue),
@@ -61,6 +62,7 @@ def plain(report: ExperimentReport) -> dict:
         "treated": {
             "carts": report.treated.carts,
             "recipients": report.recipients,
+            "bounced": sum(step.total.bounced for step in report.steps),
             "converted": report.treated.converted,
             "conversion_rate_pct": _pct(report.treated.conversion_rate),
             "revenue": _money(report.treated.revenue),

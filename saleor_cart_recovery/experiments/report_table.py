@@ -24,6 +24,7 @@ def report_table(r: dict) -> list[str]:
         + (f" (95 % interval {interval[0]} to {interval[1]})" if interval else "")
         + f", incremental revenue {_num(r['incremental_revenue'])} {currency}"
     )
+    lines.append(f"  bounced: {r['treated']['bounced']} reminder(s) refused for good (addresses suppressed)")
     reminder, click = r["recovered_after_reminder"], r["recovered_after_click"]
     lines.append(
         f"  recovered after a reminder: {reminder['orders']} order(s), {reminder['revenue']} {currency}; "

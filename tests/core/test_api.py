@@ -2,9 +2,11 @@
 
 import base64
 import json
+import smtplib
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -485,3 +487,32 @@ def test_get_is_not_allowed(client, db):
 def test_nothing_lives_below_the_endpoint(client, db):
     response = post(client, "{ report }", url=f"{URL}/more")
     assert response.status_code == 404
+
+
+SUPPRESSION = "query ($email: String!) { suppression(email: $email) { email reason source createdAt } }"
+
+
+def test_a_bounce_shows_in_the_api_and_the_report(client, abandoned_cart):
+    # given the recipient's mail server refuses step 1 for good
+    refused = smtplib.SMTPRecipientsRefused({"shopper@example.com": (550, b"5.1.1 no such user")})
+    with (
+        freeze_time(START + HOUR),
+        mock.patch("django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=refused),
+    ):
+        [message_id] = dispatch(send=lambda _: None).enqueued
+        deliver(message_id)
+    # then the API shows the message as bounced, the cart stopped, and the address suppressed
+    cart = data(client, CART, {"token": abandoned_cart.token})["cart"]
+    assert [(m["status"], m["reason"]) for m in cart["messages"]] == [("failed", "bounced")]
+    assert (cart["status"], cart["stopReason"]) == ("stopped", "bounced")
+    suppression = data(client, SUPPRESSION, {"email": "Shopper@example.com"})["suppression"]
+    assert (suppression["email"], suppression["reason"], suppression["source"]) == (
+        "shopper@example.com",
+        "bounced",
+        "bounced",
+    )
+    assert data(client, SUPPRESSION, {"email": "other@example.com"}) == {"suppression": None}
+    # and the report counts it, per step and for the experiment
+    [report] = json.loads(data(client, "{ report }")["report"])
+    assert report["treated"]["bounced"] == 1
+    assert report["steps"][0]["total"]["bounced"] == 1

@@ -228,6 +228,7 @@ def test_the_command_prints_a_table_and_json(scenario):
     assert data["treated"] == {
         "carts": 6,
         "recipients": 6,
+        "bounced": 0,
         "converted": 4,
         "conversion_rate_pct": 66.67,
         "revenue": "260.00",

@@ -10,9 +10,19 @@ from graphql import GraphQLError
 
 from ...experiments.report_json import report_data
 from ...models import CartStatus, RecoveryCart
+from ...models import Suppression as SuppressionModel
 from ...series.suppression import is_suppressed, normalize_email
 from ...shop import settings_or_none
-from .types import Cart, CartConnection, CartEdge, PageInfo, channel_carts, valid_email, with_messages
+from .types import (
+    Cart,
+    CartConnection,
+    CartEdge,
+    PageInfo,
+    Suppression,
+    channel_carts,
+    valid_email,
+    with_messages,
+)
 
 DEFAULT_PAGE = 50
 # A page is at most this many carts (each with its messages, one query for all of them).
@@ -53,7 +63,12 @@ class Query(graphene.ObjectType):
     suppressed = graphene.Boolean(
         required=True,
         email=graphene.String(required=True),
-        description="Whether the address asked for no more reminders in this channel.",
+        description="Whether the address gets no more reminders in this channel (unsubscribed or bounced).",
+    )
+    suppression = graphene.Field(
+        Suppression,
+        email=graphene.String(required=True),
+        description="Why and since when the address gets no reminders here; null when it does.",
     )
     report = graphene.JSONString(
         required=True,
@@ -103,6 +118,14 @@ class Query(graphene.ObjectType):
         except ValueError as exc:
             raise GraphQLError(f"email: {exc}") from None
         return is_suppressed(info.context.channel_slug, address)
+
+    @staticmethod
+    def resolve_suppression(root, info, email):
+        try:
+            address = valid_email(email)
+        except ValueError as exc:
+            raise GraphQLError(f"email: {exc}") from None
+        return SuppressionModel.objects.filter(channel_slug=info.context.channel_slug, email=address).first()
 
     @staticmethod
     def resolve_report(root, info, since=None):

@@ -11,7 +11,7 @@ from django.core.validators import validate_email
 from django.db.models import Prefetch
 
 from ...models import CartStatus, RecoveryCart, RecoveryMessage, Suppression
-from ...series.suppression import normalize_email
+from ...series.suppression import normalize_email, reason_for
 
 EMAIL_MAX_LENGTH: int = Suppression._meta.get_field("email").max_length or 254
 
@@ -128,6 +128,19 @@ class CartConnection(graphene.ObjectType):
     edges = graphene.List(graphene.NonNull(CartEdge), required=True)
     nodes = graphene.List(graphene.NonNull(Cart), required=True)
     page_info = graphene.Field(PageInfo, required=True)
+
+
+class Suppression(graphene.ObjectType):
+    """An address that gets no more reminders in the channel."""
+
+    email = graphene.String(required=True)
+    reason = graphene.String(required=True, description="unsubscribed or bounced.")
+    source = graphene.String(required=True, description="link, one_click, api or bounced.")
+    created_at = graphene.DateTime(required=True)
+
+    @staticmethod
+    def resolve_reason(suppression, info):
+        return reason_for(suppression.source)
 
 
 class Error(graphene.ObjectType):
