@@ -28,6 +28,8 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = "Test Shop <shop@example.com>"
 CART_RECOVERY_SHOP = "tests.shopapp.shop.DbShop"
 PUBLIC_URL = "http://shop.test"
+# The chaos suite runs workers with a short SMTP timeout to reach "the server stalled" quickly.
+CART_RECOVERY_SMTP_TIMEOUT = float(os.environ.get("CART_RECOVERY_SMTP_TIMEOUT", "15"))
 
 CELERY_BROKER_URL = os.environ.get("CART_RECOVERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 # Tasks run inline in the core suite; the end-to-end worker sets CART_RECOVERY_CELERY_EAGER=0

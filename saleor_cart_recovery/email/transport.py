@@ -17,6 +17,7 @@ import contextlib
 import re
 import smtplib
 
+from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend
 
@@ -24,15 +25,22 @@ from ..exceptions import RecipientRefused, SendFailed, SendRefused, SendUncertai
 from ..settings.formats import SmtpConfig
 
 # Seconds per SMTP conversation step (connect, each command); no lock of ours is held meanwhile.
+# Django setting CART_RECOVERY_SMTP_TIMEOUT overrides it (bounded to 1–120).
 SMTP_TIMEOUT = 15
 # Enhanced status codes (RFC 3463) of a DATA refusal that are about the mailbox, not the content.
 _MAILBOX_STATUS = re.compile(rb"^\s*5\.[12]\.\d+")
 
 
+def smtp_timeout() -> float:
+    configured = getattr(settings, "CART_RECOVERY_SMTP_TIMEOUT", SMTP_TIMEOUT)
+    return min(max(float(configured), 1.0), 120.0)
+
+
 def open_connection(smtp: SmtpConfig | None):
     """A connected backend (Django's when ``smtp`` is ``None``); raises :class:`SendFailed`."""
+    timeout = smtp_timeout()
     if smtp is None:
-        connection = get_connection(fail_silently=False, timeout=SMTP_TIMEOUT)
+        connection = get_connection(fail_silently=False, timeout=timeout)
     else:
         connection = EmailBackend(
             host=smtp.host,
@@ -41,7 +49,7 @@ def open_connection(smtp: SmtpConfig | None):
             password=smtp.password or None,
             use_tls=smtp.use_tls,
             use_ssl=smtp.use_ssl,
-            timeout=SMTP_TIMEOUT,
+            timeout=timeout,
             fail_silently=False,
         )
     try:

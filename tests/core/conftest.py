@@ -8,6 +8,8 @@ from saleor_cart_recovery.series.activity import record_activity
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopChannel, ShopCheckout, ShopLine
 
+from .realparts import celery_for_real, inbox, smtp_server, worker  # noqa: F401  (fixtures)
+
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 CONFIGURATION = [

@@ -9,26 +9,15 @@ Time control without freezegun (the worker has its own clock): activity is recor
 and later steps are planned by calling ``dispatch(now=...)`` with an explicit future moment.
 """
 
-import email
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from email import policy
-from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 
-import kombu.pools
 import pytest
-import redis
-from aiosmtpd.controller import Controller
 from django.db import connection
 from django.utils import timezone
 
@@ -37,10 +26,10 @@ from saleor_cart_recovery.models import CartStatus, MessageStatus, Reason, Recov
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.tasks import enqueue_send, send_reminder
-from tests.celery_app import app
 from tests.shopapp.models import ShopChannel, ShopOrder, ShopVoucher
 
 from .conftest import CONFIGURATION, make_checkout, touch
+from .realparts import Inbox, Worker, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,185 +45,6 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
-# --- SMTP server -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Received:
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    message: EmailMessage
-
-    def part(self, content_type: str) -> str:
-        body = self.message.get_body(preferencelist=(content_type.split("/")[1],))
-        assert body is not None and body.get_content_type() == content_type, f"no {content_type} part"
-        return body.get_content()
-
-
-class Inbox:
-    """aiosmtpd handler that keeps every accepted envelope with its parsed message."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._received: list[Received] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=policy.default)
-        with self._lock:
-            self._received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    @property
-    def received(self) -> list[Received]:
-        with self._lock:
-            return list(self._received)
-
-    def to(self, address: str) -> list[Received]:
-        return [r for r in self.received if address in r.rcpt_tos]
-
-    def clear(self):
-        with self._lock:
-            self._received.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller, inbox
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def inbox(smtp_server):
-    _, inbox = smtp_server
-    inbox.clear()
-    return inbox
-
-
-# --- Celery worker -----------------------------------------------------------------------------
-
-
-class Worker:
-    def __init__(self, process: subprocess.Popen, log: Path):
-        self.process = process
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def check_alive(self):
-        if self.process.poll() is not None:
-            pytest.fail(f"the Celery worker exited with code {self.process.returncode}:\n{self.output()}")
-
-    def finished(self, task_ids) -> bool:
-        """Whether the worker logged an outcome for every one of these task ids."""
-        text = self.output()
-        return all(
-            re.search(rf"\[{re.escape(task_id)}\] (succeeded|raised|failed)", text) for task_id in task_ids
-        )
-
-
-def _redis() -> redis.Redis:
-    client = redis.Redis(host=REDIS_HOST, port=6379, db=REDIS_DB, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"the end-to-end test needs Redis at {BROKER_URL}: {exc}")
-    return client
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup, tmp_path_factory):
-    """A real ``celery worker`` subprocess on the pytest test database and a private Redis DB."""
-    client = _redis()
-    client.flushdb()
-    log = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        # django_db_setup has switched the connection over to the test database by now.
-        "CART_RECOVERY_DB_NAME": connection.settings_dict["NAME"],
-        "CART_RECOVERY_BROKER_URL": BROKER_URL,
-        "CART_RECOVERY_CELERY_EAGER": "0",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    env.pop("CELERY_BROKER_URL", None)  # would override the settings inside Celery
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "tests.celery_app",
-        "worker",
-        # Threads: several send tasks really run at the same time (redelivery races).
-        "--pool=threads",
-        "--concurrency=4",
-        "--loglevel=INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--hostname",
-        f"e2e-{os.getpid()}@%h",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    running = Worker(process, log)
-    try:
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while " ready." not in running.output():
-            running.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the Celery worker was not ready after {WORKER_START_TIMEOUT}s:\n{running.output()}"
-                )
-            time.sleep(POLL)
-        yield running
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        client.flushdb()
-        client.close()
-
-
-def _reset_broker_pool():
-    """Close this process's broker connections and forget the pools bound to the old broker URL."""
-    kombu.pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
-@pytest.fixture
-def celery_for_real(worker, settings):
-    """This process publishes to the worker's broker instead of running tasks inline.
-
-    The Celery app reads Django's settings live (``CELERY_`` namespace), so overriding them is
-    enough; the broker connection pool is dropped so no connection to another broker is reused.
-    """
-    _reset_broker_pool()
-    settings.CELERY_BROKER_URL = BROKER_URL
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    assert (app.conf.broker_url, app.conf.task_always_eager) == (BROKER_URL, False)
-    yield worker
-    _reset_broker_pool()
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 
@@ -248,17 +58,6 @@ def channel(smtp_server):
         for item in CONFIGURATION
     ]
     return ShopChannel.objects.create(slug="e2e", configuration=configuration)
-
-
-def wait_until(condition, what: str, worker: Worker, timeout: float = MAIL_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        worker.check_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"timed out after {timeout}s waiting for {what}; worker log:\n{worker.output()[-6000:]}"
-            )
-        time.sleep(POLL)
 
 
 def all_handled() -> bool:
