@@ -61,9 +61,13 @@ class CartRecoveryPlugin(BasePlugin):
             raise _validation_error(exc, PluginErrorCode.INVALID) from None
         channel = getattr(plugin_configuration, "channel", None)
         if settings.offers.upsell_products and channel is not None:
-            problems = unavailable_products(channel.slug, settings.offers.upsell_products)
+            try:
+                problems = unavailable_products(channel.slug, settings.offers.upsell_products)
+            except Exception:  # nothing may raise past validation: the owner gets a message
+                logger.exception("cart recovery: could not check the upsell products of %s", channel.slug)
+                problems = {"": "could not be checked right now; try saving again"}
             if problems:
-                message = "; ".join(f"'{ref}': {why}" for ref, why in problems.items())
+                message = "; ".join(f"'{ref}': {why}" if ref else why for ref, why in problems.items())
                 error = ConfigurationError({"upsell_products": message})
                 raise _validation_error(error, PluginErrorCode.INVALID)
         if plugin_configuration.active:
