@@ -158,21 +158,23 @@ def usable_settings(
 ) -> tuple[RecoverySettings | None, str | None]:
     """The channel's settings, or ``None`` and why not: ``plugin_inactive``, or
     ``configuration_invalid`` (stored values that no longer parse — written past validation or by
-    an older version — or any error reading them, logged). One bad channel never stops another."""
+    an older version; logged). Any other error reading them (the database hiccuped) is raised:
+    it says nothing about the channel, so callers retry instead of stopping its carts."""
     try:
         found = (shop or get_shop()).channel_settings(channel_slug)
     except ConfigurationError as exc:
         logger.error("cart recovery is active in channel %s but misconfigured: %s", channel_slug, exc)
-        return None, Reason.CONFIGURATION_INVALID
-    except Exception:
-        logger.exception("cart recovery: could not read the settings of channel %s", channel_slug)
         return None, Reason.CONFIGURATION_INVALID
     return (found, None) if found is not None else (None, Reason.PLUGIN_INACTIVE)
 
 
 def settings_or_none(channel_slug: str) -> RecoverySettings | None:
     """The channel's usable settings, for readers (report, API, links) that only need to know."""
-    return usable_settings(channel_slug)[0]
+    try:
+        return usable_settings(channel_slug)[0]
+    except Exception:
+        logger.exception("cart recovery: could not read the settings of channel %s", channel_slug)
+        return None
 
 
 def get_shop() -> Shop:

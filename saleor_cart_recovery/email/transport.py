@@ -5,8 +5,9 @@ re-check (order placed? unsubscribed?) after the slow part — reaching the serv
 before the message goes over the wire. Failures are sorted by what they mean for a retry:
 
 - :class:`SendFailed`: nothing was handed over (unreachable, timeout, 4xx); try again later.
-- :class:`RecipientRefused`: the server refused the address for good (5xx at RCPT, or at DATA
-  with a mailbox status 5.1.x / 5.2.x or none): a bounce, the address is suppressed.
+- :class:`RecipientRefused`: the server refused the address for good (5xx at RCPT or DATA with
+  a mailbox status 5.1.x / 5.2.x, or with no enhanced status at all): a bounce, the address is
+  suppressed.
 - :class:`SendRefused`: refused for good for another reason (sender, policy, content): no retry,
   and the recipient is not blamed.
 - :class:`SendUncertain`: the connection broke during the transfer; the server may have the
@@ -25,15 +26,24 @@ from ..exceptions import RecipientRefused, SendFailed, SendRefused, SendUncertai
 from ..settings.formats import SmtpConfig
 
 # Seconds per SMTP conversation step (connect, each command); no lock of ours is held meanwhile.
-# Django setting CART_RECOVERY_SMTP_TIMEOUT overrides it (bounded to 1–120).
+# Django setting CART_RECOVERY_SMTP_TIMEOUT overrides it, bounded to 1–60 so a whole conversation
+# (about five steps) always ends within the dispatcher's SENDING_TIMEOUT.
 SMTP_TIMEOUT = 15
-# Enhanced status codes (RFC 3463) of a DATA refusal that are about the mailbox, not the content.
+MAX_SMTP_TIMEOUT = 60
+# Enhanced status codes (RFC 3463): 5.1.x / 5.2.x are about the mailbox (a bounce); others (5.7.x
+# policy, relay denied, blocklisted sender) are about us and must not suppress the shopper.
 _MAILBOX_STATUS = re.compile(rb"^\s*5\.[12]\.\d+")
+_ENHANCED_STATUS = re.compile(rb"^\s*\d\.\d+\.\d+")
+
+
+def _is_bounce(reply: bytes | str) -> bool:
+    text = reply if isinstance(reply, bytes) else str(reply).encode()
+    return bool(_MAILBOX_STATUS.match(text) or not _ENHANCED_STATUS.match(text))
 
 
 def smtp_timeout() -> float:
     configured = getattr(settings, "CART_RECOVERY_SMTP_TIMEOUT", SMTP_TIMEOUT)
-    return min(max(float(configured), 1.0), 120.0)
+    return min(max(float(configured), 1.0), float(MAX_SMTP_TIMEOUT))
 
 
 def open_connection(smtp: SmtpConfig | None):
@@ -70,10 +80,12 @@ def send_on(connection, message) -> None:
     try:
         message.send(fail_silently=False)
     except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _ in exc.recipients.values()]
-        if codes and all(400 <= code < 500 for code in codes):
+        replies = list(exc.recipients.values())
+        if replies and all(400 <= code < 500 for code, _ in replies):
             raise SendFailed(f"recipient temporarily refused: {exc.recipients}") from exc
-        raise RecipientRefused(f"recipient refused: {exc.recipients}") from exc
+        if replies and all(_is_bounce(reply) for code, reply in replies if code >= 500):
+            raise RecipientRefused(f"recipient refused: {exc.recipients}") from exc
+        raise SendRefused(f"recipient refused for another reason: {exc.recipients}") from exc
     except smtplib.SMTPSenderRefused as exc:
         if 500 <= exc.smtp_code < 600:
             raise SendRefused(f"sender refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
@@ -81,8 +93,7 @@ def send_on(connection, message) -> None:
     except smtplib.SMTPDataError as exc:
         if not 500 <= exc.smtp_code < 600:
             raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
-        error = exc.smtp_error if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error).encode()
-        if _MAILBOX_STATUS.match(error) or not re.match(rb"^\s*\d\.\d+\.\d+", error):
+        if _is_bounce(exc.smtp_error):
             raise RecipientRefused(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
         raise SendRefused(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
     except smtplib.SMTPResponseException as exc:
@@ -91,3 +102,7 @@ def send_on(connection, message) -> None:
         raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise SendUncertain(f"connection to the mail server broke while sending: {exc}") from exc
+    except Exception as exc:
+        # Anything else (a non-SMTP email backend's own errors): we cannot tell whether it went out,
+        # so it counts as possibly delivered and is never sent again.
+        raise SendUncertain(f"the email backend failed while sending: {exc!r}") from exc

@@ -255,7 +255,7 @@ def _scan_messages(condition, params, steps) -> None:
             f"""
             SELECT c.channel_slug, c.experiment, m.step, m.variant, COUNT(*),
                 COUNT(*) FILTER (WHERE m.status = 'sent'), COUNT(*) FILTER (WHERE m.clicks > 0),
-                COUNT(*) FILTER (WHERE m.reason = 'bounced')
+                COUNT(*) FILTER (WHERE m.status = 'failed' AND m.reason = 'bounced')
             FROM {_MESSAGES} m JOIN {_CARTS} c ON c.id = m.cart_id
             WHERE {condition} AND NOT c.holdout
             GROUP BY 1, 2, 3, 4

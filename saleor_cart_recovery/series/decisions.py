@@ -9,6 +9,8 @@ repeated.
 
 from datetime import datetime
 
+from django.db.models import Q
+
 from ..models import REOPENABLE_REASONS, CartStatus, Reason
 from ..settings.channel import RecoverySettings
 from ..shop import CartSnapshot
@@ -41,6 +43,11 @@ def accepts_activity(status: str, stop_reason: str) -> bool:
     return status == CartStatus.ACTIVE or (status == CartStatus.STOPPED and stop_reason in REOPENABLE_REASONS)
 
 
+def live_series() -> Q:
+    """:func:`accepts_activity` as a queryset filter on carts."""
+    return Q(status=CartStatus.ACTIVE) | Q(status=CartStatus.STOPPED, stop_reason__in=REOPENABLE_REASONS)
+
+
 def accepts_activity_sql(alias: str) -> str:
     """:func:`accepts_activity` as an SQL condition on the cart table aliased ``alias``, for the
     hook's single-statement upsert (built from the same constants)."""
@@ -60,13 +67,15 @@ def reason_not_to_send(
     suppression: str | None,
     snapshot: CartSnapshot | None,
     check_snapshot: bool = True,
+    step_in_schedule: bool = True,
 ) -> str | None:
     """Why this reminder must not go out now, or ``None`` to send it.
 
     ``unavailable`` is why the channel's settings cannot be used (``plugin_inactive``,
     ``configuration_invalid``), ``suppression`` why the address gets no mail (``unsubscribed``,
-    ``bounced``). Order of checks matters: a purchase is reported as such even when the checkout
-    is gone too."""
+    ``bounced``); ``step_in_schedule`` is false when the owner shortened the schedule after the
+    step was planned. Order of checks matters: a purchase is reported as such even when the
+    checkout is gone too."""
     if cart_status == CartStatus.CONVERTED or ordered:
         return Reason.PURCHASED
     if cart_status == CartStatus.STOPPED:
@@ -77,6 +86,8 @@ def reason_not_to_send(
         return unavailable
     if suppression:
         return suppression
+    if not step_in_schedule:
+        return Reason.STEP_REMOVED
     if not check_snapshot:
         return None
     if snapshot is None:

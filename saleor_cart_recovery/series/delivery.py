@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from ..email.compose import compose_email
@@ -39,7 +39,7 @@ from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMe
 from ..settings.formats import SmtpConfig
 from ..shop import OrderRef, Shop, get_shop, usable_settings
 from .activity import record_order
-from .decisions import reason_not_to_send
+from .decisions import next_due, reason_not_to_send
 from .suppression import normalize_email, suppress, suppression_reason
 
 logger = logging.getLogger(__name__)
@@ -124,11 +124,13 @@ def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
         ordered=order is not None,
         suppression=suppression_reason(cart.channel_slug, cart.email),
         snapshot=snapshot,
+        step_in_schedule=settings is None or message.step <= settings.steps,
     )
-    if not reason and settings is not None and message.step > settings.steps:
-        reason = Reason.STEP_REMOVED  # the owner shortened the schedule after it was planned
     if reason or settings is None or snapshot is None:  # no reason means both are there
         _skip(message_id, attempt, cart, reason or Reason.CHECKOUT_DELETED, order)
+        return None
+    if _came_back(cart, message):
+        _postpone(message_id, attempt, settings, cart, message.step)
         return None
     content = content_for_step(settings.offers, message.step, settings.steps)
     coupon = settings.offers.coupon
@@ -159,6 +161,7 @@ def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
         offer=offer,
         message_id=message_id,
     )
+    email.message()  # headers and addresses checked now: a bad one fails preparation, not the send
     if cart.abandoned_prices is None:
         RecoveryCart.objects.filter(pk=cart.pk, abandoned_prices__isnull=True).update(
             abandoned_prices=abandoned_prices(snapshot.lines)
@@ -199,7 +202,12 @@ def _hand_over(shop: Shop, prepared: Prepared) -> str:
     except SendFailed as exc:
         return _record(prepared, exc)
     try:
-        if not _recheck_and_mark(shop, prepared):
+        try:
+            marked = _recheck_and_mark(shop, prepared)
+        except Exception as exc:  # nothing was handed over: try again later
+            logger.exception("cart recovery: could not re-check message %s", prepared.message_id)
+            return _release(prepared.message_id, prepared.attempt, Reason.PREPARE_FAILED, error=repr(exc))
+        if not marked:
             return _status(prepared.message_id)
         try:
             send_on(connection, prepared.email)
@@ -229,11 +237,13 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
             suppression=suppression_reason(cart.channel_slug, prepared.recipient),
             snapshot=None,
             check_snapshot=False,
+            step_in_schedule=settings is None or prepared.step <= settings.steps,
         )
-        if not reason and settings is not None and prepared.step > settings.steps:
-            reason = Reason.STEP_REMOVED
         if reason:  # bought, stopped, unsubscribed or switched off while the email was prepared
             _skip(prepared.message_id, prepared.attempt, cart, reason, order)
+            return False
+        if settings is not None and _came_back(cart, message):  # the shopper is on the site now
+            _postpone(prepared.message_id, prepared.attempt, settings, cart, prepared.step)
             return False
         _ours(prepared.message_id, prepared.attempt).update(handed_over_at=now, updated_at=now)
     return True
@@ -268,9 +278,10 @@ def _release(message_id: int, attempt: int, final_reason: str, *, error: str) ->
     now = timezone.now()
     with transaction.atomic():
         if attempt >= MAX_ATTEMPTS:
-            _ours(message_id, attempt).update(
+            if _ours(message_id, attempt).update(
                 status=MessageStatus.FAILED, reason=final_reason, error=error, updated_at=now
-            )
+            ):
+                finish_if_done(RecoveryMessage.objects.filter(pk=message_id).values("cart_id"), now)
         else:
             _ours(message_id, attempt).update(
                 status=MessageStatus.SCHEDULED,
@@ -306,18 +317,47 @@ def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> str:
         if isinstance(outcome, RecipientRefused):
             logger.warning("cart %s: %s bounced: %s", prepared.checkout_token, prepared.recipient, outcome)
             suppress(prepared.channel_slug, prepared.recipient, source="bounced")
-        _finish_if_last(prepared, now)
+        finish_if_done(RecoveryCart.objects.filter(pk=prepared.cart_id).values("pk"), now)
     return str(fields["status"])
 
 
-def _finish_if_last(prepared: Prepared, now) -> None:
-    """A series whose last planned step is handled and that has no step left is finished."""
-    cart = RecoveryCart.objects.filter(pk=prepared.cart_id, status=CartStatus.ACTIVE).first()
-    if cart is None or cart.next_due_at is not None:
-        return
-    if not RecoveryMessage.objects.filter(
-        cart_id=cart.pk, status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]
-    ).exists():
-        RecoveryCart.objects.filter(pk=cart.pk, status=CartStatus.ACTIVE, next_due_at__isnull=True).update(
-            status=CartStatus.FINISHED, updated_at=now
-        )
+def finish_if_done(cart_ids, now) -> int:
+    """Mark ``finished`` the live series among ``cart_ids`` (ids or a one-column queryset) that
+    have every step planned (nothing left to plan: ``next_due_at`` is empty) and none waiting.
+    A cart the dispatcher still has to look at (new activity after its last step) is finished by
+    the dispatcher instead, when it finds no step left."""
+    waiting = RecoveryMessage.objects.filter(
+        cart_id=OuterRef("pk"), status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]
+    )
+    return (
+        RecoveryCart.objects.filter(pk__in=cart_ids, status=CartStatus.ACTIVE, next_due_at__isnull=True)
+        .exclude(Exists(waiting))
+        .update(status=CartStatus.FINISHED, updated_at=now)
+    )
+
+
+def _came_back(cart: RecoveryCart, message: RecoveryMessage) -> bool:
+    """The shopper was active again after this step was planned: a reminder now would land while
+    they are on the site; the step is re-timed from the new activity instead."""
+    return cart.status == CartStatus.ACTIVE and cart.last_activity_at > message.planned_at
+
+
+def _postpone(message_id: int, attempt: int, settings, cart: RecoveryCart, step: int) -> None:
+    """Give the claim back without counting it, due again a full delay after the new activity."""
+    due = next_due(
+        settings,
+        last_activity_at=cart.last_activity_at,
+        steps_planned=step - 1,
+        last_planned_at=None,
+        cadence=cart.cadence,
+    )
+    _ours(message_id, attempt).update(
+        status=MessageStatus.SCHEDULED,
+        attempts=attempt - 1,
+        attempt_after=due,
+        planned_at=cart.last_activity_at,
+        updated_at=timezone.now(),
+    )
+    logger.info(
+        "cart %s step %s waits: the shopper came back at %s", cart.checkout_token, step, cart.last_activity_at
+    )

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +18,7 @@ from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMe
 from ..settings.channel import RecoverySettings
 from ..shop import get_shop, usable_settings
 from .decisions import next_due
-from .delivery import MAX_ATTEMPTS
+from .delivery import MAX_ATTEMPTS, finish_if_done
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +35,9 @@ LEASE = timedelta(minutes=10)
 # preparing: nothing was sent, so the message is handed out again.
 PREPARE_TIMEOUT = timedelta(minutes=10)
 # A claim handed to the mail server this long ago without an outcome died mid-send: the mail may
-# or may not have left, so it is recorded as failed rather than sent twice (the SMTP timeout is
-# 15 s per step, so a live worker never takes this long).
-SENDING_TIMEOUT = timedelta(minutes=5)
+# or may not have left, so it is recorded as failed rather than sent twice. A live worker never
+# takes this long: a conversation is about five steps of at most MAX_SMTP_TIMEOUT (60 s) each.
+SENDING_TIMEOUT = timedelta(minutes=10)
 # A cart whose previous step still waits for a retry is looked at again after this long: steps
 # go out in order, never overtaking one another.
 PENDING_RECHECK = timedelta(minutes=2)
@@ -55,6 +54,7 @@ class DispatchResult:
     held_out: int = 0  # of the planned messages, recorded as skipped for the holdout group
     waiting: int = 0  # carts whose next step waits for an earlier step's retry
     failed: int = 0  # carts whose planning raised (recorded planning_failed, logged)
+    deferred: int = 0  # carts of channels whose settings could not be read this cycle
 
     def __str__(self):
         return (
@@ -62,7 +62,7 @@ class DispatchResult:
             f"stopped {self.stopped} cart(s), enqueued {len(self.enqueued)} send(s), "
             f"marked {self.interrupted} interrupted send(s) failed, handed out {self.reclaimed} "
             f"abandoned claim(s) again, {self.waiting} cart(s) wait for a retry, "
-            f"{self.failed} cart(s) failed to plan"
+            f"{self.failed} cart(s) failed to plan, {self.deferred} deferred"
         )
 
 
@@ -81,9 +81,14 @@ def dispatch(
     settings_cache: dict[str, tuple[RecoverySettings | None, str | None]] = {}
 
     def channel_settings(slug: str) -> tuple[RecoverySettings | None, str | None]:
-        """Settings or why not, read once per channel and cycle (a broken channel is logged once)."""
+        """Settings or why not, read once per channel and cycle (a broken channel is logged once);
+        ``(None, None)`` when reading them failed for a passing reason: try again next cycle."""
         if slug not in settings_cache:
-            settings_cache[slug] = usable_settings(slug, shop)
+            try:
+                settings_cache[slug] = usable_settings(slug, shop)
+            except Exception:
+                logger.exception("cart recovery: could not read the settings of channel %s", slug)
+                settings_cache[slug] = (None, None)
         return settings_cache[slug]
 
     with shop.write_access():
@@ -173,6 +178,10 @@ def _plan_cart(
 ) -> RecoveryMessage | None:
     """Plan the cart's next step if it is due (changes the cart in memory; saved with the batch)."""
     settings, unavailable = channel_settings(cart.channel_slug)
+    if settings is None and unavailable is None:  # could not be read this time: look again soon
+        cart.next_due_at = now + PENDING_RECHECK
+        result.deferred += 1
+        return None
     if settings is None:
         cart.status, cart.stop_reason, cart.next_due_at = CartStatus.STOPPED, unavailable, None
         result.stopped += 1
@@ -183,7 +192,10 @@ def _plan_cart(
         cart.cadence = pick_cadence(cart.checkout_token, settings, winner.cadence)
     due = _due(settings, cart)
     if due is None:
+        # Every step planned and none waiting (checked by the caller): the series is over.
         cart.next_due_at = None
+        if cart.status == CartStatus.ACTIVE and cart.steps_planned:
+            cart.status = CartStatus.FINISHED
         return None
     if due > now:
         cart.next_due_at = due
@@ -235,7 +247,9 @@ def _enqueue_batch(now, batch_size, send, result: DispatchResult) -> int:
         )
         RecoveryMessage.objects.filter(id__in=ids).update(attempt_after=now + LEASE, updated_at=now)
         for message_id in ids:
-            transaction.on_commit(partial(send, message_id))
+            # robust: one failed hand-off (broker down) is logged and the others still go; the
+            # message stays scheduled and the lease hands it out again.
+            transaction.on_commit(lambda message_id=message_id: send(message_id), robust=True)
     result.enqueued.extend(ids)
     return len(ids)
 
@@ -253,4 +267,8 @@ def _recover_stale_claims(now) -> tuple[int, int]:
         status=MessageStatus.FAILED, reason=Reason.PREPARE_FAILED, updated_at=now
     )
     reclaimed = stale.update(status=MessageStatus.SCHEDULED, attempt_after=now, updated_at=now)
+    if interrupted or given_up:
+        finish_if_done(
+            RecoveryMessage.objects.filter(status=MessageStatus.FAILED, updated_at=now).values("cart_id"), now
+        )
     return interrupted, reclaimed + given_up

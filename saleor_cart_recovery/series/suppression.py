@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from ..models import BOUNCE_SOURCES, CartStatus, Reason, RecoveryCart, Suppression
 from ..shop import get_shop
+from .decisions import live_series
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +40,10 @@ def suppress(channel_slug: str, email: str, *, source: str) -> int:
         Suppression.objects.get_or_create(
             channel_slug=channel_slug, email=email, defaults={"source": source, "created_at": now}
         )
-        stopped = (
-            RecoveryCart.objects.filter(
-                channel_slug=channel_slug, email=email, status__in=[CartStatus.ACTIVE, CartStatus.STOPPED]
-            )
-            .exclude(stop_reason__in=[Reason.UNSUBSCRIBED, Reason.BOUNCED])
-            .update(status=CartStatus.STOPPED, stop_reason=reason, next_due_at=None, updated_at=now)
+        # Live series only: a cart stopped for another reason (bought, stopped by staff, checkout
+        # deleted) keeps its reason.
+        stopped = RecoveryCart.objects.filter(live_series(), channel_slug=channel_slug, email=email).update(
+            status=CartStatus.STOPPED, stop_reason=reason, next_due_at=None, updated_at=now
         )
     logger.info("suppressed %s in channel %s (%s)", email, channel_slug, source)
     return stopped

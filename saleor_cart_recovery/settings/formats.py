@@ -153,7 +153,7 @@ def parse_coupon_step(text: str) -> int | None:
     value = text.strip()
     if not value or value == "0":
         return None
-    if not value.isdigit() or int(value) > MAX_STEPS:
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_STEPS:
         raise ValueError(f"'{value}' is not a step number; give e.g. 3, or leave empty for no coupon")
     return int(value)
 

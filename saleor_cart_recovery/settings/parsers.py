@@ -13,6 +13,7 @@ from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.core.mail.message import sanitize_address
 from django.core.validators import validate_email
 from django.utils import timezone
 
@@ -86,7 +87,7 @@ def parse_delays(
 def parse_int(text: str, *, low: int, high: int, unit: str) -> int:
     """A whole number from ``low`` to ``high``; ``unit`` says what it counts."""
     value = text.strip()
-    if not value.isdigit() or not low <= int(value) <= high:
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise ValueError(f"'{value}' is not a whole number from {low} to {high} ({unit})")
     return int(value)
 
@@ -133,15 +134,21 @@ def parse_url_template(text: str, placeholder: str, what: str) -> str:
 
 
 def parse_sender(text: str) -> str:
-    """``Shop <shop@example.com>`` or a bare address; empty stays empty."""
+    """One ``Shop <shop@example.com>`` or bare address, on one line; empty stays empty. Checked as
+    the mail will use it (Django's ``sanitize_address``), so a sender that cannot be sent is refused
+    here rather than at every send."""
     value = text.strip()
     if not value:
         return ""
+    problem = f"'{value}' is not one email address such as 'Shop <shop@example.com>'"
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"{problem} (it must be one line)")
     _, address = parseaddr(value)
     try:
+        sanitize_address(value, "utf-8")
         validate_email(address)
-    except ValidationError:
-        raise ValueError(f"'{value}' is not an email address such as 'Shop <shop@example.com>'") from None
+    except (ValueError, ValidationError):
+        raise ValueError(problem) from None
     return value
 
 

@@ -516,3 +516,17 @@ def test_a_bounce_shows_in_the_api_and_the_report(client, abandoned_cart):
     [report] = json.loads(data(client, "{ report }")["report"])
     assert report["treated"]["bounced"] == 1
     assert report["steps"][0]["total"]["bounced"] == 1
+
+
+def test_suppress_leaves_carts_stopped_for_another_reason_as_they_are(client, channel, recovery_settings):
+    # given one live cart and one the staff stopped of the same shopper
+    live, stopped = make_checkout(channel), make_checkout(channel)
+    for checkout in (live, stopped):
+        touch(checkout, START, recovery_settings)
+    data(client, STOP, {"token": stopped.token})
+    # when the address is suppressed
+    payload = data(client, SUPPRESS, {"email": "shopper@example.com"})["suppress"]
+    # then only the live series is stopped by it; the other keeps its reason
+    reasons = dict(RecoveryCart.objects.values_list("checkout_token", "stop_reason"))
+    assert payload["stoppedCarts"] == 1
+    assert reasons == {live.token: "unsubscribed", stopped.token: "manual"}

@@ -14,7 +14,7 @@ from freezegun import freeze_time
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
 from saleor_cart_recovery.series import delivery
 from saleor_cart_recovery.series.delivery import MAX_ATTEMPTS, RETRY_BASE, deliver
-from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.series.dispatch import PREPARE_TIMEOUT, dispatch
 from tests.shopapp.models import ShopCheckout, ShopOrder
 from tests.shopapp.shop import DbShop
 
@@ -198,8 +198,26 @@ def test_temporary_failure_is_retried_with_backoff_then_given_up(planned):
             "send_refused",
             False,
         ),
+        (
+            smtplib.SMTPRecipientsRefused({"shopper@example.com": (554, b"5.7.1 Relay access denied")}),
+            "send_refused",
+            False,
+        ),
+        (
+            smtplib.SMTPRecipientsRefused({"shopper@example.com": (550, b"No such user here")}),
+            "bounced",
+            True,
+        ),
     ],
-    ids=["rcpt_5xx_case", "data_mailbox_case", "data_no_status_case", "data_policy_case", "sender_case"],
+    ids=[
+        "rcpt_5xx_case",
+        "data_mailbox_case",
+        "data_no_status_case",
+        "data_policy_case",
+        "sender_case",
+        "rcpt_relay_denied_case",
+        "rcpt_no_status_case",
+    ],
 )
 def test_permanent_refusal_fails_for_good_and_a_bounce_suppresses_the_address(
     planned, abandoned_cart, channel, recovery_settings, refusal, reason, suppressed
@@ -336,3 +354,81 @@ def test_message_that_cannot_be_prepared_is_given_up_after_the_attempts(planned)
     planned.refresh_from_db()
     assert statuses == ["scheduled"] * (MAX_ATTEMPTS - 1) + ["failed"]
     assert (planned.reason, planned.attempts, mail.outbox) == ("prepare_failed", MAX_ATTEMPTS, [])
+
+
+def test_an_unexpected_backend_error_after_the_hand_over_is_recorded_not_left_sending(planned):
+    # given an email backend that fails in its own way while sending (not an SMTP error)
+    with mock.patch(
+        "django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=RuntimeError("api down")
+    ):
+        status = send(planned)
+    # then the message is not left "sending": it may have gone out, so it is interrupted, not resent
+    planned.refresh_from_db()
+    assert (status, planned.status, planned.reason) == ("failed", "failed", "interrupted")
+    assert "api down" in planned.error
+
+
+def test_a_failed_last_step_still_finishes_the_series(abandoned_cart):
+    # given steps 1 and 2 went out and step 3 cannot reach the mail server five times
+    for delay in (timedelta(hours=1), timedelta(days=1)):
+        dispatch(now=START + delay, send=lambda _: None)
+        with freeze_time(START + delay):
+            deliver(RecoveryMessage.objects.get(status="scheduled").id)
+    dispatch(now=START + timedelta(days=3), send=lambda _: None)
+    step_3 = RecoveryMessage.objects.get(step=3)
+    with mock.patch.object(delivery, "send_on", side_effect=delivery.SendFailed("down")):
+        for _ in range(MAX_ATTEMPTS):
+            with freeze_time(START + timedelta(days=4)):
+                deliver(step_3.id)
+    # then the step is given up and the series is finished, not left active forever
+    step_3.refresh_from_db()
+    assert (step_3.status, step_3.reason) == ("failed", "retries_exhausted")
+    assert RecoveryCart.objects.get().status == "finished"
+
+
+def test_a_shopper_back_on_the_site_gets_no_reminder_until_quiet_again(
+    planned, abandoned_cart, recovery_settings
+):
+    # given the shopper touched the cart after step 1 was planned, before its send task ran
+    touch(abandoned_cart, DUE + timedelta(minutes=1), recovery_settings)
+    # when the send task runs
+    with freeze_time(DUE + timedelta(minutes=2)):
+        assert deliver(planned.id) == "scheduled"
+    # then nothing went out and the step waits a full delay after the new activity, uncounted
+    planned.refresh_from_db()
+    assert mail.outbox == []
+    assert (planned.attempts, planned.attempt_after) == (0, DUE + timedelta(minutes=1) + timedelta(hours=1))
+    # and once the shopper stayed away that long, it goes out
+    with freeze_time(DUE + timedelta(hours=1, minutes=2)):
+        assert deliver(planned.id) == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_a_stale_claim_reclaimed_by_the_dispatcher_cannot_send_or_record(planned):
+    # given worker A claimed the message and then stalled longer than the preparation timeout
+    with freeze_time(DUE):
+        attempt_a = delivery._claim(planned.id)
+    dispatch(now=DUE + PREPARE_TIMEOUT + timedelta(seconds=1), send=lambda _: None)
+    planned.refresh_from_db()
+    assert planned.status == "scheduled"
+    # when worker B takes it over and sends it
+    with freeze_time(DUE + PREPARE_TIMEOUT + timedelta(seconds=2)):
+        assert deliver(planned.id) == "sent"
+    # then A, waking up, can neither prepare nor record anything for its old claim
+    with freeze_time(DUE + PREPARE_TIMEOUT + timedelta(seconds=3)):
+        assert delivery._prepare(DbShop(), planned.id, attempt_a) is None
+        assert delivery._release(planned.id, attempt_a, "prepare_failed", error="late") == "sent"
+    planned.refresh_from_db()
+    assert (planned.status, planned.attempts, len(mail.outbox)) == ("sent", 2, 1)
+
+
+def test_a_claim_that_keeps_dying_is_given_up(planned):
+    # given the message was claimed MAX_ATTEMPTS times by workers that all died while preparing
+    RecoveryMessage.objects.filter(pk=planned.pk).update(
+        status="sending", attempts=MAX_ATTEMPTS, updated_at=DUE
+    )
+    # when the dispatcher sweeps
+    result = dispatch(now=DUE + PREPARE_TIMEOUT + timedelta(seconds=1), send=lambda _: None)
+    # then it is failed/prepare_failed instead of being handed out forever
+    planned.refresh_from_db()
+    assert (result.reclaimed, planned.status, planned.reason) == (1, "failed", "prepare_failed")

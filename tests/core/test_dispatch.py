@@ -277,3 +277,41 @@ def test_a_cart_whose_planning_raises_harms_only_itself(run, channel, recovery_s
         "stopped",
         "planning_failed",
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_failed_hand_off_to_the_broker_does_not_stop_the_others(channel, recovery_settings):
+    # given three due carts, and the broker refuses the first hand-off
+    for _ in range(3):
+        touch(make_checkout(channel), START, recovery_settings)
+    handed: list[int] = []
+
+    def send(message_id):
+        if not handed:
+            handed.append(-message_id)
+            raise ConnectionError("broker down")
+        handed.append(message_id)
+
+    # when the dispatcher runs (for real: its hand-offs run after the commit)
+    result = dispatch(now=START + HOUR, send=send)
+    # then the cycle finished, the other two were handed off, and the refused one waits for its lease
+    assert result.planned == 3 and len(handed) == 3
+    refused = -handed[0]
+    assert RecoveryMessage.objects.get(pk=refused).status == "scheduled"
+    RecoveryMessage.objects.filter(pk__in=handed[1:]).update(status="sent")  # their workers ran
+    run_later = dispatch(now=START + HOUR + LEASE + timedelta(seconds=1), send=lambda _: None)
+    assert run_later.enqueued == [refused]
+
+
+def test_settings_that_cannot_be_read_this_time_defer_the_carts(run, abandoned_cart, monkeypatch):
+    # given reading the channel's settings fails for a passing reason (the database hiccuped)
+    def broken(shop, slug):
+        raise ConnectionError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("tests.shopapp.shop.DbShop.channel_settings", broken)
+    # when the dispatcher runs
+    result, sent = run(START + HOUR)
+    # then the cart is neither stopped nor planned: it is looked at again shortly
+    cart = RecoveryCart.objects.get()
+    assert (result.deferred, result.stopped, sent) == (1, 0, [])
+    assert (cart.status, cart.stop_reason, cart.next_due_at) == ("active", "", START + HOUR + PENDING_RECHECK)

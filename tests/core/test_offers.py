@@ -67,6 +67,8 @@ def line(variant_id="1", price="39.90"):
         ({"coupon_min_total": "lots"}, "coupon_min_total", "not an amount"),
         ({"upsell_products": "auto, hoodie"}, "upsell_products", "either auto or a list"),
         ({"upsell_count": "9"}, "upsell_count", "from 1 to 6"),
+        ({"upsell_count": "²"}, "upsell_count", "from 1 to 6"),
+        ({"coupon_step": "³"}, "coupon_step", "not a step number"),
         ({"urgency_stock_threshold": "-1"}, "urgency_stock_threshold", "from 0 to 1000"),
         ({"upsell_product_url": "https://shop.example.com/p"}, "upsell_product_url", "{slug}"),
         ({"step_content": "2: shout"}, "step_content", "not one of reminder, help, urgency, discount"),

@@ -10,7 +10,7 @@ from graphql import GraphQLError
 
 from ...experiments.report_json import report_data
 from ...models import CartStatus, RecoveryCart
-from ...models import Suppression as SuppressionModel
+from ...models import Suppression as SuppressionRow
 from ...series.suppression import is_suppressed, normalize_email
 from ...shop import settings_or_none
 from .types import (
@@ -125,7 +125,7 @@ class Query(graphene.ObjectType):
             address = valid_email(email)
         except ValueError as exc:
             raise GraphQLError(f"email: {exc}") from None
-        return SuppressionModel.objects.filter(channel_slug=info.context.channel_slug, email=address).first()
+        return SuppressionRow.objects.filter(channel_slug=info.context.channel_slug, email=address).first()
 
     @staticmethod
     def resolve_report(root, info, since=None):

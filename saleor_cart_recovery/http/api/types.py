@@ -10,10 +10,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Prefetch
 
-from ...models import CartStatus, RecoveryCart, RecoveryMessage, Suppression
+from ...models import CartStatus, RecoveryCart, RecoveryMessage
+from ...models import Suppression as SuppressionRow
 from ...series.suppression import normalize_email, reason_for
 
-EMAIL_MAX_LENGTH: int = Suppression._meta.get_field("email").max_length or 254
+EMAIL_MAX_LENGTH: int = SuppressionRow._meta.get_field("email").max_length or 254
 
 
 @dataclass(frozen=True)
