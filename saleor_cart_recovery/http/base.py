@@ -1,4 +1,4 @@
-"""The base of every endpoint under ``/plugins/channel/<slug>/saleor_cart_recovery/<path>``.
+"""The base of every endpoint under the plugin's paths (see :mod:`.router`).
 
 Validate first, then act: :class:`Endpoint` checks the method, the caller (:meth:`authorize`) and
 the path's argument (:meth:`validate`, raising :class:`BadToken`) and answers 4xx before any

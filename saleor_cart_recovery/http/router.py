@@ -1,4 +1,6 @@
-"""Routes ``/plugins/channel/<slug>/saleor_cart_recovery/<name>/<argument>`` to its endpoint."""
+"""Routes ``<name>/<argument>`` under the plugin's paths to its endpoint: the channel's
+``/plugins/channel/<slug>/saleor_cart_recovery/…`` (served while the plugin is active there) and
+the channel-less ``/plugins/saleor_cart_recovery/…`` (served always; unsubscribe links only)."""
 
 from django.http import HttpRequest, HttpResponse
 

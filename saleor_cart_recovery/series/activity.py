@@ -1,7 +1,8 @@
-"""What the checkout and order hooks record: one statement each, no rendering, no network.
+"""What the checkout and order hooks record: no rendering, no network, a bounded few statements.
 
-These run inside the shopper's request, so each function is a single SQL statement whose cost
-does not depend on how many carts are stored.
+These run inside the shopper's request: :func:`record_activity` is one SQL statement that waits at
+most ``LOCK_TIMEOUT`` for a lock of ours; :func:`record_order` is one or two indexed UPDATEs. Their
+cost does not depend on how many carts are stored.
 """
 
 from datetime import datetime, timedelta

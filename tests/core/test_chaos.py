@@ -151,6 +151,11 @@ def state() -> dict:
     return dict(Counter(RecoveryMessage.objects.values_list("status", "reason", "attempts", "error")))
 
 
+def _quiet() -> bool:
+    recent = timezone.now() - timedelta(seconds=3)
+    return not RecoveryMessage.objects.filter(status=MessageStatus.SENDING, updated_at__gt=recent).exists()
+
+
 def handled() -> bool:
     return not RecoveryMessage.objects.filter(
         status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]
@@ -165,6 +170,9 @@ class Beat:
         self.now = timezone.now()
 
     def tick(self):
+        # Beat runs minutes later: by then a live worker's sends have finished. Wait until no claim
+        # has moved for a few seconds, so the sweep only meets claims whose worker is gone.
+        wait_until(_quiet, "live sends to settle", timeout=60, state=state)
         self.now = max(self.now, timezone.now()) + LATER
         return dispatch(now=self.now, send=enqueue_send)
 
