@@ -81,6 +81,7 @@ def test_report_shows_exactly_what_happened(experiment_mix):
     assert report["treated"] == {
         "carts": 3,
         "recipients": 3,
+        "bounced": 0,
         "converted": 2,
         "conversion_rate_pct": 66.67,
         "revenue": money(totals["T1"] + totals["T2"]),
