@@ -36,8 +36,9 @@ from ..email.offers import abandoned_prices, build_offer, content_for_step, coup
 from ..email.transport import close_connection, open_connection, send_on
 from ..exceptions import CartRecoveryError, RecipientRefused, SendFailed, SendRefused, SendUncertain
 from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
+from ..settings.channel import RecoverySettings
 from ..settings.formats import SmtpConfig
-from ..shop import OrderRef, Shop, get_shop, usable_settings
+from ..shop import CartSnapshot, OrderRef, Shop, get_shop, usable_settings
 from .activity import record_order
 from .decisions import next_due, reason_not_to_send
 from .suppression import normalize_email, suppress, suppression_reason
@@ -112,22 +113,10 @@ def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
     message = RecoveryMessage.objects.select_related("cart").get(pk=message_id)
     cart = message.cart
     now = timezone.now()
-    settings, unavailable = usable_settings(cart.channel_slug, shop)
-    order = _order(shop, cart) if cart.status != CartStatus.CONVERTED else None
-    snapshot = None
-    if settings is not None and order is None and cart.status == CartStatus.ACTIVE:
-        snapshot = shop.load_cart(cart.checkout_token)
-    reason = reason_not_to_send(
-        unavailable=unavailable,
-        cart_status=cart.status,
-        cart_stop_reason=cart.stop_reason,
-        ordered=order is not None,
-        suppression=suppression_reason(cart.channel_slug, cart.email),
-        snapshot=snapshot,
-        step_in_schedule=settings is None or message.step <= settings.steps,
-    )
-    if reason or settings is None or snapshot is None:  # no reason means both are there
-        _skip(message_id, attempt, cart, reason or Reason.CHECKOUT_DELETED, order)
+    situation = _situation(shop, cart, message.step, cart.email, with_snapshot=True)
+    settings, snapshot = situation.settings, situation.snapshot
+    if situation.reason or settings is None or snapshot is None:  # no reason means both are there
+        _skip(message_id, attempt, cart, situation.reason or Reason.CHECKOUT_DELETED, situation.order)
         return None
     if _came_back(cart, message):
         _postpone(message_id, attempt, settings, cart, message.step)
@@ -186,6 +175,35 @@ def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
     )
 
 
+@dataclass(frozen=True)
+class _Situation:
+    settings: RecoverySettings | None
+    order: OrderRef | None
+    snapshot: CartSnapshot | None
+    reason: str | None  # why the step must not go out now; None: it may
+
+
+def _situation(shop: Shop, cart: RecoveryCart, step: int, email: str, *, with_snapshot: bool) -> _Situation:
+    """Everything that decides whether ``step`` may go out now, read fresh from the shop and our
+    tables; ``with_snapshot`` also loads and prices the cart (slow: never under a lock)."""
+    settings, unavailable = usable_settings(cart.channel_slug, shop)
+    order = _order(shop, cart) if cart.status != CartStatus.CONVERTED else None
+    snapshot = None
+    if with_snapshot and settings is not None and order is None and cart.status == CartStatus.ACTIVE:
+        snapshot = shop.load_cart(cart.checkout_token)
+    reason = reason_not_to_send(
+        unavailable=unavailable,
+        cart_status=cart.status,
+        cart_stop_reason=cart.stop_reason,
+        ordered=order is not None,
+        suppression=suppression_reason(cart.channel_slug, email),
+        snapshot=snapshot,
+        check_snapshot=with_snapshot,
+        step_in_schedule=settings is None or step <= settings.steps,
+    )
+    return _Situation(settings, order, snapshot, reason)
+
+
 def _order(shop: Shop, cart: RecoveryCart) -> OrderRef | None:
     """An order from this checkout, or by the same shopper in the channel since the cart's last
     activity (bought through another checkout or device) — asked of the shop at send time, so it
@@ -227,23 +245,12 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
         if message is None:
             return False
         cart = RecoveryCart.objects.get(pk=prepared.cart_id)
-        settings, unavailable = usable_settings(cart.channel_slug, shop)
-        order = _order(shop, cart) if cart.status != CartStatus.CONVERTED else None
-        reason = reason_not_to_send(
-            unavailable=unavailable,
-            cart_status=cart.status,
-            cart_stop_reason=cart.stop_reason,
-            ordered=order is not None,
-            suppression=suppression_reason(cart.channel_slug, prepared.recipient),
-            snapshot=None,
-            check_snapshot=False,
-            step_in_schedule=settings is None or prepared.step <= settings.steps,
-        )
-        if reason:  # bought, stopped, unsubscribed or switched off while the email was prepared
-            _skip(prepared.message_id, prepared.attempt, cart, reason, order)
+        situation = _situation(shop, cart, prepared.step, prepared.recipient, with_snapshot=False)
+        if situation.reason:  # bought, stopped, unsubscribed or switched off while it was prepared
+            _skip(prepared.message_id, prepared.attempt, cart, situation.reason, situation.order)
             return False
-        if settings is not None and _came_back(cart, message):  # the shopper is on the site now
-            _postpone(prepared.message_id, prepared.attempt, settings, cart, prepared.step)
+        if situation.settings is not None and _came_back(cart, message):  # the shopper is back
+            _postpone(prepared.message_id, prepared.attempt, situation.settings, cart, prepared.step)
             return False
         _ours(prepared.message_id, prepared.attempt).update(handed_over_at=now, updated_at=now)
     return True

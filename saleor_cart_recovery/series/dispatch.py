@@ -249,9 +249,16 @@ def _enqueue_batch(now, batch_size, send, result: DispatchResult) -> int:
         for message_id in ids:
             # robust: one failed hand-off (broker down) is logged and the others still go; the
             # message stays scheduled and the lease hands it out again.
-            transaction.on_commit(lambda message_id=message_id: send(message_id), robust=True)
+            transaction.on_commit(_hand_off(send, message_id), robust=True)
     result.enqueued.extend(ids)
     return len(ids)
+
+
+def _hand_off(send: Callable[[int], None], message_id: int) -> Callable[[], None]:
+    def hand_off() -> None:
+        send(message_id)
+
+    return hand_off
 
 
 def _recover_stale_claims(now) -> tuple[int, int]:

@@ -26,6 +26,8 @@ import redis
 from aiosmtpd.controller import Controller
 from django.db import connection
 
+from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.tasks import enqueue_send
 from tests.celery_app import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,6 +249,30 @@ def celery_for_real(worker, settings):
     use_broker(settings, BROKER_URL)
     yield worker
     reset_broker_pool()
+
+
+def dispatchers_at_once(count: int, **kwargs) -> list:
+    """``count`` dispatch cycles started at the same instant from threads (two beat processes);
+    returns their results, failing the test if one raised or hung."""
+    barrier, results, errors = threading.Barrier(count), [], []
+
+    def run():
+        try:
+            barrier.wait(timeout=10)
+            results.append(dispatch(send=enqueue_send, **kwargs))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a dispatcher hung"
+    assert errors == [], errors
+    return results
 
 
 def wait_until(condition, what: str, *workers: Worker, timeout: float = MAIL_TIMEOUT, state=None):

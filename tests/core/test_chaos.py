@@ -20,7 +20,6 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.db import connection
 from django.utils import timezone
 
 from saleor_cart_recovery.models import MessageStatus, Reason, RecoveryMessage
@@ -32,6 +31,7 @@ from tests.shopapp.models import ShopChannel
 from .conftest import CONFIGURATION, make_checkout, touch
 from .realparts import (
     Inbox,
+    dispatchers_at_once,
     free_port,
     launch_worker,
     redis_client,
@@ -209,23 +209,7 @@ def test_two_dispatchers_and_two_workers_over_a_thousand_due_carts(workers, mail
     addresses = abandon(shop_channel(controller.port), 1000)
     first, second = workers("first"), workers("second")
     # two dispatchers at the same moment (two beat processes), each handing sends to the workers
-    barrier, errors = threading.Barrier(2), []
-
-    def run_dispatch():
-        try:
-            barrier.wait(timeout=10)
-            dispatch(send=enqueue_send)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run_dispatch) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    dispatchers_at_once(2)
     wait_until(handled, "1000 reminders handled", first, second, timeout=600, state=state)
     assert tally("two dispatchers, two workers", inbox, addresses) == {
         "delivered": 1000,

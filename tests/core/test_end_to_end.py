@@ -9,16 +9,12 @@ Time control without freezegun (the worker has its own clock): activity is recor
 and later steps are planned by calling ``dispatch(now=...)`` with an explicit future moment.
 """
 
-import os
 import re
-import threading
 from datetime import timedelta
 from decimal import Decimal
 from email.utils import parseaddr
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from saleor_cart_recovery.email.tokens import read_click_token, read_unsubscribe_token
@@ -29,18 +25,10 @@ from saleor_cart_recovery.tasks import enqueue_send, send_reminder
 from tests.shopapp.models import ShopChannel, ShopOrder, ShopVoucher
 
 from .conftest import CONFIGURATION, make_checkout, touch
-from .realparts import Inbox, Worker, wait_until
+from .realparts import Inbox, Worker, dispatchers_at_once, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
-REDIS_HOST = os.environ.get("CART_RECOVERY_REDIS_HOST", "127.0.0.1")
-# A Redis database of its own, purged at start: nothing else's tasks can reach our worker.
-REDIS_DB = int(os.environ.get("CART_RECOVERY_E2E_REDIS_DB", "12"))
-BROKER_URL = f"redis://{REDIS_HOST}:6379/{REDIS_DB}"
-WORKER_START_TIMEOUT = 30
-MAIL_TIMEOUT = 30
-POLL = 0.1
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -101,25 +89,7 @@ def test_due_carts_get_exactly_one_reminder_over_real_smtp(
     )
 
     # Two dispatchers at the same moment (beat fired twice, two beat processes, ...).
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def run_dispatch():
-        try:
-            barrier.wait(timeout=10)
-            results.append(dispatch(send=enqueue_send))
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run_dispatch) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads), "a dispatcher hung"
-    assert not errors, errors
+    results = dispatchers_at_once(2)
     assert sum(r.planned for r in results) == 3
     enqueued = [message_id for r in results for message_id in r.enqueued]
     assert len(enqueued) == len(set(enqueued)) == 3

@@ -30,6 +30,14 @@ MAX_PAGE = 100
 _CURSOR = re.compile(r"cart:([1-9][0-9]{0,17})")
 
 
+def _address(email: str) -> str:
+    """The argument as a stored address, or a GraphQL error naming it."""
+    try:
+        return valid_email(email)
+    except ValueError as exc:
+        raise GraphQLError(f"email: {exc}") from None
+
+
 def _cursor(cart_id: int) -> str:
     return base64.urlsafe_b64encode(f"cart:{cart_id}".encode()).decode()
 
@@ -113,18 +121,11 @@ class Query(graphene.ObjectType):
 
     @staticmethod
     def resolve_suppressed(root, info, email):
-        try:
-            address = valid_email(email)
-        except ValueError as exc:
-            raise GraphQLError(f"email: {exc}") from None
-        return is_suppressed(info.context.channel_slug, address)
+        return is_suppressed(info.context.channel_slug, _address(email))
 
     @staticmethod
     def resolve_suppression(root, info, email):
-        try:
-            address = valid_email(email)
-        except ValueError as exc:
-            raise GraphQLError(f"email: {exc}") from None
+        address = _address(email)
         return SuppressionRow.objects.filter(channel_slug=info.context.channel_slug, email=address).first()
 
     @staticmethod
