@@ -35,6 +35,8 @@ REDIS_HOST = os.environ.get("CART_RECOVERY_REDIS_HOST", "127.0.0.1")
 # A Redis database of its own, purged at start: nothing else's tasks can reach our worker.
 REDIS_DB = int(os.environ.get("CART_RECOVERY_E2E_REDIS_DB", "12"))
 BROKER_URL = f"redis://{REDIS_HOST}:6379/{REDIS_DB}"
+# Figures the chaos scenarios report; printed at the end of the run (conftest's terminal summary).
+FIGURES: list[str] = []
 WORKER_START_TIMEOUT = 30
 MAIL_TIMEOUT = 30
 POLL = 0.1

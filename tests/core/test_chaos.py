@@ -30,6 +30,7 @@ from tests.shopapp.models import ShopChannel
 
 from .conftest import CONFIGURATION, make_checkout, touch
 from .realparts import (
+    FIGURES,
     Inbox,
     dispatchers_at_once,
     free_port,
@@ -200,7 +201,7 @@ def tally(name: str, inbox: Inbox, addresses: list[str]) -> dict[str, int]:
         "lost": sum(1 for a in addresses if not copies[a] and a not in interrupted),
         "interrupted": len(interrupted),
     }
-    print(f"\nchaos {name}: " + ", ".join(f"{key} {value}" for key, value in figures.items()))
+    FIGURES.append(f"{name}: " + ", ".join(f"{key} {value}" for key, value in figures.items()))
     return figures
 
 
