@@ -86,20 +86,13 @@ def send_on(connection, message) -> None:
         if replies and all(_is_bounce(reply) for code, reply in replies if code >= 500):
             raise RecipientRefused(f"recipient refused: {exc.recipients}") from exc
         raise SendRefused(f"recipient refused for another reason: {exc.recipients}") from exc
-    except smtplib.SMTPSenderRefused as exc:
-        if 500 <= exc.smtp_code < 600:
-            raise SendRefused(f"sender refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
-        raise SendFailed(f"sender temporarily refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
-    except smtplib.SMTPDataError as exc:
+    except smtplib.SMTPResponseException as exc:  # MAIL FROM, DATA or another command refused
+        reply = f"{exc.smtp_code} {exc.smtp_error!r}"
         if not 500 <= exc.smtp_code < 600:
-            raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
-        if _is_bounce(exc.smtp_error):
-            raise RecipientRefused(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
-        raise SendRefused(f"message refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
-    except smtplib.SMTPResponseException as exc:
-        if 500 <= exc.smtp_code < 600:
-            raise SendRefused(f"server refused the message: {exc.smtp_code} {exc.smtp_error!r}") from exc
-        raise SendFailed(f"server answered {exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise SendFailed(f"server answered {reply}") from exc
+        if isinstance(exc, smtplib.SMTPDataError) and _is_bounce(exc.smtp_error):
+            raise RecipientRefused(f"message refused: {reply}") from exc
+        raise SendRefused(f"server refused the message: {reply}") from exc
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise SendUncertain(f"connection to the mail server broke while sending: {exc}") from exc
     except Exception as exc:

@@ -116,7 +116,14 @@ def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
     situation = _situation(shop, cart, message.step, cart.email, with_snapshot=True)
     settings, snapshot = situation.settings, situation.snapshot
     if situation.reason or settings is None or snapshot is None:  # no reason means both are there
-        _skip(message_id, attempt, cart, situation.reason or Reason.CHECKOUT_DELETED, situation.order)
+        _skip(
+            message_id,
+            attempt,
+            message.step,
+            cart,
+            situation.reason or Reason.CHECKOUT_DELETED,
+            situation.order,
+        )
         return None
     if _came_back(cart, message):
         _postpone(message_id, attempt, settings, cart, message.step)
@@ -247,7 +254,9 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
         cart = RecoveryCart.objects.get(pk=prepared.cart_id)
         situation = _situation(shop, cart, prepared.step, prepared.recipient, with_snapshot=False)
         if situation.reason:  # bought, stopped, unsubscribed or switched off while it was prepared
-            _skip(prepared.message_id, prepared.attempt, cart, situation.reason, situation.order)
+            _skip(
+                prepared.message_id, prepared.attempt, prepared.step, cart, situation.reason, situation.order
+            )
             return False
         if situation.settings is not None and _came_back(cart, message):  # the shopper is back
             _postpone(prepared.message_id, prepared.attempt, situation.settings, cart, prepared.step)
@@ -256,7 +265,9 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
     return True
 
 
-def _skip(message_id: int, attempt: int, cart: RecoveryCart, reason: str, order: OrderRef | None) -> None:
+def _skip(
+    message_id: int, attempt: int, step: int, cart: RecoveryCart, reason: str, order: OrderRef | None
+) -> None:
     now = timezone.now()
     with transaction.atomic():
         if not _ours(message_id, attempt).update(status=MessageStatus.SKIPPED, reason=reason, updated_at=now):
@@ -272,11 +283,7 @@ def _skip(message_id: int, attempt: int, cart: RecoveryCart, reason: str, order:
             RecoveryCart.objects.filter(pk=cart.pk, status=CartStatus.ACTIVE).update(
                 status=CartStatus.STOPPED, stop_reason=reason, next_due_at=None, updated_at=now
             )
-    logger.info("cart %s step %s skipped: %s", cart.checkout_token, _step(message_id), reason)
-
-
-def _step(message_id: int) -> int | None:
-    return RecoveryMessage.objects.filter(pk=message_id).values_list("step", flat=True).first()
+    logger.info("cart %s step %s skipped: %s", cart.checkout_token, step, reason)
 
 
 def _release(message_id: int, attempt: int, final_reason: str, *, error: str) -> str:
@@ -324,7 +331,7 @@ def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> str:
         if isinstance(outcome, RecipientRefused):
             logger.warning("cart %s: %s bounced: %s", prepared.checkout_token, prepared.recipient, outcome)
             suppress(prepared.channel_slug, prepared.recipient, source="bounced")
-        finish_if_done(RecoveryCart.objects.filter(pk=prepared.cart_id).values("pk"), now)
+        finish_if_done([prepared.cart_id], now)
     return str(fields["status"])
 
 
