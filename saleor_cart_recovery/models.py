@@ -22,6 +22,10 @@ class MessageStatus(models.TextChoices):
     FAILED = "failed"  # the mail server refused it, retries ran out, or the worker died mid-send
 
 
+# A message in one of these states still waits to go out: the cart's next step waits for it.
+UNSENT = (MessageStatus.SCHEDULED.value, MessageStatus.SENDING.value)
+
+
 class Reason(models.TextChoices):
     PURCHASED = "purchased"
     CART_EMPTY = "cart_empty"

@@ -6,7 +6,7 @@ and tasks never hold a host model instance.
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,11 +37,15 @@ class CartLine:
     unit_price: Decimal
     total: Decimal
     image_url: str | None
+    # The variant's current price in the channel (catalogue promotions applied), the same kind of
+    # price then and now: what "the price dropped" compares. ``None``: compare ``unit_price``.
+    listing_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class CartSnapshot:
-    """The live checkout, priced as the shop would price it now."""
+    """The checkout as the shopper last saw it: its lines now, priced as the shop stored them at
+    the shopper's last visit (see the adapter for where prices come from)."""
 
     token: str
     channel_slug: str
@@ -75,6 +79,17 @@ class UpsellProduct:
 
 
 @dataclass(frozen=True)
+class OrderLookup:
+    """Which order stops a cart: the one from its checkout, else one by the same shopper in the
+    channel at or after ``since`` (the cart's last activity)."""
+
+    checkout_token: str
+    channel_slug: str
+    email: str
+    since: datetime
+
+
+@dataclass(frozen=True)
 class OrderRef:
     id: str
     number: str
@@ -91,14 +106,14 @@ class Shop(Protocol):
         :class:`ConfigurationError` when the stored configuration does not parse or lacks what an
         active plugin needs (callers go through :func:`usable_settings`)."""
 
-    def load_cart(self, checkout_token: str) -> CartSnapshot | None:
-        """The checkout as it is now, or ``None`` when it no longer exists."""
+    def load_carts(self, checkout_tokens: Sequence[str]) -> dict[str, CartSnapshot]:
+        """The checkouts that still exist, by token, read with a bounded number of queries
+        whatever their number (no pricing run, no webhook per cart)."""
 
-    def find_order(
-        self, checkout_token: str, *, channel_slug: str, email: str, since: datetime
-    ) -> OrderRef | None:
-        """The order placed from this checkout; else the newest order in the channel placed at or
-        after ``since`` by ``email`` (as the order's email or its customer account's)."""
+    def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
+        """Per lookup's checkout token, the order placed from that checkout; else the newest order
+        in its channel placed at or after ``since`` by its email (as the order's email or its
+        customer account's). Tokens with no such order are absent. A bounded number of queries."""
 
     def endpoint_url(self, channel_slug: str, path: str) -> str:
         """Absolute URL of the plugin endpoint ``path`` in the channel (served while active)."""
@@ -143,6 +158,33 @@ class Shop(Protocol):
         in the cart: the ``configured`` ones (IDs, global IDs or slugs; unavailable ones are skipped
         with a logged reason), or with ``None`` products sharing a category or collection with the
         cart's products."""
+
+
+def match_orders(
+    lookups: Sequence[OrderLookup], candidates: Iterable[tuple[OrderRef, str, Iterable[str]]]
+) -> dict[str, OrderRef]:
+    """The rule of :meth:`Shop.find_orders`, applied to the orders a shop read for the lookups:
+    each candidate with its channel slug and its addresses (order email, account email)."""
+    by_token: dict[str, OrderRef] = {}
+    by_address: dict[tuple[str, str], list[OrderRef]] = {}
+    for candidate, channel_slug, emails in candidates:
+        if candidate.checkout_token:
+            by_token.setdefault(candidate.checkout_token, candidate)
+        for email in {e.strip().lower() for e in emails if e}:
+            by_address.setdefault((channel_slug, email), []).append(candidate)
+    found = {}
+    for lookup in lookups:
+        order: OrderRef | None = by_token.get(lookup.checkout_token)
+        if order is None and lookup.email:
+            later = [
+                other
+                for other in by_address.get((lookup.channel_slug, lookup.email.strip().lower()), ())
+                if other.created_at >= lookup.since
+            ]
+            order = max(later, key=lambda other: other.created_at, default=None)
+        if order is not None:
+            found[lookup.checkout_token] = order
+    return found
 
 
 ShopFactory = Callable[[], Shop]

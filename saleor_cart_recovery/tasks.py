@@ -4,7 +4,7 @@
 from celery import shared_task
 
 from .series.beat import DISPATCH_EXPIRES, DISPATCH_TASK
-from .series.delivery import deliver
+from .series.delivery import deliver, deliver_batch
 from .series.dispatch import LEASE, dispatch
 
 # A send task still queued this long after it was enqueued is dropped by the worker: by then the
@@ -13,14 +13,20 @@ from .series.dispatch import LEASE, dispatch
 SEND_EXPIRES = int(LEASE.total_seconds()) - 60
 
 
+@shared_task(name="saleor_cart_recovery.send_reminders", ignore_result=True, acks_late=True)
+def send_reminders(message_ids: list[int]) -> dict[int, str]:
+    return deliver_batch(message_ids)
+
+
 @shared_task(name="saleor_cart_recovery.send_reminder", ignore_result=True, acks_late=True)
 def send_reminder(message_id: int) -> str:
+    """One message (tasks queued by versions before batches still run after an upgrade)."""
     return deliver(message_id)
 
 
-def enqueue_send(message_id: int) -> None:
-    """Hand one planned message to a worker."""
-    send_reminder.apply_async((message_id,), expires=SEND_EXPIRES)
+def enqueue_send(message_ids: list[int]) -> None:
+    """Hand a batch of planned messages of one channel to a worker."""
+    send_reminders.apply_async((message_ids,), expires=SEND_EXPIRES)
 
 
 @shared_task(name=DISPATCH_TASK, ignore_result=True, expires=DISPATCH_EXPIRES)

@@ -69,6 +69,19 @@ def open_connection(smtp: SmtpConfig | None):
     return connection
 
 
+def connection_alive(connection) -> bool:
+    """Whether an open SMTP connection still answers (a NOOP), so a connection the server closed
+    between two messages is replaced before the next one instead of failing it. Backends that are
+    not SMTP connections count as alive."""
+    smtp = getattr(connection, "connection", None)
+    if not isinstance(smtp, smtplib.SMTP):
+        return True
+    try:
+        return smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError):
+        return False
+
+
 def close_connection(connection) -> None:
     with contextlib.suppress(smtplib.SMTPException, OSError):
         connection.close()  # the outcome is decided; a failing QUIT changes nothing

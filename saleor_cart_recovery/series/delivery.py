@@ -1,47 +1,55 @@
-"""The send task's logic: claim, prepare without locks, re-check, hand over, record.
+"""The send task's logic for a batch of messages: claim, prepare without locks, then per message
+re-check, hand over and record — over one SMTP connection.
 
 No lock of ours is held across a call that leaves the database or takes long (invariant 4):
 
-1. **claim** — one conditional UPDATE moves the message from ``scheduled`` to ``sending`` and
-   counts the attempt; the attempt number is the claim's fencing token. Every later write is
-   conditional on ``status = sending AND attempts = <our attempt>``, so a message whose claim was
-   taken over (or that is no longer ``sending``) is never sent or recorded by a stale task.
-2. **prepare**, outside any transaction: read the settings, look for an order, load and price the
-   cart (Saleor may call a tax app here), decide, issue the coupon (its code is stored on the
-   message at once, so a retry reuses it), build the offer and render.
-3. **connect** to the mail server, outside any transaction (it may stall up to the SMTP timeout).
-4. **re-check and mark** in one short transaction: still our claim, cart still live, no order,
-   not suppressed, plugin still on, step still in the schedule — then set ``handed_over_at``.
-5. **send** over the open connection, outside any transaction.
-6. **record** the outcome in one short transaction.
+1. **claim** — one conditional UPDATE moves the batch's messages from ``scheduled`` to ``sending``
+   and counts each one's attempt; the attempt number is that message's fencing token. Every later
+   write is conditional on ``status = sending AND attempts = <its attempt>``, so a message whose
+   claim was taken over (or that is no longer ``sending``) is never sent or recorded by a stale task.
+2. **prepare**, outside any transaction, with a bounded number of queries for the whole batch:
+   the channels' settings, orders, suppressions and cart snapshots are read once for all messages;
+   then each message is decided, its coupon issued (the code is stored on the message at once, so a
+   retry reuses it), its offer built and rendered. The prepared subjects and recipients are written
+   in one statement.
+3. **connect** to the mail server, outside any transaction, once for the batch (once per mail
+   server when a batch spans channels); a connection found dead before a message is replaced.
+4. per message, **re-check and mark** in one short transaction: still our claim, cart still live,
+   no order, not suppressed, plugin still on, step still in the schedule — then set
+   ``handed_over_at``;
+5. **send** it over the open connection, outside any transaction;
+6. **record** its outcome in one short transaction.
 
-What is left of invariant 3 is the time between step 4's commit and the server accepting the
+What is left of invariant 3 is the time between step 4's commit and the server accepting that
 message: the transfer of one message over an open connection (milliseconds; at most the SMTP
 timeout if the server stalls mid-transfer). A worker that dies before step 4 sent nothing and the
 dispatcher hands the message out again; one that dies after it may have sent it, and the
-dispatcher records it ``failed``/``interrupted`` (never resent: invariant 2).
+dispatcher records it ``failed``/``interrupted`` (never resent: invariant 2). A connection that
+breaks fails only the message on the wire; when the server cannot be reached, the rest of the
+batch is given back for a retry.
 """
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.mail import EmailMessage
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ..email.compose import compose_email
 from ..email.offers import abandoned_prices, build_offer, content_for_step, coupon_due, issue_coupon
-from ..email.transport import close_connection, open_connection, send_on
+from ..email.transport import close_connection, connection_alive, open_connection, send_on
 from ..exceptions import CartRecoveryError, RecipientRefused, SendFailed, SendRefused, SendUncertain
-from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
+from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
 from ..settings.channel import RecoverySettings
 from ..settings.formats import SmtpConfig
-from ..shop import CartSnapshot, OrderRef, Shop, get_shop, usable_settings
+from ..shop import CartSnapshot, OrderLookup, OrderRef, Shop, get_shop, usable_settings
 from .activity import record_order
 from .decisions import next_due, reason_not_to_send
-from .suppression import normalize_email, suppress, suppression_reason
+from .suppression import normalize_email, suppress, suppression_reasons
 
 logger = logging.getLogger(__name__)
 
@@ -63,30 +71,38 @@ class Prepared:
     recipient: str
     email: EmailMessage
     smtp: SmtpConfig | None
+    last_step: bool  # nothing left to plan for the cart: recording it may finish the series
 
 
 def deliver(message_id: int) -> str:
-    """Handle one planned message; return its status afterwards. Safe to call any number of times,
-    from any number of workers at once: at most one of them sends it."""
+    """Handle one planned message; return its status afterwards (see :func:`deliver_batch`)."""
+    return deliver_batch([message_id])[message_id]
+
+
+def deliver_batch(message_ids: list[int]) -> dict[int, str]:
+    """Handle planned messages; return each one's status afterwards (``missing`` when deleted).
+    Safe to call any number of times, from any number of workers at once: at most one of them
+    sends a message."""
     shop = get_shop()
     with shop.write_access():
-        attempt = _claim(message_id)
-        if attempt is None:
-            return _status(message_id)
-        try:
-            prepared = _prepare(shop, message_id, attempt)
-        except Exception as exc:
-            # Shop data, rendering, a voucher: nothing was sent. The attempt counts, so a message
-            # that can never be prepared stops being handed out.
-            logger.exception("cart recovery: could not prepare message %s", message_id)
-            return _release(message_id, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
-        if prepared is None:
-            return _status(message_id)
-        return _hand_over(shop, prepared)
+        claims = _claim(message_ids)
+        if claims:
+            try:
+                prepared = _prepare(shop, claims)
+            except Exception as exc:
+                # Reading the batch failed (database, shop): nothing was sent; each claim is given
+                # back and counts, so a batch that can never be read stops being handed out.
+                logger.exception("cart recovery: could not prepare messages %s", sorted(claims))
+                for message_id, attempt in claims.items():
+                    _release(message_id, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
+                prepared = []
+            _hand_over(shop, prepared)
+        return _statuses(message_ids)
 
 
-def _status(message_id: int) -> str:
-    return RecoveryMessage.objects.filter(pk=message_id).values_list("status", flat=True).first() or "missing"
+def _statuses(message_ids: list[int]) -> dict[int, str]:
+    found = dict(RecoveryMessage.objects.filter(pk__in=message_ids).values_list("pk", "status"))
+    return {message_id: found.get(message_id, "missing") for message_id in message_ids}
 
 
 def _ours(message_id: int, attempt: int):
@@ -94,30 +110,165 @@ def _ours(message_id: int, attempt: int):
     return RecoveryMessage.objects.filter(pk=message_id, status=MessageStatus.SENDING, attempts=attempt)
 
 
-def _claim(message_id: int) -> int | None:
-    """Take the message (``scheduled`` → ``sending``); the attempt number, or ``None`` when it is
-    not ours to send (already claimed, sent, skipped, failed or deleted)."""
-    now = timezone.now()
-    with transaction.atomic():
-        claimed = RecoveryMessage.objects.filter(pk=message_id, status=MessageStatus.SCHEDULED).update(
-            status=MessageStatus.SENDING, attempts=F("attempts") + 1, handed_over_at=None, updated_at=now
+_CLAIM = f"""
+UPDATE {RecoveryMessage._meta.db_table}
+SET status = %(sending)s, attempts = attempts + 1, handed_over_at = NULL, updated_at = %(now)s
+WHERE id = ANY(%(ids)s) AND status = %(scheduled)s
+RETURNING id, attempts
+"""
+
+
+def _claim(message_ids: list[int]) -> dict[int, int]:
+    """Take the messages that are ours to send (``scheduled`` → ``sending``), in one statement:
+    their attempt numbers by id. Already claimed, sent, skipped, failed or deleted ones are absent."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM,
+            {
+                "ids": list(message_ids),
+                "now": timezone.now(),
+                "sending": MessageStatus.SENDING.value,
+                "scheduled": MessageStatus.SCHEDULED.value,
+            },
         )
-        if not claimed:
-            return None
-        return RecoveryMessage.objects.values_list("attempts", flat=True).get(pk=message_id)
+        return dict(cursor.fetchall())
 
 
-def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
-    """Step 2: decide and render without holding any lock; ``None`` when the message was skipped
-    (or the claim was lost meanwhile)."""
-    message = RecoveryMessage.objects.select_related("cart").get(pk=message_id)
-    cart = message.cart
+@dataclass(frozen=True)
+class _Situation:
+    settings: RecoverySettings | None
+    order: OrderRef | None
+    snapshot: CartSnapshot | None
+    reason: str | None  # why the step must not go out now; None: it may
+
+
+class _Reads:
+    """What decides the batch's messages, read from the shop and our tables with a bounded number
+    of queries whatever the batch's size (``with_snapshots`` also loads the carts)."""
+
+    def __init__(self, shop: Shop, carts: list[RecoveryCart], *, with_snapshots: bool):
+        self.settings = {
+            slug: usable_settings(slug, shop) for slug in sorted({cart.channel_slug for cart in carts})
+        }
+        self.orders = shop.find_orders(
+            [_lookup(cart) for cart in carts if cart.status != CartStatus.CONVERTED]
+        )
+        self.suppressions = suppression_reasons((cart.channel_slug, cart.email) for cart in carts)
+        self.snapshots: dict[str, CartSnapshot] = {}
+        self.with_snapshots = with_snapshots
+        if with_snapshots:
+            self.snapshots = shop.load_carts(
+                [
+                    cart.checkout_token
+                    for cart in carts
+                    if cart.status == CartStatus.ACTIVE
+                    and cart.checkout_token not in self.orders
+                    and self.settings[cart.channel_slug][0] is not None
+                ]
+            )
+
+    def situation(self, cart: RecoveryCart, step: int) -> _Situation:
+        settings, unavailable = self.settings[cart.channel_slug]
+        order = self.orders.get(cart.checkout_token)
+        snapshot = self.snapshots.get(cart.checkout_token)
+        reason = reason_not_to_send(
+            unavailable=unavailable,
+            cart_status=cart.status,
+            cart_stop_reason=cart.stop_reason,
+            ordered=order is not None,
+            suppression=self.suppressions.get((cart.channel_slug, normalize_email(cart.email))),
+            snapshot=snapshot,
+            check_snapshot=self.with_snapshots,
+            step_in_schedule=settings is None or step <= settings.steps,
+        )
+        return _Situation(settings, order, snapshot, reason)
+
+
+def _lookup(cart: RecoveryCart) -> OrderLookup:
+    """An order from this checkout, or by the same shopper in the channel since the cart's last
+    activity (bought through another checkout or device) — asked of the shop at send time, so it
+    holds even when the order hook did not run (plugin off, hook failed)."""
+    return OrderLookup(cart.checkout_token, cart.channel_slug, cart.email, cart.last_activity_at)
+
+
+_WRITE_PREPARED = f"""
+UPDATE {RecoveryMessage._meta.db_table} AS m
+SET content = v.content, subject = v.subject, recipient = v.recipient, updated_at = %(now)s
+FROM unnest(%(id)s::bigint[], %(attempt)s::int[], %(content)s::varchar[], %(subject)s::varchar[],
+            %(recipient)s::varchar[]) AS v(id, attempt, content, subject, recipient)
+WHERE m.id = v.id AND m.status = %(sending)s AND m.attempts = v.attempt
+RETURNING m.id
+"""
+
+# The cart's address as the checkout has it now, and the prices when its first reminder was
+# prepared (kept once recorded).
+_WRITE_CARTS = f"""
+UPDATE {RecoveryCart._meta.db_table} AS c SET email = v.email,
+    abandoned_prices = COALESCE(c.abandoned_prices, v.prices::jsonb)
+FROM unnest(%(id)s::bigint[], %(email)s::varchar[], %(prices)s::text[]) AS v(id, email, prices)
+WHERE c.id = v.id
+"""
+
+
+def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
+    """Step 2: decide and render every claimed message without holding any lock; the messages
+    that may go out, in claim order. Skipped, postponed and failed ones are recorded here."""
+    messages = list(RecoveryMessage.objects.select_related("cart").filter(pk__in=claims).order_by("pk"))
+    reads = _Reads(shop, [message.cart for message in messages], with_snapshots=True)
     now = timezone.now()
-    situation = _situation(shop, cart, message.step, cart.email, with_snapshot=True)
+    ready: list[tuple[RecoveryMessage, Prepared, str]] = []
+    carts: dict[int, tuple[str, str]] = {}
+    for message in messages:
+        attempt = claims[message.pk]
+        try:
+            prepared = _prepare_one(shop, message, attempt, reads.situation(message.cart, message.step), now)
+        except Exception as exc:
+            # Shop data, rendering, a voucher: nothing was sent. The attempt counts, so a message
+            # that can never be prepared stops being handed out.
+            logger.exception("cart recovery: could not prepare message %s", message.pk)
+            _release(message.pk, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
+            continue
+        if prepared is None:
+            continue
+        content, snapshot = prepared[1], reads.snapshots[message.cart.checkout_token]
+        ready.append((message, prepared[0], content))
+        carts[message.cart_id] = (prepared[0].recipient, json.dumps(abandoned_prices(snapshot.lines)))
+    if not ready:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WRITE_CARTS,
+            {
+                "id": list(carts),
+                "email": [email for email, _ in carts.values()],
+                "prices": [prices for _, prices in carts.values()],
+            },
+        )
+        cursor.execute(
+            _WRITE_PREPARED,
+            {
+                "id": [p.message_id for _, p, _ in ready],
+                "attempt": [p.attempt for _, p, _ in ready],
+                "content": [content for _, _, content in ready],
+                "subject": [p.email.subject for _, p, _ in ready],
+                "recipient": [p.email.to[0] for _, p, _ in ready],
+                "now": timezone.now(),
+                "sending": MessageStatus.SENDING.value,
+            },
+        )
+        still_ours = {row[0] for row in cursor.fetchall()}  # a claim lost meanwhile is not sent
+    return [p for _, p, _ in ready if p.message_id in still_ours]
+
+
+def _prepare_one(
+    shop: Shop, message: RecoveryMessage, attempt: int, situation: _Situation, now
+) -> tuple[Prepared, str] | None:
+    """One message: skipped or postponed (``None``), or rendered with its content type."""
+    cart = message.cart
     settings, snapshot = situation.settings, situation.snapshot
     if situation.reason or settings is None or snapshot is None:  # no reason means both are there
         _skip(
-            message_id,
+            message.pk,
             attempt,
             message.step,
             cart,
@@ -126,14 +277,14 @@ def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
         )
         return None
     if _came_back(cart, message):
-        _postpone(message_id, attempt, settings, cart, message.step)
+        _postpone(message.pk, attempt, settings, cart, message.step)
         return None
     content = content_for_step(settings.offers, message.step, settings.steps)
     coupon = settings.offers.coupon
     if coupon is not None and coupon_due(settings.offers, message.step) and not message.voucher_code:
         issued = issue_coupon(shop, coupon, snapshot, now=now)
         message.voucher_code, message.voucher_expires_at = issued.code, issued.expires_at
-        if not _ours(message_id, attempt).update(
+        if not _ours(message.pk, attempt).update(
             voucher_code=issued.code, voucher_expires_at=issued.expires_at, updated_at=now
         ):
             logger.warning("cart %s: claim lost; voucher %s stays unused", cart.checkout_token, issued.code)
@@ -155,92 +306,67 @@ def _prepare(shop: Shop, message_id: int, attempt: int) -> Prepared | None:
         step=message.step,
         variant=message.variant,
         offer=offer,
-        message_id=message_id,
+        message_id=message.pk,
     )
     email.message()  # headers and addresses checked now: a bad one fails preparation, not the send
-    if cart.abandoned_prices is None:
-        RecoveryCart.objects.filter(pk=cart.pk, abandoned_prices__isnull=True).update(
-            abandoned_prices=abandoned_prices(snapshot.lines)
-        )
-    recipient = normalize_email(snapshot.email)
-    if recipient != cart.email:
-        RecoveryCart.objects.filter(pk=cart.pk).update(email=recipient)
-    if not _ours(message_id, attempt).update(
-        content=content, subject=email.subject, recipient=snapshot.email, updated_at=timezone.now()
-    ):
-        return None
-    return Prepared(
-        message_id=message_id,
+    prepared = Prepared(
+        message_id=message.pk,
         attempt=attempt,
         cart_id=cart.pk,
         channel_slug=cart.channel_slug,
         checkout_token=cart.checkout_token,
         step=message.step,
-        recipient=recipient,
+        recipient=normalize_email(snapshot.email),
         email=email,
         smtp=settings.smtp,
+        last_step=cart.next_due_at is None,
     )
+    return prepared, content
 
 
-@dataclass(frozen=True)
-class _Situation:
-    settings: RecoverySettings | None
-    order: OrderRef | None
-    snapshot: CartSnapshot | None
-    reason: str | None  # why the step must not go out now; None: it may
-
-
-def _situation(shop: Shop, cart: RecoveryCart, step: int, email: str, *, with_snapshot: bool) -> _Situation:
-    """Everything that decides whether ``step`` may go out now, read fresh from the shop and our
-    tables; ``with_snapshot`` also loads and prices the cart (slow: never under a lock)."""
-    settings, unavailable = usable_settings(cart.channel_slug, shop)
-    order = _order(shop, cart) if cart.status != CartStatus.CONVERTED else None
-    snapshot = None
-    if with_snapshot and settings is not None and order is None and cart.status == CartStatus.ACTIVE:
-        snapshot = shop.load_cart(cart.checkout_token)
-    reason = reason_not_to_send(
-        unavailable=unavailable,
-        cart_status=cart.status,
-        cart_stop_reason=cart.stop_reason,
-        ordered=order is not None,
-        suppression=suppression_reason(cart.channel_slug, email),
-        snapshot=snapshot,
-        check_snapshot=with_snapshot,
-        step_in_schedule=settings is None or step <= settings.steps,
-    )
-    return _Situation(settings, order, snapshot, reason)
-
-
-def _order(shop: Shop, cart: RecoveryCart) -> OrderRef | None:
-    """An order from this checkout, or by the same shopper in the channel since the cart's last
-    activity (bought through another checkout or device) — asked of the shop at send time, so it
-    holds even when the order hook did not run (plugin off, hook failed)."""
-    return shop.find_order(
-        cart.checkout_token, channel_slug=cart.channel_slug, email=cart.email, since=cart.last_activity_at
-    )
-
-
-def _hand_over(shop: Shop, prepared: Prepared) -> str:
-    """Steps 3–6: connect, re-check and mark, send, record."""
+def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
+    """Steps 3–6 for each prepared message, over one connection per mail server."""
+    connections: dict[SmtpConfig | None, object] = {}
+    unreachable: set[SmtpConfig | None] = set()
     try:
-        connection = open_connection(prepared.smtp)
-    except SendFailed as exc:
-        return _record(prepared, exc)
-    try:
-        try:
-            marked = _recheck_and_mark(shop, prepared)
-        except Exception as exc:  # nothing was handed over: try again later
-            logger.exception("cart recovery: could not re-check message %s", prepared.message_id)
-            return _release(prepared.message_id, prepared.attempt, Reason.PREPARE_FAILED, error=repr(exc))
-        if not marked:
-            return _status(prepared.message_id)
-        try:
-            send_on(connection, prepared.email)
-        except CartRecoveryError as exc:
-            return _record(prepared, exc)
-        return _record(prepared, None)
+        for index, prepared in enumerate(batch):
+            if prepared.smtp in unreachable:
+                continue
+            mail = connections.get(prepared.smtp)
+            if mail is not None and not connection_alive(mail):  # closed by the server meanwhile
+                close_connection(connections.pop(prepared.smtp))
+                mail = None
+            if mail is None:
+                try:
+                    mail = connections[prepared.smtp] = open_connection(prepared.smtp)
+                except SendFailed as exc:
+                    # Unreachable: nothing was handed over; this server's messages are retried later.
+                    unreachable.add(prepared.smtp)
+                    for rest in batch[index:]:
+                        if rest.smtp == prepared.smtp:
+                            _record(rest, exc)
+                    continue
+            _hand_over_one(shop, prepared, mail)
     finally:
-        close_connection(connection)
+        for mail in connections.values():
+            close_connection(mail)
+
+
+def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> None:
+    try:
+        marked = _recheck_and_mark(shop, prepared)
+    except Exception as exc:  # nothing was handed over: try again later
+        logger.exception("cart recovery: could not re-check message %s", prepared.message_id)
+        _release(prepared.message_id, prepared.attempt, Reason.PREPARE_FAILED, error=repr(exc))
+        return
+    if not marked:
+        return
+    try:
+        send_on(mail, prepared.email)
+    except CartRecoveryError as exc:
+        _record(prepared, exc)
+        return
+    _record(prepared, None)
 
 
 def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
@@ -248,11 +374,16 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
     connected; ``True`` when the message is marked handed over and may go out now."""
     now = timezone.now()
     with transaction.atomic():
-        message = _ours(prepared.message_id, prepared.attempt).select_for_update().first()
+        message = (
+            _ours(prepared.message_id, prepared.attempt)
+            .select_related("cart")
+            .select_for_update(of=("self",))
+            .first()
+        )
         if message is None:
             return False
-        cart = RecoveryCart.objects.get(pk=prepared.cart_id)
-        situation = _situation(shop, cart, prepared.step, prepared.recipient, with_snapshot=False)
+        cart = message.cart
+        situation = _Reads(shop, [cart], with_snapshots=False).situation(cart, prepared.step)
         if situation.reason:  # bought, stopped, unsubscribed or switched off while it was prepared
             _skip(
                 prepared.message_id, prepared.attempt, prepared.step, cart, situation.reason, situation.order
@@ -286,7 +417,7 @@ def _skip(
     logger.info("cart %s step %s skipped: %s", cart.checkout_token, step, reason)
 
 
-def _release(message_id: int, attempt: int, final_reason: str, *, error: str) -> str:
+def _release(message_id: int, attempt: int, final_reason: str, *, error: str) -> None:
     """Give the claim back after a failure that sent nothing: ``scheduled`` again after a backoff,
     or ``failed``/``final_reason`` once the attempts are used up."""
     now = timezone.now()
@@ -303,10 +434,9 @@ def _release(message_id: int, attempt: int, final_reason: str, *, error: str) ->
                 error=error,
                 updated_at=now,
             )
-    return _status(message_id)
 
 
-def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> str:
+def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> None:
     """Step 6: the message's final (or retry) state, in one short transaction."""
     now = timezone.now()
     message_id, attempt = prepared.message_id, prepared.attempt
@@ -314,7 +444,8 @@ def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> str:
         logger.warning(
             "cart %s step %s: delivery failed: %s", prepared.checkout_token, prepared.step, outcome
         )
-        return _release(message_id, attempt, Reason.RETRIES_EXHAUSTED, error=str(outcome))
+        _release(message_id, attempt, Reason.RETRIES_EXHAUSTED, error=str(outcome))
+        return
     if outcome is None:
         fields = {"status": MessageStatus.SENT, "sent_at": now, "error": ""}
     elif isinstance(outcome, SendUncertain):
@@ -327,12 +458,12 @@ def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> str:
         fields = {"status": MessageStatus.FAILED, "reason": Reason.SEND_REFUSED, "error": str(outcome)}
     with transaction.atomic():
         if not _ours(message_id, attempt).update(updated_at=now, **fields):
-            return _status(message_id)
+            return
         if isinstance(outcome, RecipientRefused):
             logger.warning("cart %s: %s bounced: %s", prepared.checkout_token, prepared.recipient, outcome)
             suppress(prepared.channel_slug, prepared.recipient, source="bounced")
-        finish_if_done([prepared.cart_id], now)
-    return str(fields["status"])
+        if prepared.last_step:
+            finish_if_done([prepared.cart_id], now)
 
 
 def finish_if_done(cart_ids, now) -> int:
@@ -340,9 +471,7 @@ def finish_if_done(cart_ids, now) -> int:
     have every step planned (nothing left to plan: ``next_due_at`` is empty) and none waiting.
     A cart the dispatcher still has to look at (new activity after its last step) is finished by
     the dispatcher instead, when it finds no step left."""
-    waiting = RecoveryMessage.objects.filter(
-        cart_id=OuterRef("pk"), status__in=[MessageStatus.SCHEDULED, MessageStatus.SENDING]
-    )
+    waiting = RecoveryMessage.objects.filter(cart_id=OuterRef("pk"), status__in=UNSENT)
     return (
         RecoveryCart.objects.filter(pk__in=cart_ids, status=CartStatus.ACTIVE, next_due_at__isnull=True)
         .exclude(Exists(waiting))

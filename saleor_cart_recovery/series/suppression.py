@@ -6,8 +6,10 @@ checks :func:`suppression_reason` again right before each send (see :mod:`.deliv
 """
 
 import logging
+from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import BOUNCE_SOURCES, CartStatus, Reason, RecoveryCart, Suppression
@@ -60,14 +62,22 @@ def unsuppress(channel_slug: str, email: str) -> bool:
     return bool(deleted)
 
 
+def suppression_reasons(addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """``unsubscribed`` or ``bounced`` per suppressed ``(channel_slug, email)`` pair (emails
+    normalised in the keys), in one query; pairs that may be mailed are absent."""
+    pairs = {(channel_slug, normalize_email(email)) for channel_slug, email in addresses}
+    if not pairs:
+        return {}
+    wanted = Q()
+    for channel_slug, email in pairs:
+        wanted |= Q(channel_slug=channel_slug, email=email)
+    rows = Suppression.objects.filter(wanted).values_list("channel_slug", "email", "source")
+    return {(channel_slug, email): reason_for(source) for channel_slug, email, source in rows}
+
+
 def suppression_reason(channel_slug: str, email: str) -> str | None:
     """``unsubscribed`` or ``bounced`` for a suppressed address, ``None`` otherwise."""
-    source = (
-        Suppression.objects.filter(channel_slug=channel_slug, email=normalize_email(email))
-        .values_list("source", flat=True)
-        .first()
-    )
-    return None if source is None else reason_for(source)
+    return suppression_reasons([(channel_slug, email)]).get((channel_slug, normalize_email(email)))
 
 
 def is_suppressed(channel_slug: str, email: str) -> bool:

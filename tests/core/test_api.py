@@ -15,7 +15,7 @@ from freezegun import freeze_time
 
 from saleor_cart_recovery.models import RecoveryCart, Suppression
 from saleor_cart_recovery.series.activity import record_order
-from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.delivery import deliver, deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from tests.shopapp.models import ShopChannel, ShopOrder
 from tests.shopapp.shop import order_ref
@@ -92,7 +92,7 @@ def errors(client, query, variables=None) -> list[str]:
 
 def run_dispatch(django_capture_on_commit_callbacks, at):
     with freeze_time(at), django_capture_on_commit_callbacks(execute=True):
-        dispatch(now=at, send=deliver)
+        dispatch(now=at, send=deliver_batch)
 
 
 @pytest.fixture

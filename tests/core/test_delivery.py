@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
 from saleor_cart_recovery.series import delivery
-from saleor_cart_recovery.series.delivery import MAX_ATTEMPTS, RETRY_BASE, deliver
+from saleor_cart_recovery.series.delivery import MAX_ATTEMPTS, RETRY_BASE, deliver, deliver_batch
 from saleor_cart_recovery.series.dispatch import PREPARE_TIMEOUT, dispatch
 from tests.shopapp.models import ShopCheckout, ShopOrder
 from tests.shopapp.shop import DbShop
@@ -151,18 +151,21 @@ def test_reminder_is_skipped_and_series_stopped_with_the_reason(planned, abandon
 
 
 def test_order_placed_between_claim_and_send_stops_the_email(planned, abandoned_cart):
-    real_find = DbShop.find_order
+    real_find = DbShop.find_orders
     calls = []
 
-    def find_order(shop, token, **shopper):
-        calls.append(token)
+    def find_orders(shop, lookups):
+        calls.append(lookups)
         if len(calls) == 2:  # the shopper pays while the reminder is being rendered
             ShopOrder.objects.create(
-                checkout_token=token, email="shopper@example.com", total="92.30", created_at=DUE
+                checkout_token=lookups[0].checkout_token,
+                email="shopper@example.com",
+                total="92.30",
+                created_at=DUE,
             )
-        return real_find(shop, token, **shopper)
+        return real_find(shop, lookups)
 
-    with mock.patch.object(DbShop, "find_order", find_order):
+    with mock.patch.object(DbShop, "find_orders", find_orders):
         assert send(planned) == "skipped"
     assert mail.outbox == []
     planned.refresh_from_db()
@@ -283,7 +286,7 @@ def test_an_order_from_before_the_cart_was_abandoned_does_not_stop_it(planned, a
 def test_last_step_finishes_the_series(abandoned_cart, django_capture_on_commit_callbacks):
     for delay in (timedelta(hours=1), timedelta(days=1), timedelta(days=3)):
         with freeze_time(START + delay), django_capture_on_commit_callbacks(execute=True):
-            dispatch(send=deliver)
+            dispatch(send=deliver_batch)
     assert [m.subject for m in mail.outbox] == ["Forgot something?", "Still thinking?", "Last call"]
     assert RecoveryCart.objects.get().status == "finished"
     assert "last reminder" in mail.outbox[-1].body
@@ -314,18 +317,18 @@ def test_unreachable_mail_server_is_retried(planned, channel):
 
 
 def test_unsubscribe_between_claim_and_send_stops_the_email(planned, abandoned_cart):
-    real_find = DbShop.find_order
+    real_find = DbShop.find_orders
     calls = []
 
-    def find_order(shop, token, **shopper):
-        calls.append(token)
+    def find_orders(shop, lookups):
+        calls.append(lookups)
         if len(calls) == 2:  # the shopper unsubscribes while the reminder is being rendered
             Suppression.objects.create(
                 channel_slug="main", email=abandoned_cart.email, source="link", created_at=DUE
             )
-        return real_find(shop, token, **shopper)
+        return real_find(shop, lookups)
 
-    with mock.patch.object(DbShop, "find_order", find_order):
+    with mock.patch.object(DbShop, "find_orders", find_orders):
         assert send(planned) == "skipped"
     planned.refresh_from_db()
     assert (planned.reason, mail.outbox) == ("unsubscribed", [])
@@ -407,7 +410,7 @@ def test_a_shopper_back_on_the_site_gets_no_reminder_until_quiet_again(
 def test_a_stale_claim_reclaimed_by_the_dispatcher_cannot_send_or_record(planned):
     # given worker A claimed the message and then stalled longer than the preparation timeout
     with freeze_time(DUE):
-        attempt_a = delivery._claim(planned.id)
+        attempt_a = delivery._claim([planned.id])[planned.id]
     dispatch(now=DUE + PREPARE_TIMEOUT + timedelta(seconds=1), send=lambda _: None)
     planned.refresh_from_db()
     assert planned.status == "scheduled"
@@ -416,8 +419,8 @@ def test_a_stale_claim_reclaimed_by_the_dispatcher_cannot_send_or_record(planned
         assert deliver(planned.id) == "sent"
     # then A, waking up, can neither prepare nor record anything for its old claim
     with freeze_time(DUE + PREPARE_TIMEOUT + timedelta(seconds=3)):
-        assert delivery._prepare(DbShop(), planned.id, attempt_a) is None
-        assert delivery._release(planned.id, attempt_a, "prepare_failed", error="late") == "sent"
+        assert delivery._prepare(DbShop(), {planned.id: attempt_a}) == []
+        delivery._release(planned.id, attempt_a, "prepare_failed", error="late")
     planned.refresh_from_db()
     assert (planned.status, planned.attempts, len(mail.outbox)) == ("sent", 2, 1)
 

@@ -2,8 +2,11 @@ import threading
 from datetime import timedelta
 from decimal import Decimal
 
+from unittest import mock
+
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from saleor_cart_recovery.experiments.assignment import in_holdout
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
@@ -30,7 +33,7 @@ def run(django_capture_on_commit_callbacks):
     def run(now):
         sent: list[int] = []
         with django_capture_on_commit_callbacks(execute=True):
-            result = dispatch(now=now, send=sent.append)
+            result = dispatch(now=now, send=sent.extend)
         return result, sent
 
     return run
@@ -86,12 +89,44 @@ def test_cart_in_a_channel_without_the_plugin_is_stopped(run, abandoned_cart):
     assert (result.stopped, sent, cart.status, cart.stop_reason) == (1, [], "stopped", "plugin_inactive")
 
 
-def test_work_is_done_in_bounded_batches(channel, recovery_settings):
+def test_a_cycle_plans_everything_due_in_bounded_batches(channel, recovery_settings):
+    # given five due carts and batches of two
     for _ in range(5):
         touch(make_checkout(channel), START, recovery_settings)
-    result = dispatch(now=START + HOUR, send=lambda _: None, batch_size=2, max_batches=2)
-    assert result.planned == 4
-    assert RecoveryCart.objects.filter(steps_planned=0).count() == 1
+    with CaptureQueriesContext(connection) as queries:
+        result = dispatch(now=START + HOUR, send=lambda _: None, batch_size=2)
+    # then one cycle plans all of them (no cap per cycle), three batches of set-based statements
+    assert result.planned == 5 and len(result.enqueued) == 5
+    assert RecoveryCart.objects.filter(steps_planned=0).count() == 0
+    locks = [q["sql"] for q in queries.captured_queries if "FOR UPDATE OF c SKIP LOCKED" in q["sql"]]
+    assert len(locks) == 3
+    # and nothing is left waiting to be planned
+    assert (result.backlog.due_unplanned, result.backlog.planned_unsent) == (0, 5)
+
+
+def test_a_cycle_past_its_time_budget_leaves_the_rest_as_backlog(channel, recovery_settings):
+    for _ in range(5):
+        touch(make_checkout(channel), START, recovery_settings)
+    result = dispatch(now=START + HOUR, send=lambda _: None, batch_size=2, budget=timedelta(0))
+    # one batch per pass, then the budget is spent: the rest waits for the next cycle and is reported
+    assert result.planned == 2
+    assert result.backlog.due_unplanned == 3 and result.backlog.oldest_due <= START + HOUR
+    assert "3 due cart(s) not yet planned" in str(result)
+
+
+def test_sends_are_handed_out_in_batches_of_one_channel(channel, recovery_settings):
+    other = ShopChannel.objects.create(slug="other", configuration=channel.configuration)
+    for shop_channel in (channel, channel, channel, other):
+        touch(make_checkout(shop_channel), START, recovery_settings)
+    batches: list[list[int]] = []
+    with mock.patch("django.db.transaction.on_commit", lambda hand_off, robust: hand_off()):
+        result = dispatch(now=START + HOUR, send=batches.append, send_batch=2)
+    channels = [
+        set(RecoveryMessage.objects.filter(pk__in=batch).values_list("cart__channel_slug", flat=True))
+        for batch in batches
+    ]
+    assert sorted(map(len, batches)) == [1, 1, 2] and all(len(c) == 1 for c in channels)
+    assert result.tasks == 3 and sorted(sum(batches, [])) == sorted(result.enqueued)
 
 
 def test_interrupted_send_is_recorded_as_failed_not_resent(run, abandoned_cart):
@@ -148,7 +183,7 @@ def test_two_dispatchers_at_once_plan_each_step_once(channel, recovery_settings)
     def worker():
         barrier.wait()
         try:
-            dispatch(now=START + HOUR, send=sent.append, batch_size=5)
+            dispatch(now=START + HOUR, send=sent.extend, batch_size=5)
         finally:
             connection.close()
 
@@ -286,14 +321,15 @@ def test_one_failed_hand_off_to_the_broker_does_not_stop_the_others(channel, rec
         touch(make_checkout(channel), START, recovery_settings)
     handed: list[int] = []
 
-    def send(message_id):
+    def send(message_ids):
+        [message_id] = message_ids
         if not handed:
             handed.append(-message_id)
             raise ConnectionError("broker down")
         handed.append(message_id)
 
-    # when the dispatcher runs (for real: its hand-offs run after the commit)
-    result = dispatch(now=START + HOUR, send=send)
+    # when the dispatcher runs (for real: its hand-offs run after the commit), one message per task
+    result = dispatch(now=START + HOUR, send=send, send_batch=1)
     # then the cycle finished, the other two were handed off, and the refused one waits for its lease
     assert result.planned == 3 and len(handed) == 3
     refused = -handed[0]

@@ -18,7 +18,7 @@ from saleor_cart_recovery.email.tokens import read_click_token
 from saleor_cart_recovery.exceptions import ConfigurationError
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
 from saleor_cart_recovery.series import delivery
-from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine
@@ -46,7 +46,7 @@ def run_step(django_capture_on_commit_callbacks):
 
     def run(moment):
         with freeze_time(moment), django_capture_on_commit_callbacks(execute=True):
-            dispatch(send=deliver)
+            dispatch(send=deliver_batch)
 
     return run
 

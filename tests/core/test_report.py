@@ -23,7 +23,7 @@ from saleor_cart_recovery.experiments.report import build_report
 from saleor_cart_recovery.experiments.stats import difference_interval
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
 from saleor_cart_recovery.series.activity import record_order
-from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopOrder
@@ -71,7 +71,7 @@ def cart(channel, settings, token, email, left_at=START):
 
 def run_dispatch(django_capture_on_commit_callbacks, at):
     with freeze_time(at), django_capture_on_commit_callbacks(execute=True):
-        dispatch(now=at, send=deliver)
+        dispatch(now=at, send=deliver_batch)
 
 
 def order(token, email, total, at):

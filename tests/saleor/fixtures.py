@@ -14,7 +14,7 @@ from saleor.plugins.manager import get_plugins_manager
 from saleor.plugins.models import PluginConfiguration
 
 from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
-from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 
 from .utils import (
@@ -65,7 +65,7 @@ def run_dispatch(django_capture_on_commit_callbacks):
 
     def run():
         with django_capture_on_commit_callbacks(execute=True):
-            return dispatch(send=deliver)
+            return dispatch(send=deliver_batch)
 
     return run
 

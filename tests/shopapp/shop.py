@@ -6,11 +6,20 @@ from contextlib import nullcontext
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Prefetch, Q
+from django.db.models.functions import Lower
 
 from saleor_cart_recovery.settings.channel import RecoverySettings, validate_for_activation
-from saleor_cart_recovery.shop import CartLine, CartSnapshot, IssuedVoucher, OrderRef, UpsellProduct
+from saleor_cart_recovery.shop import (
+    CartLine,
+    CartSnapshot,
+    IssuedVoucher,
+    OrderRef,
+    UpsellProduct,
+    match_orders,
+)
 
-from .models import ShopChannel, ShopCheckout, ShopOrder, ShopProduct, ShopStock, ShopVoucher
+from .models import ShopChannel, ShopCheckout, ShopLine, ShopOrder, ShopProduct, ShopStock, ShopVoucher
 
 logger = logging.getLogger(__name__)
 
@@ -24,45 +33,26 @@ class DbShop:
         validate_for_activation(settings)
         return settings
 
-    def load_cart(self, checkout_token):
-        checkout = ShopCheckout.objects.select_related("channel").filter(token=checkout_token).first()
-        if checkout is None:
-            return None
-        lines = tuple(
-            CartLine(
-                variant_id=line.variant_id,
-                product_name=line.product_name,
-                variant_name=line.variant_name,
-                sku=f"SKU-{line.variant_id}",
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                total=line.unit_price * line.quantity,
-                image_url=line.image_url or None,
-            )
-            for line in checkout.lines.order_by("pk")
+    def load_carts(self, checkout_tokens):
+        checkouts = (
+            ShopCheckout.objects.select_related("channel")
+            .prefetch_related(Prefetch("lines", queryset=ShopLine.objects.order_by("pk")))
+            .filter(token__in=list(checkout_tokens))
         )
-        return CartSnapshot(
-            token=checkout.token,
-            channel_slug=checkout.channel.slug,
-            email=checkout.email,
-            language_code=checkout.language_code,
-            currency=checkout.currency,
-            lines=lines,
-            total=sum((line.total for line in lines), Decimal(0)),
-            shop_name="Test Shop",
-        )
+        return {checkout.token: snapshot(checkout) for checkout in checkouts}
 
-    def find_order(self, checkout_token, *, channel_slug, email, since):
-        order = ShopOrder.objects.filter(checkout_token=checkout_token).first()
-        if order is None and email:
-            order = (
-                ShopOrder.objects.filter(
-                    channel_slug=channel_slug, email__iexact=email, created_at__gte=since
-                )
-                .order_by("-created_at")
-                .first()
-            )
-        return order_ref(order) if order else None
+    def find_orders(self, lookups):
+        if not lookups:
+            return {}
+        by_address = Q(
+            channel_slug__in={lookup.channel_slug for lookup in lookups},
+            created_at__gte=min(lookup.since for lookup in lookups),
+            email_lower__in=[lookup.email.lower() for lookup in lookups if lookup.email],
+        )
+        orders = ShopOrder.objects.alias(email_lower=Lower("email")).filter(
+            Q(checkout_token__in=[lookup.checkout_token for lookup in lookups]) | by_address
+        )
+        return match_orders(lookups, ((order_ref(o), o.channel_slug, [o.email]) for o in orders))
 
     def endpoint_url(self, channel_slug, path):
         return f"{settings.PUBLIC_URL}/plugins/channel/{channel_slug}/saleor_cart_recovery/{path}"
@@ -137,6 +127,32 @@ class DbShop:
         if staff is None:
             return None
         return staff in ("MANAGE_CHECKOUTS", "MANAGE_PLUGINS")
+
+
+def snapshot(checkout: ShopCheckout) -> CartSnapshot:
+    lines = tuple(
+        CartLine(
+            variant_id=line.variant_id,
+            product_name=line.product_name,
+            variant_name=line.variant_name,
+            sku=f"SKU-{line.variant_id}",
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            total=line.unit_price * line.quantity,
+            image_url=line.image_url or None,
+        )
+        for line in checkout.lines.all()
+    )
+    return CartSnapshot(
+        token=checkout.token,
+        channel_slug=checkout.channel.slug,
+        email=checkout.email,
+        language_code=checkout.language_code,
+        currency=checkout.currency,
+        lines=lines,
+        total=sum((line.total for line in lines), Decimal(0)),
+        shop_name="Test Shop",
+    )
 
 
 def order_ref(order: ShopOrder) -> OrderRef:

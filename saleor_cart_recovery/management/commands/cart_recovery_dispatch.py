@@ -1,9 +1,10 @@
 from collections import Counter
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
-from ...series.delivery import deliver
-from ...series.dispatch import dispatch
+from ...series.delivery import deliver_batch
+from ...series.dispatch import SEND_BATCH, backlog, dispatch
 from ...tasks import enqueue_send
 
 
@@ -17,13 +18,17 @@ class Command(BaseCommand):
             help="hand the sends to Celery workers instead of sending them in this process",
         )
 
-    def handle(self, *args, enqueue=False, **options):
+    def handle(self, *args, enqueue: bool = False, **options) -> None:
         if enqueue:
             self.stdout.write(str(dispatch(send=enqueue_send)))
             return
-        # Claims are committed when dispatch() returns, so the sends can run right here.
-        result = dispatch(send=lambda message_id: None)
+        # The leases are committed when dispatch() returns, so the sends can run right here, in
+        # batches as a worker gets them (one SMTP connection per batch and mail server).
+        result = dispatch(send=lambda message_ids: None)
         self.stdout.write(str(result))
-        outcomes = Counter(deliver(message_id) for message_id in result.enqueued)
+        outcomes: Counter[str] = Counter()
+        for start in range(0, len(result.enqueued), SEND_BATCH):
+            outcomes.update(deliver_batch(result.enqueued[start : start + SEND_BATCH]).values())
         for status, count in sorted(outcomes.items()):
             self.stdout.write(f"  {status}: {count}")
+        self.stdout.write(f"backlog after sending: {backlog(timezone.now())}")
