@@ -3,23 +3,23 @@
 import logging
 from contextlib import AbstractContextManager
 from decimal import Decimal
+from uuid import UUID
 
 from django.contrib.sites.models import Site
-from django.db.models import Q
+from django.db.models import Prefetch, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
-from saleor.checkout import calculations
-from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
-from saleor.checkout.models import Checkout
+from saleor.checkout.models import Checkout, CheckoutLine
 from saleor.core.db.connection import allow_writer
 from saleor.core.utils.url import build_absolute_uri
 from saleor.order.models import Order
-from saleor.plugins.manager import get_plugins_manager
 from saleor.plugins.models import PluginConfiguration
 from saleor.product import ProductMediaTypes
+from saleor.product.models import ProductVariantChannelListing
 from saleor.thumbnail.utils import get_image_or_proxy_url
 
 from ..settings.channel import RecoverySettings, validate_for_activation
-from ..shop import CartLine, CartSnapshot, OrderRef
+from ..shop import CartLine, CartSnapshot, OrderRef, match_orders
 from . import offers
 from .auth import staff_can_view_reports
 
@@ -54,52 +54,59 @@ class SaleorShop:
         validate_for_activation(settings)
         return settings
 
-    def load_cart(self, checkout_token: str) -> CartSnapshot | None:
-        checkout = Checkout.objects.select_related("channel", "user").filter(token=checkout_token).first()
-        if checkout is None:
-            return None
-        manager = get_plugins_manager(allow_replica=False)
-        lines, _ = fetch_checkout_lines(checkout)
-        info = fetch_checkout_info(checkout, lines, manager)
-        priced = dict(manager=manager, checkout_info=info, lines=lines)
-        cart_lines = tuple(
-            CartLine(
-                variant_id=str(line.variant.pk),
-                product_name=line.product.name,
-                variant_name=line.variant.name,
-                sku=line.variant.sku or "",
-                quantity=line.line.quantity,
-                unit_price=calculations.checkout_line_unit_price(
-                    checkout_line_info=line, **priced
-                ).gross.amount,
-                total=calculations.checkout_line_total(checkout_line_info=line, **priced).gross.amount,
-                image_url=_image_url(line.variant, line.product),
-            )
-            for line in lines
-        )
-        total = calculations.calculate_checkout_total(**priced).gross.amount if cart_lines else Decimal(0)
-        return CartSnapshot(
-            token=str(checkout.token),
-            channel_slug=checkout.channel.slug,
-            email=checkout.get_customer_email() or "",
-            language_code=checkout.language_code or "en",
-            currency=checkout.currency,
-            lines=cart_lines,
-            total=total,
-            shop_name=Site.objects.get_current().name,
-        )
+    def load_carts(self, checkout_tokens):
+        """Lines, variants, products, images and prices of every checkout in five queries.
 
-    def find_order(self, checkout_token, *, channel_slug, email, since):
-        order = Order.objects.get_by_checkout_token(str(checkout_token))
-        if order is None and email:
-            order = (
-                Order.objects.non_draft()
-                .filter(channel__slug=channel_slug, created_at__gte=since)
-                .filter(Q(user_email__iexact=email) | Q(user__email__iexact=email))
-                .order_by("-created_at")
-                .first()
+        Prices are the ones Saleor stored on the checkout lines when it last priced the checkout
+        for the shopper (discounts, vouchers and taxes, a tax app included), as long as nothing
+        changed since (``price_expiration`` later than ``last_change``). A checkout changed after
+        its last pricing — lines added through the API and never priced — shows each variant's
+        channel price now (catalogue promotions applied; a line's price override wins) instead:
+        no tax app or other webhook is called per email.
+        """
+        tokens = [token for token in checkout_tokens if _is_uuid(token)]
+        checkouts = list(
+            Checkout.objects.select_related("channel", "user")
+            .filter(token__in=tokens)
+            .prefetch_related(
+                Prefetch(
+                    "lines",
+                    queryset=CheckoutLine.objects.select_related("variant__product").prefetch_related(
+                        "variant__media", "variant__product__media"
+                    ),
+                )
             )
-        return order_ref(order) if order else None
+        )
+        listings = {
+            (listing.variant_id, listing.channel_id): listing.discounted_price_amount
+            if listing.discounted_price_amount is not None
+            else listing.price_amount
+            for listing in ProductVariantChannelListing.objects.filter(
+                variant_id__in={line.variant_id for checkout in checkouts for line in checkout.lines.all()},
+                channel_id__in={checkout.channel_id for checkout in checkouts},
+            ).only("variant_id", "channel_id", "price_amount", "discounted_price_amount")
+        }
+        shop_name = Site.objects.get_current().name
+        return {str(c.token): _snapshot(c, listings, shop_name) for c in checkouts}
+
+    def find_orders(self, lookups):
+        if not lookups:
+            return {}
+        emails = [lookup.email.lower() for lookup in lookups if lookup.email]
+        by_address = Q(
+            channel__slug__in={lookup.channel_slug for lookup in lookups},
+            created_at__gte=min(lookup.since for lookup in lookups),
+        ) & (Q(email_lower__in=emails) | Q(user_email_lower__in=emails))
+        orders = (
+            Order.objects.non_draft()
+            .select_related("channel", "user")
+            .alias(email_lower=Lower("user_email"), user_email_lower=Lower("user__email"))
+            .filter(Q(checkout_token__in=[lookup.checkout_token for lookup in lookups]) | by_address)
+        )
+        return match_orders(
+            lookups,
+            ((order_ref(o), o.channel.slug, [o.user_email, o.user.email if o.user else ""]) for o in orders),
+        )
 
     def endpoint_url(self, channel_slug: str, path: str) -> str:
         base = reverse("plugins-per-channel", kwargs={"channel_slug": channel_slug, "plugin_id": PLUGIN_ID})
@@ -120,14 +127,61 @@ class SaleorShop:
     staff_can_view_reports = staticmethod(staff_can_view_reports)
 
 
+def _is_uuid(token: str) -> bool:
+    try:
+        UUID(str(token))
+    except ValueError:
+        return False
+    return True
+
+
+def _snapshot(checkout: Checkout, listings: dict, shop_name: str) -> CartSnapshot:
+    priced = checkout.price_expiration > checkout.last_change
+    lines = []
+    for line in checkout.lines.all():
+        listing_price = listings.get((line.variant_id, checkout.channel_id))
+        if priced:
+            total = line.total_price_gross_amount
+            unit_price = (total / line.quantity).quantize(Decimal("0.01"))
+        else:
+            unit_price = line.price_override if line.price_override is not None else listing_price
+            if unit_price is None:
+                unit_price = line.undiscounted_unit_price_amount
+            total = unit_price * line.quantity
+        lines.append(
+            CartLine(
+                variant_id=str(line.variant_id),
+                product_name=line.variant.product.name,
+                variant_name=line.variant.name,
+                sku=line.variant.sku or "",
+                quantity=line.quantity,
+                unit_price=unit_price,
+                total=total,
+                image_url=_image_url(line.variant, line.variant.product),
+                listing_price=listing_price,
+            )
+        )
+    return CartSnapshot(
+        token=str(checkout.token),
+        channel_slug=checkout.channel.slug,
+        email=checkout.get_customer_email() or "",
+        language_code=checkout.language_code or "en",
+        currency=checkout.currency,
+        lines=tuple(lines),
+        total=sum((line.total for line in lines), Decimal(0)),
+        shop_name=shop_name,
+    )
+
+
 def _image_url(variant, product) -> str | None:
-    """The variant's first image, else the product's; videos have no thumbnail and are skipped.
+    """The variant's first image, else the product's; videos have no thumbnail and are skipped
+    (read from prefetched media when the caller prefetched them).
 
     Uploaded images go through Saleor's thumbnail endpoint (as its order emails do); images that
     are only an external URL are linked as they are.
     """
-    for media_set in (variant.media, product.media):
-        media = media_set.filter(type=ProductMediaTypes.IMAGE).first()
+    for media_set in (variant.media.all(), product.media.all()):
+        media = next((m for m in media_set if m.type == ProductMediaTypes.IMAGE), None)
         if media is None:
             continue
         if media.image:
