@@ -41,6 +41,35 @@ def order_ref(order: Order) -> OrderRef:
     )
 
 
+# What find_orders reads of each candidate order (no model instances: a batch may match many).
+_ORDER_FIELDS = (
+    "pk",
+    "number",
+    "checkout_token",
+    "user_email",
+    "user__email",
+    "total_gross_amount",
+    "currency",
+    "created_at",
+    "channel__slug",
+)
+
+
+def _order_row(pk, number, token, email, account_email, total, currency, created_at, channel_slug):
+    """One row of ``_ORDER_FIELDS`` as :func:`match_orders` takes it; the address shown is the
+    order's, else its account's, as ``Order.get_customer_email`` has it."""
+    order = OrderRef(
+        id=str(pk),
+        number=str(number),
+        checkout_token=token or "",
+        email=email or account_email or "",
+        total=total,
+        currency=currency,
+        created_at=created_at,
+    )
+    return order, channel_slug, [email, account_email or ""]
+
+
 class SaleorShop:
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
         config = (
@@ -97,16 +126,13 @@ class SaleorShop:
             channel__slug__in={lookup.channel_slug for lookup in lookups},
             created_at__gte=min(lookup.since for lookup in lookups),
         ) & (Q(email_lower__in=emails) | Q(user_email_lower__in=emails))
-        orders = (
+        rows = (
             Order.objects.non_draft()
-            .select_related("channel", "user")
             .alias(email_lower=Lower("user_email"), user_email_lower=Lower("user__email"))
             .filter(Q(checkout_token__in=[lookup.checkout_token for lookup in lookups]) | by_address)
+            .values_list(*_ORDER_FIELDS)
         )
-        return match_orders(
-            lookups,
-            ((order_ref(o), o.channel.slug, [o.user_email, o.user.email if o.user else ""]) for o in orders),
-        )
+        return match_orders(lookups, (_order_row(*row) for row in rows))
 
     def endpoint_url(self, channel_slug: str, path: str) -> str:
         base = reverse("plugins-per-channel", kwargs={"channel_slug": channel_slug, "plugin_id": PLUGIN_ID})

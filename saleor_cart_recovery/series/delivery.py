@@ -43,7 +43,7 @@ from ..email.compose import compose_email
 from ..email.offers import abandoned_prices, build_offer, content_for_step, coupon_due, issue_coupon
 from ..email.transport import close_connection, connection_alive, open_connection, send_on
 from ..exceptions import CartRecoveryError, RecipientRefused, SendFailed, SendRefused, SendUncertain
-from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
+from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
 from ..settings.channel import RecoverySettings
 from ..settings.formats import SmtpConfig
 from ..shop import CartSnapshot, OrderLookup, OrderRef, Shop, get_shop, usable_settings
@@ -72,6 +72,7 @@ class Prepared:
     email: EmailMessage
     smtp: SmtpConfig | None
     last_step: bool  # nothing left to plan for the cart: recording it may finish the series
+    lookup: OrderLookup  # the order check as prepared (the cart's address and last activity)
 
 
 def deliver(message_id: int) -> str:
@@ -184,11 +185,11 @@ class _Reads:
         return _Situation(settings, order, snapshot, reason)
 
 
-def _lookup(cart: RecoveryCart) -> OrderLookup:
+def _lookup(cart: RecoveryCart, *, email: str | None = None) -> OrderLookup:
     """An order from this checkout, or by the same shopper in the channel since the cart's last
     activity (bought through another checkout or device) — asked of the shop at send time, so it
     holds even when the order hook did not run (plugin off, hook failed)."""
-    return OrderLookup(cart.checkout_token, cart.channel_slug, cart.email, cart.last_activity_at)
+    return OrderLookup(cart.checkout_token, cart.channel_slug, email or cart.email, cart.last_activity_at)
 
 
 _WRITE_PREPARED = f"""
@@ -320,6 +321,7 @@ def _prepare_one(
         email=email,
         smtp=settings.smtp,
         last_step=cart.next_due_at is None,
+        lookup=_lookup(cart, email=normalize_email(snapshot.email)),
     )
     return prepared, content
 
@@ -369,9 +371,50 @@ def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> None:
     _record(prepared, None)
 
 
+# Step 4's common case in one statement: the claim still ours, the cart still active with the
+# address and last activity the order check just used (so the shopper has not come back), the
+# address not suppressed. Anything else goes to the full re-check, which records why.
+_MARK = f"""
+UPDATE {RecoveryMessage._meta.db_table} AS m SET handed_over_at = %(now)s, updated_at = %(now)s
+FROM {RecoveryCart._meta.db_table} AS c
+WHERE m.id = %(id)s AND m.status = %(sending)s AND m.attempts = %(attempt)s
+  AND c.id = m.cart_id AND c.status = %(active)s AND c.email = %(email)s
+  AND c.last_activity_at = %(last_activity_at)s AND c.last_activity_at <= m.planned_at
+  AND NOT EXISTS (SELECT 1 FROM {Suppression._meta.db_table} AS s
+                  WHERE s.channel_slug = c.channel_slug AND s.email = c.email)
+RETURNING m.id
+"""
+
+
 def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
-    """Step 4, one short transaction: everything that may have changed while we prepared and
-    connected; ``True`` when the message is marked handed over and may go out now."""
+    """Step 4: everything that may have changed while we prepared and connected; ``True`` when the
+    message is marked handed over and may go out now. The shop is asked first (plugin still on,
+    step still in the schedule, no order), then one conditional UPDATE checks and marks the rest."""
+    settings, _ = usable_settings(prepared.channel_slug, shop)
+    lookup = prepared.lookup
+    if settings is not None and prepared.step <= settings.steps and not shop.find_orders([lookup]):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _MARK,
+                {
+                    "id": prepared.message_id,
+                    "attempt": prepared.attempt,
+                    "email": lookup.email,
+                    "last_activity_at": lookup.since,
+                    "now": timezone.now(),
+                    "sending": MessageStatus.SENDING.value,
+                    "active": CartStatus.ACTIVE.value,
+                },
+            )
+            if cursor.fetchone() is not None:
+                return True
+    return _recheck_in_full(shop, prepared)
+
+
+def _recheck_in_full(shop: Shop, prepared: Prepared) -> bool:
+    """Step 4 when the quick check did not pass, in one short transaction: records why the message
+    does not go out (skipped or postponed), or marks it when the quick check only missed a change
+    that does not matter (the shopper's address spelled differently)."""
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -456,6 +499,9 @@ def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> None:
     else:
         assert isinstance(outcome, SendRefused), outcome
         fields = {"status": MessageStatus.FAILED, "reason": Reason.SEND_REFUSED, "error": str(outcome)}
+    if outcome is None and not prepared.last_step:  # the common case: one statement
+        _ours(message_id, attempt).update(updated_at=now, **fields)
+        return
     with transaction.atomic():
         if not _ours(message_id, attempt).update(updated_at=now, **fields):
             return

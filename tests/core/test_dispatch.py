@@ -1,7 +1,6 @@
 import threading
 from datetime import timedelta
 from decimal import Decimal
-
 from unittest import mock
 
 import pytest

@@ -151,26 +151,15 @@ def test_find_order_by_the_shoppers_email_in_the_channel_since_a_moment(order, c
     since = order.created_at - timedelta(minutes=1)
 
     # then it is found for any cart of that address (case aside) in the channel since before it
-    found = find(
-        other_token, channel_slug=order.channel.slug, email="shopper@example.com", since=since
-    )
+    found = find(other_token, channel_slug=order.channel.slug, email="shopper@example.com", since=since)
     assert found.id == str(order.pk)
     # and not for an order placed before the cart's last activity, another channel or address
     later = order.created_at + timedelta(seconds=1)
     assert (
-        find(
-            other_token, channel_slug=order.channel.slug, email="shopper@example.com", since=later
-        )
-        is None
+        find(other_token, channel_slug=order.channel.slug, email="shopper@example.com", since=later) is None
     )
-    assert (
-        find(other_token, channel_slug="elsewhere", email="shopper@example.com", since=since)
-        is None
-    )
-    assert (
-        find(other_token, channel_slug=order.channel.slug, email="x@example.com", since=since)
-        is None
-    )
+    assert find(other_token, channel_slug="elsewhere", email="shopper@example.com", since=since) is None
+    assert find(other_token, channel_slug=order.channel.slug, email="x@example.com", since=since) is None
 
 
 def test_endpoint_url_is_absolute_and_routed_to_the_plugin(client, cart_recovery):
