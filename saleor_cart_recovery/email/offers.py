@@ -51,9 +51,15 @@ def coupon_due(offers: OfferSettings, step: int) -> bool:
     return offers.coupon is not None and offers.coupon.step == step
 
 
+def price_now(line: CartLine) -> Decimal:
+    """The price "the price dropped" compares: the variant's listing price in the channel when the
+    shop knows it (the cart's own prices are frozen at the shopper's last visit), else the line's."""
+    return line.listing_price if line.listing_price is not None else line.unit_price
+
+
 def abandoned_prices(lines: Iterable[CartLine]) -> dict[str, str]:
-    """Unit price per variant, as stored on the cart when its first reminder is prepared."""
-    return {line.variant_id: str(line.unit_price) for line in lines}
+    """That price per variant, as stored on the cart when its first reminder is prepared."""
+    return {line.variant_id: str(price_now(line)) for line in lines}
 
 
 def urgency_facts(
@@ -71,7 +77,7 @@ def urgency_facts(
         if threshold and available is not None and 0 < available <= threshold:
             facts.append(UrgencyFact("low_stock", line, available=available))
         then = (prices_then or {}).get(line.variant_id)
-        if then is not None and line.unit_price < Decimal(then):
+        if then is not None and price_now(line) < Decimal(then):
             facts.append(UrgencyFact("price_drop", line, was=Decimal(then)))
     return facts
 
@@ -181,7 +187,7 @@ def _urgency(shop, settings, snapshot, prices_then, text, money) -> list[str]:
         else:
             notes.append(
                 text["price_drop"].format(
-                    product=product, now=money(fact.line.unit_price), was=money(fact.was)
+                    product=product, now=money(price_now(fact.line)), was=money(fact.was)
                 )
             )
     return notes

@@ -8,6 +8,7 @@ from django.core import mail
 from freezegun import freeze_time
 
 from saleor_cart_recovery.email.offers import (
+    abandoned_prices,
     content_for_step,
     coupon_discount,
     expiry_in_words,
@@ -213,3 +214,14 @@ def test_coupon_discount_reads_as_percent_or_money_in_the_shoppers_language():
     assert coupon_discount(coupon, money, "tr-TR") == "%12,5"
     fixed = settings_with(coupon_step="3", coupon_type="fixed", coupon_value="5").offers.coupon
     assert coupon_discount(fixed, money, "en") == "$5"
+
+
+def test_a_price_drop_compares_listing_prices_when_the_shop_knows_them():
+    # the cart shows the price the shopper saw (frozen), the listing price moved since
+    line = CartLine(
+        "1", "Hoodie", "XL", "H", 1, Decimal("39.90"), Decimal("39.90"), None, listing_price=Decimal("29.90")
+    )
+    assert abandoned_prices([line]) == {"1": "29.90"}
+    [fact] = urgency_facts([line], stock={}, threshold=0, prices_then={"1": "34.90"})
+    assert (fact.kind, fact.was) == ("price_drop", Decimal("34.90"))
+    assert urgency_facts([line], stock={}, threshold=0, prices_then={"1": "29.90"}) == []

@@ -2,15 +2,21 @@
 
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import graphene
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from saleor.checkout import calculations
+from saleor.checkout.models import Checkout
 from saleor.graphql.tests.utils import get_graphql_content
+from saleor.product.models import ProductVariantChannelListing
 
 from saleor_cart_recovery.saleor_host.shop import SaleorShop
 from saleor_cart_recovery.shop import OrderLookup
 
-from .utils import CONFIGURATION, gid
+from .utils import CHECKOUT_LINES_ADD, CONFIGURATION, create_checkout, gid, mutate
 
 CHECKOUT_PRICES = """
 query ($id: ID) {
@@ -192,3 +198,70 @@ def test_load_cart_skips_videos_and_prefers_the_variants_own_image(
     # then that one is shown
     [line] = load(checkout_with_item).lines
     assert line.image_url == "https://cdn.example.com/blue.jpg"
+
+
+def test_a_cart_changed_since_it_was_last_priced_shows_the_channel_price(
+    api_client, channel_USD, stocked_variant, cart_recovery
+):
+    # given a checkout created through the API and never priced since (nobody asked for totals)
+    token = create_checkout(api_client, channel_USD, stocked_variant, quantity=3)
+    checkout = Checkout.objects.get(token=token)
+    assert checkout.price_expiration <= checkout.last_change
+
+    # then each line shows the variant's price in the channel now, without a pricing run
+    with mock.patch.object(calculations, "fetch_checkout_data", side_effect=AssertionError("priced")):
+        [line] = load(checkout).lines
+    assert (line.unit_price, line.total, line.listing_price) == (
+        Decimal("10.00"),
+        Decimal("30.00"),
+        Decimal("10.00"),
+    )
+
+
+def test_a_priced_cart_keeps_the_price_the_shopper_saw_and_knows_todays_listing_price(
+    api_client, checkout_with_item, cart_recovery
+):
+    # given the storefront showed the shopper the priced cart (3 × 10.00), then the price dropped
+    storefront_view(api_client, checkout_with_item)
+    [checkout_line] = checkout_with_item.lines.all()
+    ProductVariantChannelListing.objects.filter(variant=checkout_line.variant).update(
+        price_amount=Decimal("8.00"), discounted_price_amount=Decimal("8.00")
+    )
+
+    # then the email shows what the shopper saw, and "the price dropped" can compare today's price
+    cart = load(checkout_with_item)
+    [line] = cart.lines
+    assert (line.unit_price, line.total, cart.total) == (Decimal("10.00"), Decimal("30.00"), Decimal("30.00"))
+    assert line.listing_price == Decimal("8.00")
+
+
+def test_load_carts_reads_any_number_of_carts_with_the_same_few_queries(
+    api_client, channel_USD, stocked_variant, product_with_two_variants, cart_recovery
+):
+    # given five checkouts of two lines each
+    other = product_with_two_variants.variants.order_by("pk").first()
+    tokens = []
+    for n in range(5):
+        token = create_checkout(api_client, channel_USD, stocked_variant, email=f"s{n}@example.com")
+        mutate(
+            api_client,
+            CHECKOUT_LINES_ADD,
+            {
+                "id": gid(Checkout.objects.get(token=token)),
+                "lines": [{"quantity": 1, "variantId": gid(other)}],
+            },
+            "checkoutLinesAdd",
+        )
+        tokens.append(token)
+    shop = SaleorShop()
+    shop.load_carts(tokens[:1])  # the Site is cached after the first read
+
+    # when one cart and then all five are loaded
+    with CaptureQueriesContext(connection) as one:
+        shop.load_carts(tokens[:1])
+    with CaptureQueriesContext(connection) as five:
+        carts = shop.load_carts(tokens)
+
+    # then the number of queries does not grow with the batch, and every line is there
+    assert len(five.captured_queries) == len(one.captured_queries) <= 6
+    assert sorted(len(cart.lines) for cart in carts.values()) == [2] * 5
