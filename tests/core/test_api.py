@@ -530,3 +530,22 @@ def test_suppress_leaves_carts_stopped_for_another_reason_as_they_are(client, ch
     reasons = dict(RecoveryCart.objects.values_list("checkout_token", "stop_reason"))
     assert payload["stoppedCarts"] == 1
     assert reasons == {live.token: "unsubscribed", stopped.token: "manual"}
+
+
+BACKLOG = "{ backlog { dueUnplanned plannedUnsent oldestDue } }"
+
+
+def test_backlog_counts_this_channels_waiting_work(client, channel, other_channel, recovery_settings):
+    # given three carts due in this channel (two of them planned, not yet sent) and one in another
+    for shop_channel in (channel, channel, channel, other_channel):
+        touch(make_checkout(shop_channel), START, recovery_settings)
+    with freeze_time(START + 2 * HOUR):
+        assert data(client, BACKLOG)["backlog"] == {
+            "dueUnplanned": 3,
+            "plannedUnsent": 0,
+            "oldestDue": (START + HOUR).isoformat(),
+        }
+        dispatch(now=START + 2 * HOUR, send=lambda ids: None, batch_size=2, budget=timedelta(0))
+        backlog = data(client, BACKLOG)["backlog"]
+    # the cycle ran out of time after one batch: what it left is reported, per channel
+    assert backlog["dueUnplanned"] + backlog["plannedUnsent"] == 3 and backlog["plannedUnsent"] >= 1

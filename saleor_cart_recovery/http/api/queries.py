@@ -6,14 +6,17 @@ import re
 from datetime import UTC
 
 import graphene
+from django.utils import timezone
 from graphql import GraphQLError
 
 from ...experiments.report_json import report_data
 from ...models import CartStatus, RecoveryCart
 from ...models import Suppression as SuppressionRow
+from ...series.dispatch import backlog
 from ...series.suppression import is_suppressed, normalize_email
 from ...shop import settings_or_none
 from .types import (
+    Backlog,
     Cart,
     CartConnection,
     CartEdge,
@@ -78,6 +81,11 @@ class Query(graphene.ObjectType):
         email=graphene.String(required=True),
         description="Why and since when the address gets no reminders here; null when it does.",
     )
+    backlog = graphene.Field(
+        Backlog,
+        required=True,
+        description="Due carts not yet planned and planned messages not yet sent, in this channel.",
+    )
     report = graphene.JSONString(
         required=True,
         since=graphene.DateTime(description="Only carts first seen since (UTC when no offset is given)."),
@@ -127,6 +135,10 @@ class Query(graphene.ObjectType):
     def resolve_suppression(root, info, email):
         address = _address(email)
         return SuppressionRow.objects.filter(channel_slug=info.context.channel_slug, email=address).first()
+
+    @staticmethod
+    def resolve_backlog(root, info):
+        return backlog(timezone.now(), info.context.channel_slug)
 
     @staticmethod
     def resolve_report(root, info, since=None):

@@ -144,6 +144,18 @@ class Suppression(graphene.ObjectType):
         return reason_for(suppression.source)
 
 
+class Backlog(graphene.ObjectType):
+    """Work of this channel waiting right now (what the dispatcher prints for all channels)."""
+
+    due_unplanned = graphene.Int(
+        required=True, description="Carts whose next step is due but not yet planned (0 after a cycle)."
+    )
+    planned_unsent = graphene.Int(
+        required=True, description="Planned messages not yet sent: waiting for a worker, a retry or a send."
+    )
+    oldest_due = graphene.DateTime(description="When the longest-waiting of them was due; null when none.")
+
+
 class Error(graphene.ObjectType):
     field = graphene.String(description="The argument at fault; null when it is not one argument.")
     message = graphene.String(required=True)
