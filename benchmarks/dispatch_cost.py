@@ -42,7 +42,9 @@ def add_due_carts(count: int, now) -> list[str]:
 
 
 def make_due(tokens: list[str], now) -> None:
-    """Put the due carts back to 'step 1 due' and drop the messages a previous cycle planned."""
+    """Put the due carts back to 'step 1 due' and drop the messages a previous cycle planned.
+
+    Their due times are spread a millisecond apart within the last hour (up to 3.6 million carts)."""
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM cart_recovery_message")
         cursor.execute(
@@ -50,7 +52,7 @@ def make_due(tokens: list[str], now) -> None:
             UPDATE cart_recovery_cart
             SET status = 'active', steps_planned = 0, last_planned_at = NULL,
                 next_due_at = %(now)s - interval '1 hour'
-                    + substr(checkout_token, 5)::int * interval '1 second'
+                    + substr(checkout_token, 5)::int * interval '1 millisecond'
             WHERE checkout_token = ANY(%(tokens)s)
             """,
             {"now": now, "tokens": tokens},

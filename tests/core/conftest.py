@@ -8,15 +8,16 @@ from saleor_cart_recovery.series.activity import record_activity
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopChannel, ShopCheckout, ShopLine
 
-from .realparts import FIGURES, celery_for_real, inbox, smtp_server, worker  # noqa: F401  (fixtures)
+from .realparts import SUMMARY_SECTIONS, celery_for_real, inbox, smtp_server, worker  # noqa: F401  (fixtures)
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The chaos scenarios' figures, printed whether or not output is captured."""
-    if FIGURES:
-        terminalreporter.section("chaos figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
+    """The real-parts scenarios' figures, printed whether or not output is captured."""
+    for title, lines in SUMMARY_SECTIONS.items():
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)
 
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

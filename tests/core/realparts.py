@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -35,8 +35,11 @@ REDIS_HOST = os.environ.get("CART_RECOVERY_REDIS_HOST", "127.0.0.1")
 # A Redis database of its own, purged at start: nothing else's tasks can reach our worker.
 REDIS_DB = int(os.environ.get("CART_RECOVERY_E2E_REDIS_DB", "12"))
 BROKER_URL = f"redis://{REDIS_HOST}:6379/{REDIS_DB}"
-# Figures the chaos scenarios report; printed at the end of the run (conftest's terminal summary).
+# Figures the real-parts scenarios report, printed at the end of the run under each section's title
+# (conftest's terminal summary): the chaos scenarios' in FIGURES, the flash sale's in FLASH_SALE_FIGURES.
 FIGURES: list[str] = []
+FLASH_SALE_FIGURES: list[str] = []
+SUMMARY_SECTIONS = {"chaos figures": FIGURES, "flash-sale figures": FLASH_SALE_FIGURES}
 WORKER_START_TIMEOUT = 30
 MAIL_TIMEOUT = 30
 POLL = 0.1
@@ -50,6 +53,8 @@ class Received:
     mail_from: str
     rcpt_tos: tuple[str, ...]
     message: EmailMessage
+    # Wall-clock time (``time.time()``) at which the server accepted the message.
+    accepted_at: float = field(default_factory=time.time)
 
     def part(self, content_type: str) -> str:
         body = self.message.get_body(preferencelist=(content_type.split("/")[1],))
@@ -73,9 +78,12 @@ class Inbox:
         self.in_data.set()
         if self.stall is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.stall.wait, 60)
+        accepted_at = time.time()
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         with self._lock:
-            self._received.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos), message))
+            self._received.append(
+                Received(envelope.mail_from, tuple(envelope.rcpt_tos), message, accepted_at)
+            )
         return "250 Message accepted for delivery"
 
     @property
