@@ -225,10 +225,11 @@ def test_two_dispatchers_and_two_workers_over_a_thousand_due_carts(workers, mail
 def test_a_worker_killed_mid_send(workers, mail_server):
     controller, inbox = mail_server
     addresses = abandon(shop_channel(controller.port), 20)
-    # given the mail server holds every message in DATA, and one worker with 4 threads
+    # given the mail server holds every message in DATA, and one worker with 4 threads taking send
+    # tasks of 5 messages (so 4 transfers are on the wire at once, the other 16 claimed and waiting)
     inbox.stall = threading.Event()
     doomed = workers("doomed")
-    dispatch(send=enqueue_send)
+    dispatch(send=enqueue_send, send_batch=5)
     wait_until(
         lambda: RecoveryMessage.objects.filter(handed_over_at__isnull=False).count() == 4,
         "4 sends on the wire",
