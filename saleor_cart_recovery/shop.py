@@ -150,14 +150,15 @@ class Shop(Protocol):
     def upsell_products(
         self,
         channel_slug: str,
-        cart_variant_ids: Iterable[str],
+        carts: Sequence[Iterable[str]],
         configured: tuple[str, ...] | None,
         limit: int,
-    ) -> tuple[UpsellProduct, ...]:
-        """Up to ``limit`` products published, purchasable and in stock in the channel, none of them
-        in the cart: the ``configured`` ones (IDs, global IDs or slugs; unavailable ones are skipped
-        with a logged reason), or with ``None`` products sharing a category or collection with the
-        cart's products."""
+    ) -> list[tuple[UpsellProduct, ...]]:
+        """Per cart (its variant IDs), up to ``limit`` products published, purchasable and in stock
+        in the channel, none of them in that cart: the ``configured`` ones (IDs, global IDs or slugs;
+        unavailable ones are skipped with a logged reason), or with ``None`` products sharing a
+        category or collection with the cart's products, by name. A bounded number of queries for
+        any number of carts."""
 
 
 def match_orders(

@@ -1,14 +1,15 @@
 """What a step offers and how it reads: content type, coupon, true urgency and upsell products.
 
 The decisions (:func:`content_for_step`, :func:`urgency_facts`, …) are pure functions over plain
-values; :func:`build_offer` feeds them the shop's live data and the cart's recorded prices and
-returns plain template data. The send task calls :func:`issue_coupon` once per coupon message (the
+values; :func:`offer_facts` reads the shop's live data (stock, products to suggest) for a whole
+batch of carts at once, and :func:`build_offer` turns it and the cart's recorded prices into plain
+template data. The send task calls :func:`issue_coupon` once per coupon message (the
 code is stored on the message before the email goes out, so a retry shows the same code).
 """
 
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -18,7 +19,7 @@ from babel.numbers import format_percent
 
 from ..settings.channel import CouponSettings, OfferSettings, RecoverySettings
 from ..settings.formats import DISCOUNT, HELP, PERCENTAGE, REMINDER, URGENCY
-from ..shop import CartLine, CartSnapshot, IssuedVoucher, Shop
+from ..shop import CartLine, CartSnapshot, IssuedVoucher, Shop, UpsellProduct
 from .i18n import babel_locale, format_money, offer_strings
 
 logger = logging.getLogger(__name__)
@@ -51,15 +52,20 @@ def coupon_due(offers: OfferSettings, step: int) -> bool:
     return offers.coupon is not None and offers.coupon.step == step
 
 
-def price_now(line: CartLine) -> Decimal:
-    """The price "the price dropped" compares: the variant's listing price in the channel when the
-    shop knows it (the cart's own prices are frozen at the shopper's last visit), else the line's."""
-    return line.listing_price if line.listing_price is not None else line.unit_price
+# The key under which a cart's recorded prices are channel listing prices. Versions before it stored
+# a flat {variant: price} of calculated cart prices (taxes and vouchers included); those are not
+# comparable with listing prices and are never used for a price-drop claim.
+LISTING = "listing"
 
 
-def abandoned_prices(lines: Iterable[CartLine]) -> dict[str, str]:
-    """That price per variant, as stored on the cart when its first reminder is prepared."""
-    return {line.variant_id: str(price_now(line)) for line in lines}
+def abandoned_prices(lines: Iterable[CartLine]) -> dict[str, dict[str, str]]:
+    """The variants' listing prices, as stored on the cart when its first reminder is prepared
+    (lines whose listing price the shop does not know are left out: nothing to compare)."""
+    return {
+        LISTING: {
+            line.variant_id: str(line.listing_price) for line in lines if line.listing_price is not None
+        }
+    }
 
 
 def urgency_facts(
@@ -67,17 +73,20 @@ def urgency_facts(
     *,
     stock: Mapping[str, int | None],
     threshold: int,
-    prices_then: Mapping[str, str] | None,
+    prices_then: Mapping | None,
 ) -> list[UrgencyFact]:
     """Only what is true now: a variant whose available stock is 1..``threshold`` (variants that do
-    not track stock, or are sold out, say nothing), and a unit price lower than the recorded one."""
+    not track stock, or are sold out, say nothing), and a listing price lower than the recorded
+    listing price (``prices_then`` as :func:`abandoned_prices` made it)."""
+    recorded = (prices_then or {}).get(LISTING)
+    listed = recorded if isinstance(recorded, Mapping) else {}
     facts = []
     for line in lines:
         available = stock.get(line.variant_id)
         if threshold and available is not None and 0 < available <= threshold:
             facts.append(UrgencyFact("low_stock", line, available=available))
-        then = (prices_then or {}).get(line.variant_id)
-        if then is not None and price_now(line) < Decimal(then):
+        then = listed.get(line.variant_id)
+        if then is not None and line.listing_price is not None and line.listing_price < Decimal(then):
             facts.append(UrgencyFact("price_drop", line, was=Decimal(then)))
     return facts
 
@@ -120,18 +129,60 @@ def issue_coupon(
     return issued
 
 
+@dataclass(frozen=True)
+class OfferFacts:
+    """What a step may say about the shop now, read for a whole batch of carts at once: stock of the
+    cart's variants and products to suggest (both only for urgency steps)."""
+
+    stock: Mapping[str, int | None] = field(default_factory=dict)
+    upsell: tuple[UpsellProduct, ...] = ()
+
+
+NO_FACTS = OfferFacts()
+
+
+def offer_facts(shop: Shop, carts: Sequence[tuple[RecoverySettings, CartSnapshot, str]]) -> list[OfferFacts]:
+    """The facts of each ``(settings, snapshot, content)``, with one stock read per channel and one
+    upsell read per channel and upsell setting, whatever the number of carts."""
+    stock_wanted: dict[str, set[str]] = {}
+    upsell_wanted: dict[tuple, list[int]] = {}
+    for index, (settings, snapshot, content) in enumerate(carts):
+        if content != URGENCY:
+            continue
+        offers = settings.offers
+        if offers.urgency_stock_threshold:
+            variant_ids = (line.variant_id for line in snapshot.lines)
+            stock_wanted.setdefault(snapshot.channel_slug, set()).update(variant_ids)
+        if offers.upsell_enabled:
+            configured = None if offers.upsell_auto else offers.upsell_products
+            key = (snapshot.channel_slug, configured, offers.upsell_count)
+            upsell_wanted.setdefault(key, []).append(index)
+    stock = {slug: shop.stock_levels(slug, sorted(ids)) for slug, ids in stock_wanted.items()}
+    upsell: dict[int, tuple[UpsellProduct, ...]] = {}
+    for (slug, configured, limit), indexes in upsell_wanted.items():
+        found = shop.upsell_products(
+            slug, [[line.variant_id for line in carts[i][1].lines] for i in indexes], configured, limit
+        )
+        upsell.update(zip(indexes, found, strict=True))
+    return [
+        OfferFacts(stock=stock.get(snapshot.channel_slug, {}), upsell=upsell.get(index, ()))
+        for index, (_, snapshot, _) in enumerate(carts)
+    ]
+
+
 def build_offer(
-    shop: Shop,
     settings: RecoverySettings,
     snapshot: CartSnapshot,
     *,
     content: str,
     voucher_code: str,
     voucher_expires_at: datetime | None,
-    prices_then: dict[str, str] | None,
+    prices_then: Mapping | None,
     now: datetime,
+    facts: OfferFacts = NO_FACTS,
 ) -> dict:
-    """Template data for the step's content; strings and plain containers only."""
+    """Template data for the step's content; strings and plain containers only. ``facts`` comes
+    from :func:`offer_facts`."""
     offers = settings.offers
     language = snapshot.language_code
     text = offer_strings(language)
@@ -166,17 +217,15 @@ def build_offer(
             offer["heading"] = text["heading_discount"]
             offer["intro"] = text["intro_discount"].format(discount=discount)
     if content == URGENCY:
-        offer["urgency"] = _urgency(shop, settings, snapshot, prices_then, text, money)
+        offer["urgency"] = _urgency(settings, snapshot, facts.stock, prices_then, text, money)
         if offers.upsell_enabled:
-            offer["upsell"] = _upsell(shop, settings, snapshot, money)
+            offer["upsell"] = _upsell(settings, snapshot, facts.upsell)
             offer["upsell_heading"], offer["upsell_view"] = text["upsell_heading"], text["upsell_view"]
     return offer
 
 
-def _urgency(shop, settings, snapshot, prices_then, text, money) -> list[str]:
+def _urgency(settings, snapshot, stock, prices_then, text, money) -> list[str]:
     threshold = settings.offers.urgency_stock_threshold
-    variant_ids = [line.variant_id for line in snapshot.lines]
-    stock = shop.stock_levels(snapshot.channel_slug, variant_ids) if threshold else {}
     notes = []
     for fact in urgency_facts(snapshot.lines, stock=stock, threshold=threshold, prices_then=prices_then):
         product = fact.line.product_name
@@ -187,20 +236,14 @@ def _urgency(shop, settings, snapshot, prices_then, text, money) -> list[str]:
         else:
             notes.append(
                 text["price_drop"].format(
-                    product=product, now=money(price_now(fact.line)), was=money(fact.was)
+                    product=product, now=money(fact.line.listing_price), was=money(fact.was)
                 )
             )
     return notes
 
 
-def _upsell(shop, settings, snapshot, money) -> list[dict]:
+def _upsell(settings, snapshot, products) -> list[dict]:
     offers = settings.offers
-    products = shop.upsell_products(
-        snapshot.channel_slug,
-        [line.variant_id for line in snapshot.lines],
-        None if offers.upsell_auto else offers.upsell_products,
-        offers.upsell_count,
-    )
     return [
         {
             "name": product.name,

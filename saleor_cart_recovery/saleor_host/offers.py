@@ -11,19 +11,26 @@
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
 import graphene
 from django.contrib.sites.models import Site
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from saleor.channel.models import Channel
 from saleor.core.utils.promo_code import generate_promo_code
 from saleor.discount import DiscountValueType, VoucherType
 from saleor.discount.models import Voucher, VoucherChannelListing, VoucherCode
-from saleor.product.models import Product, ProductChannelListing, ProductVariant, ProductVariantChannelListing
+from saleor.product.models import (
+    CollectionProduct,
+    Product,
+    ProductChannelListing,
+    ProductVariant,
+    ProductVariantChannelListing,
+)
 from saleor.warehouse.models import Stock
 
 from ..settings.formats import PERCENTAGE
@@ -127,75 +134,145 @@ def unavailable_products(channel_slug: str, references: Iterable[str]) -> dict[s
 
 def upsell_products(
     channel_slug: str,
-    cart_variant_ids: Iterable[str],
+    carts: Sequence[Iterable[str]],
     configured: tuple[str, ...] | None,
     limit: int,
     image_url,
-) -> tuple[UpsellProduct, ...]:
+) -> list[tuple[UpsellProduct, ...]]:
+    """Per cart, up to ``limit`` products to suggest (see the shop port), read for all carts at
+    once: the candidates, their prices and stock and their images in a fixed number of queries."""
     channel = Channel.objects.get(slug=channel_slug)
-    cart_ids = [int(v) for v in cart_variant_ids if str(v).isdigit()]
-    cart_products = Product.objects.filter(variants__pk__in=cart_ids).distinct()
-    visible = _visible_products(channel).exclude(pk__in=cart_products.values("pk"))
+    cart_variants = [{int(v) for v in cart if str(v).isdigit()} for cart in carts]
+    product_of = dict(
+        ProductVariant.objects.filter(pk__in=set().union(*cart_variants)).values_list("pk", "product_id")
+    )
+    cart_products = [{product_of[v] for v in variants if v in product_of} for variants in cart_variants]
+    visible = _visible_products(channel)
     if configured is None:
-        related = Q(category_id__in=cart_products.values("category_id")) | Q(
-            collections__in=Product.collections.through.objects.filter(
-                product_id__in=cart_products.values("pk")
-            ).values("collection_id")
-        )
-        candidates = list(visible.filter(related).distinct().order_by("name", "pk")[: limit * 5])
+        candidates = _related(visible, cart_products, limit * 5)
     else:
-        cart_pks = set(cart_products.values_list("pk", flat=True))
-        visible_pks = set(visible.values_list("pk", flat=True))
-        candidates = []
-        for reference, product in resolve_references(configured).items():
-            if product is None:
-                logger.warning("cart recovery: upsell product %s skipped: no such product", reference)
-            elif product.pk in cart_pks:
-                continue
-            elif product.pk not in visible_pks:
-                logger.warning(
-                    "cart recovery: upsell product %s skipped: not published in channel %s",
-                    reference,
-                    channel_slug,
-                )
-            else:
-                candidates.append(product)
-    chosen = []
-    for product in candidates:
-        price = _price_in_stock(product, channel)
-        if price is None:
-            if configured is not None:
+        wanted = _configured(visible, configured, channel_slug)
+        candidates = [[product for product in wanted if product.pk not in cart] for cart in cart_products]
+    prices = _prices_in_stock({product.pk for products in candidates for product in products}, channel)
+    if configured is not None:
+        for product in wanted:
+            if product.pk not in prices:
                 logger.warning(
                     "cart recovery: upsell product %s skipped: out of stock or unpriced", product.slug
                 )
-            continue
-        chosen.append(
+    chosen = [[product for product in products if product.pk in prices][:limit] for products in candidates]
+    images = _images({product.pk for products in chosen for product in products}, image_url)
+    return [
+        tuple(
             UpsellProduct(
                 product_id=str(product.pk),
                 slug=product.slug,
                 name=product.name,
-                price=price,
+                price=prices[product.pk],
                 currency=channel.currency_code,
-                image_url=image_url(product.variants.order_by("pk").first(), product),
+                image_url=images.get(product.pk),
+            )
+            for product in products
+        )
+        for products in chosen
+    ]
+
+
+def _related(visible, cart_products: list[set[int]], count: int) -> list[list[Product]]:
+    """Per cart, the first ``count`` visible products by name sharing a category or a collection
+    with its products (not in the cart): the first few of each category and collection are read
+    for all carts in two queries, enough for any cart's first ``count``."""
+    everything = set().union(*cart_products)
+    category_of = dict(Product.objects.filter(pk__in=everything).values_list("pk", "category_id"))
+    collections_of: dict[int, set[int]] = defaultdict(set)
+    for product_id, collection_id in CollectionProduct.objects.filter(product_id__in=everything).values_list(
+        "product_id", "collection_id"
+    ):
+        collections_of[product_id].add(collection_id)
+    # A cart's first `count` after removing its own products are within the first `count + size`
+    # of each of its categories and collections.
+    enough = count + max((len(products) for products in cart_products), default=0)
+    by_name = [F("name").asc(), F("pk").asc()]
+    in_category = (
+        visible.filter(category_id__in={c for c in category_of.values() if c is not None})
+        .annotate(rank=Window(RowNumber(), partition_by=F("category_id"), order_by=by_name))
+        .filter(rank__lte=enough)
+    )
+    members = (
+        CollectionProduct.objects.filter(
+            collection_id__in=set().union(*collections_of.values()), product_id__in=visible.values("pk")
+        )
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=F("collection_id"),
+                order_by=[F("product__name").asc(), F("product_id").asc()],
             )
         )
-        if len(chosen) == limit:
-            break
-    return tuple(chosen)
+        .filter(rank__lte=enough)
+        .values_list("collection_id", "product_id")
+    )
+    products = {product.pk: product for product in in_category}
+    of_category: dict[int, list[int]] = defaultdict(list)
+    for product in products.values():
+        of_category[product.category_id].append(product.pk)
+    of_collection: dict[int, list[int]] = defaultdict(list)
+    for collection_id, product_id in members:
+        of_collection[collection_id].append(product_id)
+    missing = {pk for pks in of_collection.values() for pk in pks} - products.keys()
+    products.update((product.pk, product) for product in Product.objects.filter(pk__in=missing))
+    related = []
+    for cart in cart_products:
+        pks = set()
+        for product_id in cart:
+            pks.update(of_category.get(category_of.get(product_id), ()))
+            for collection_id in collections_of.get(product_id, ()):
+                pks.update(of_collection[collection_id])
+        ordered = sorted((products[pk] for pk in pks - cart), key=lambda p: (p.name, p.pk))
+        related.append(ordered[:count])
+    return related
 
 
-def _price_in_stock(product: Product, channel: Channel) -> Decimal | None:
-    """The lowest channel price among the product's variants that are priced and available there."""
-    listings = ProductVariantChannelListing.objects.filter(
-        variant__product=product, channel=channel, price_amount__isnull=False
-    ).select_related("variant")
-    variant_ids = [str(listing.variant_id) for listing in listings]
-    stock = stock_levels(channel.slug, variant_ids)
-    prices = [
-        listing.discounted_price_amount
-        if listing.discounted_price_amount is not None
-        else listing.price_amount
-        for listing in listings
-        if stock.get(str(listing.variant_id), 0) is None or stock.get(str(listing.variant_id), 0) > 0
-    ]
-    return min(prices) if prices else None
+def _configured(visible, references: tuple[str, ...], channel_slug: str) -> list[Product]:
+    """The owner's products that can be shown in the channel, in the owner's order (others logged)."""
+    found = resolve_references(references)
+    visible_pks = set(
+        visible.filter(pk__in=[p.pk for p in found.values() if p is not None]).values_list("pk", flat=True)
+    )
+    products = []
+    for reference, product in found.items():
+        if product is None:
+            logger.warning("cart recovery: upsell product %s skipped: no such product", reference)
+        elif product.pk not in visible_pks:
+            logger.warning(
+                "cart recovery: upsell product %s skipped: not published in channel %s",
+                reference,
+                channel_slug,
+            )
+        else:
+            products.append(product)
+    return products
+
+
+def _prices_in_stock(product_ids: set[int], channel: Channel) -> dict[int, Decimal]:
+    """Per product, the lowest channel price among its variants priced and available there."""
+    listings = list(
+        ProductVariantChannelListing.objects.filter(
+            variant__product_id__in=product_ids, channel=channel, price_amount__isnull=False
+        ).values_list("variant_id", "variant__product_id", "price_amount", "discounted_price_amount")
+    )
+    stock = stock_levels(channel.slug, [str(variant_id) for variant_id, *_ in listings])
+    prices: dict[int, Decimal] = {}
+    for variant_id, product_id, price, discounted in listings:
+        available = stock.get(str(variant_id), 0)
+        if available is None or available > 0:
+            price = discounted if discounted is not None else price
+            prices[product_id] = min(price, prices.get(product_id, price))
+    return prices
+
+
+def _images(product_ids: set[int], image_url) -> dict[int, str | None]:
+    """Each product's image (its first variant's, else its own), read for all of them at once."""
+    variants = Prefetch("variants", queryset=ProductVariant.objects.order_by("pk").prefetch_related("media"))
+    products = Product.objects.filter(pk__in=product_ids).prefetch_related(variants, "media")
+    return {product.pk: image_url(next(iter(product.variants.all()), None), product) for product in products}

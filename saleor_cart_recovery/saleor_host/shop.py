@@ -154,8 +154,8 @@ class SaleorShop:
     issue_voucher = staticmethod(offers.issue_voucher)
     stock_levels = staticmethod(offers.stock_levels)
 
-    def upsell_products(self, channel_slug, cart_variant_ids, configured, limit):
-        return offers.upsell_products(channel_slug, cart_variant_ids, configured, limit, _image_url)
+    def upsell_products(self, channel_slug, carts, configured, limit):
+        return offers.upsell_products(channel_slug, carts, configured, limit, _image_url)
 
     staff_can_view_reports = staticmethod(staff_can_view_reports)
 

@@ -40,7 +40,15 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ..email.compose import compose_email
-from ..email.offers import abandoned_prices, build_offer, content_for_step, coupon_due, issue_coupon
+from ..email.offers import (
+    OfferFacts,
+    abandoned_prices,
+    build_offer,
+    content_for_step,
+    coupon_due,
+    issue_coupon,
+    offer_facts,
+)
 from ..email.transport import close_connection, connection_alive, open_connection, send_on
 from ..exceptions import CartRecoveryError, RecipientRefused, SendFailed, SendRefused, SendUncertain
 from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
@@ -216,13 +224,28 @@ def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
     that may go out, in claim order. Skipped, postponed and failed ones are recorded here."""
     messages = list(RecoveryMessage.objects.select_related("cart").filter(pk__in=claims).order_by("pk"))
     reads = _Reads(shop, [message.cart for message in messages], with_snapshots=True)
+    situations = {message.pk: reads.situation(message.cart, message.step) for message in messages}
+    # What the messages that may go out will say, and the shop's facts for all of them at once.
+    contents: dict[int, tuple[RecoverySettings, CartSnapshot, str]] = {}
+    for message in messages:
+        situation = situations[message.pk]
+        if situation.reason is None and situation.settings is not None and situation.snapshot is not None:
+            settings = situation.settings
+            content = content_for_step(settings.offers, message.step, settings.steps)
+            contents[message.pk] = (settings, situation.snapshot, content)
+    facts = dict(zip(contents, offer_facts(shop, list(contents.values())), strict=True))
     now = timezone.now()
-    ready: list[tuple[RecoveryMessage, Prepared, str]] = []
+    ready: list[tuple[Prepared, str]] = []
     carts: dict[int, tuple[str, str]] = {}
     for message in messages:
         attempt = claims[message.pk]
         try:
-            prepared = _prepare_one(shop, message, attempt, reads.situation(message.cart, message.step), now)
+            situation = situations[message.pk]
+            if message.pk not in contents:
+                _skip_for(message, attempt, situation)
+                continue
+            _, _, content = contents[message.pk]
+            prepared = _prepare_one(shop, message, attempt, situation, content, facts[message.pk], now)
         except Exception as exc:
             # Shop data, rendering, a voucher: nothing was sent. The attempt counts, so a message
             # that can never be prepared stops being handed out.
@@ -231,9 +254,9 @@ def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
             continue
         if prepared is None:
             continue
-        content, snapshot = prepared[1], reads.snapshots[message.cart.checkout_token]
-        ready.append((message, prepared[0], content))
-        carts[message.cart_id] = (prepared[0].recipient, json.dumps(abandoned_prices(snapshot.lines)))
+        _, snapshot, content = contents[message.pk]
+        ready.append((prepared, content))
+        carts[message.cart_id] = (prepared.recipient, json.dumps(abandoned_prices(snapshot.lines)))
     if not ready:
         return []
     with connection.cursor() as cursor:
@@ -248,39 +271,42 @@ def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
         cursor.execute(
             _WRITE_PREPARED,
             {
-                "id": [p.message_id for _, p, _ in ready],
-                "attempt": [p.attempt for _, p, _ in ready],
-                "content": [content for _, _, content in ready],
-                "subject": [p.email.subject for _, p, _ in ready],
-                "recipient": [p.email.to[0] for _, p, _ in ready],
+                "id": [p.message_id for p, _ in ready],
+                "attempt": [p.attempt for p, _ in ready],
+                "content": [content for _, content in ready],
+                "subject": [p.email.subject for p, _ in ready],
+                "recipient": [p.email.to[0] for p, _ in ready],
                 "now": timezone.now(),
                 "sending": MessageStatus.SENDING.value,
             },
         )
         still_ours = {row[0] for row in cursor.fetchall()}  # a claim lost meanwhile is not sent
-    return [p for _, p, _ in ready if p.message_id in still_ours]
+    return [p for p, _ in ready if p.message_id in still_ours]
+
+
+def _skip_for(message: RecoveryMessage, attempt: int, situation: _Situation) -> None:
+    """A message whose situation does not let it go out: skipped with the reason."""
+    reason = situation.reason or Reason.CHECKOUT_DELETED  # no reason means settings and cart are there
+    _skip(message.pk, attempt, message.step, message.cart, reason, situation.order)
 
 
 def _prepare_one(
-    shop: Shop, message: RecoveryMessage, attempt: int, situation: _Situation, now
-) -> tuple[Prepared, str] | None:
-    """One message: skipped or postponed (``None``), or rendered with its content type."""
+    shop: Shop,
+    message: RecoveryMessage,
+    attempt: int,
+    situation: _Situation,
+    content: str,
+    facts: OfferFacts,
+    now,
+) -> Prepared | None:
+    """One message that may go out: postponed when the shopper came back (``None``), else its
+    coupon issued and its email rendered."""
     cart = message.cart
     settings, snapshot = situation.settings, situation.snapshot
-    if situation.reason or settings is None or snapshot is None:  # no reason means both are there
-        _skip(
-            message.pk,
-            attempt,
-            message.step,
-            cart,
-            situation.reason or Reason.CHECKOUT_DELETED,
-            situation.order,
-        )
-        return None
+    assert settings is not None and snapshot is not None
     if _came_back(cart, message):
         _postpone(message.pk, attempt, settings, cart, message.step)
         return None
-    content = content_for_step(settings.offers, message.step, settings.steps)
     coupon = settings.offers.coupon
     if coupon is not None and coupon_due(settings.offers, message.step) and not message.voucher_code:
         issued = issue_coupon(shop, coupon, snapshot, now=now)
@@ -291,7 +317,6 @@ def _prepare_one(
             logger.warning("cart %s: claim lost; voucher %s stays unused", cart.checkout_token, issued.code)
             return None
     offer = build_offer(
-        shop,
         settings,
         snapshot,
         content=content,
@@ -299,6 +324,7 @@ def _prepare_one(
         voucher_expires_at=message.voucher_expires_at,
         prices_then=cart.abandoned_prices,
         now=now,
+        facts=facts,
     )
     email = compose_email(
         shop,
@@ -310,7 +336,7 @@ def _prepare_one(
         message_id=message.pk,
     )
     email.message()  # headers and addresses checked now: a bad one fails preparation, not the send
-    prepared = Prepared(
+    return Prepared(
         message_id=message.pk,
         attempt=attempt,
         cart_id=cart.pk,
@@ -323,7 +349,6 @@ def _prepare_one(
         last_step=cart.next_due_at is None,
         lookup=_lookup(cart, email=normalize_email(snapshot.email)),
     )
-    return prepared, content
 
 
 def _hand_over(shop: Shop, batch: list[Prepared]) -> None:

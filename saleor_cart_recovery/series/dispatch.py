@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from ..experiments.assignment import NO_WINNERS, Winners, current_winners, pick_cadence, pick_variant
@@ -80,7 +80,8 @@ class DispatchResult:
 @dataclass(frozen=True)
 class Backlog:
     """Work waiting right now: carts due but not yet planned, and planned messages not yet sent
-    (scheduled, or claimed by a worker); ``oldest_due`` is when the longest-waiting of them was due."""
+    (waiting for a worker, a retry or their send); ``oldest_due`` is when the longest-waiting piece of
+    work that could run now was due (a due cart, or a message ready to be handed out)."""
 
     due_unplanned: int
     planned_unsent: int
@@ -95,23 +96,20 @@ class Backlog:
 
 
 def backlog(now: datetime, channel_slug: str | None = None) -> Backlog:
-    """What waits at ``now`` (in one channel, or all), read through the partial indexes."""
+    """What waits at ``now`` (in one channel, or all). Each count and minimum reads one partial
+    index (due carts, scheduled messages, messages being sent), so it costs what is waiting, not
+    what is stored."""
     carts = RecoveryCart.objects.filter(next_due_at__lte=now)
-    messages = RecoveryMessage.objects.filter(status__in=UNSENT)
+    scheduled = RecoveryMessage.objects.filter(status=MessageStatus.SCHEDULED)
+    sending = RecoveryMessage.objects.filter(status=MessageStatus.SENDING)
     if channel_slug is not None:
-        carts, messages = (
-            carts.filter(channel_slug=channel_slug),
-            messages.filter(cart__channel_slug=channel_slug),
-        )
-    oldest = [
-        value
-        for value in (
-            carts.aggregate(oldest=Min("next_due_at"))["oldest"],
-            messages.aggregate(oldest=Min("planned_at"))["oldest"],
-        )
-        if value is not None
-    ]
-    return Backlog(carts.count(), messages.count(), min(oldest) if oldest else None)
+        carts = carts.filter(channel_slug=channel_slug)
+        scheduled = scheduled.filter(cart__channel_slug=channel_slug)
+        sending = sending.filter(cart__channel_slug=channel_slug)
+    due = carts.aggregate(count=Count("pk"), oldest=Min("next_due_at"))
+    ready = scheduled.filter(attempt_after__lte=now).aggregate(oldest=Min("attempt_after"))["oldest"]
+    oldest = [value for value in (due["oldest"], ready) if value is not None]
+    return Backlog(due["count"], scheduled.count() + sending.count(), min(oldest) if oldest else None)
 
 
 def dispatch(
@@ -254,16 +252,7 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult, winne
                 messages.append(message)
         RecoveryMessage.objects.bulk_create(messages, ignore_conflicts=True)
         if carts:
-            columns = (
-                "id",
-                "status",
-                "stop_reason",
-                "next_due_at",
-                "steps_planned",
-                "last_planned_at",
-                "cadence",
-            )
-            values = {name: [getattr(cart, name) for cart in carts] for name in columns}
+            values = {name: [getattr(cart, name) for cart in carts] for name in _WRITTEN_BACK}
             cursor.execute(_WRITE_BACK, {"now": now, **values})
     return len(carts)
 

@@ -53,7 +53,10 @@ def run_step(django_capture_on_commit_callbacks):
 
 
 def line(variant_id="1", price="39.90"):
-    return CartLine(variant_id, "Blue Hoodie", "XL", "SKU", 1, Decimal(price), Decimal(price), None)
+    """A line priced at its listing price."""
+    return CartLine(
+        variant_id, "Blue Hoodie", "XL", "SKU", 1, Decimal(price), Decimal(price), None, Decimal(price)
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,7 +100,7 @@ def test_default_content_is_reminder_then_urgency_and_the_coupon_step_gets_disco
 def test_urgency_facts_are_only_what_is_true():
     hoodie, tote, socks, mug = line("1"), line("2", "12.50"), line("3", "5.00"), line("4", "8.00")
     stock = {"1": 2, "2": 10, "3": 0, "4": None}
-    prices_then = {"1": "39.90", "2": "15.00", "3": "4.00"}
+    prices_then = {"listing": {"1": "39.90", "2": "15.00", "3": "4.00"}}
     facts = urgency_facts([hoodie, tote, socks, mug], stock=stock, threshold=3, prices_then=prices_then)
     # low stock only for 1..threshold pieces, price drop only below the recorded price
     assert [(f.kind, f.line.variant_id, f.available, f.was) for f in facts] == [
@@ -192,7 +195,7 @@ def test_urgency_step_says_only_true_things_and_suggests_products(channel, aband
     assert "You might also like:\n- Green Hoodie — $20.00" in second.body
     for absent in ("Red Hoodie", "Secret Hoodie", "Mug", "- Blue Hoodie — $20.00"):
         assert absent not in second.body
-    assert RecoveryCart.objects.get().abandoned_prices == {"1": "39.90", "2": "12.50"}
+    assert RecoveryCart.objects.get().abandoned_prices == {"listing": {"1": "39.90", "2": "12.50"}}
     # and the suggested product's link is tracked like the cart link
     tokens = re.findall(r"/saleor_cart_recovery/click/([^\"\s<]+)", second.alternatives[0][0])
     assert {read_click_token(token).target for token in tokens} == {"cart", "product:green-hoodie"}
@@ -216,12 +219,18 @@ def test_coupon_discount_reads_as_percent_or_money_in_the_shoppers_language():
     assert coupon_discount(fixed, money, "en") == "$5"
 
 
-def test_a_price_drop_compares_listing_prices_when_the_shop_knows_them():
+def test_a_price_drop_compares_listing_prices_only():
     # the cart shows the price the shopper saw (frozen), the listing price moved since
     line = CartLine(
         "1", "Hoodie", "XL", "H", 1, Decimal("39.90"), Decimal("39.90"), None, listing_price=Decimal("29.90")
     )
-    assert abandoned_prices([line]) == {"1": "29.90"}
-    [fact] = urgency_facts([line], stock={}, threshold=0, prices_then={"1": "34.90"})
+    assert abandoned_prices([line]) == {"listing": {"1": "29.90"}}
+    [fact] = urgency_facts([line], stock={}, threshold=0, prices_then={"listing": {"1": "34.90"}})
     assert (fact.kind, fact.was) == ("price_drop", Decimal("34.90"))
-    assert urgency_facts([line], stock={}, threshold=0, prices_then={"1": "29.90"}) == []
+    assert urgency_facts([line], stock={}, threshold=0, prices_then={"listing": {"1": "29.90"}}) == []
+    # prices recorded by earlier versions were cart prices (taxes included): never compared
+    assert urgency_facts([line], stock={}, threshold=0, prices_then={"1": "49.90"}) == []
+    # a line whose listing price is unknown is neither recorded nor compared
+    unlisted = CartLine("2", "Mug", "", "M", 1, Decimal("8"), Decimal("8"), None)
+    assert abandoned_prices([unlisted]) == {"listing": {}}
+    assert urgency_facts([unlisted], stock={}, threshold=0, prices_then={"listing": {"2": "9"}}) == []

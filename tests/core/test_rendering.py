@@ -5,7 +5,7 @@ import pytest
 
 from saleor_cart_recovery.email.compose import build_context
 from saleor_cart_recovery.email.i18n import format_money, language_for
-from saleor_cart_recovery.email.offers import build_offer
+from saleor_cart_recovery.email.offers import build_offer, offer_facts
 from saleor_cart_recovery.email.render import inline_css, inline_template, render, render_reminder
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine, CartSnapshot
@@ -21,9 +21,27 @@ SETTINGS = RecoverySettings.from_plugin_configuration(
 def snapshot(language="en", lines=2, name="Blue <Hoodie>"):
     items = (
         CartLine(
-            "1", name, "XL", "H-XL", 2, Decimal("39.90"), Decimal("79.80"), "https://cdn.example.com/1.png"
+            "1",
+            name,
+            "XL",
+            "H-XL",
+            2,
+            Decimal("39.90"),
+            Decimal("79.80"),
+            "https://cdn.example.com/1.png",
+            Decimal("39.90"),
         ),
-        CartLine("2", "Canvas Tote", "Canvas Tote", "T", 1, Decimal("12.50"), Decimal("12.50"), None),
+        CartLine(
+            "2",
+            "Canvas Tote",
+            "Canvas Tote",
+            "T",
+            1,
+            Decimal("12.50"),
+            Decimal("12.50"),
+            None,
+            Decimal("12.50"),
+        ),
     )[:lines]
     return CartSnapshot(
         "tok-1", "main", "a@example.com", language, "EUR", items, Decimal("92.30"), "Tote & Co"
@@ -75,15 +93,16 @@ def test_context_is_plain_data_only(channel):
         )
     ShopStock.objects.create(variant_id="7", quantity=5)
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    [facts] = offer_facts(DbShop(), [(settings, snapshot(), "urgency")])
     offer = build_offer(
-        DbShop(),
         settings,
         snapshot(),
         content="urgency",
         voucher_code="SAVE-10",
         voucher_expires_at=now + timedelta(hours=48),
-        prices_then={"1": "39.90", "2": "15.00"},
+        prices_then={"listing": {"1": "39.90", "2": "15.00"}},
         now=now,
+        facts=facts,
     )
 
     # when the templates' context is built with that offer

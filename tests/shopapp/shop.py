@@ -85,26 +85,26 @@ class DbShop:
             for stock in ShopStock.objects.filter(variant_id__in=list(variant_ids))
         }
 
-    def upsell_products(self, channel_slug, cart_variant_ids, configured, limit):
-        cart_variants = set(cart_variant_ids)
-        listed = ShopProduct.objects.filter(channel__slug=channel_slug).order_by("name")
-        if configured is None:
-            categories = listed.filter(variant_id__in=cart_variants).values("category")
-            candidates = list(listed.filter(category__in=categories))
-        else:
-            by_slug = {product.slug: product for product in listed.filter(slug__in=configured)}
-            candidates = []
+    def upsell_products(self, channel_slug, carts, configured, limit):
+        carts = [set(cart) for cart in carts]
+        listed = list(ShopProduct.objects.filter(channel__slug=channel_slug).order_by("name"))
+        if configured is not None:
+            by_slug = {product.slug: product for product in listed}
             for reference in configured:
                 if reference not in by_slug:
                     logger.info(
                         "upsell product %s skipped: not listed in channel %s", reference, channel_slug
                     )
-                else:
-                    candidates.append(by_slug[reference])
-        stock = self.stock_levels(channel_slug, [p.variant_id for p in candidates])
+            listed = [by_slug[reference] for reference in configured if reference in by_slug]
+        stock = self.stock_levels(channel_slug, [p.variant_id for p in listed])
+        return [self._upsell(listed, stock, cart, configured is None, limit) for cart in carts]
+
+    @staticmethod
+    def _upsell(listed, stock, cart, related_only, limit):
+        categories = {product.category for product in listed if product.variant_id in cart}
         chosen = []
-        for product in candidates:
-            if product.variant_id in cart_variants:
+        for product in listed:
+            if product.variant_id in cart or (related_only and product.category not in categories):
                 continue
             if not product.published or stock.get(product.variant_id, 0) <= 0:
                 logger.info("upsell product %s skipped: unpublished or out of stock", product.slug)
@@ -140,6 +140,7 @@ def snapshot(checkout: ShopCheckout) -> CartSnapshot:
             unit_price=line.unit_price,
             total=line.unit_price * line.quantity,
             image_url=line.image_url or None,
+            listing_price=line.unit_price,  # the test shop prices lines live, at the listing price
         )
         for line in checkout.lines.all()
     )
