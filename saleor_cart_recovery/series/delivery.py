@@ -31,6 +31,7 @@ batch is given back for a retry.
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -96,17 +97,27 @@ def deliver_batch(message_ids: list[int]) -> dict[int, str]:
     with shop.write_access():
         claims = _claim(message_ids)
         if claims:
-            try:
-                prepared = _prepare(shop, claims)
-            except Exception as exc:
-                # Reading the batch failed (database, shop): nothing was sent; each claim is given
-                # back and counts, so a batch that can never be read stops being handed out.
-                logger.exception("cart recovery: could not prepare messages %s", sorted(claims))
-                for message_id, attempt in claims.items():
-                    _release(message_id, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
-                prepared = []
-            _hand_over(shop, prepared)
+            _hand_over(shop, _prepare_all(shop, claims))
         return _statuses(message_ids)
+
+
+def _prepare_all(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
+    """Step 2 for the batch; when reading or writing the batch as a whole fails, each message is
+    prepared on its own, so one cart's bad data costs only its own attempt (invariant 9)."""
+    try:
+        return _prepare(shop, claims)
+    except Exception:
+        logger.exception("cart recovery: could not prepare messages %s together", sorted(claims))
+    prepared = []
+    for message_id, attempt in claims.items():
+        try:
+            prepared.extend(_prepare(shop, {message_id: attempt}))
+        except Exception as exc:
+            # Nothing was sent; the attempt counts, so a message that can never be prepared stops
+            # being handed out.
+            logger.exception("cart recovery: could not prepare message %s", message_id)
+            _release(message_id, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
+    return prepared
 
 
 def _statuses(message_ids: list[int]) -> dict[int, str]:
@@ -222,7 +233,13 @@ WHERE c.id = v.id
 def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
     """Step 2: decide and render every claimed message without holding any lock; the messages
     that may go out, in claim order. Skipped, postponed and failed ones are recorded here."""
-    messages = list(RecoveryMessage.objects.select_related("cart").filter(pk__in=claims).order_by("pk"))
+    messages = [
+        message
+        for message in RecoveryMessage.objects.select_related("cart")
+        .filter(pk__in=claims, status=MessageStatus.SENDING)
+        .order_by("pk")
+        if message.attempts == claims[message.pk]  # still our claim
+    ]
     reads = _Reads(shop, [message.cart for message in messages], with_snapshots=True)
     situations = {message.pk: reads.situation(message.cart, message.step) for message in messages}
     # What the messages that may go out will say, and the shop's facts for all of them at once.
@@ -351,12 +368,27 @@ def _prepare_one(
     )
 
 
+# Claims of a batch that wait for their turn are touched this often, so the dispatcher never takes
+# them for claims of a dead worker (PREPARE_TIMEOUT) while a slow mail server holds the batch.
+KEEP_CLAIMS = 60.0
+
+_TOUCH = f"""
+UPDATE {RecoveryMessage._meta.db_table} AS m SET updated_at = %(now)s
+FROM unnest(%(id)s::bigint[], %(attempt)s::int[]) AS v(id, attempt)
+WHERE m.id = v.id AND m.status = %(sending)s AND m.attempts = v.attempt AND m.handed_over_at IS NULL
+"""
+
+
 def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
     """Steps 3–6 for each prepared message, over one connection per mail server."""
     connections: dict[SmtpConfig | None, object] = {}
     unreachable: set[SmtpConfig | None] = set()
+    touched = time.monotonic()
     try:
         for index, prepared in enumerate(batch):
+            if time.monotonic() - touched >= KEEP_CLAIMS:
+                _keep_claims(batch[index:])
+                touched = time.monotonic()
             if prepared.smtp in unreachable:
                 continue
             mail = connections.get(prepared.smtp)
@@ -373,27 +405,50 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
                         if rest.smtp == prepared.smtp:
                             _record(rest, exc)
                     continue
-            _hand_over_one(shop, prepared, mail)
+            try:
+                broken = _hand_over_one(shop, prepared, mail)
+            except Exception:
+                # Our own bookkeeping failed (the database); the claim is left to the dispatcher's
+                # timeouts (handed out again, or interrupted if it was on the wire) and the batch goes on.
+                logger.exception("cart recovery: could not hand over message %s", prepared.message_id)
+                broken = True
+            if broken:
+                close_connection(connections.pop(prepared.smtp))
     finally:
         for mail in connections.values():
             close_connection(mail)
 
 
-def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> None:
+def _keep_claims(waiting: list[Prepared]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TOUCH,
+            {
+                "id": [p.message_id for p in waiting],
+                "attempt": [p.attempt for p in waiting],
+                "now": timezone.now(),
+                "sending": MessageStatus.SENDING.value,
+            },
+        )
+
+
+def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> bool:
+    """Steps 4–6 for one message; ``True`` when the connection may be broken (not to be reused)."""
     try:
         marked = _recheck_and_mark(shop, prepared)
     except Exception as exc:  # nothing was handed over: try again later
         logger.exception("cart recovery: could not re-check message %s", prepared.message_id)
         _release(prepared.message_id, prepared.attempt, Reason.PREPARE_FAILED, error=repr(exc))
-        return
+        return False
     if not marked:
-        return
+        return False
     try:
         send_on(mail, prepared.email)
     except CartRecoveryError as exc:
         _record(prepared, exc)
-        return
+        return isinstance(exc, SendUncertain | SendFailed)
     _record(prepared, None)
+    return False
 
 
 # Step 4's common case in one statement: the claim still ours, the cart still active with the

@@ -4,6 +4,7 @@ re-checked and recorded on its own, so a fault harms only the message it hits.
 The mail goes to a real aiosmtpd server on loopback (``inbox``)."""
 
 import socket
+import threading
 from datetime import timedelta
 from unittest import mock
 
@@ -17,6 +18,7 @@ from saleor_cart_recovery.models import RecoveryMessage
 from saleor_cart_recovery.series import delivery
 from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
+from tests.shopapp.shop import DbShop
 
 from .conftest import CONFIGURATION, START, make_checkout, touch
 from .realparts import free_port
@@ -95,16 +97,48 @@ def test_a_connection_that_breaks_during_a_transfer_fails_only_that_message(
 
     def break_the_second(mail, message):
         calls.append(message.to[0])
-        if len(calls) == 2:  # the line drops while this message is on the wire
-            mail.connection.sock.shutdown(socket.SHUT_RDWR)
+        if len(calls) == 2:
+            # the line drops after the server took the message's data, before it answered
+            mail_server.stall = threading.Event()
+            mail_server.in_data.clear()
+
+            def drop():
+                mail_server.in_data.wait(10)
+                mail.connection.sock.shutdown(socket.SHUT_RDWR)
+                mail_server.stall.set()
+
+            threading.Thread(target=drop).start()
         real_send_on(mail, message)
 
     with freeze_time(DUE), mock.patch.object(delivery, "send_on", break_the_second):
         deliver_batch(ids)
-    # the message on the wire may have reached the server: failed/interrupted, never resent;
-    # the others went out over a new connection
+    # the message on the wire may have reached the server: failed/interrupted, never resent; the
+    # others went out over a new connection, each once
     assert statuses(ids) == [("sent", ""), ("failed", "interrupted"), ("sent", ""), ("sent", "")]
-    assert sorted(r.rcpt_tos[0] for r in mail_server.received) == [calls[0], calls[2], calls[3]]
+    received = [r.rcpt_tos[0] for r in mail_server.received]
+    assert [received.count(address) for address in calls] in ([1, 0, 1, 1], [1, 1, 1, 1])
+
+
+def test_claims_waiting_behind_a_slow_mail_server_stay_with_their_worker(
+    mail_server, channel, recovery_settings, monkeypatch
+):
+    # given a batch whose mail server takes six minutes per message, and beat running meanwhile
+    ids = plan(channel, recovery_settings, 3)
+    real_send_on = delivery.send_on
+    reclaimed = []
+    with freeze_time(DUE) as clock:
+
+        def slow(mail, message):
+            real_send_on(mail, message)
+            clock.tick(timedelta(minutes=6))
+            reclaimed.append(dispatch(send=lambda _: None).reclaimed)
+
+        with mock.patch.object(delivery, "send_on", slow):
+            outcome = deliver_batch(ids)
+    # then the claims that waited their turn were kept (touched while the worker lived): the
+    # dispatcher never took them for a dead worker's, and the batch sent all three
+    assert reclaimed == [0, 0, 0] and set(outcome.values()) == {"sent"}
+    assert len(mail_server.received) == 3
 
 
 def test_an_unreachable_server_gives_the_whole_batch_back_after_one_try(channel, recovery_settings):
@@ -160,3 +194,24 @@ def test_a_batch_spanning_two_mail_servers_uses_one_connection_each(mail_server,
         "shopper1@example.com",
     ]
     assert sorted(m.to[0] for m in mail.outbox) == ["other0@example.com", "other1@example.com"]
+
+
+def test_a_cart_that_breaks_the_batch_read_costs_only_its_own_attempt(
+    mail_server, channel, recovery_settings
+):
+    # given one cart whose data makes the shop's batch read fail
+    ids = plan(channel, recovery_settings, 3)
+    poisoned = RecoveryMessage.objects.get(pk=ids[1]).cart.checkout_token
+    real_load = DbShop.load_carts
+
+    def load_carts(shop, tokens):
+        if poisoned in tokens:
+            raise ValueError("unreadable line")
+        return real_load(shop, tokens)
+
+    with freeze_time(DUE), mock.patch.object(DbShop, "load_carts", load_carts):
+        outcome = deliver_batch(ids)
+    # then the batch is prepared message by message: the others go out, that one waits for a retry
+    assert [outcome[pk] for pk in ids] == ["sent", "scheduled", "sent"]
+    assert "unreadable line" in RecoveryMessage.objects.get(pk=ids[1]).error
+    assert len(mail_server.received) == 2
