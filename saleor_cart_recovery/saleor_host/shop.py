@@ -13,6 +13,7 @@ from saleor.account.models import User
 from saleor.channel.models import Channel
 from saleor.checkout.models import Checkout, CheckoutLine
 from saleor.core.db.connection import allow_writer
+from saleor.core.prices import quantize_price
 from saleor.core.utils.url import build_absolute_uri
 from saleor.order import OrderStatus
 from saleor.order.models import Order
@@ -45,7 +46,9 @@ def order_ref(order: Order) -> OrderRef:
 
 
 # Saleor's Order.objects.non_draft() by checkout token, or by channel, time and address (the
-# order's email or its account's, case aside), reading only what an OrderRef needs.
+# order's email or its account's, both sides lowercased by PostgreSQL, as iexact does), newest first
+# (a checkout's order is its newest, as get_by_checkout_token has it), reading only what an
+# OrderRef needs.
 _FIND_ORDERS = f"""
 SELECT o.id, o.number, o.checkout_token, o.user_email, u.email, o.total_gross_amount, o.currency,
        o.created_at, ch.slug
@@ -55,7 +58,9 @@ LEFT JOIN {User._meta.db_table} AS u ON u.id = o.user_id
 WHERE o.status <> %(draft)s
   AND (o.checkout_token = ANY(%(tokens)s)
        OR (ch.slug = ANY(%(channels)s) AND o.created_at >= %(since)s
-           AND (lower(o.user_email) = ANY(%(emails)s) OR lower(u.email) = ANY(%(emails)s))))
+           AND (lower(o.user_email) = ANY(ARRAY(SELECT lower(e) FROM unnest(%(emails)s::text[]) AS e))
+                OR lower(u.email) = ANY(ARRAY(SELECT lower(e) FROM unnest(%(emails)s::text[]) AS e)))))
+ORDER BY o.number DESC
 """
 
 
@@ -91,11 +96,12 @@ class SaleorShop:
         """Lines, variants, products, images and prices of every checkout in five queries.
 
         Prices are the ones Saleor stored on the checkout lines when it last priced the checkout
-        for the shopper (discounts, vouchers and taxes, a tax app included), as long as nothing
-        changed since (``price_expiration`` later than ``last_change``). A checkout changed after
-        its last pricing — lines added through the API and never priced — shows each variant's
-        channel price now (catalogue promotions applied; a line's price override wins) instead:
-        no tax app or other webhook is called per email.
+        for the shopper (discounts, vouchers and taxes, a tax app included), unless the checkout
+        changed after that pricing (Saleor then sets ``price_expiration`` to the moment of the
+        change: stored prices count while ``price_expiration`` is later than ``last_change``).
+        Such a checkout — lines added through the API and never priced — shows each variant's
+        channel price now (catalogue promotions applied; a line's price override wins; a gift line
+        is free) instead: no tax app or other webhook is called per email.
         """
         tokens = [token for token in checkout_tokens if _is_uuid(token)]
         checkouts = list(
@@ -136,7 +142,7 @@ class SaleorShop:
                     "tokens": [lookup.checkout_token for lookup in lookups],
                     "channels": sorted({lookup.channel_slug for lookup in lookups}),
                     "since": min(lookup.since for lookup in lookups),
-                    "emails": sorted({lookup.email.lower() for lookup in lookups if lookup.email}),
+                    "emails": sorted({lookup.email for lookup in lookups if lookup.email}),
                 },
             )
             return match_orders(lookups, (_order_row(*row) for row in cursor.fetchall()))
@@ -175,12 +181,14 @@ def _snapshot(checkout: Checkout, listings: dict, shop_name: str) -> CartSnapsho
         listing_price = listings.get((line.variant_id, checkout.channel_id))
         if priced:
             total = line.total_price_gross_amount
-            unit_price = (total / line.quantity).quantize(Decimal("0.01"))
+            unit_price = quantize_price(total / line.quantity, checkout.currency)
+        elif line.is_gift:  # a promotion's gift: free, as Saleor prices it
+            unit_price = total = Decimal(0)
         else:
             unit_price = line.price_override if line.price_override is not None else listing_price
             if unit_price is None:
                 unit_price = line.undiscounted_unit_price_amount
-            total = unit_price * line.quantity
+            total = quantize_price(unit_price * line.quantity, checkout.currency)
         lines.append(
             CartLine(
                 variant_id=str(line.variant_id),

@@ -8,17 +8,22 @@ No lock of ours is held across a call that leaves the database or takes long (in
    write is conditional on ``status = sending AND attempts = <its attempt>``, so a message whose
    claim was taken over (or that is no longer ``sending``) is never sent or recorded by a stale task.
 2. **prepare**, outside any transaction, with a bounded number of queries for the whole batch:
-   the channels' settings, orders, suppressions and cart snapshots are read once for all messages;
-   then each message is decided, its coupon issued (the code is stored on the message at once, so a
-   retry reuses it), its offer built and rendered. The prepared subjects and recipients are written
-   in one statement.
+   the channels' settings, orders, suppressions, cart snapshots, stock and upsell products are read
+   once for all messages; then each message is decided, its coupon issued (the code is stored on
+   the message at once, so a retry reuses it), its offer built and rendered. The prepared subjects
+   and recipients are written in one statement. If the batch cannot be read or written as a whole,
+   its messages are prepared one by one, so one cart's bad data costs only its own attempt.
 3. **connect** to the mail server, outside any transaction, once for the batch (once per mail
-   server when a batch spans channels); a connection found dead before a message is replaced.
-4. per message, **re-check and mark** in one short transaction: still our claim, cart still live,
-   no order, not suppressed, plugin still on, step still in the schedule — then set
-   ``handed_over_at``;
+   server when a batch spans channels); a connection found dead before a message (``NOOP``), or
+   one that broke during a send, is replaced. Claims still waiting for their turn are touched
+   every minute, so the dispatcher never takes them for a dead worker's.
+4. per message, **re-check and mark**: the shop is asked whether the plugin is still on, the step
+   still in the schedule and no order exists; then one conditional UPDATE checks that the claim is
+   still ours, the cart still active and untouched since it was prepared and the address not
+   suppressed, and sets ``handed_over_at`` (anything else goes to a full re-check in one short
+   transaction that records why the message does not go out);
 5. **send** it over the open connection, outside any transaction;
-6. **record** its outcome in one short transaction.
+6. **record** its outcome (one statement in the common case).
 
 What is left of invariant 3 is the time between step 4's commit and the server accepting that
 message: the transfer of one message over an open connection (milliseconds; at most the SMTP

@@ -40,7 +40,8 @@ CYCLE_BUDGET = timedelta(seconds=45)
 # delivery a no-op anyway.
 LEASE = timedelta(minutes=10)
 # A claim that has not reached the SMTP hand-over in this time belongs to a worker that died while
-# preparing: nothing was sent, so the message is handed out again.
+# preparing: nothing was sent, so the message is handed out again. (A live worker touches the
+# claims of its batch that wait for their turn every minute, see delivery.KEEP_CLAIMS.)
 PREPARE_TIMEOUT = timedelta(minutes=10)
 # A claim handed to the mail server this long ago without an outcome died mid-send: the mail may
 # or may not have left, so it is recorded as failed rather than sent twice. A live worker never
@@ -144,10 +145,10 @@ def dispatch(
     with shop.write_access():
         winners = _winners(now, channel_settings)
         while _plan_batch(now, batch_size, channel_settings, result, winners) == batch_size:
-            if time.monotonic() > deadline:
+            if time.monotonic() >= deadline:
                 break
         while _enqueue_batch(now, batch_size, send_batch, send, result) == batch_size:
-            if time.monotonic() > deadline:
+            if time.monotonic() >= deadline:
                 break
         result.interrupted, result.reclaimed = _recover_stale_claims(now)
         result.backlog = backlog(now)

@@ -4,6 +4,7 @@ import socket
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -15,6 +16,7 @@ from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppressi
 from saleor_cart_recovery.series import delivery
 from saleor_cart_recovery.series.delivery import MAX_ATTEMPTS, RETRY_BASE, deliver, deliver_batch
 from saleor_cart_recovery.series.dispatch import PREPARE_TIMEOUT, dispatch
+from saleor_cart_recovery.shop import OrderLookup, OrderRef, match_orders
 from tests.shopapp.models import ShopCheckout, ShopOrder
 from tests.shopapp.shop import DbShop
 
@@ -435,3 +437,30 @@ def test_a_claim_that_keeps_dying_is_given_up(planned):
     # then it is failed/prepare_failed instead of being handed out forever
     planned.refresh_from_db()
     assert (result.reclaimed, planned.status, planned.reason) == (1, "failed", "prepare_failed")
+
+
+def test_orders_are_matched_per_lookup_in_one_batch():
+    # given orders of two shoppers in two channels, read for a batch of carts at once
+    at = DUE
+
+    def order(number, token, minutes):
+        return OrderRef(
+            str(number), str(number), token, "", Decimal(10), "USD", at + timedelta(minutes=minutes)
+        )
+
+    candidates = [
+        (order(1, "tok-a", 0), "main", ["Ann@Example.com"]),  # cart a's own order
+        (order(2, "other", 5), "main", ["", "ann@example.com"]),  # Ann, via her account, later
+        (order(3, "other2", 10), "second", ["bob@example.com"]),  # Bob in another channel
+        (order(4, "old", -120), "main", ["bob@example.com"]),  # Bob before his cart's activity
+    ]
+    lookups = [
+        OrderLookup("tok-a", "main", "nobody@example.com", at),  # by token whatever the address
+        OrderLookup("tok-b", "main", "ANN@example.com", at),  # by address, newest since `since`
+        OrderLookup(
+            "tok-c", "main", "bob@example.com", at - timedelta(hours=1)
+        ),  # Bob's order is older than that
+        OrderLookup("tok-d", "second", "bob@example.com", at + timedelta(minutes=11)),  # after it
+    ]
+    found = match_orders(lookups, candidates)
+    assert {token: order.number for token, order in found.items()} == {"tok-a": "1", "tok-b": "2"}
