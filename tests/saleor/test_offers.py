@@ -7,6 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 from saleor.checkout.models import Checkout
 from saleor.discount.models import Voucher
@@ -14,6 +16,7 @@ from saleor.product.models import Product, ProductChannelListing, ProductVariant
 from saleor.warehouse.models import Stock
 
 from saleor_cart_recovery.models import RecoveryMessage
+from saleor_cart_recovery.saleor_host.shop import SaleorShop
 
 from .utils import DAY, HOUR, MINUTE, T0, create_checkout, dispatch_at, gid
 
@@ -206,3 +209,30 @@ def test_urgency_appears_only_when_true(abandoned_cart, enable_cart_recovery, ru
     assert "Only 2 left: Test product" in body
     assert "Price dropped: Test product is now $8.00 (was $10.00)" in body
     assert body.count("left:") == 1 and body.count("Price dropped") == 1
+
+
+def test_upsell_for_a_batch_of_carts_costs_the_same_queries_as_for_one(
+    cart_recovery, product_type, category, categories, warehouse, channel_USD
+):
+    # given two categories with products to suggest, and carts of one product each
+    scarves = [make_product(product_type, category, warehouse, channel_USD, f"Scarf {n}") for n in range(4)]
+    lamps = [make_product(product_type, categories[0], warehouse, channel_USD, f"Lamp {n}") for n in range(4)]
+    carts = [[str(scarves[0].variants.get().pk)], [str(lamps[0].variants.get().pk)]] * 3
+    shop = SaleorShop()
+    shop.upsell_products("main", carts[:1], None, 2)  # the Site's settings are cached after this
+
+    # when products are chosen for one cart, then for six carts at once
+    with CaptureQueriesContext(connection) as one:
+        [alone] = shop.upsell_products("main", carts[:1], None, 2)
+    with CaptureQueriesContext(connection) as six:
+        batch = shop.upsell_products("main", carts, None, 2)
+
+    # then the same few queries, and each cart gets the first products of its own category by name,
+    # never the product already in it
+    assert len(six.captured_queries) == len(one.captured_queries) <= 15
+    assert [p.name for p in alone] == ["Scarf 1", "Scarf 2"]
+    assert [[p.name for p in products] for products in batch] == [
+        ["Scarf 1", "Scarf 2"],
+        ["Lamp 1", "Lamp 2"],
+    ] * 3
+    assert {p.price for products in batch for p in products} == {Decimal(15)}

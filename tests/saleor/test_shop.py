@@ -265,3 +265,33 @@ def test_load_carts_reads_any_number_of_carts_with_the_same_few_queries(
     # then the number of queries does not grow with the batch, and every line is there
     assert len(five.captured_queries) == len(one.captured_queries) <= 6
     assert sorted(len(cart.lines) for cart in carts.values()) == [2] * 5
+
+
+def test_find_orders_answers_a_batch_and_matches_the_account_email(order, cart_recovery):
+    # given an order whose own email is empty: only its customer account has the address
+    order.checkout_token = "1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed"
+    order.user_email = ""
+    order.save(update_fields=["checkout_token", "user_email"])
+    assert order.user is not None
+    since = order.created_at - timedelta(minutes=1)
+    lookups = [
+        OrderLookup(order.checkout_token, "elsewhere", "nobody@example.com", since),  # its own checkout
+        OrderLookup(
+            "00000000-0000-0000-0000-000000000001", order.channel.slug, order.user.email.upper(), since
+        ),
+        OrderLookup("00000000-0000-0000-0000-000000000002", order.channel.slug, "x@example.com", since),
+        OrderLookup(
+            "00000000-0000-0000-0000-000000000003",
+            order.channel.slug,
+            order.user.email,
+            order.created_at + timedelta(seconds=1),  # activity after the order
+        ),
+    ]
+    # when the send path asks for all of them at once, then each gets its own answer
+    with CaptureQueriesContext(connection) as queries:
+        found = SaleorShop().find_orders(lookups)
+    assert {token: ref.id for token, ref in found.items()} == {
+        order.checkout_token: str(order.pk),
+        "00000000-0000-0000-0000-000000000001": str(order.pk),
+    }
+    assert len(queries.captured_queries) == 1
