@@ -69,7 +69,8 @@ def add_idle_carts(count: int, *, now, start: int = 0) -> None:
 
     A realistic mix: a third wait for a later step (``next_due_at`` in the next 3 days), a third
     finished their series, a third converted (both with ``next_due_at`` NULL, outside the partial
-    index).
+    index). Each has its planned steps stored as sent messages (one, or three), so the message
+    table holds the history a live shop has.
     """
     if count <= 0:
         return
@@ -90,6 +91,61 @@ def add_idle_carts(count: int, *, now, start: int = 0) -> None:
             FROM generate_series(%(first)s, %(last)s) AS g
             """,
             {"channel": CHANNEL, "now": now, "first": start + 1, "last": start + count},
+        )
+        cursor.execute(
+            """
+            INSERT INTO cart_recovery_message (cart_id, step, status, reason, variant, content,
+                voucher_code, clicks, subject, recipient, attempts, error, planned_at, attempt_after,
+                sent_at, updated_at)
+            SELECT c.id, step, 'sent', '', 0, 'reminder', '', 0, 'Forgot something?', c.email, 1, '',
+                c.last_planned_at, c.last_planned_at, c.last_planned_at, c.last_planned_at
+            FROM generate_series(%(first)s, %(last)s) AS g
+            JOIN cart_recovery_cart c ON c.checkout_token = 'idle-' || g,
+            LATERAL generate_series(1, c.steps_planned) AS step
+            """,
+            {"first": start + 1, "last": start + count},
+        )
+
+
+def add_due_carts(count: int, now) -> list[str]:
+    tokens = [f"due-{n}" for n in range(1, count + 1)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO cart_recovery_cart (checkout_token, channel_slug, email, language_code, status,
+                stop_reason, last_activity_at, steps_planned, next_due_at,
+                order_id, order_number, order_currency, conversion_match, created_at, updated_at)
+            SELECT 'due-' || g, %(channel)s, 'due' || g || '@example.com', 'en', 'active', '',
+                %(now)s - interval '2 hours', 0, NULL, '', '', '', '', %(now)s, %(now)s
+            FROM generate_series(1, %(count)s) AS g
+            """,
+            {"channel": CHANNEL, "now": now, "count": count},
+        )
+    return tokens
+
+
+def make_due(tokens: list[str], now) -> None:
+    """Put the due carts back to 'step 1 due' and drop the messages a previous cycle planned for
+    them (the idle carts' history stays).
+
+    Their due times are spread a millisecond apart within the last hour (up to 3.6 million carts)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            DELETE FROM cart_recovery_message
+            WHERE cart_id IN (SELECT id FROM cart_recovery_cart WHERE checkout_token = ANY(%(tokens)s))
+            """,
+            {"tokens": tokens},
+        )
+        cursor.execute(
+            """
+            UPDATE cart_recovery_cart
+            SET status = 'active', steps_planned = 0, last_planned_at = NULL,
+                next_due_at = %(now)s - interval '1 hour'
+                    + substr(checkout_token, 5)::int * interval '1 millisecond'
+            WHERE checkout_token = ANY(%(tokens)s)
+            """,
+            {"now": now, "tokens": tokens},
         )
 
 

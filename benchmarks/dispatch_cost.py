@@ -14,63 +14,33 @@ import argparse
 import re
 import statistics
 import time
+from datetime import UTC, datetime
 
 import common  # noqa: F401  (sets up Django first)
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from saleor_cart_recovery.models import RecoveryCart
-from saleor_cart_recovery.series.dispatch import BATCH_SIZE, dispatch
+from saleor_cart_recovery.models import UNSENT
+from saleor_cart_recovery.series.dispatch import _LOCK_DUE, BATCH_SIZE, dispatch
 
 
-def add_due_carts(count: int, now) -> list[str]:
-    tokens = [f"due-{n}" for n in range(1, count + 1)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO cart_recovery_cart (checkout_token, channel_slug, email, language_code, status,
-                stop_reason, last_activity_at, steps_planned, next_due_at,
-                order_id, order_number, order_currency, conversion_match, created_at, updated_at)
-            SELECT 'due-' || g, %(channel)s, 'due' || g || '@example.com', 'en', 'active', '',
-                %(now)s - interval '2 hours', 0, NULL, '', '', '', '', %(now)s, %(now)s
-            FROM generate_series(1, %(count)s) AS g
-            """,
-            {"channel": common.CHANNEL, "now": now, "count": count},
-        )
-    return tokens
-
-
-def make_due(tokens: list[str], now) -> None:
-    """Put the due carts back to 'step 1 due' and drop the messages a previous cycle planned.
-
-    Their due times are spread a millisecond apart within the last hour (up to 3.6 million carts)."""
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM cart_recovery_message")
-        cursor.execute(
-            """
-            UPDATE cart_recovery_cart
-            SET status = 'active', steps_planned = 0, last_planned_at = NULL,
-                next_due_at = %(now)s - interval '1 hour'
-                    + substr(checkout_token, 5)::int * interval '1 millisecond'
-            WHERE checkout_token = ANY(%(tokens)s)
-            """,
-            {"now": now, "tokens": tokens},
-        )
-
-
-def due_query(now):
-    """The dispatcher's due-cart query, exactly as ``dispatch._plan_batch`` builds it."""
-    return (
-        RecoveryCart.objects.select_for_update(skip_locked=True)
-        .filter(next_due_at__lte=now)
-        .order_by("next_due_at")[:BATCH_SIZE]
-    )
+def due_params(now) -> dict:
+    """The parameters the dispatcher runs its due-cart statement (``dispatch._LOCK_DUE``) with, as
+    for a cycle's first batch."""
+    return {
+        "now": now,
+        "after": datetime.min.replace(tzinfo=UTC),
+        "limit": BATCH_SIZE,
+        "waiting": list(UNSENT),
+    }
 
 
 def explain(now) -> str:
-    with transaction.atomic():
-        plan = due_query(now).explain(analyze=True, buffers=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")  # as the dispatcher's planning transaction does
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {_LOCK_DUE}", due_params(now))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)  # EXPLAIN ANALYZE of FOR UPDATE took row locks
     return plan
 
@@ -115,7 +85,7 @@ def main():
     print("-" * (len(header) + 40))
     plans = {}
     common.reset_tables()
-    tokens = add_due_carts(args.due, now)
+    tokens = common.add_due_carts(args.due, now)
     stored_idle = 0
     for size in sizes:
         started = time.perf_counter()
@@ -124,12 +94,12 @@ def main():
         common.analyze()
         setup_s = time.perf_counter() - started
 
-        make_due(tokens, now)
+        common.make_due(tokens, now)
         plans[size] = explain(now)
 
         timings, results = [], []
         for repeat in range(args.repeat + 1):
-            make_due(tokens, now)
+            common.make_due(tokens, now)
             if repeat == 0:  # untimed: count queries (capturing adds overhead)
                 with CaptureQueriesContext(connection) as queries:
                     dispatch(now=now, send=noop)
@@ -147,9 +117,7 @@ def main():
 
     largest = sizes[-1]
     print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the due-cart query with {largest:,} idle carts:")
-    with transaction.atomic():  # FOR UPDATE only compiles inside a transaction
-        sql, params = due_query(now).query.sql_with_params()
-    print("  " + sql % tuple(repr(str(p)) for p in params))
+    print("  " + " ".join(_LOCK_DUE.split()), due_params(now))
     for line in plans[largest].splitlines():
         print("  " + line)
     # Not-due rows in the partial index, for reading the plan: NULL next_due_at rows are not in it.

@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, Min
@@ -144,8 +144,10 @@ def dispatch(
 
     with shop.write_access():
         winners = _winners(now, channel_settings)
-        while _plan_batch(now, batch_size, channel_settings, result, winners) == batch_size:
-            if time.monotonic() >= deadline:
+        after = datetime.min.replace(tzinfo=UTC)
+        while True:
+            planned, after = _plan_batch(now, after, batch_size, channel_settings, result, winners)
+            if planned < batch_size or time.monotonic() >= deadline:
                 break
         while _enqueue_batch(now, batch_size, send_batch, send, result) == batch_size:
             if time.monotonic() >= deadline:
@@ -190,22 +192,60 @@ class _Due:
     steps_planned: int
     last_planned_at: datetime | None
     waiting: bool  # an earlier step is still scheduled or being sent
+    was_due_at: datetime  # its next_due_at when locked (the batch's position in the index)
     next_due_at: datetime | None = None
 
 
-# Locks a batch of due carts and reads what planning needs, with whether an earlier step of each
-# still waits, in one statement (through the partial index on next_due_at).
+# Locks a batch of due carts (through the partial index on next_due_at) and reads what planning
+# needs, with whether an earlier step of each still waits — looked up for the locked rows only,
+# through the message table's cart index, whatever the size of the message history. ``after`` is
+# where the cycle's previous batch ended in the index: the carts it planned left dead index entries
+# behind (their next_due_at moved on), and starting past them keeps each batch as cheap as the first.
 _LOCK_DUE = f"""
+WITH due AS (
+    SELECT id, next_due_at FROM {RecoveryCart._meta.db_table}
+    WHERE next_due_at <= %(now)s AND next_due_at >= %(after)s
+    ORDER BY next_due_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
 SELECT c.id, c.checkout_token, c.channel_slug, c.status, c.stop_reason, c.language_code,
        c.last_activity_at, c.holdout, c.cadence, c.steps_planned, c.last_planned_at,
-       EXISTS (SELECT 1 FROM {RecoveryMessage._meta.db_table} m
-               WHERE m.cart_id = c.id AND m.status = ANY(%(waiting)s)) AS waiting
-FROM {RecoveryCart._meta.db_table} c
-WHERE c.next_due_at <= %(now)s
-ORDER BY c.next_due_at
-LIMIT %(limit)s
-FOR UPDATE OF c SKIP LOCKED
+       w.waiting IS NOT NULL AS waiting, due.next_due_at
+FROM due
+JOIN {RecoveryCart._meta.db_table} c ON c.id = due.id
+LEFT JOIN LATERAL (
+    SELECT 1 AS waiting FROM {RecoveryMessage._meta.db_table} m
+    WHERE m.cart_id = c.id AND m.status = ANY(%(waiting)s)
+    LIMIT 1
+) w ON true
 """
+
+# Creates the batch's messages in one statement (a step planned twice is a conflict: skipped).
+_INSERT_MESSAGES = f"""
+INSERT INTO {RecoveryMessage._meta.db_table} (cart_id, step, status, reason, variant, content,
+    voucher_code, clicks, subject, recipient, attempts, error, planned_at, attempt_after, updated_at)
+SELECT v.cart_id, v.step, v.status, v.reason, v.variant, %(content)s, '', 0, '', '', 0, '',
+    %(now)s, %(now)s, %(now)s
+FROM unnest(%(cart_id)s::bigint[], %(step)s::int[], %(status)s::varchar[], %(reason)s::varchar[],
+            %(variant)s::int[]) AS v(cart_id, step, status, reason, variant)
+ON CONFLICT DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A message planning decided to create (see ``_INSERT_MESSAGES`` for the rest of its row)."""
+
+    cart_id: int
+    step: int
+    status: str
+    reason: str
+    variant: int
+
+
+# What a new message's content is until it is prepared (the model's default).
+CONTENT_DEFAULT = RecoveryMessage._meta.get_field("content").default
 
 # Writes the whole batch's planning back in one statement.
 _WRITTEN_BACK = ("id", "status", "stop_reason", "next_due_at", "steps_planned", "last_planned_at", "cadence")
@@ -222,11 +262,16 @@ WHERE c.id = v.id
 """
 
 
-def _plan_batch(now, batch_size, channel_settings, result: DispatchResult, winners) -> int:
+def _plan_batch(
+    now, after: datetime, batch_size, channel_settings, result: DispatchResult, winners
+) -> tuple[int, datetime]:
     """Plan one batch set-wise: one locking read, the decisions in Python over plain rows, one
     INSERT of the new messages and one UPDATE of the carts."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_LOCK_DUE, {"now": now, "limit": batch_size, "waiting": list(UNSENT)})
+        # Short, simple statements: compiling them (PostgreSQL's JIT, triggered by big row
+        # estimates) would cost more than running them.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(_LOCK_DUE, {"now": now, "after": after, "limit": batch_size, "waiting": list(UNSENT)})
         carts = [_Due(*row) for row in cursor.fetchall()]
         messages = []
         for cart in carts:
@@ -251,16 +296,16 @@ def _plan_batch(now, batch_size, channel_settings, result: DispatchResult, winne
                 continue
             if message is not None:
                 messages.append(message)
-        RecoveryMessage.objects.bulk_create(messages, ignore_conflicts=True)
+        if messages:
+            columns = {name: [getattr(m, name) for m in messages] for name in _Planned.__slots__}
+            cursor.execute(_INSERT_MESSAGES, {"now": now, "content": CONTENT_DEFAULT, **columns})
         if carts:
             values = {name: [getattr(cart, name) for cart in carts] for name in _WRITTEN_BACK}
             cursor.execute(_WRITE_BACK, {"now": now, **values})
-    return len(carts)
+    return len(carts), max((cart.was_due_at for cart in carts), default=after)
 
 
-def _plan_cart(
-    cart: _Due, now, channel_settings, winner: Winners, result: DispatchResult
-) -> RecoveryMessage | None:
+def _plan_cart(cart: _Due, now, channel_settings, winner: Winners, result: DispatchResult) -> _Planned | None:
     """Plan the cart's next step if it is due (changes ``cart``; written back with the batch)."""
     settings, unavailable = channel_settings(cart.channel_slug)
     if settings is None and unavailable is None:  # could not be read this time: look again soon
@@ -288,14 +333,11 @@ def _plan_cart(
         return None
     step = cart.steps_planned + 1
     variants = len(settings.subject_variants(step, cart.language_code)) or 1
-    message = RecoveryMessage(
+    message = _Planned(
         cart_id=cart.id,
         step=step,
-        status=MessageStatus.SKIPPED if cart.holdout else MessageStatus.SCHEDULED,
-        reason=Reason.HOLDOUT if cart.holdout else "",
-        planned_at=now,
-        attempt_after=now,
-        updated_at=now,
+        status=(MessageStatus.SKIPPED if cart.holdout else MessageStatus.SCHEDULED).value,
+        reason=Reason.HOLDOUT.value if cart.holdout else "",
         variant=winner.subjects[step]
         if step in winner.subjects
         else pick_variant(cart.checkout_token, f"subject:{step}", variants),
@@ -322,18 +364,37 @@ def _due(settings: RecoverySettings, cart: _Due) -> datetime | None:
     )
 
 
+# Leases a batch of ready messages (through the partial index of scheduled messages, oldest first)
+# and returns each one's channel, in one statement.
+_LEASE = f"""
+WITH ready AS (
+    SELECT id FROM {RecoveryMessage._meta.db_table}
+    WHERE status = %(scheduled)s AND attempt_after <= %(now)s
+    ORDER BY attempt_after
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {RecoveryMessage._meta.db_table} AS m SET attempt_after = %(lease_end)s, updated_at = %(now)s
+FROM ready, {RecoveryCart._meta.db_table} AS c
+WHERE m.id = ready.id AND c.id = m.cart_id
+RETURNING m.id, c.channel_slug
+"""
+
+
 def _enqueue_batch(now, batch_size, send_batch, send, result: DispatchResult) -> int:
     """Lease up to ``batch_size`` ready messages and hand them out after commit, in send tasks of
     at most ``send_batch`` messages of one channel (the channel decides the mail server)."""
-    with transaction.atomic():
-        ready = list(
-            RecoveryMessage.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=MessageStatus.SCHEDULED, attempt_after__lte=now)
-            .order_by("attempt_after")
-            .values_list("id", "cart__channel_slug")[:batch_size]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _LEASE,
+            {
+                "scheduled": MessageStatus.SCHEDULED.value,
+                "now": now,
+                "lease_end": now + LEASE,
+                "limit": batch_size,
+            },
         )
-        ids = [message_id for message_id, _ in ready]
-        RecoveryMessage.objects.filter(id__in=ids).update(attempt_after=now + LEASE, updated_at=now)
+        ready = sorted(cursor.fetchall())
         by_channel: dict[str, list[int]] = {}
         for message_id, channel_slug in ready:
             by_channel.setdefault(channel_slug, []).append(message_id)
@@ -343,8 +404,8 @@ def _enqueue_batch(now, batch_size, send_batch, send, result: DispatchResult) ->
                 # messages stay scheduled and the lease hands them out again.
                 transaction.on_commit(_hand_off(send, channel_ids[start : start + send_batch]), robust=True)
                 result.tasks += 1
-    result.enqueued.extend(ids)
-    return len(ids)
+    result.enqueued.extend(message_id for message_id, _ in ready)
+    return len(ready)
 
 
 def _hand_off(send: Callable[[list[int]], None], message_ids: list[int]) -> Callable[[], None]:
