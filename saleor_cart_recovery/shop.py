@@ -38,7 +38,7 @@ class CartLine:
     total: Decimal
     image_url: str | None
     # The variant's current price in the channel (catalogue promotions applied), the same kind of
-    # price then and now: what "the price dropped" compares. ``None``: compare ``unit_price``.
+    # price then and now: what "the price dropped" compares. ``None``: unknown, never compared.
     listing_price: Decimal | None = None
 
 

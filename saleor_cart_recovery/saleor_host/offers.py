@@ -192,10 +192,10 @@ def _related(visible, cart_products: list[set[int]], count: int) -> list[list[Pr
     # A cart's first `count` after removing its own products are within the first `count + size`
     # of each of its categories and collections.
     enough = count + max((len(products) for products in cart_products), default=0)
-    by_name = [F("name").asc(), F("pk").asc()]
+    name_order = [F("name").asc(), F("pk").asc()]
     in_category = (
         visible.filter(category_id__in={c for c in category_of.values() if c is not None})
-        .annotate(rank=Window(RowNumber(), partition_by=F("category_id"), order_by=by_name))
+        .annotate(rank=Window(RowNumber(), partition_by=F("category_id"), order_by=name_order))
         .filter(rank__lte=enough)
     )
     members = (
@@ -212,15 +212,15 @@ def _related(visible, cart_products: list[set[int]], count: int) -> list[list[Pr
         .filter(rank__lte=enough)
         .values_list("collection_id", "product_id")
     )
-    products = {product.pk: product for product in in_category}
     of_category: dict[int, list[int]] = defaultdict(list)
-    for product in products.values():
-        of_category[product.category_id].append(product.pk)
+    for category_id, product_id in in_category.values_list("category_id", "pk"):
+        of_category[category_id].append(product_id)
     of_collection: dict[int, list[int]] = defaultdict(list)
     for collection_id, product_id in members:
         of_collection[collection_id].append(product_id)
-    missing = {pk for pks in of_collection.values() for pk in pks} - products.keys()
-    products.update((product.pk, product) for product in Product.objects.filter(pk__in=missing))
+    # All candidates in one query, in the database's order by name (its collation, as the windows)
+    every = {pk for pks in [*of_category.values(), *of_collection.values()] for pk in pks}
+    by_name = list(Product.objects.filter(pk__in=every).order_by("name", "pk"))
     related = []
     for cart in cart_products:
         pks = set()
@@ -228,8 +228,8 @@ def _related(visible, cart_products: list[set[int]], count: int) -> list[list[Pr
             pks.update(of_category.get(category_of.get(product_id), ()))
             for collection_id in collections_of.get(product_id, ()):
                 pks.update(of_collection[collection_id])
-        ordered = sorted((products[pk] for pk in pks - cart), key=lambda p: (p.name, p.pk))
-        related.append(ordered[:count])
+        pks -= cart
+        related.append([product for product in by_name if product.pk in pks][:count])
     return related
 
 

@@ -178,7 +178,8 @@ def _snapshot(checkout: Checkout, listings: dict, shop_name: str) -> CartSnapsho
     priced = checkout.price_expiration > checkout.last_change
     lines = []
     for line in checkout.lines.all():
-        listing_price = listings.get((line.variant_id, checkout.channel_id))
+        # A gift is free whatever its listing: it has no price to drop.
+        listing_price = None if line.is_gift else listings.get((line.variant_id, checkout.channel_id))
         if priced:
             total = line.total_price_gross_amount
             unit_price = quantize_price(total / line.quantity, checkout.currency)

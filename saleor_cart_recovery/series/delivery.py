@@ -392,7 +392,10 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
     try:
         for index, prepared in enumerate(batch):
             if time.monotonic() - touched >= KEEP_CLAIMS:
-                _keep_claims(batch[index:])
+                try:
+                    _keep_claims(batch[index:])
+                except Exception:  # the database hiccuped: the next message tries again
+                    logger.exception("cart recovery: could not keep the batch's claims")
                 touched = time.monotonic()
             if prepared.smtp in unreachable:
                 continue
@@ -413,10 +416,11 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
             try:
                 broken = _hand_over_one(shop, prepared, mail)
             except Exception:
-                # Our own bookkeeping failed (the database); the claim is left to the dispatcher's
-                # timeouts (handed out again, or interrupted if it was on the wire) and the batch goes on.
+                # Our own bookkeeping failed (the database, not the mail server: send_on sorts every
+                # error of its own); the claim is left to the dispatcher's timeouts (handed out
+                # again, or interrupted if it was on the wire) and the batch goes on.
                 logger.exception("cart recovery: could not hand over message %s", prepared.message_id)
-                broken = True
+                broken = False
             if broken:
                 close_connection(connections.pop(prepared.smtp))
     finally:

@@ -197,26 +197,28 @@ class _Due:
 
 
 # Locks a batch of due carts (through the partial index on next_due_at) and reads what planning
-# needs, with whether an earlier step of each still waits — looked up for the locked rows only,
+# needs from the locked rows themselves (their latest version, should a hook have just changed
+# one), with whether an earlier step of each still waits — looked up for the locked rows only,
 # through the message table's cart index, whatever the size of the message history. ``after`` is
 # where the cycle's previous batch ended in the index: the carts it planned left dead index entries
 # behind (their next_due_at moved on), and starting past them keeps each batch as cheap as the first.
 _LOCK_DUE = f"""
 WITH due AS (
-    SELECT id, next_due_at FROM {RecoveryCart._meta.db_table}
+    SELECT id, checkout_token, channel_slug, status, stop_reason, language_code, last_activity_at,
+           holdout, cadence, steps_planned, last_planned_at, next_due_at
+    FROM {RecoveryCart._meta.db_table}
     WHERE next_due_at <= %(now)s AND next_due_at >= %(after)s
     ORDER BY next_due_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-SELECT c.id, c.checkout_token, c.channel_slug, c.status, c.stop_reason, c.language_code,
-       c.last_activity_at, c.holdout, c.cadence, c.steps_planned, c.last_planned_at,
+SELECT due.id, due.checkout_token, due.channel_slug, due.status, due.stop_reason, due.language_code,
+       due.last_activity_at, due.holdout, due.cadence, due.steps_planned, due.last_planned_at,
        w.waiting IS NOT NULL AS waiting, due.next_due_at
 FROM due
-JOIN {RecoveryCart._meta.db_table} c ON c.id = due.id
 LEFT JOIN LATERAL (
     SELECT 1 AS waiting FROM {RecoveryMessage._meta.db_table} m
-    WHERE m.cart_id = c.id AND m.status = ANY(%(waiting)s)
+    WHERE m.cart_id = due.id AND m.status = ANY(%(waiting)s)
     LIMIT 1
 ) w ON true
 """
