@@ -502,8 +502,8 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
 
 def _recheck_in_full(shop: Shop, prepared: Prepared) -> bool:
     """Step 4 when the quick check did not pass, in one short transaction: records why the message
-    does not go out (skipped or postponed), or marks it when the quick check only missed a change
-    that does not matter (the shopper's address spelled differently)."""
+    does not go out (skipped or postponed), or marks it when nothing that matters changed (the
+    quick check compares the cart's activity and address exactly as they were when prepared)."""
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -521,7 +521,8 @@ def _recheck_in_full(shop: Shop, prepared: Prepared) -> bool:
                 prepared.message_id, prepared.attempt, prepared.step, cart, situation.reason, situation.order
             )
             return False
-        if situation.settings is not None and _came_back(cart, message):  # the shopper is back
+        # The shopper is back, or changed the address the email was rendered for: not now.
+        if situation.settings is not None and (_came_back(cart, message) or cart.email != prepared.recipient):
             _postpone(prepared.message_id, prepared.attempt, situation.settings, cart, prepared.step)
             return False
         _ours(prepared.message_id, prepared.attempt).update(handed_over_at=now, updated_at=now)

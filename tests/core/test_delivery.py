@@ -464,3 +464,20 @@ def test_orders_are_matched_per_lookup_in_one_batch():
     ]
     found = match_orders(lookups, candidates)
     assert {token: order.number for token, order in found.items()} == {"tok-a": "1", "tok-b": "2"}
+
+
+def test_an_address_changed_while_the_email_was_prepared_gets_nothing_now(planned, abandoned_cart):
+    real_find = DbShop.find_orders
+    calls = []
+
+    def find_orders(shop, lookups):
+        calls.append(lookups)
+        if len(calls) == 2:  # the cart's address changes after the email was rendered for the old one
+            RecoveryCart.objects.update(email="new-address@example.com")
+        return real_find(shop, lookups)
+
+    with mock.patch.object(DbShop, "find_orders", find_orders):
+        assert send(planned) == "scheduled"
+    # nothing went to the old address; the step waits (uncounted) and is prepared again later
+    planned.refresh_from_db()
+    assert mail.outbox == [] and planned.attempts == 0
