@@ -35,6 +35,12 @@ CONFIGURATION = [
 ]
 
 
+def with_smtp(port: int, configuration=CONFIGURATION) -> list[dict]:
+    """``configuration`` sending through the SMTP server on loopback ``port``."""
+    smtp = {"name": "smtp_url", "value": f"smtp://127.0.0.1:{port}"}
+    return [item for item in configuration if item["name"] != "smtp_url"] + [smtp]
+
+
 @pytest.fixture
 def channel(db):
     return ShopChannel.objects.create(slug="main", configuration=CONFIGURATION)

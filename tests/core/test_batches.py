@@ -20,7 +20,7 @@ from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from tests.shopapp.shop import DbShop
 
-from .conftest import CONFIGURATION, START, make_checkout, touch
+from .conftest import CONFIGURATION, START, make_checkout, touch, with_smtp
 from .realparts import free_port
 
 DUE = START + timedelta(hours=1)
@@ -30,10 +30,7 @@ DUE = START + timedelta(hours=1)
 def mail_server(smtp_server, inbox, channel):
     """The channel sends through the loopback server."""
     controller, _ = smtp_server
-    channel.configuration = [
-        *channel.configuration,
-        {"name": "smtp_url", "value": f"smtp://127.0.0.1:{controller.port}"},
-    ]
+    channel.configuration = with_smtp(controller.port, channel.configuration)
     channel.save()
     return inbox
 
@@ -142,10 +139,7 @@ def test_claims_waiting_behind_a_slow_mail_server_stay_with_their_worker(
 
 
 def test_an_unreachable_server_gives_the_whole_batch_back_after_one_try(channel, recovery_settings):
-    channel.configuration = [
-        *channel.configuration,
-        {"name": "smtp_url", "value": f"smtp://127.0.0.1:{free_port()}"},
-    ]
+    channel.configuration = with_smtp(free_port(), channel.configuration)
     channel.save()
     ids = plan(channel, recovery_settings, 5)
     opened = mock.patch.object(delivery, "open_connection", wraps=delivery.open_connection)

@@ -28,7 +28,7 @@ from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.tasks import enqueue_send
 from tests.shopapp.models import ShopChannel
 
-from .conftest import CONFIGURATION, make_checkout, touch
+from .conftest import make_checkout, touch, with_smtp
 from .realparts import (
     FIGURES,
     Inbox,
@@ -130,11 +130,7 @@ def mail_server():
 
 
 def shop_channel(port: int) -> ShopChannel:
-    configuration = [
-        item if item["name"] != "smtp_url" else {"name": "smtp_url", "value": f"smtp://127.0.0.1:{port}"}
-        for item in CONFIGURATION
-    ]
-    return ShopChannel.objects.create(slug="chaos", configuration=configuration)
+    return ShopChannel.objects.create(slug="chaos", configuration=with_smtp(port))
 
 
 def abandon(channel: ShopChannel, count: int) -> list[str]:

@@ -24,7 +24,7 @@ from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.tasks import enqueue_send, send_reminder
 from tests.shopapp.models import ShopChannel, ShopOrder, ShopVoucher
 
-from .conftest import CONFIGURATION, make_checkout, touch
+from .conftest import make_checkout, touch, with_smtp
 from .realparts import Inbox, Worker, dispatchers_at_once, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,13 +39,7 @@ DAY = timedelta(days=1)
 @pytest.fixture
 def channel(smtp_server):
     controller, _ = smtp_server
-    configuration = [
-        item
-        if item["name"] != "smtp_url"
-        else {"name": "smtp_url", "value": f"smtp://127.0.0.1:{controller.port}"}
-        for item in CONFIGURATION
-    ]
-    return ShopChannel.objects.create(slug="e2e", configuration=configuration)
+    return ShopChannel.objects.create(slug="e2e", configuration=with_smtp(controller.port))
 
 
 def all_handled() -> bool:

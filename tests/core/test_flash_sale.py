@@ -27,7 +27,7 @@ from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.tasks import enqueue_send
 from tests.shopapp.models import ShopChannel, ShopCheckout, ShopLine
 
-from .conftest import CONFIGURATION
+from .conftest import with_smtp
 from .realparts import (
     BROKER_URL,
     FLASH_SALE_FIGURES,
@@ -53,13 +53,7 @@ TIMEOUT = 600
 @pytest.fixture
 def channel(smtp_server):
     controller, _ = smtp_server
-    configuration = [
-        item
-        if item["name"] != "smtp_url"
-        else {"name": "smtp_url", "value": f"smtp://127.0.0.1:{controller.port}"}
-        for item in CONFIGURATION
-    ]
-    return ShopChannel.objects.create(slug="flash", configuration=configuration)
+    return ShopChannel.objects.create(slug="flash", configuration=with_smtp(controller.port))
 
 
 @pytest.fixture
