@@ -83,6 +83,11 @@ class RecoveryCart(models.Model):
     order_number = models.CharField(max_length=64, blank=True, default="", db_default="")
     order_total = models.DecimalField(max_digits=20, decimal_places=3, null=True, blank=True)
     order_currency = models.CharField(max_length=3, blank=True, default="", db_default="")
+    # What the order hooks report later (Saleor's order_refunded / order_fully_refunded /
+    # order_cancelled): the amount refunded so far and whether it was cancelled. The report's net
+    # revenue is the total minus refunds, and nothing for a cancelled or fully refunded order.
+    order_refunded = models.DecimalField(max_digits=20, decimal_places=3, default=0, db_default=0)
+    order_cancelled = models.BooleanField(default=False, db_default=False)
     conversion_match = models.CharField(max_length=8, blank=True, default="", db_default="")
     converted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
@@ -151,6 +156,29 @@ class RecoveryMessage(models.Model):
 
     def __str__(self):
         return f"step {self.step} of {self.cart_id} ({self.status})"
+
+
+class RecoveryWinner(models.Model):
+    """An automatic-winner decision: from ``decided_at`` on, carts new to the experiment version get
+    ``arm`` for ``arm_set`` (``cadence``, or ``subject:<step>`` with the variant's index). Written once
+    by the periodic decision task (never changed: a version's winner is final); the dispatcher and
+    the hook read it by key."""
+
+    channel_slug = models.CharField(max_length=255)
+    experiment = models.CharField(max_length=32)
+    arm_set = models.CharField(max_length=16)
+    arm = models.CharField(max_length=16)
+    decided_at = models.DateTimeField()
+    # The counts and test the decision was taken on, for the report and for support.
+    evidence = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "cart_recovery_winner"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel_slug", "experiment", "arm_set"], name="cart_recovery_one_winner"
+            )
+        ]
 
 
 class Suppression(models.Model):

@@ -98,6 +98,8 @@ class OrderRef:
     total: Decimal
     currency: str
     created_at: datetime
+    refunded: Decimal = Decimal(0)  # refunded so far (the report's net revenue takes it off)
+    cancelled: bool = False
 
 
 class Shop(Protocol):

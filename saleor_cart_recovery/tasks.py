@@ -1,11 +1,14 @@
 """Celery tasks (found by Celery's autodiscovery of ``<app>.tasks``): thin shims over
-:mod:`.series.dispatch` and :mod:`.series.delivery` that take ids only."""
+:mod:`.series.dispatch`, :mod:`.series.delivery` and :mod:`.experiments.winners` that take ids only."""
 
 from celery import shared_task
+from django.utils import timezone
 
-from .series.beat import DISPATCH_EXPIRES, DISPATCH_TASK
+from .experiments.winners import decide_winners
+from .series.beat import DISPATCH, WINNERS
 from .series.delivery import deliver, deliver_batch
 from .series.dispatch import LEASE, dispatch
+from .shop import get_shop, settings_or_none
 
 # A send task still queued this long after it was enqueued is dropped by the worker: by then the
 # dispatcher's lease has run out and it has handed the message out again, so a backlog never
@@ -29,6 +32,14 @@ def enqueue_send(message_ids: list[int]) -> None:
     send_reminders.apply_async((message_ids,), expires=SEND_EXPIRES)
 
 
-@shared_task(name=DISPATCH_TASK, ignore_result=True, expires=DISPATCH_EXPIRES)
+@shared_task(name=DISPATCH.task, ignore_result=True, expires=DISPATCH.expires)
 def dispatch_due_reminders() -> str:
     return str(dispatch(send=enqueue_send))
+
+
+@shared_task(name=WINNERS.task, ignore_result=True, expires=WINNERS.expires)
+def decide_automatic_winners() -> str:
+    """Off the dispatcher's path: the reports this needs grow with the experiment."""
+    with get_shop().write_access():
+        decided = decide_winners(timezone.now(), settings_or_none)
+    return "; ".join(decided) or "no new winner"

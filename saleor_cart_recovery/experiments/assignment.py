@@ -1,28 +1,39 @@
-"""Which arm a cart is in: holdout, subject variant, cadence, and the automatic winner.
+"""Which arm a cart is in: holdout, cadence and subject variant — all decided at its first activity.
 
-Every assignment is a stable hash of the checkout token (and experiment version), decided once and
-recorded on the cart or message, so a cart never switches arm. Once the owner turns the automatic
-winner on and one variant is best with 95 % probability, newly assigned carts all get it.
+Intent to treat: an arm is the set of carts *assigned* to it, whatever happened to them later, so
+the assignment may depend on nothing that happens after the cart appeared.
+
+- **Holdout** is per shopper: a keyed hash of the channel and the normalised address (keyed with
+  Django's ``SECRET_KEY``, so nobody can compute it from an address), compared with the share.
+  The same shopper is in the same group for all their carts and across experiment versions; a
+  change of the share only moves the shoppers between the old and the new threshold.
+- **Cadence and subject variants** are stable hashes of the checkout token (the cadence also of the
+  experiment version); once the automatic winner decided an arm set (:mod:`.winners`), carts that
+  arrive after the decision get the winner instead, and are no longer part of that comparison.
 """
 
 import hashlib
-from dataclasses import dataclass, field
+from datetime import datetime
 
-from django.core.cache import cache
+from django.utils.crypto import salted_hmac
 
 from ..settings.channel import RecoverySettings
-from . import stats
-from .report import Arm, ExperimentReport, build_report
+from .winners import Decision
 
-# Automatic-winner decisions are recomputed at most this often per channel and version: the
-# dispatcher runs every minute and the decision needs a scan of the version's carts.
-WINNER_CACHE_SECONDS = 600
-WINNER_THRESHOLD = 0.95
+BUCKETS = 10_000  # holdout shares have two decimals: 12.34 % is 1234 of 10,000 buckets
 
 
-def in_holdout(checkout_token: str, holdout_percent) -> bool:
-    """Whether a new cart joins the control group; decided once, when the cart is first seen."""
-    return pick_variant(checkout_token, "holdout", 10_000) < int(holdout_percent * 100)
+def shopper_bucket(channel_slug: str, email: str) -> int:
+    """The shopper's fixed place in ``0..BUCKETS-1`` (``email`` already normalised)."""
+    digest = salted_hmac(
+        "saleor_cart_recovery.holdout", f"{channel_slug}\n{email}", algorithm="sha256"
+    ).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+def in_holdout(channel_slug: str, email: str, holdout_percent) -> bool:
+    """Whether a new cart of this shopper joins the control group."""
+    return shopper_bucket(channel_slug, email) < int(holdout_percent * 100)
 
 
 def pick_variant(checkout_token: str, experiment: str, variants: int) -> int:
@@ -33,52 +44,21 @@ def pick_variant(checkout_token: str, experiment: str, variants: int) -> int:
     return int.from_bytes(digest[:8], "big") % variants
 
 
-def pick_cadence(checkout_token: str, settings: RecoverySettings, winner: str | None = None) -> str:
-    """The cadence variant of a cart (``""`` when no cadences are tested).
-
-    Stable hash of token and experiment version, so a new version reshuffles; once an automatic
-    winner is declared every newly assigned cart gets it."""
+def pick_cadence(checkout_token: str, settings: RecoverySettings) -> str:
+    """The cadence a new cart is randomised to (``""`` when no cadences are tested); a new
+    experiment version reshuffles. (The hook's upsert replaces it by a decided winner.)"""
     cadences = settings.experiments.cadences
     if not cadences:
         return ""
-    if winner and any(c.label == winner for c in cadences):
-        return winner
     index = pick_variant(checkout_token, f"cadence:{settings.experiments.version}", len(cadences))
     return cadences[index].label
 
 
-@dataclass(frozen=True)
-class Winners:
-    cadence: str | None = None
-    subjects: dict[int, int] = field(default_factory=dict)  # step -> winning variant index
-
-
-NO_WINNERS = Winners()
-
-
-def current_winners(channel: str, settings: RecoverySettings) -> Winners:
-    """Variants new carts are shifted to, when the owner switched the automatic winner on."""
-    experiments = settings.experiments
-    if not experiments.auto_winner:
-        return NO_WINNERS
-    key = f"saleor_cart_recovery:winners:{channel}:{experiments.version}:{experiments.winner_min_recipients}"
-    found = cache.get(key)
-    if found is None:
-        reports = build_report(channel=channel, version=experiments.version, settings_for=lambda s: settings)
-        found = winners_of(reports[0]) if reports else Winners()
-        cache.set(key, found, WINNER_CACHE_SECONDS)
-    return found
-
-
-def winners_of(report: ExperimentReport) -> Winners:
-    def best(arms: list[Arm]) -> int | None:
-        known = [a.probability_best for a in arms if a.probability_best is not None]
-        return stats.winner(known if len(known) == len(arms) else None, WINNER_THRESHOLD)
-
-    cadence = best(report.cadences)
-    subjects = {}
-    for step in report.steps:
-        index = best(step.variants)
-        if index is not None:
-            subjects[step.step] = step.variants[index].index
-    return Winners(report.cadences[cadence].label if cadence is not None else None, subjects)
+def pick_subject(
+    checkout_token: str, step: int, variants: int, created_at: datetime, winner: Decision | None
+) -> int:
+    """The subject variant of ``step`` for a cart first seen at ``created_at``: the decided winner
+    for carts that arrived after the decision, else the cart's own hash."""
+    if winner is not None and created_at >= winner.decided_at and int(winner.arm) < variants:
+        return int(winner.arm)
+    return pick_variant(checkout_token, f"subject:{step}", variants)

@@ -1,17 +1,22 @@
-"""Report data: what the series recovered, per channel and experiment version.
+"""Report data: what the series did and what it caused, per channel and experiment version.
 
-Counting rules (README "Reading the report"):
-- Each order counts once, even when the email fallback matched it to several carts of the same
-  shopper: it belongs to the token-matched cart, else to the cart reminded most recently.
-- *Recovered after a reminder*: the order came at most ``attribution_window`` after the last
-  reminder sent before it; it is attributed to that step and subject variant. *Recovered after a
-  click*: additionally a link in one of the cart's reminders was clicked in that window before
-  the order.
-- *Holdout vs treated* compares every order of the two groups, whatever the timing: the holdout
-  gets no email, so only the difference between the groups is caused by the reminders.
+Counting rules (README "Reading it"):
+- **Intent to treat.** Every arm is the set of carts assigned to it at their first activity
+  (:mod:`.assignment`): holdout or treated, each cadence, and each step's subject variants (there:
+  the carts that reached the step — reaching it does not depend on the step's own variant). Arms
+  are compared on *all* orders of their carts ÷ their carts, whenever the orders came. Carts that
+  got an arm set's decided winner after the decision are shown apart and compared no more.
+- **Each order counts once**, by a rule that does not look at reminders: it belongs to the
+  checkout it came from (token match), else to the shopper's cart with the latest activity before
+  the order — the same for held-out and reminded carts.
+- **Net.** A cancelled or fully refunded order is no conversion; revenue is the order total minus
+  refunds (gross, refunded and net are all shown).
+- **Attributed** figures (an order within ``attribution_window`` after the last reminder sent
+  before it; after a click on it) are what email tools usually show; they are labelled as such
+  and never used for a verdict.
 
-The scan reads carts in id ranges of :data:`CHUNK` rows, each range a few grouped queries, so a
-long history is read in bounded steps (with progress) and never loaded at once.
+Four grouped queries per report, whatever the number of carts; only the conversions (a small
+share) are read row by row.
 """
 
 from collections.abc import Callable
@@ -22,65 +27,52 @@ from typing import Any
 
 from django.db import connection
 
-from ..models import RecoveryCart, RecoveryMessage
+from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, RecoveryWinner
 from ..settings.channel import RecoverySettings
 from ..settings.registry import BY_NAME
 from . import stats
+from .winners import CADENCE, read_winners, subject_set
 
-# Carts per scan step: each step is three grouped queries over an id range.
-CHUNK = 50_000
 # Used for versions whose channel has no valid settings any more.
 DEFAULT_WINDOW = BY_NAME["attribution_window"].parse(BY_NAME["attribution_window"].default)
 DEFAULT_MIN_RECIPIENTS = BY_NAME["winner_min_recipients"].parse(BY_NAME["winner_min_recipients"].default)
+PHASES = 4  # grouped queries per build, for progress
 _CARTS = RecoveryCart._meta.db_table
 _MESSAGES = RecoveryMessage._meta.db_table
+_WINNERS = RecoveryWinner._meta.db_table
+ZERO = Decimal(0)
+
+
+@dataclass
+class Money:
+    gross: Decimal = ZERO
+    refunded: Decimal = ZERO  # refunds, and the whole total of cancelled orders
+
+    @property
+    def net(self) -> Decimal:
+        return self.gross - self.refunded
+
+    def add(self, gross, refunded) -> None:
+        self.gross += gross or ZERO
+        self.refunded += refunded or ZERO
 
 
 @dataclass
 class Arm:
-    """One variant (subject of a step, or cadence): recipients and what they brought."""
+    """One variant (a step's subject, or a cadence) and the carts assigned to it."""
 
     label: str
     index: int = 0  # subject variant: position of its line among the step's subjects
-    carts: int = 0  # carts that reached it (subject: step planned; cadence: carts assigned)
-    sent: int = 0  # recipients: emails sent (subject) or carts with at least one email (cadence)
+    carts: int = 0  # assigned: subject — carts that reached the step; cadence — carts given it
+    sent: int = 0  # subject: emails sent; cadence: carts with at least one email
     clicked: int = 0
     bounced: int = 0  # refused for good by the recipient's mail server (the address is suppressed)
-    converted: int = 0  # recovered after a reminder within the window, attributed here
-    revenue: Decimal = Decimal(0)
-    probability_best: float | None = None
-
-    @property
-    def conversion_rate(self) -> float | None:
-        return stats.rate(self.converted, self.sent)
-
-    @property
-    def revenue_per_recipient(self) -> Decimal | None:
-        return (self.revenue / self.sent).quantize(Decimal("0.01")) if self.sent else None
-
-
-@dataclass
-class Step:
-    step: int
-    variants: list[Arm] = field(default_factory=list)
-
-    @property
-    def total(self) -> Arm:
-        arm = Arm(label="all")
-        for v in self.variants:
-            arm.carts, arm.sent, arm.clicked = arm.carts + v.carts, arm.sent + v.sent, arm.clicked + v.clicked
-            arm.bounced += v.bounced
-            arm.converted, arm.revenue = arm.converted + v.converted, arm.revenue + v.revenue
-        return arm
-
-
-@dataclass
-class Group:
-    """Holdout or treated: every cart of the group and every order it placed."""
-
-    carts: int = 0
-    converted: int = 0
-    revenue: Decimal = Decimal(0)
+    converted: int = 0  # intent to treat: kept orders of these carts, whenever they came
+    revenue: Money = field(default_factory=Money)
+    attributed: int = 0  # orders within the window after this arm's reminder (the last before them)
+    attributed_revenue: Decimal = ZERO  # net
+    p_value: float | None = None  # always valid, leader vs this arm; None for the leader
+    winner: bool = False  # proven best (stats.leader)
 
     @property
     def conversion_rate(self) -> float | None:
@@ -88,7 +80,74 @@ class Group:
 
     @property
     def revenue_per_cart(self) -> Decimal | None:
-        return self.revenue / self.carts if self.carts else None
+        return (self.revenue.net / self.carts).quantize(Decimal("0.01")) if self.carts else None
+
+    def add(self, other: "Arm") -> None:
+        for name in ("carts", "sent", "clicked", "bounced", "converted", "attributed", "attributed_revenue"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.revenue.add(other.revenue.gross, other.revenue.refunded)
+
+
+@dataclass
+class ArmSet:
+    """Arms compared with each other, and what the automatic winner decided for them."""
+
+    arms: list[Arm] = field(default_factory=list)
+    decided: str | None = None  # the decided winner's label
+    decided_at: datetime | None = None
+    after_decision: Arm | None = None  # carts that got the winner after the decision
+
+    @property
+    def winner(self) -> Arm | None:
+        return next((arm for arm in self.arms if arm.winner), None)
+
+
+@dataclass
+class Step(ArmSet):
+    step: int = 0
+
+    @property
+    def variants(self) -> list[Arm]:
+        return self.arms
+
+    @property
+    def total(self) -> Arm:
+        arm = Arm(label="all")
+        for variant in [*self.arms, *([self.after_decision] if self.after_decision else [])]:
+            arm.add(variant)
+        return arm
+
+
+@dataclass
+class Group:
+    """Holdout or treated: every cart (and shopper) of the group and every order it placed."""
+
+    carts: int = 0
+    shoppers: int = 0
+    orders: int = 0  # every order, cancelled and refunded ones too
+    converted: int = 0  # kept orders (not cancelled, not fully refunded)
+    shoppers_converted: int = 0  # shoppers with at least one kept order
+    revenue: Money = field(default_factory=Money)
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return stats.rate(self.converted, self.carts)
+
+    @property
+    def shopper_rate(self) -> float | None:
+        return stats.rate(self.shoppers_converted, self.shoppers)
+
+    @property
+    def revenue_per_cart(self) -> Decimal | None:
+        return self.revenue.net / self.carts if self.carts else None
+
+
+@dataclass(frozen=True)
+class Proven:
+    """A winner the report proves, as the automatic winner records it."""
+
+    arm: str
+    evidence: dict
 
 
 @dataclass
@@ -104,50 +163,89 @@ class ExperimentReport:
     treated: Group = field(default_factory=Group)
     holdout: Group = field(default_factory=Group)
     steps: list[Step] = field(default_factory=list)
-    cadences: list[Arm] = field(default_factory=list)
+    cadences: ArmSet = field(default_factory=ArmSet)
     recipients: int = 0  # treated carts with at least one email sent
     recovered_after_reminder: int = 0
-    revenue_after_reminder: Decimal = Decimal(0)
+    revenue_after_reminder: Decimal = ZERO
     recovered_after_click: int = 0
-    revenue_after_click: Decimal = Decimal(0)
+    revenue_after_click: Decimal = ZERO
 
     @property
     def lift(self) -> float | None:
-        """Absolute lift: treated conversion rate minus holdout conversion rate."""
+        """Absolute lift per cart: treated conversion rate minus holdout conversion rate."""
         treated, holdout = self.treated.conversion_rate, self.holdout.conversion_rate
-        if treated is None or holdout is None:
-            return None
-        return treated - holdout
+        return None if treated is None or holdout is None else treated - holdout
 
     @property
     def lift_interval(self) -> stats.Interval | None:
+        """95 % interval of the per-cart lift, valid for one look (Newcombe)."""
         return stats.difference_interval(
             self.treated.converted, self.treated.carts, self.holdout.converted, self.holdout.carts
         )
 
     @property
+    def shopper_lift(self) -> float | None:
+        treated, holdout = self.treated.shopper_rate, self.holdout.shopper_rate
+        return None if treated is None or holdout is None else treated - holdout
+
+    @property
+    def shopper_lift_interval(self) -> stats.Interval | None:
+        return stats.difference_interval(
+            self.treated.shoppers_converted,
+            self.treated.shoppers,
+            self.holdout.shoppers_converted,
+            self.holdout.shoppers,
+        )
+
+    @property
+    def lift_test(self) -> stats.Sequential | None:
+        """The always-valid test of the lift, per shopper (the unit the holdout is drawn in, so a
+        shopper's several carts are not counted as independent evidence)."""
+        if min(self.treated.shoppers, self.holdout.shoppers) < self.min_recipients:
+            return None
+        return stats.sequential(
+            self.treated.shoppers_converted,
+            self.treated.shoppers,
+            self.holdout.shoppers_converted,
+            self.holdout.shoppers,
+        )
+
+    @property
+    def lift_verdict(self) -> str:
+        """``positive`` / ``negative`` once the always-valid interval excludes 0, else
+        ``inconclusive`` (also while a group has fewer than ``min_recipients`` shoppers)."""
+        test = self.lift_test
+        if test is None or not test.interval.excludes_zero():
+            return "inconclusive"
+        return "positive" if test.difference > 0 else "negative"
+
+    @property
     def incremental_revenue(self) -> Decimal | None:
-        """Treated revenue minus what the treated carts would have brought at the holdout's rate."""
+        """Treated net revenue minus what the treated carts would have brought at the holdout's."""
         if not (self.treated.carts and self.holdout.carts):
             return None
-        expected = self.holdout.revenue * self.treated.carts / self.holdout.carts
-        return (self.treated.revenue - expected).quantize(Decimal("0.01"))
+        expected = self.holdout.revenue.net * self.treated.carts / self.holdout.carts
+        return (self.treated.revenue.net - expected).quantize(Decimal("0.01"))
 
+    def arm_sets(self) -> dict[str, ArmSet]:
+        return {CADENCE: self.cadences, **{subject_set(step.step): step for step in self.steps}}
 
-@dataclass
-class _Conversion:
-    cart_id: int
-    key: tuple
-    holdout: bool
-    cadence: str
-    total: Decimal
-    currency: str
-    converted_at: datetime
-    token_match: bool
-    last_step: int | None
-    last_variant: int | None
-    last_sent_at: datetime | None
-    last_click_at: datetime | None
+    def proven_winners(self) -> dict[str, Proven]:
+        """Arm sets with a proven winner and no decision yet, with the evidence."""
+        found = {}
+        for name, arm_set in self.arm_sets().items():
+            winner = arm_set.winner
+            if winner is None or arm_set.decided is not None:
+                continue
+            arm = winner.label if name == CADENCE else str(winner.index)
+            found[name] = Proven(
+                arm,
+                {
+                    "arms": {a.label: {"converted": a.converted, "carts": a.carts} for a in arm_set.arms},
+                    "p_values": {a.label: round(a.p_value, 6) for a in arm_set.arms if a.p_value is not None},
+                },
+            )
+        return found
 
 
 def build_report(
@@ -170,36 +268,291 @@ def build_report(
     if version:
         where.append("c.experiment = %(version)s")
         params["version"] = version
-    condition = " AND ".join(where)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN(c.id), MAX(c.id) FROM {_CARTS} c WHERE {condition}", params)
-        low, high = cursor.fetchone()
-    reports: dict[tuple[str, str], ExperimentReport] = {}
-    steps: dict[tuple, Arm] = {}
-    cadences: dict[tuple, Arm] = {}
-    conversions: dict[tuple, _Conversion] = {}
-    if low is not None:
-        total = high - low + 1
-        for start in range(low, high + 1, CHUNK):
-            chunk = {**params, "lo": start, "hi": start + CHUNK}
-            chunk_condition = f"{condition} AND c.id >= %(lo)s AND c.id < %(hi)s"
-            _scan_carts(chunk_condition, chunk, reports, cadences, settings_for)
-            _scan_messages(chunk_condition, chunk, steps)
-            _scan_conversions(chunk_condition, chunk, conversions)
-            if progress:
-                progress(min(start + CHUNK, high + 1) - low, total)
-    _attribute(reports, steps, cadences, conversions)
-    for (slug, ver), report in reports.items():
-        report.steps = [
-            Step(step, sorted((a for k, a in steps.items() if k[:3] == (slug, ver, step)), key=_index))
-            for step in sorted({k[2] for k in steps if k[:2] == (slug, ver)})
-        ]
-        report.cadences = sorted((a for k, a in cadences.items() if k[:2] == (slug, ver)), key=_label)
-        _verdicts(report)
-    return sorted(
-        reports.values(),
-        key=lambda r: (r.channel, not r.current, -(r.last_cart_at.timestamp() if r.last_cart_at else 0)),
-    )
+    scan = _Scan(" AND ".join(where), params, channel, settings_for)
+    for phase, run in enumerate((scan.carts, scan.shoppers, scan.messages, scan.conversions), start=1):
+        run()
+        if progress:
+            progress(phase, PHASES)
+    return scan.finish()
+
+
+def _owned(channel: str | None) -> str:
+    """The carts that own an order: among the carts an order was matched to (all of them, whatever
+    the report's filter, so an order never counts twice), the checkout's own, else the one with the
+    latest activity before the order. With each its net figures."""
+    where = "AND o.channel_slug = %(channel)s" if channel else ""
+    return f"""
+    owned AS (
+        SELECT DISTINCT ON (o.channel_slug, o.order_id) o.id, o.order_currency AS currency,
+            o.order_total AS gross,
+            CASE WHEN o.order_cancelled THEN o.order_total
+                 ELSE LEAST(o.order_refunded, o.order_total) END AS refunded,
+            NOT o.order_cancelled AND o.order_refunded < o.order_total AS kept
+        FROM {_CARTS} o
+        WHERE o.status = '{CartStatus.CONVERTED.value}' AND o.order_total IS NOT NULL {where}
+        ORDER BY o.channel_slug, o.order_id, o.conversion_match = 'token' DESC,
+                 o.last_activity_at <= o.converted_at DESC, o.last_activity_at DESC, o.id DESC
+    )"""
+
+
+def _after(alias: str, arm_set_sql: str) -> str:
+    """Whether the cart came after its arm set's decided winner (joined as ``alias``)."""
+    return f"""LEFT JOIN {_WINNERS} {alias} ON {alias}.channel_slug = c.channel_slug
+        AND {alias}.experiment = c.experiment AND {alias}.arm_set = {arm_set_sql}"""
+
+
+class _Scan:
+    def __init__(self, condition: str, params: dict[str, Any], channel, settings_for):
+        self.condition, self.params, self.channel, self.settings_for = (
+            condition,
+            params,
+            channel,
+            settings_for,
+        )
+        self.reports: dict[tuple[str, str], ExperimentReport] = {}
+        self.cadences: dict[tuple, Arm] = {}
+        self.steps: dict[tuple, Arm] = {}
+
+    def _rows(self, sql: str) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, self.params)
+            return cursor.fetchall()
+
+    def _report(self, slug: str, version: str) -> ExperimentReport:
+        report = self.reports.get((slug, version))
+        if report is None:
+            settings = self.settings_for(slug)
+            report = self.reports[(slug, version)] = ExperimentReport(
+                channel=slug,
+                version=version,
+                current=settings is not None and settings.experiments.version == version,
+            )
+            if settings is not None:
+                report.attribution_window = settings.experiments.attribution_window
+                report.min_recipients = settings.experiments.winner_min_recipients
+        return report
+
+    def carts(self) -> None:
+        rows = self._rows(
+            f"""
+            WITH {_owned(self.channel)},
+            touched AS (
+                SELECT m.cart_id, bool_or(m.status = '{MessageStatus.SENT.value}') AS sent,
+                       bool_or(m.clicks > 0) AS clicked
+                FROM {_MESSAGES} m JOIN {_CARTS} c ON c.id = m.cart_id
+                WHERE {self.condition}
+                GROUP BY m.cart_id
+            )
+            SELECT c.channel_slug, c.experiment, c.holdout, c.cadence,
+                   COALESCE(c.created_at >= w.decided_at, FALSE),
+                   COUNT(*), COUNT(*) FILTER (WHERE t.sent), COUNT(*) FILTER (WHERE t.clicked),
+                   COUNT(o.id), COUNT(o.id) FILTER (WHERE o.kept), SUM(o.gross), SUM(o.refunded),
+                   MIN(o.currency), MIN(c.created_at), MAX(c.created_at)
+            FROM {_CARTS} c
+            LEFT JOIN owned o ON o.id = c.id
+            LEFT JOIN touched t ON t.cart_id = c.id
+            {_after("w", f"'{CADENCE}'")}
+            WHERE {self.condition}
+            GROUP BY 1, 2, 3, 4, 5
+            """
+        )
+        for (
+            slug,
+            version,
+            holdout,
+            cadence,
+            after,
+            carts,
+            sent,
+            clicked,
+            orders,
+            kept,
+            gross,
+            refunded,
+            *rest,
+        ) in rows:
+            currency, first, last = rest
+            report = self._report(slug, version)
+            report.currency = report.currency or currency or ""
+            report.first_cart_at = min(filter(None, [report.first_cart_at, first]))
+            report.last_cart_at = max(filter(None, [report.last_cart_at, last]))
+            group = report.holdout if holdout else report.treated
+            group.carts, group.orders, group.converted = (
+                group.carts + carts,
+                group.orders + orders,
+                group.converted + kept,
+            )
+            group.revenue.add(gross, refunded)
+            if holdout:
+                continue
+            report.recipients += sent
+            if cadence:
+                arm = self.cadences.setdefault((slug, version, cadence, after), Arm(label=cadence))
+                arm.carts, arm.sent, arm.clicked, arm.converted = (
+                    arm.carts + carts,
+                    arm.sent + sent,
+                    arm.clicked + clicked,
+                    arm.converted + kept,
+                )
+                arm.revenue.add(gross, refunded)
+
+    def shoppers(self) -> None:
+        rows = self._rows(
+            f"""
+            WITH {_owned(self.channel)}
+            SELECT c.channel_slug, c.experiment, c.holdout, COUNT(DISTINCT c.email),
+                   COUNT(DISTINCT c.email) FILTER (WHERE o.kept)
+            FROM {_CARTS} c LEFT JOIN owned o ON o.id = c.id
+            WHERE {self.condition}
+            GROUP BY 1, 2, 3
+            """
+        )
+        for slug, version, holdout, shoppers, converted in rows:
+            group = self._report(slug, version).holdout if holdout else self._report(slug, version).treated
+            group.shoppers, group.shoppers_converted = shoppers, converted
+
+    def messages(self) -> None:
+        rows = self._rows(
+            f"""
+            WITH {_owned(self.channel)}
+            SELECT c.channel_slug, c.experiment, m.step, m.variant,
+                   COALESCE(c.created_at >= w.decided_at, FALSE),
+                   COUNT(*), COUNT(*) FILTER (WHERE m.status = '{MessageStatus.SENT.value}'),
+                   COUNT(*) FILTER (WHERE m.clicks > 0),
+                   COUNT(*) FILTER (WHERE m.status = '{MessageStatus.FAILED.value}'
+                                    AND m.reason = '{Reason.BOUNCED.value}'),
+                   COUNT(o.id) FILTER (WHERE o.kept), SUM(o.gross), SUM(o.refunded)
+            FROM {_MESSAGES} m JOIN {_CARTS} c ON c.id = m.cart_id
+            LEFT JOIN owned o ON o.id = c.id
+            {_after("w", "'subject:' || m.step")}
+            WHERE {self.condition} AND NOT c.holdout
+            GROUP BY 1, 2, 3, 4, 5
+            """
+        )
+        for (
+            slug,
+            version,
+            step,
+            variant,
+            after,
+            planned,
+            sent,
+            clicked,
+            bounced,
+            kept,
+            gross,
+            refunded,
+        ) in rows:
+            self._report(slug, version)
+            arm = self.steps.setdefault(
+                (slug, version, step, variant, after), Arm(_variant_label(variant), index=variant)
+            )
+            arm.carts, arm.sent, arm.clicked, arm.bounced = (
+                arm.carts + planned,
+                arm.sent + sent,
+                arm.clicked + clicked,
+                arm.bounced + bounced,
+            )
+            arm.converted += kept
+            arm.revenue.add(gross, refunded)
+
+    def conversions(self) -> None:
+        """The attributed figures: per kept order of a treated cart, the last reminder sent before it
+        and the last click on the cart's reminders before it."""
+        rows = self._rows(
+            f"""
+            WITH {_owned(self.channel)}
+            SELECT c.channel_slug, c.experiment, c.cadence, COALESCE(c.created_at >= wc.decided_at, FALSE),
+                   o.gross - o.refunded, c.converted_at, last.step, last.variant, last.sent_at,
+                   COALESCE(c.created_at >= ws.decided_at, FALSE),
+                   (SELECT MAX(k.first_clicked_at) FROM {_MESSAGES} k
+                    WHERE k.cart_id = c.id AND k.first_clicked_at <= c.converted_at)
+            FROM owned o JOIN {_CARTS} c ON c.id = o.id
+            LEFT JOIN LATERAL (
+                SELECT m.step, m.variant, m.sent_at FROM {_MESSAGES} m
+                WHERE m.cart_id = c.id AND m.status = '{MessageStatus.SENT.value}'
+                  AND m.sent_at <= c.converted_at
+                ORDER BY m.sent_at DESC, m.step DESC LIMIT 1
+            ) last ON TRUE
+            {_after("wc", f"'{CADENCE}'")}
+            {_after("ws", "'subject:' || last.step")}
+            WHERE {self.condition} AND o.kept AND NOT c.holdout
+            """
+        )
+        for (
+            slug,
+            version,
+            cadence,
+            cadence_after,
+            net,
+            at,
+            step,
+            variant,
+            sent_at,
+            step_after,
+            clicked_at,
+        ) in rows:
+            report = self._report(slug, version)
+            window = report.attribution_window
+            if sent_at is None or at - sent_at > window:
+                continue
+            report.recovered_after_reminder += 1
+            report.revenue_after_reminder += net
+            if clicked_at and at - clicked_at <= window:
+                report.recovered_after_click += 1
+                report.revenue_after_click += net
+            for arm in (
+                self.steps.get((slug, version, step, variant, step_after)),
+                self.cadences.get((slug, version, cadence, cadence_after)) if cadence else None,
+            ):
+                if arm is not None:
+                    arm.attributed += 1
+                    arm.attributed_revenue += net
+
+    def finish(self) -> list[ExperimentReport]:
+        decisions = read_winners(set(self.reports))
+        for key, report in self.reports.items():
+            decided = decisions[key]
+            report.cadences = _arm_set(
+                {k[2:]: a for k, a in self.cadences.items() if k[:2] == key}, decided.get(CADENCE), _label
+            )
+            report.steps = []
+            for step in sorted({k[2] for k in self.steps if k[:2] == key}):
+                arms = {k[3:]: a for k, a in self.steps.items() if k[:3] == (*key, step)}
+                arm_set = _arm_set(arms, decided.get(subject_set(step)), _index)
+                report.steps.append(
+                    Step(arm_set.arms, arm_set.decided, arm_set.decided_at, arm_set.after_decision, step)
+                )
+            for arm_set in report.arm_sets().values():
+                verdicts(arm_set.arms, report.min_recipients)
+        return sorted(
+            self.reports.values(),
+            key=lambda r: (r.channel, not r.current, -(r.last_cart_at.timestamp() if r.last_cart_at else 0)),
+        )
+
+
+def _arm_set(arms: dict[tuple, Arm], decision, order) -> ArmSet:
+    """``arms`` keyed ``(arm, after_decision)``: the randomised ones compared, the others summed."""
+    randomised = sorted((a for (_, after), a in arms.items() if not after), key=order)
+    after = [a for (_, after), a in arms.items() if after]
+    arm_set = ArmSet(randomised)
+    if decision is not None:
+        label = decision.arm if order is _label else _variant_label(int(decision.arm))
+        arm_set.decided, arm_set.decided_at = label, decision.decided_at
+        if after:
+            arm_set.after_decision = Arm(label=label, index=after[0].index)
+            for arm in after:
+                arm_set.after_decision.add(arm)
+    return arm_set
+
+
+def verdicts(arms: list[Arm], min_carts: int) -> None:
+    """Mark the proven best arm and each other arm's always-valid p-value against the leader,
+    compared on intent-to-treat conversions ÷ assigned carts."""
+    best, tests = stats.leader([(arm.converted, arm.carts) for arm in arms], min_trials=min_carts)
+    for i, (arm, test) in enumerate(zip(arms, tests, strict=True)):
+        arm.p_value = test.p_value if test is not None else None
+        arm.winner = i == best
 
 
 def _label(arm: Arm) -> str:
@@ -210,135 +563,5 @@ def _index(arm: Arm) -> int:
     return arm.index
 
 
-def _scan_carts(condition, params, reports, cadences, settings_for) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT c.channel_slug, c.experiment, c.holdout, c.cadence, COUNT(*),
-                COUNT(*) FILTER (WHERE EXISTS (
-                    SELECT 1 FROM {_MESSAGES} m WHERE m.cart_id = c.id AND m.status = 'sent')),
-                COUNT(*) FILTER (WHERE EXISTS (
-                    SELECT 1 FROM {_MESSAGES} m WHERE m.cart_id = c.id AND m.clicks > 0)),
-                MIN(c.created_at), MAX(c.created_at)
-            FROM {_CARTS} c WHERE {condition}
-            GROUP BY 1, 2, 3, 4
-            """,
-            params,
-        )
-        rows = cursor.fetchall()
-    for slug, version, holdout, cadence, carts, recipients, clicked, first, last in rows:
-        report = reports.get((slug, version))
-        if report is None:
-            settings = settings_for(slug)
-            report = reports[(slug, version)] = ExperimentReport(
-                channel=slug,
-                version=version,
-                current=settings is not None and settings.experiments.version == version,
-            )
-            if settings is not None:
-                report.attribution_window = settings.experiments.attribution_window
-                report.min_recipients = settings.experiments.winner_min_recipients
-        report.first_cart_at = min(filter(None, [report.first_cart_at, first]))
-        report.last_cart_at = max(filter(None, [report.last_cart_at, last]))
-        (report.holdout if holdout else report.treated).carts += carts
-        if holdout:
-            continue
-        report.recipients += recipients
-        if cadence:
-            arm = cadences.setdefault((slug, version, cadence), Arm(label=cadence))
-            arm.carts, arm.sent, arm.clicked = arm.carts + carts, arm.sent + recipients, arm.clicked + clicked
-
-
-def _scan_messages(condition, params, steps) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT c.channel_slug, c.experiment, m.step, m.variant, COUNT(*),
-                COUNT(*) FILTER (WHERE m.status = 'sent'), COUNT(*) FILTER (WHERE m.clicks > 0),
-                COUNT(*) FILTER (WHERE m.status = 'failed' AND m.reason = 'bounced')
-            FROM {_MESSAGES} m JOIN {_CARTS} c ON c.id = m.cart_id
-            WHERE {condition} AND NOT c.holdout
-            GROUP BY 1, 2, 3, 4
-            """,
-            params,
-        )
-        rows = cursor.fetchall()
-    for slug, version, step, variant, planned, sent, clicked, bounced in rows:
-        arm = steps.setdefault((slug, version, step, variant), Arm(_variant_label(variant), index=variant))
-        arm.carts, arm.sent, arm.clicked = arm.carts + planned, arm.sent + sent, arm.clicked + clicked
-        arm.bounced += bounced
-
-
 def _variant_label(index: int) -> str:
     return chr(ord("A") + index) if index < 26 else str(index + 1)
-
-
-def _scan_conversions(condition, params, conversions) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT c.id, c.channel_slug, c.experiment, c.holdout, c.cadence, c.order_id, c.order_total,
-                c.order_currency, c.converted_at, c.conversion_match = 'token',
-                last.step, last.variant, last.sent_at,
-                (SELECT MAX(k.first_clicked_at) FROM {_MESSAGES} k
-                    WHERE k.cart_id = c.id AND k.first_clicked_at <= c.converted_at)
-            FROM {_CARTS} c
-            LEFT JOIN LATERAL (
-                SELECT m.step, m.variant, m.sent_at FROM {_MESSAGES} m
-                WHERE m.cart_id = c.id AND m.status = 'sent' AND m.sent_at <= c.converted_at
-                ORDER BY m.sent_at DESC, m.step DESC LIMIT 1
-            ) last ON TRUE
-            WHERE {condition} AND c.status = 'converted' AND c.order_total IS NOT NULL
-            """,
-            params,
-        )
-        rows = cursor.fetchall()
-    for row in rows:
-        cart_id, slug, version, holdout, cadence, order_id, total, currency, at, token_match = row[:10]
-        conversion = _Conversion(
-            cart_id, (slug, version), holdout, cadence, total, currency, at, token_match, *row[10:]
-        )
-        order_key = (slug, order_id)
-        if order_key not in conversions or _rank(conversion) > _rank(conversions[order_key]):
-            conversions[order_key] = conversion
-
-
-def _rank(conversion: _Conversion) -> tuple:
-    """Which of the carts an order matched owns it: the checkout's own, else the last reminded."""
-    reminded = conversion.last_sent_at.timestamp() if conversion.last_sent_at else 0
-    return (conversion.token_match, reminded, conversion.cart_id)
-
-
-def _attribute(reports, steps, cadences, conversions) -> None:
-    for conversion in conversions.values():
-        report = reports[conversion.key]
-        report.currency = report.currency or conversion.currency
-        group = report.holdout if conversion.holdout else report.treated
-        group.converted += 1
-        group.revenue += conversion.total
-        window = report.attribution_window
-        if conversion.last_sent_at is None or conversion.converted_at - conversion.last_sent_at > window:
-            continue
-        report.recovered_after_reminder += 1
-        report.revenue_after_reminder += conversion.total
-        if conversion.last_click_at and conversion.converted_at - conversion.last_click_at <= window:
-            report.recovered_after_click += 1
-            report.revenue_after_click += conversion.total
-        for arm in (
-            steps.get((*conversion.key, conversion.last_step, conversion.last_variant)),
-            cadences.get((*conversion.key, conversion.cadence)) if conversion.cadence else None,
-        ):
-            if arm is not None:
-                arm.converted += 1
-                arm.revenue += conversion.total
-
-
-def _verdicts(report: ExperimentReport) -> None:
-    arm_sets = [step.variants for step in report.steps] + [report.cadences]
-    for arms in arm_sets:
-        probabilities = stats.probability_best(
-            [(a.converted, a.sent) for a in arms], min_trials=report.min_recipients
-        )
-        verdicts: list[float | None] = list(probabilities) if probabilities else [None] * len(arms)
-        for arm, probability in zip(arms, verdicts, strict=True):
-            arm.probability_best = probability

@@ -10,10 +10,19 @@ from django.utils import timezone
 from ..templating import render
 from .report import ExperimentReport
 from .report_json import plain
+from .report_table import VERDICTS
 
 
 def _width(value, largest) -> float:
     return round(100 * value / largest, 1) if largest else 0.0
+
+
+def _bars(arms: list[dict]) -> None:
+    top = max([arm["conversion_rate_pct"] or 0 for arm in arms] or [0])
+    tested = any(arm["p_value"] is not None for arm in arms)
+    for arm in arms:
+        arm["width"] = _width(arm["conversion_rate_pct"] or 0, top)
+        arm["verdict"] = "winner" if arm["winner"] else ("" if tested else "not enough data")
 
 
 def render_report_page(channel: str, reports: list[ExperimentReport], *, since: str = "") -> str:
@@ -22,21 +31,18 @@ def render_report_page(channel: str, reports: list[ExperimentReport], *, since: 
         data = plain(report)
         largest = max([s["total"]["carts"] for s in data["steps"]] or [0])
         for step in data["steps"]:
+            total = step["total"]
             step["bars"] = [
-                {"name": name, "value": step["total"][key], "width": _width(step["total"][key], largest)}
-                for name, key in (
-                    ("reached", "carts"),
-                    ("sent", "sent"),
-                    ("clicked", "clicked"),
-                    ("recovered", "converted"),
+                {"name": name, "value": value, "width": _width(value, largest)}
+                for name, value in (
+                    ("reached", total["carts"]),
+                    ("sent", total["sent"]),
+                    ("clicked", total["clicked"]),
+                    ("recovered", total["attributed"]["orders"]),
                 )
             ]
-            top = max([v["conversion_rate_pct"] or 0 for v in step["variants"]] or [0])
-            for variant in step["variants"]:
-                variant["width"] = _width(variant["conversion_rate_pct"] or 0, top)
-        top = max([c["conversion_rate_pct"] or 0 for c in data["cadences"]] or [0])
-        for cadence in data["cadences"]:
-            cadence["width"] = _width(cadence["conversion_rate_pct"] or 0, top)
+            _bars(step["arms"])
+        _bars(data["cadences"]["arms"])
         top = max(data["treated"]["conversion_rate_pct"] or 0, data["holdout"]["conversion_rate_pct"] or 0)
         data["groups"] = [
             {
@@ -50,6 +56,7 @@ def render_report_page(channel: str, reports: list[ExperimentReport], *, since: 
                 "width": _width(data["holdout"]["conversion_rate_pct"] or 0, top),
             },
         ]
+        data["verdict_text"] = VERDICTS[data["lift_verdict"]]
         data["first_cart_day"] = report.first_cart_at.strftime("%Y-%m-%d") if report.first_cart_at else ""
         data["last_cart_day"] = report.last_cart_at.strftime("%Y-%m-%d") if report.last_cart_at else ""
         experiments.append(data)

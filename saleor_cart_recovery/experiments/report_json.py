@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from ..settings.channel import RecoverySettings
 from ..settings.parsers import format_duration
-from .report import Arm, ExperimentReport, build_report
+from . import stats
+from .report import Arm, ArmSet, ExperimentReport, Group, Money, build_report
 
 
 def report_data(
@@ -17,8 +18,7 @@ def report_data(
     settings_for: Callable[[str], RecoverySettings | None] = lambda slug: None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict]:
-    """What ``cart_recovery_report --json`` prints and the API's ``report`` returns: every report
-    of :func:`build_report` as :func:`plain` data."""
+    """Every report of :func:`build_report` as :func:`plain` data."""
     reports = build_report(channel=channel, since=since, settings_for=settings_for, progress=progress)
     return [plain(report) for report in reports]
 
@@ -31,6 +31,14 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value.quantize(Decimal("0.01")))
 
 
+def _interval(interval: stats.Interval | None) -> list[float | None] | None:
+    return [_pct(interval.low), _pct(interval.high)] if interval else None
+
+
+def _revenue(money: Money) -> dict:
+    return {"gross": _money(money.gross), "refunded": _money(money.refunded), "net": _money(money.net)}
+
+
 def _arm(arm: Arm) -> dict:
     return {
         "label": arm.label,
@@ -40,16 +48,40 @@ def _arm(arm: Arm) -> dict:
         "bounced": arm.bounced,
         "converted": arm.converted,
         "conversion_rate_pct": _pct(arm.conversion_rate),
-        "revenue": _money(arm.revenue),
-        "revenue_per_recipient": _money(arm.revenue_per_recipient),
-        "probability_best_pct": _pct(arm.probability_best),
+        "revenue": _revenue(arm.revenue),
+        "revenue_per_cart": _money(arm.revenue_per_cart),
+        "attributed": {"orders": arm.attributed, "revenue": _money(arm.attributed_revenue)},
+        "p_value": None if arm.p_value is None else round(arm.p_value, 4),
+        "winner": arm.winner,
+    }
+
+
+def _arm_set(arm_set: ArmSet) -> dict:
+    return {
+        "arms": [_arm(arm) for arm in arm_set.arms],
+        "decided": arm_set.decided,
+        "decided_at": arm_set.decided_at.isoformat() if arm_set.decided_at else None,
+        "after_decision": _arm(arm_set.after_decision) if arm_set.after_decision else None,
+    }
+
+
+def _group(group: Group) -> dict:
+    return {
+        "carts": group.carts,
+        "shoppers": group.shoppers,
+        "orders": group.orders,
+        "converted": group.converted,
+        "conversion_rate_pct": _pct(group.conversion_rate),
+        "shoppers_converted": group.shoppers_converted,
+        "shopper_rate_pct": _pct(group.shopper_rate),
+        "revenue": _revenue(group.revenue),
     }
 
 
 def plain(report: ExperimentReport) -> dict:
-    """The report as JSON-able data: counts as ints, percentages rounded to 2 decimals, money as
-    decimal strings in ``currency``."""
-    interval = report.lift_interval
+    """The report as JSON-able data: counts as ints, percentages (and percentage points) rounded to
+    2 decimals, money as decimal strings in ``currency``, p-values to 4 decimals."""
+    test = report.lift_test
     return {
         "channel": report.channel,
         "experiment": report.version,
@@ -60,21 +92,18 @@ def plain(report: ExperimentReport) -> dict:
         "first_cart_at": report.first_cart_at.isoformat() if report.first_cart_at else None,
         "last_cart_at": report.last_cart_at.isoformat() if report.last_cart_at else None,
         "treated": {
-            "carts": report.treated.carts,
+            **_group(report.treated),
             "recipients": report.recipients,
             "bounced": sum(step.total.bounced for step in report.steps),
-            "converted": report.treated.converted,
-            "conversion_rate_pct": _pct(report.treated.conversion_rate),
-            "revenue": _money(report.treated.revenue),
         },
-        "holdout": {
-            "carts": report.holdout.carts,
-            "converted": report.holdout.converted,
-            "conversion_rate_pct": _pct(report.holdout.conversion_rate),
-            "revenue": _money(report.holdout.revenue),
-        },
+        "holdout": _group(report.holdout),
         "lift_pct": _pct(report.lift),
-        "lift_interval_pct": [_pct(interval.low), _pct(interval.high)] if interval else None,
+        "lift_interval_pct": _interval(report.lift_interval),
+        "shopper_lift_pct": _pct(report.shopper_lift),
+        "shopper_lift_interval_pct": _interval(report.shopper_lift_interval),
+        "lift_always_valid_interval_pct": _interval(test.interval if test else None),
+        "lift_p_value": None if test is None else round(test.p_value, 4),
+        "lift_verdict": report.lift_verdict,
         "incremental_revenue": _money(report.incremental_revenue),
         "recovered_after_reminder": {
             "orders": report.recovered_after_reminder,
@@ -84,9 +113,6 @@ def plain(report: ExperimentReport) -> dict:
             "orders": report.recovered_after_click,
             "revenue": _money(report.revenue_after_click),
         },
-        "steps": [
-            {"step": step.step, "total": _arm(step.total), "variants": [_arm(v) for v in step.variants]}
-            for step in report.steps
-        ],
-        "cadences": [_arm(arm) for arm in report.cadences],
+        "steps": [{"step": step.step, "total": _arm(step.total), **_arm_set(step)} for step in report.steps],
+        "cadences": _arm_set(report.cadences),
     }

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Exists
 
-from ..experiments.assignment import in_holdout
-from ..models import CartStatus, Reason, RecoveryCart
+from ..experiments.assignment import in_holdout, pick_cadence
+from ..experiments.winners import CADENCE
+from ..models import CartStatus, Reason, RecoveryCart, RecoveryWinner
 from ..settings.channel import RecoverySettings
 from ..shop import OrderRef
 from .decisions import accepts_activity_sql
@@ -28,16 +29,20 @@ LOCK_TIMEOUT = "1s"
 _TABLE = RecoveryCart._meta.db_table
 _ACCEPTS = accepts_activity_sql("c")
 # One statement: the ``wait`` row sets the lock timeout before the upsert can wait on a row lock,
-# and RETURNING puts the previous value back. NULL keeps the current timeout.
+# and RETURNING puts the previous value back. NULL keeps the current timeout. A new cart's arms are
+# decided here, at its first activity: the cadence is the decided winner's (one lookup by key) or
+# the cart's own draw.
 _UPSERT = f"""
 WITH wait AS (
     SELECT current_setting('lock_timeout') AS previous,
         set_config('lock_timeout', COALESCE(%(lock_timeout)s, current_setting('lock_timeout')), true)
 )
 INSERT INTO {_TABLE} AS c (checkout_token, channel_slug, email, language_code, status, holdout,
-    experiment, last_activity_at, next_due_at, created_at, updated_at)
-SELECT %(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(experiment)s, %(at)s,
-    %(wake)s, %(at)s, %(at)s
+    experiment, cadence, last_activity_at, next_due_at, created_at, updated_at)
+SELECT %(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(experiment)s,
+    COALESCE((SELECT w.arm FROM {RecoveryWinner._meta.db_table} w WHERE w.channel_slug = %(channel)s
+              AND w.experiment = %(experiment)s AND w.arm_set = '{CADENCE}'), %(cadence)s),
+    %(at)s, %(wake)s, %(at)s, %(at)s
 FROM wait
 ON CONFLICT (checkout_token) DO UPDATE SET
     channel_slug = EXCLUDED.channel_slug,
@@ -66,6 +71,7 @@ def record_activity(
     ``next_due_at`` becomes the earliest moment any step could be due; the dispatcher computes
     the exact time for the cart's next step then (it knows how many steps went out already).
     """
+    address = normalize_email(email)
     with connection.cursor() as cursor:
         cursor.execute(
             _UPSERT,
@@ -76,13 +82,15 @@ def record_activity(
                 "lock_timeout": None if connection.in_atomic_block else LOCK_TIMEOUT,
                 "token": checkout_token,
                 "channel": channel_slug,
-                "email": normalize_email(email),
+                "email": address,
                 "language": language_code or "en",
                 "at": at,
                 "wake": at + settings.earliest_first_delay(),
-                "holdout": in_holdout(checkout_token, settings.holdout_percent),
-                # Set on INSERT only: a cart stays in the experiment version it started in.
+                # Set on INSERT only: a cart stays in the group, experiment version and cadence
+                # it started in.
+                "holdout": in_holdout(channel_slug, address, settings.holdout_percent),
                 "experiment": settings.experiments.version,
+                "cadence": pick_cadence(checkout_token, settings),
             },
         )
 
@@ -102,6 +110,8 @@ def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
         "order_number": order.number,
         "order_total": order.total,
         "order_currency": order.currency,
+        "order_refunded": order.refunded,
+        "order_cancelled": order.cancelled,
         "converted_at": order.created_at,
         "updated_at": at,
     }
@@ -121,3 +131,14 @@ def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
             .update(conversion_match="email", **common)
         )
     return stopped
+
+
+def record_refund(order: OrderRef, *, at: datetime) -> int:
+    """Bring the carts an order was recorded on up to date with its refunds and cancellation (the
+    order hooks pass the order as it is now, so a repeated or late hook sets the same values).
+    Returns how many carts changed; an order we never matched changes nothing."""
+    return (
+        RecoveryCart.objects.filter(order_id=order.id)
+        .exclude(order_refunded=order.refunded, order_cancelled=order.cancelled)
+        .update(order_refunded=order.refunded, order_cancelled=order.cancelled, updated_at=at)
+    )

@@ -1,4 +1,4 @@
-"""Register the dispatcher with django-celery-beat, which Saleor's beat reads its schedule from.
+"""Register the periodic tasks with django-celery-beat, which Saleor's beat reads its schedule from.
 
 Runs after every ``migrate`` and is idempotent. Inside Saleor the scheduler reads Saleor's own
 ``schedulers.CustomPeriodicTask`` (a subclass of django-celery-beat's ``PeriodicTask``); elsewhere
@@ -6,14 +6,32 @@ the plain model is used. Models are looked up by app label, so nothing here impo
 """
 
 import json
+from dataclasses import dataclass
 
 from django.apps import apps as global_apps
 
-# The Celery task's name (``tasks.dispatch_due_reminders``) and the beat entry's name.
-DISPATCH_TASK = "saleor_cart_recovery.dispatch_due_reminders"
-INTERVAL_SECONDS = 60
-# A dispatch cycle that waited longer than its interval is dropped: the next one covers it.
-DISPATCH_EXPIRES = 55
+
+@dataclass(frozen=True)
+class Periodic:
+    task: str  # the Celery task's name, also the beat entry's name
+    every: int  # seconds
+    expires: int  # a run that waited this long is dropped: the next one covers it
+    description: str
+
+
+DISPATCH = Periodic(
+    "saleor_cart_recovery.dispatch_due_reminders",
+    60,
+    55,
+    "Cart Recovery: plan due reminders and hand them to workers.",
+)
+WINNERS = Periodic(
+    "saleor_cart_recovery.decide_winners",
+    600,
+    540,
+    "Cart Recovery: record automatic winners the experiments have proven (channels with auto_winner on).",
+)
+SCHEDULE = (DISPATCH, WINNERS)
 
 
 def periodic_task_model(apps=global_apps):
@@ -31,25 +49,26 @@ def after_migrate(sender=None, **kwargs) -> None:
     transactional-test teardown, where writing would break the host's own tests)."""
     if "plan" not in kwargs or "apps" not in kwargs:
         return
-    register_dispatch_schedule(apps=kwargs["apps"], using=kwargs.get("using", "default"))
+    register_schedule(apps=kwargs["apps"], using=kwargs.get("using", "default"))
 
 
-def register_dispatch_schedule(apps=global_apps, using="default") -> bool:
-    """Create or repair the every-minute dispatch entry; ``False`` when no beat models exist."""
+def register_schedule(apps=global_apps, using="default") -> bool:
+    """Create or repair every entry of :data:`SCHEDULE`; ``False`` when no beat models exist."""
     task_model = periodic_task_model(apps)
     if task_model is None:
         return False
     interval_model = apps.get_model("django_celery_beat", "IntervalSchedule")
-    interval, _ = interval_model.objects.using(using).get_or_create(every=INTERVAL_SECONDS, period="seconds")
-    task_model.objects.using(using).update_or_create(
-        name=DISPATCH_TASK,
-        defaults={
-            "task": DISPATCH_TASK,
-            "interval": interval,
-            "enabled": True,
-            "expire_seconds": DISPATCH_EXPIRES,
-            "kwargs": json.dumps({}),
-            "description": "Cart Recovery: plan due reminders and hand them to workers.",
-        },
-    )
+    for entry in SCHEDULE:
+        interval, _ = interval_model.objects.using(using).get_or_create(every=entry.every, period="seconds")
+        task_model.objects.using(using).update_or_create(
+            name=entry.task,
+            defaults={
+                "task": entry.task,
+                "interval": interval,
+                "enabled": True,
+                "expire_seconds": entry.expires,
+                "kwargs": json.dumps({}),
+                "description": entry.description,
+            },
+        )
     return True

@@ -8,17 +8,19 @@ never plan or enqueue the same work and the cost follows what is due, not what i
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from ..experiments.assignment import NO_WINNERS, Winners, current_winners, pick_cadence, pick_variant
+from ..experiments.assignment import pick_subject
+from ..experiments.winners import Decisions, read_winners, subject_set
 from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
 from ..settings.channel import RecoverySettings
-from ..shop import get_shop, usable_settings
+from ..shop import OrderLookup, OrderRef, Shop, get_shop, usable_settings
+from .activity import record_order
 from .decisions import next_due
 from .delivery import MAX_ATTEMPTS, finish_if_done
 
@@ -143,10 +145,9 @@ def dispatch(
         return settings_cache[slug]
 
     with shop.write_access():
-        winners = _winners(now, channel_settings)
         after = datetime.min.replace(tzinfo=UTC)
         while True:
-            planned, after = _plan_batch(now, after, batch_size, channel_settings, result, winners)
+            planned, after = _plan_batch(shop, now, after, batch_size, channel_settings, result)
             if planned < batch_size or time.monotonic() >= deadline:
                 break
         while _enqueue_batch(now, batch_size, send_batch, send, result) == batch_size:
@@ -155,24 +156,6 @@ def dispatch(
         result.interrupted, result.reclaimed = _recover_stale_claims(now)
         result.backlog = backlog(now)
     return result
-
-
-def _winners(now, channel_settings) -> dict[str, Winners]:
-    """Automatic-winner decisions of the channels with due carts, taken before any row is locked:
-    a decision may need a scan of the experiment's carts (cached, see report.current_winners)."""
-    slugs = (
-        RecoveryCart.objects.filter(next_due_at__lte=now).values_list("channel_slug", flat=True).distinct()
-    )
-    winners = {}
-    for slug in slugs:
-        settings, _ = channel_settings(slug)
-        if settings is None:
-            continue
-        try:
-            winners[slug] = current_winners(slug, settings)
-        except Exception:  # a failed scan means no automatic winner this cycle, nothing worse
-            logger.exception("cart recovery: could not decide the automatic winner in channel %s", slug)
-    return winners
 
 
 @dataclass(slots=True)
@@ -185,10 +168,13 @@ class _Due:
     channel_slug: str
     status: str
     stop_reason: str
+    email: str
     language_code: str
     last_activity_at: datetime
     holdout: bool
+    experiment: str
     cadence: str
+    created_at: datetime
     steps_planned: int
     last_planned_at: datetime | None
     waiting: bool  # an earlier step is still scheduled or being sent
@@ -204,17 +190,17 @@ class _Due:
 # behind (their next_due_at moved on), and starting past them keeps each batch as cheap as the first.
 _LOCK_DUE = f"""
 WITH due AS (
-    SELECT id, checkout_token, channel_slug, status, stop_reason, language_code, last_activity_at,
-           holdout, cadence, steps_planned, last_planned_at, next_due_at
+    SELECT id, checkout_token, channel_slug, status, stop_reason, email, language_code, last_activity_at,
+           holdout, experiment, cadence, created_at, steps_planned, last_planned_at, next_due_at
     FROM {RecoveryCart._meta.db_table}
     WHERE next_due_at <= %(now)s AND next_due_at >= %(after)s
     ORDER BY next_due_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 )
-SELECT due.id, due.checkout_token, due.channel_slug, due.status, due.stop_reason, due.language_code,
-       due.last_activity_at, due.holdout, due.cadence, due.steps_planned, due.last_planned_at,
-       w.waiting IS NOT NULL AS waiting, due.next_due_at
+SELECT due.id, due.checkout_token, due.channel_slug, due.status, due.stop_reason, due.email,
+       due.language_code, due.last_activity_at, due.holdout, due.experiment, due.cadence, due.created_at,
+       due.steps_planned, due.last_planned_at, w.waiting IS NOT NULL AS waiting, due.next_due_at
 FROM due
 LEFT JOIN LATERAL (
     SELECT 1 AS waiting FROM {RecoveryMessage._meta.db_table} m
@@ -250,31 +236,31 @@ class _Planned:
 CONTENT_DEFAULT = RecoveryMessage._meta.get_field("content").default
 
 # Writes the whole batch's planning back in one statement.
-_WRITTEN_BACK = ("id", "status", "stop_reason", "next_due_at", "steps_planned", "last_planned_at", "cadence")
+_WRITTEN_BACK = ("id", "status", "stop_reason", "next_due_at", "steps_planned", "last_planned_at")
 _WRITE_BACK = f"""
 UPDATE {RecoveryCart._meta.db_table} AS c
 SET status = v.status, stop_reason = v.stop_reason, next_due_at = v.next_due_at,
-    steps_planned = v.steps_planned, last_planned_at = v.last_planned_at, cadence = v.cadence,
-    updated_at = %(now)s
+    steps_planned = v.steps_planned, last_planned_at = v.last_planned_at, updated_at = %(now)s
 FROM unnest(%(id)s::bigint[], %(status)s::varchar[], %(stop_reason)s::varchar[],
-            %(next_due_at)s::timestamptz[], %(steps_planned)s::int[], %(last_planned_at)s::timestamptz[],
-            %(cadence)s::varchar[])
-     AS v(id, status, stop_reason, next_due_at, steps_planned, last_planned_at, cadence)
+            %(next_due_at)s::timestamptz[], %(steps_planned)s::int[], %(last_planned_at)s::timestamptz[])
+     AS v(id, status, stop_reason, next_due_at, steps_planned, last_planned_at)
 WHERE c.id = v.id
 """
 
 
 def _plan_batch(
-    now, after: datetime, batch_size, channel_settings, result: DispatchResult, winners
+    shop: Shop, now, after: datetime, batch_size, channel_settings, result: DispatchResult
 ) -> tuple[int, datetime]:
-    """Plan one batch set-wise: one locking read, the decisions in Python over plain rows, one
-    INSERT of the new messages and one UPDATE of the carts."""
+    """Plan one batch set-wise: one locking read, one read of the automatic winner's decisions,
+    the decisions in Python over plain rows, one INSERT of the new messages and one UPDATE of the
+    carts."""
     with transaction.atomic(), connection.cursor() as cursor:
         # Short, simple statements: compiling them (PostgreSQL's JIT, triggered by big row
         # estimates) would cost more than running them.
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(_LOCK_DUE, {"now": now, "after": after, "limit": batch_size, "waiting": list(UNSENT)})
         carts = [_Due(*row) for row in cursor.fetchall()]
+        winners = read_winners({(cart.channel_slug, cart.experiment) for cart in carts})
         messages = []
         for cart in carts:
             if cart.waiting:
@@ -284,7 +270,7 @@ def _plan_batch(
                 continue
             try:
                 message = _plan_cart(
-                    cart, now, channel_settings, winners.get(cart.channel_slug, NO_WINNERS), result
+                    cart, now, channel_settings, winners[(cart.channel_slug, cart.experiment)], result
                 )
             except Exception:
                 # One bad cart harms only itself (invariant 9): recorded, logged, the batch goes on.
@@ -298,16 +284,40 @@ def _plan_batch(
                 continue
             if message is not None:
                 messages.append(message)
+        messages, orders = _held_out_orders(shop, carts, messages)
         if messages:
             columns = {name: [getattr(m, name) for m in messages] for name in _Planned.__slots__}
             cursor.execute(_INSERT_MESSAGES, {"now": now, "content": CONTENT_DEFAULT, **columns})
         if carts:
             values = {name: [getattr(cart, name) for cart in carts] for name in _WRITTEN_BACK}
             cursor.execute(_WRITE_BACK, {"now": now, **values})
+        for order, channel_slug in orders:
+            record_order(order, channel_slug=channel_slug, at=now)
     return len(carts), max((cart.was_due_at for cart in carts), default=after)
 
 
-def _plan_cart(cart: _Due, now, channel_settings, winner: Winners, result: DispatchResult) -> _Planned | None:
+def _held_out_orders(
+    shop: Shop, carts: list[_Due], messages: list[_Planned]
+) -> tuple[list[_Planned], list[tuple[OrderRef, str]]]:
+    """The order check a reminder gets right before it goes out, for the held-out carts' steps too
+    (at the moment their email would have gone out): an order the hook missed is recorded for both
+    groups alike, and the step is recorded ``skipped``/``purchased`` as a reminded cart's would be.
+    Without it, held-out carts would lose the orders the send path finds for reminded ones."""
+    held = {m.cart_id for m in messages if m.reason == Reason.HOLDOUT}
+    if not held:
+        return messages, []
+    by_id = {cart.id: cart for cart in carts if cart.id in held}
+    found = shop.find_orders(
+        [OrderLookup(c.checkout_token, c.channel_slug, c.email, c.last_activity_at) for c in by_id.values()]
+    )
+    bought = {c.id: found[c.checkout_token] for c in by_id.values() if c.checkout_token in found}
+    messages = [replace(m, reason=Reason.PURCHASED.value) if m.cart_id in bought else m for m in messages]
+    return messages, [(order, by_id[cart_id].channel_slug) for cart_id, order in bought.items()]
+
+
+def _plan_cart(
+    cart: _Due, now, channel_settings, decided: Decisions, result: DispatchResult
+) -> _Planned | None:
     """Plan the cart's next step if it is due (changes ``cart``; written back with the batch)."""
     settings, unavailable = channel_settings(cart.channel_slug)
     if settings is None and unavailable is None:  # could not be read this time: look again soon
@@ -318,10 +328,6 @@ def _plan_cart(cart: _Due, now, channel_settings, winner: Winners, result: Dispa
         cart.status, cart.stop_reason, cart.next_due_at = CartStatus.STOPPED, unavailable, None
         result.stopped += 1
         return None
-    if cart.steps_planned == 0 and not cart.cadence:
-        # Assigned when the cart is first due, the moment the cadences start to differ;
-        # recorded here and never changed.
-        cart.cadence = pick_cadence(cart.checkout_token, settings, winner.cadence)
     due = _due(settings, cart)
     if due is None:
         # Every step planned and none waiting (checked by the caller): the series is over.
@@ -340,9 +346,9 @@ def _plan_cart(cart: _Due, now, channel_settings, winner: Winners, result: Dispa
         step=step,
         status=(MessageStatus.SKIPPED if cart.holdout else MessageStatus.SCHEDULED).value,
         reason=Reason.HOLDOUT.value if cart.holdout else "",
-        variant=winner.subjects[step]
-        if step in winner.subjects
-        else pick_variant(cart.checkout_token, f"subject:{step}", variants),
+        variant=pick_subject(
+            cart.checkout_token, step, variants, cart.created_at, decided.get(subject_set(step))
+        ),
     )
     cart.steps_planned, cart.last_planned_at = step, now
     cart.next_due_at = _due(settings, cart)

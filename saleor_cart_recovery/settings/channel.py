@@ -217,6 +217,20 @@ def _subjects(v: dict) -> str | None:
             f"step {', '.join(map(str, missing))} has no subject line for all languages; "
             "add a line such as '1: Forgot something?'"
         )
+    # A variant is one arm in every language (the n-th line of a step in each language is variant
+    # n), so each language needs as many lines for a step as the untagged ones.
+    for step in range(1, len(schedule) + 1):
+        counts: dict[str | None, int] = {}
+        for s in subjects:
+            if s.step == step:
+                counts[s.language] = counts.get(s.language, 0) + 1
+        for language, count in counts.items():
+            if language is not None and count != counts[None]:
+                return (
+                    f"step {step} has {counts[None]} subject variant(s) but {count} in [{language}]; "
+                    f"give each language one line per variant, in the same order (the n-th line is "
+                    f"variant n in every language)"
+                )
     return None
 
 

@@ -99,9 +99,12 @@ FIELDS: tuple[Field, ...] = (
         DEFAULT_SUBJECTS,
         formats.parse_subjects,
         "One per line as 'step: subject' (at most 200 characters). Several lines for one step are A/B "
-        "variants (each cart gets one, by a stable hash of its token). 'step [lang]: subject' localizes "
-        "a line; every step needs at least one line without a language.",
-        example="1: Forgot something?\n1: Still thinking it over?\n1 [tr]: Bir şey mi unuttunuz?",
+        "variants A, B, ... (each cart gets one, by a stable hash of its token). 'step [lang]: subject' "
+        "localizes a line: the n-th line of a step in a language is variant n there too, so a language "
+        "needs as many lines for a step as the lines without a language. Every step needs at least "
+        "one line without a language.",
+        example="1: Forgot something?\n1: Still thinking it over?\n1 [tr]: Bir şey mi unuttunuz?\n"
+        "1 [tr]: Hâlâ düşünüyor musunuz?",
     ),
     Field(
         "storefront_url",
@@ -140,14 +143,16 @@ FIELDS: tuple[Field, ...] = (
         lambda text: parse_decimal(
             text or "0", low=Decimal(0), high=Decimal(50), what="a number", example="12.5"
         ),
-        "Percent of new carts (0-50, two decimals) that get no reminder at all but are tracked, so "
+        "Percent of shoppers (0-50, two decimals) whose carts get no reminder at all but are tracked, so "
         "recovered revenue can be compared with what would have come anyway.",
         example="10",
-        doc="Share of new carts (0–50 %, two decimals) that get **no** reminder but are tracked like "
-        "the others: the control group for measuring what the series really recovers. Membership is "
-        "decided once, at the cart's first activity, by a stable hash of the checkout token, and never "
-        "changes. Each step a held-out cart would have received is recorded as `skipped`/`holdout`; its "
-        "orders are recorded like any other.",
+        doc="Share of shoppers (0–50 %, two decimals) whose carts get **no** reminder but are tracked "
+        "like the others: the control group for measuring what the series really recovers. Membership "
+        "is per shopper — a keyed hash (Django's `SECRET_KEY`) of the channel and the address — so all "
+        "of a shopper's carts are in the same group, across experiment versions; changing the share "
+        "moves only the shoppers between the old and the new threshold. It is recorded on each cart at "
+        "its first activity and never changes. Each step a held-out cart would have received is "
+        "recorded as `skipped`/`holdout`; its orders are recorded like any other.",
     ),
     Field(
         "cadences",
@@ -161,8 +166,8 @@ FIELDS: tuple[Field, ...] = (
         example="A: 1h, 1d, 3d | B: 12h, 2d, 8d",
         doc="Alternative schedules tested against each other: `label: delays` per cadence, separated by "
         "`|` or new lines; at least two (at most 5), each with one delay per step (growing), labels of "
-        "letters, digits, `-`, `_`. A cart gets its cadence when it is first due (the soonest first "
-        "delay of all cadences), by a stable hash of token and experiment version, and keeps it. Empty: "
+        "letters, digits, `-`, `_`. A cart gets its cadence at its first activity, by a stable hash of "
+        "token and experiment version (or the automatic winner's, once decided), and keeps it. Empty: "
         "every cart follows `schedule`.",
     ),
     Field(
@@ -181,8 +186,8 @@ FIELDS: tuple[Field, ...] = (
         BOOLEAN,
         "false",
         parse_bool,
-        "Send every new cart the winning subject / cadence once it is best with 95 % probability and "
-        "every variant reached the minimum recipients. Re-evaluated at most every 10 minutes.",
+        "Give every new cart the winning subject / cadence once a sequential test valid at every look "
+        "(5 % error) proves it best and every variant has the minimum carts. Checked every 10 minutes.",
         example="true",
     ),
     Field(
@@ -191,8 +196,8 @@ FIELDS: tuple[Field, ...] = (
         STRING,
         "200",
         lambda text: parse_int(text or "200", low=10, high=1_000_000, unit="recipients per variant"),
-        "Recipients each variant needs before any verdict: the report shows 'not enough data' below it "
-        "and the automatic winner waits. 10 to 1000000.",
+        "Carts each variant (and shoppers each holdout group) needs before any verdict: the report "
+        "shows 'not enough data' below it and the automatic winner waits. 10 to 1000000.",
         example="200",
     ),
     Field(

@@ -2,7 +2,6 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...experiments import report
 from ...experiments.report_json import report_data
 from ...experiments.report_table import report_table
 from ...settings.parsers import parse_since
@@ -12,7 +11,7 @@ from ...shop import settings_or_none
 class Command(BaseCommand):
     help = (
         "Show what the reminders recovered, per channel and experiment version: funnel by step, "
-        "variants, holdout vs treated (see README 'Reading the report')."
+        "variants, holdout vs treated (see README 'Reading it')."
     )
 
     def add_arguments(self, parser):
@@ -40,8 +39,7 @@ class Command(BaseCommand):
                 self.stdout.write(line)
 
     def _progress(self, done, total):
-        if total > report.CHUNK:  # a scan of one step needs no progress line
-            self.stderr.write(f"scanned {done}/{total} cart ids ({100 * done // total} %)")
+        self.stderr.write(f"report: {done}/{total} scans done")
 
 
 def _dumps(data) -> str:
