@@ -16,7 +16,7 @@ from .exceptions import ConfigurationError
 from .http import router
 from .saleor_host.offers import unavailable_products
 from .saleor_host.shop import PLUGIN_ID, order_ref
-from .series.activity import record_activity, record_order
+from .series.activity import record_activity, record_order, record_refund
 from .settings import registry
 from .settings.channel import RecoverySettings, validate_for_activation
 
@@ -93,6 +93,18 @@ class CartRecoveryPlugin(BasePlugin):
                 logger.exception("cart recovery: could not record order %s", order.pk)
         return previous_value
 
+    def order_cancelled(self, order, previous_value, webhooks=None):
+        self._record_refund(order)
+        return previous_value
+
+    def order_refunded(self, order, previous_value, webhooks=None):
+        self._record_refund(order)
+        return previous_value
+
+    def order_fully_refunded(self, order, previous_value, webhooks=None):
+        self._record_refund(order)
+        return previous_value
+
     def webhook(self, request, path, previous_value):
         """Both plugin paths: ``/plugins/channel/<slug>/<id>/…`` (only while active in the channel)
         and ``/plugins/<id>/…``, which Saleor 3.23 routes to any instance of the plugin, active or
@@ -122,6 +134,17 @@ class CartRecoveryPlugin(BasePlugin):
                 )
         except Exception:
             logger.exception("cart recovery: could not record activity of checkout %s", checkout.pk)
+
+    def _record_refund(self, order) -> None:
+        """Copy the order's refunds and cancellation, as they are now, onto the carts it converted
+        (absolute values: a repeated or out-of-order hook writes the same). Never raises."""
+        if not self.active:
+            return
+        try:
+            with allow_writer():
+                record_refund(order_ref(order), at=timezone.now())
+        except Exception:
+            logger.exception("cart recovery: could not record refunds of order %s", order.pk)
 
 
 def _validation_error(exc: ConfigurationError, code: PluginErrorCode) -> ValidationError:

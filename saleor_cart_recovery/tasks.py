@@ -1,10 +1,10 @@
 """Celery tasks (found by Celery's autodiscovery of ``<app>.tasks``): thin shims over
-:mod:`.series.dispatch`, :mod:`.series.delivery` and :mod:`.experiments.winners` that take ids only."""
+:mod:`.series.dispatch`, :mod:`.series.delivery` and :mod:`.experiments.auto_winner` that take ids only."""
 
 from celery import shared_task
 from django.utils import timezone
 
-from .experiments.winners import decide_winners
+from .experiments.auto_winner import decide_winners
 from .series.beat import DISPATCH, WINNERS
 from .series.delivery import deliver, deliver_batch
 from .series.dispatch import LEASE, dispatch

@@ -17,6 +17,8 @@ from saleor.core.prices import quantize_price
 from saleor.core.utils.url import build_absolute_uri
 from saleor.order import OrderStatus
 from saleor.order.models import Order
+from saleor.payment import TransactionKind
+from saleor.payment.models import Payment, Transaction, TransactionItem
 from saleor.plugins.models import PluginConfiguration
 from saleor.product import ProductMediaTypes
 from saleor.product.models import ProductVariantChannelListing
@@ -33,7 +35,26 @@ PLUGIN_ID = "saleor_cart_recovery"
 THUMBNAIL_SIZE = 256
 
 
+# What Saleor 3.23 counts as refunded on the order aliased ``o`` (``saleor.order.actions.
+# order_refunded``): the successful REFUND transactions of its payments plus what its transaction
+# items report refunded. Unlike Saleor, which reads only the last payment (and only once its
+# charge status says refunded), every payment counts: a refund of an earlier payment is money
+# returned all the same. Uncapped: the core caps at the order total.
+_REFUNDED = f"""(
+    COALESCE((SELECT SUM(t.amount) FROM {Transaction._meta.db_table} AS t
+              JOIN {Payment._meta.db_table} AS p ON p.id = t.payment_id
+              WHERE p.order_id = o.id AND t.kind = %(refund)s AND t.is_success), 0)
+    + COALESCE((SELECT SUM(ti.refunded_value) FROM {TransactionItem._meta.db_table} AS ti
+                WHERE ti.order_id = o.id), 0))"""
+_ORDER_REFUNDED = f"SELECT {_REFUNDED} FROM {Order._meta.db_table} AS o WHERE o.id = %(order)s"
+
+
 def order_ref(order: Order) -> OrderRef:
+    """The order as it is now, its refunds so far included (one query, on the writer: the hooks
+    call this right after Saleor changed the order)."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(_ORDER_REFUNDED, {"refund": TransactionKind.REFUND, "order": order.pk})
+        row = cursor.fetchone()
     return OrderRef(
         id=str(order.pk),
         number=str(order.number),
@@ -42,16 +63,19 @@ def order_ref(order: Order) -> OrderRef:
         total=order.total_gross_amount,
         currency=order.currency,
         created_at=order.created_at,
+        refunded=row[0] if row else Decimal(0),
+        cancelled=order.status == OrderStatus.CANCELED,
     )
 
 
 # Saleor's Order.objects.non_draft() by checkout token, or by channel, time and address (the
 # order's email or its account's, both sides lowercased by PostgreSQL, as iexact does), newest first
 # (a checkout's order is its newest, as get_by_checkout_token has it), reading only what an
-# OrderRef needs.
+# OrderRef needs; refunds and cancellation as :func:`order_ref` reads them (the refund subqueries
+# run only for the few orders the WHERE keeps).
 _FIND_ORDERS = f"""
 SELECT o.id, o.number, o.checkout_token, o.user_email, u.email, o.total_gross_amount, o.currency,
-       o.created_at, ch.slug
+       o.created_at, ch.slug, {_REFUNDED}, o.status = %(cancelled)s
 FROM {Order._meta.db_table} AS o
 JOIN {Channel._meta.db_table} AS ch ON ch.id = o.channel_id
 LEFT JOIN {User._meta.db_table} AS u ON u.id = o.user_id
@@ -64,7 +88,9 @@ ORDER BY o.number DESC
 """
 
 
-def _order_row(pk, number, token, email, account_email, total, currency, created_at, channel_slug):
+def _order_row(
+    pk, number, token, email, account_email, total, currency, created_at, channel_slug, refunded, cancelled
+):
     """One row of ``_FIND_ORDERS`` as :func:`match_orders` takes it; the address shown is the
     order's, else its account's, as ``Order.get_customer_email`` has it."""
     order = OrderRef(
@@ -75,6 +101,8 @@ def _order_row(pk, number, token, email, account_email, total, currency, created
         total=total,
         currency=currency,
         created_at=created_at,
+        refunded=refunded,
+        cancelled=cancelled,
     )
     return order, channel_slug, [email, account_email or ""]
 
@@ -139,6 +167,8 @@ class SaleorShop:
                 _FIND_ORDERS,
                 {
                     "draft": OrderStatus.DRAFT,
+                    "cancelled": OrderStatus.CANCELED,
+                    "refund": TransactionKind.REFUND,
                     "tokens": [lookup.checkout_token for lookup in lookups],
                     "channels": sorted({lookup.channel_slug for lookup in lookups}),
                     "since": min(lookup.since for lookup in lookups),

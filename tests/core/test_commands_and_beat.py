@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from freezegun import freeze_time
 
-from saleor_cart_recovery.series.beat import after_migrate, register_dispatch_schedule
+from saleor_cart_recovery.series.beat import after_migrate, register_schedule
 
 from .conftest import START
 
@@ -31,7 +31,7 @@ def test_dispatch_command_with_nothing_due(abandoned_cart):
 
 def test_dispatcher_is_registered_with_beat_once(db):
     # migrate already ran the registration for the test database
-    assert register_dispatch_schedule() is True
+    assert register_schedule() is True
     task = PeriodicTask.objects.get(name=DISPATCH)
     assert (task.task, task.interval.every, task.interval.period, task.enabled) == (
         DISPATCH,
@@ -61,11 +61,23 @@ def test_registering_again_repairs_a_changed_entry(db):
     assert (entry.interval.every, entry.interval.period, entry.enabled) == (5, "minutes", False)
 
     # when registration runs twice (two deploys)
-    assert register_dispatch_schedule() is True
-    assert register_dispatch_schedule() is True
+    assert register_schedule() is True
+    assert register_schedule() is True
 
     # then there is still exactly one row, repaired: enabled, the dispatch task, every 60 s
     assert_one_enabled_minutely_entry()
+
+
+def test_the_winner_decision_runs_every_ten_minutes_off_the_dispatcher(db):
+    # migrate registered it next to the dispatcher, and registering again keeps one row
+    assert register_schedule() is True
+    [entry] = PeriodicTask.objects.filter(name="saleor_cart_recovery.decide_winners")
+    assert (entry.task, entry.enabled, entry.interval.every, entry.interval.period) == (
+        "saleor_cart_recovery.decide_winners",
+        True,
+        600,
+        "seconds",
+    )
 
 
 def test_migrate_registers_the_entry_but_a_test_flush_does_not(db):

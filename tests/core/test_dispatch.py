@@ -6,6 +6,7 @@ from unittest import mock
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from freezegun import freeze_time
 
 from saleor_cart_recovery.experiments.assignment import in_holdout
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
@@ -17,8 +18,9 @@ from saleor_cart_recovery.series.dispatch import (
     SENDING_TIMEOUT,
     dispatch,
 )
+from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.settings.channel import RecoverySettings
-from tests.shopapp.models import ShopChannel
+from tests.shopapp.models import ShopChannel, ShopOrder
 
 from .conftest import START, make_checkout, touch
 
@@ -200,7 +202,8 @@ def test_holdout_cart_is_tracked_but_gets_no_email(run, channel):
     channel.configuration = configuration
     channel.save()
     settings = RecoverySettings.from_plugin_configuration(configuration)
-    checkout = next(c for c in iter(lambda: make_checkout(channel), None) if in_holdout(c.token, Decimal(50)))
+    held_email, _ = emails_by_holdout(channel.slug, Decimal(50))
+    checkout = make_checkout(channel, email=held_email)
     touch(checkout, START, settings)
     held, sent = [], []
     for delay in (HOUR, timedelta(days=1), timedelta(days=3)):
@@ -214,19 +217,44 @@ def test_holdout_cart_is_tracked_but_gets_no_email(run, channel):
     assert (cart.holdout, cart.status) == (True, "finished")
 
 
-def tokens_by_holdout(percent: Decimal) -> tuple[str, str]:
-    """Fixed tokens, the first ``token-N`` inside and the first outside a ``percent`` holdout."""
-    tokens = [f"token-{n}" for n in range(100)]
-    held = next(t for t in tokens if in_holdout(t, percent))
-    treated = next(t for t in tokens if not in_holdout(t, percent))
+def test_a_held_out_cart_gets_the_order_check_a_reminder_would_get(channel, run):
+    # given a held-out shopper's cart and a treated one, and both bought from another device while
+    # the order hook was not running (nothing recorded)
+    configuration = [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
+    channel.configuration = configuration
+    channel.save()
+    settings = RecoverySettings.from_plugin_configuration(configuration)
+    held_email, treated_email = emails_by_holdout(channel.slug, Decimal(50))
+    for email in (held_email, treated_email):
+        touch(make_checkout(channel, email=email), START, settings)
+        ShopOrder.objects.create(
+            checkout_token="other-device",
+            email=email,
+            total=Decimal("30.00"),
+            currency="USD",
+            created_at=START + HOUR / 2,
+            channel_slug=channel.slug,
+        )
+    # when step 1 is due
+    result, sent = run(START + HOUR)
+    # then the held-out cart's order is found right when its email would have gone out, as the
+    # send path finds the treated cart's: both converted, both steps skipped as purchased
+    carts = {c.email: c for c in RecoveryCart.objects.all()}
+    assert (carts[held_email].status, carts[held_email].order_total) == ("converted", Decimal("30.00"))
+    assert RecoveryMessage.objects.get(cart=carts[held_email]).reason == "purchased"
+    assert result.held_out == 1
+    with freeze_time(START + HOUR):
+        deliver_batch(sent)
+    assert RecoveryCart.objects.get(email=treated_email).status == "converted"
+    assert RecoveryMessage.objects.get(cart__email=treated_email).reason == "purchased"
+
+
+def emails_by_holdout(channel_slug: str, percent: Decimal) -> tuple[str, str]:
+    """Fixed addresses, the first ``shopper-N`` inside and the first outside a ``percent`` holdout."""
+    emails = [f"shopper-{n}@example.com" for n in range(100)]
+    held = next(e for e in emails if in_holdout(channel_slug, e, percent))
+    treated = next(e for e in emails if not in_holdout(channel_slug, e, percent))
     return held, treated
-
-
-def checkout_with_token(channel, token):
-    checkout = make_checkout(channel)
-    checkout.token = token
-    checkout.save()
-    return checkout
 
 
 @pytest.mark.parametrize(
@@ -235,9 +263,10 @@ def checkout_with_token(channel, token):
     ids=["first_seen_without_holdout_case", "first_seen_with_holdout_case"],
 )
 def test_holdout_membership_never_changes_for_a_cart(channel, first, later):
-    # given one cart whose token is in a 50 % holdout and one whose token is not
-    held_token, treated_token = tokens_by_holdout(Decimal(50))
-    held, treated = checkout_with_token(channel, held_token), checkout_with_token(channel, treated_token)
+    # given one cart whose shopper is in a 50 % holdout and one whose shopper is not
+    held_email, treated_email = emails_by_holdout(channel.slug, Decimal(50))
+    held, treated = make_checkout(channel, email=held_email), make_checkout(channel, email=treated_email)
+    held_token, treated_token = held.token, treated.token
     settings = {
         percent: RecoverySettings.from_plugin_configuration(
             [*channel.configuration, {"name": "holdout_percent", "value": percent}]
@@ -248,7 +277,7 @@ def test_holdout_membership_never_changes_for_a_cart(channel, first, later):
     # when both carts are first seen with the first holdout setting
     for checkout in (held, treated):
         touch(checkout, START, settings[first])
-    # then membership follows the token's hash under that setting: both outcomes occur at 50 %
+    # then membership follows the shopper's hash under that setting: both outcomes occur at 50 %
     decided = dict(RecoveryCart.objects.values_list("checkout_token", "holdout"))
     assert decided == {held_token: first == "50", treated_token: False}
 
@@ -293,14 +322,14 @@ def test_a_cart_whose_planning_raises_harms_only_itself(run, channel, recovery_s
     good_checkout, bad_checkout = make_checkout(channel), make_checkout(channel)
     touch(good_checkout, START, recovery_settings)
     touch(bad_checkout, START, recovery_settings)
-    real = dispatch_module.pick_cadence
+    real = dispatch_module.pick_subject
 
-    def pick_cadence(token, *args, **kwargs):
+    def pick_subject(token, *args, **kwargs):
         if token == bad_checkout.token:
             raise OverflowError("date value out of range")
         return real(token, *args, **kwargs)
 
-    monkeypatch.setattr(dispatch_module, "pick_cadence", pick_cadence)
+    monkeypatch.setattr(dispatch_module, "pick_subject", pick_subject)
     # when the dispatcher runs
     result, sent = run(START + HOUR)
     # then the other cart is planned, the bad one is recorded with a reason, and the cycle finished

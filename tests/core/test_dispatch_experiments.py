@@ -7,9 +7,12 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.experiments.auto_winner import decide_winners
+from saleor_cart_recovery.experiments.report import build_report
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, RecoveryWinner
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.settings.channel import RecoverySettings
+from tests.shopapp.shop import DbShop
 
 from .conftest import CONFIGURATION, START, make_checkout, touch
 
@@ -30,10 +33,10 @@ def experiment(channel):
     return configure
 
 
-def carts_left_at_start(channel, settings, count):
+def carts_left_at_start(channel, settings, count, at=START):
     checkouts = [make_checkout(channel, email=f"s{n}@example.com") for n in range(count)]
     for checkout in checkouts:
-        touch(checkout, START, settings)
+        touch(checkout, at, settings)
     return checkouts
 
 
@@ -44,7 +47,7 @@ def test_each_cart_follows_its_own_cadence(channel, experiment):
     dispatch(now=START + HOUR, send=lambda message_id: None)
     carts = list(RecoveryCart.objects.all())
     by_cadence = Counter(c.cadence for c in carts)
-    # then every cart got a cadence, recorded, with both arms used
+    # then every cart got a cadence at its first activity, recorded, with both arms used
     assert set(by_cadence) == {"A", "B"}
     planned = {m.cart.cadence for m in RecoveryMessage.objects.select_related("cart")}
     # and only cadence A carts got step 1 now; B carts wait until 12h
@@ -57,74 +60,123 @@ def test_each_cart_follows_its_own_cadence(channel, experiment):
     assert Counter(c.cadence for c in RecoveryCart.objects.all()) == by_cadence
 
 
-def seed_results(settings, *, cadence_conversions, subject_conversions, recipients=30, prefix="seed"):
-    """Finished carts of the current version: per cadence / step-1 variant, `recipients` sent
-    emails and the given number of orders an hour after the email."""
-    version = settings.experiments.version
-    n = 0
+def seed_results(settings, *, conversions, carts=400, prefix="seed"):
+    """Finished carts of the current version, ``carts`` per arm: cadence A with step-1 subject A,
+    cadence B with subject B; ``conversions[arm]`` of them bought an hour after their email."""
+    version, made = settings.experiments.version, []
     for arm in ("A", "B"):
-        for index in range(recipients):
-            n += 1
-            converted = index < cadence_conversions[arm] or index < subject_conversions[arm]
-            cart = RecoveryCart.objects.create(
-                checkout_token=f"{prefix}-{n}",
-                channel_slug="main",
-                email=f"{prefix}{n}@example.com",
-                status="converted" if converted else "finished",
-                experiment=version,
-                cadence=arm,
-                last_activity_at=START - 10 * DAY,
-                created_at=START - 10 * DAY,
-                updated_at=START - 10 * DAY,
-                order_id=f"{prefix}-o{n}" if converted else "",
-                order_total=Decimal("10.00") if converted else None,
-                order_currency="USD" if converted else "",
-                conversion_match="token" if converted else "",
-                converted_at=START - 9 * DAY if converted else None,
+        for index in range(carts):
+            converted = index < conversions[arm]
+            made.append(
+                RecoveryCart(
+                    checkout_token=f"{prefix}-{arm}-{index}",
+                    channel_slug="main",
+                    email=f"{prefix}{arm}{index}@example.com",
+                    status="converted" if converted else "finished",
+                    experiment=version,
+                    cadence=arm,
+                    last_activity_at=START - 10 * DAY,
+                    created_at=START - 10 * DAY,
+                    updated_at=START - 10 * DAY,
+                    order_id=f"{prefix}-o{arm}{index}" if converted else "",
+                    order_total=Decimal("10.00") if converted else None,
+                    order_currency="USD" if converted else "",
+                    conversion_match="token" if converted else "",
+                    converted_at=START - 9 * DAY if converted else None,
+                )
             )
-            RecoveryMessage.objects.create(
-                cart=cart,
-                step=1,
-                status="sent",
-                variant=0 if arm == "A" else 1,
-                planned_at=START - 9 * DAY - HOUR,
-                sent_at=START - 9 * DAY - HOUR,
-                updated_at=START - 9 * DAY - HOUR,
-            )
-
-
-def test_automatic_winner_shifts_new_carts_once_clearly_best(channel, experiment):
-    settings = experiment(
-        auto_winner="true",
-        winner_min_recipients="30",
-        subjects="1: Forgot something?\n1: Still there?\n2: Still thinking?\n3: Last call",
+    RecoveryCart.objects.bulk_create(made)
+    RecoveryMessage.objects.bulk_create(
+        RecoveryMessage(
+            cart=cart,
+            step=1,
+            status="sent",
+            variant=0 if cart.cadence == "A" else 1,
+            planned_at=START - 9 * DAY - HOUR,
+            sent_at=START - 9 * DAY - HOUR,
+            updated_at=START - 9 * DAY - HOUR,
+        )
+        for cart in RecoveryCart.objects.filter(checkout_token__startswith=f"{prefix}-")
     )
-    # given B (cadence, and step 1 subject variant B) converted 15 of 30 recipients, A 2 of 30
-    seed_results(settings, cadence_conversions={"A": 2, "B": 15}, subject_conversions={"A": 2, "B": 15})
+
+
+SUBJECTS = "1: Forgot something?\n1: Still there?\n2: Still thinking?\n3: Last call"
+
+
+def test_a_proven_winner_is_decided_off_the_dispatcher_and_given_to_carts_that_come_after(
+    channel, experiment, monkeypatch
+):
+    settings = experiment(auto_winner="true", winner_min_recipients="200", subjects=SUBJECTS)
+    # given B (cadence, and step 1 subject variant B) converted 80 of 400 carts, A 20 of 400, and
+    # carts that were already there before any decision
+    seed_results(settings, conversions={"A": 20, "B": 80})
+    before = carts_left_at_start(channel, settings, 20, at=START - 2 * HOUR)
+    # when the periodic task decides
+    decided = decide_winners(START - HOUR, DbShop().channel_settings)
+    # then both arm sets have a winner, recorded with its evidence
+    assert sorted(decided) == [
+        f"main {settings.experiments.version} cadence: B",
+        f"main {settings.experiments.version} subject:1: 1",
+    ]
+    cadence = RecoveryWinner.objects.get(arm_set="cadence")
+    waiting = Counter(
+        c.cadence for c in RecoveryCart.objects.filter(checkout_token__in=[c.token for c in before])
+    )
+    assert cadence.evidence["arms"] == {
+        "A": {"converted": 20, "carts": 400 + waiting["A"]},
+        "B": {"converted": 80, "carts": 400 + waiting["B"]},
+    }
+    assert cadence.evidence["p_values"]["A"] < 0.05
+    # and deciding again changes nothing (a decision is final)
+    assert decide_winners(START, DbShop().channel_settings) == []
+
+    # when new carts arrive, and the dispatcher runs without ever building a report
     new = carts_left_at_start(channel, settings, 20)
-    dispatch(now=START + 12 * HOUR, send=lambda message_id: None)
-    # then every new cart runs cadence B and gets subject variant B (index 1) for step 1
+    monkeypatch.setattr("saleor_cart_recovery.experiments.auto_winner.build_report", None)
+    dispatch(now=START + 12 * HOUR, send=lambda message_ids: None)
+    # then every new cart runs cadence B (from its first activity) and gets subject B for step 1
     fresh = RecoveryCart.objects.filter(checkout_token__in=[c.token for c in new])
     assert {c.cadence for c in fresh} == {"B"}
     assert set(RecoveryMessage.objects.filter(cart__in=fresh).values_list("variant", flat=True)) == {1}
+    # while the carts that were there before keep the arms they were assigned (intent to treat)
+    old = RecoveryCart.objects.filter(checkout_token__in=[c.token for c in before])
+    assert {c.cadence for c in old} == {"A", "B"}
+    assert set(RecoveryMessage.objects.filter(cart__in=old).values_list("variant", flat=True)) == {0, 1}
 
 
-def test_no_shift_without_enough_recipients_or_when_switched_off(channel, experiment):
-    settings = experiment(auto_winner="true", winner_min_recipients="31")
-    seed_results(settings, cadence_conversions={"A": 2, "B": 15}, subject_conversions={"A": 0, "B": 0})
-    new = carts_left_at_start(channel, settings, 30)
-    dispatch(now=START + 12 * HOUR, send=lambda message_id: None)
-    fresh = RecoveryCart.objects.filter(checkout_token__in=[c.token for c in new])
-    assert {c.cadence for c in fresh} == {"A", "B"}  # 30 per arm < 31: still split by hash
+def test_the_report_compares_only_carts_assigned_before_the_decision(channel, experiment):
+    settings = experiment(auto_winner="true", winner_min_recipients="200", subjects=SUBJECTS)
+    seed_results(settings, conversions={"A": 20, "B": 80})
+    decide_winners(START - HOUR, DbShop().channel_settings)
+    carts_left_at_start(channel, settings, 5)
+    [report] = build_report(settings_for=DbShop().channel_settings)
+    # the arms are the seeded carts only; the five later carts are shown apart, under the winner
+    assert [(arm.label, arm.carts, arm.converted) for arm in report.cadences.arms] == [
+        ("A", 400, 20),
+        ("B", 400, 80),
+    ]
+    assert (report.cadences.decided, report.cadences.after_decision.carts) == ("B", 5)
+    assert report.cadences.arms[1].winner and report.cadences.arms[0].p_value < 0.05
 
-    cache.clear()
-    settings = experiment(auto_winner="false", winner_min_recipients="30")
-    seed_results(
-        settings, cadence_conversions={"A": 2, "B": 15}, subject_conversions={"A": 0, "B": 0}, prefix="more"
+
+def test_no_decision_without_enough_carts_or_proof_or_when_switched_off(channel, experiment):
+    # too few carts per arm for any verdict
+    settings = experiment(auto_winner="true", winner_min_recipients="401")
+    seed_results(settings, conversions={"A": 20, "B": 80})
+    assert decide_winners(START, DbShop().channel_settings) == []
+    # enough carts, but no proof: 22 against 20 of 400
+    settings = experiment(auto_winner="true", winner_min_recipients="200", subjects=SUBJECTS)
+    seed_results(settings, conversions={"A": 20, "B": 22}, prefix="close")
+    assert decide_winners(START, DbShop().channel_settings) == []
+    # proof, but the owner did not switch the automatic winner on
+    settings = experiment(
+        auto_winner="false", winner_min_recipients="200", subjects="1: One\n1: Two\n2: Three\n3: Four"
     )
-    later = carts_left_at_start(channel, settings, 30)
-    dispatch(now=START + 12 * HOUR, send=lambda message_id: None)
-    assert {c.cadence for c in RecoveryCart.objects.filter(checkout_token__in=[c.token for c in later])} == {
+    seed_results(settings, conversions={"A": 20, "B": 80}, prefix="off")
+    assert decide_winners(START, DbShop().channel_settings) == []
+    new = carts_left_at_start(channel, settings, 30)
+    assert {c.cadence for c in RecoveryCart.objects.filter(checkout_token__in=[c.token for c in new])} == {
         "A",
         "B",
     }
+    assert not RecoveryWinner.objects.exists()

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import tempfile
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -22,7 +23,8 @@ from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant
 from saleor_cart_recovery.experiments.report import build_report
 from saleor_cart_recovery.experiments.stats import difference_interval
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
-from saleor_cart_recovery.series.activity import record_order
+from saleor_cart_recovery.experiments.report_json import report_data
+from saleor_cart_recovery.series.activity import record_order, record_refund
 from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.settings.channel import RecoverySettings
@@ -50,15 +52,23 @@ def configure(channel, **values):
 _used: set[str] = set()
 
 
-def token_for(*, holdout: bool, variant: int | None = None) -> str:
-    """A checkout token whose stable hash puts the cart where the scenario needs it."""
+def token_for(*, variant: int | None = None) -> str:
+    """A checkout token whose stable hash gives the cart the step-1 subject the scenario needs."""
     for n in itertools.count():
         token = f"00000000-0000-4000-8000-{n:012d}"
-        if token in _used or in_holdout(token, Decimal(50)) != holdout:
+        if token in _used:
             continue
         if variant is None or pick_variant(token, "subject:1", 2) == variant:
             _used.add(token)
             return token
+
+
+def email_for(name: str, *, holdout: bool) -> str:
+    """An address whose keyed hash puts the shopper in the group the scenario needs (50 %)."""
+    for n in itertools.count():
+        email = f"{name}{n}@example.com"
+        if in_holdout("main", email, Decimal(50)) == holdout:
+            return email
 
 
 def cart(channel, settings, token, email, left_at=START):
@@ -79,146 +89,197 @@ def order(token, email, total, at):
         checkout_token=token, email=email, total=Decimal(total), currency="USD", created_at=at
     )
     record_order(order_ref(placed), channel_slug="main", at=at)
+    return placed
 
 
 def click(client, email_to, at):
+    """A person's click: the page, then the beacon it sends (a scanner's GET alone counts nothing)."""
     [message] = [m for m in mail.outbox if m.to == [email_to]][:1]
     [link] = re.findall(r"http://shop\.test(/plugins/\S+/click/\S+)", message.body)
     with freeze_time(at):
-        response = client.get(link)
-    assert response.status_code == 302
+        assert client.get(link).status_code == 200
+        assert client.post(link).status_code == 204
 
 
 @pytest.fixture
 def scenario(channel, client, django_capture_on_commit_callbacks):
-    """Six treated carts (T1..T6) and two held out (H1, H2), everything left at START."""
+    """Six treated carts (T1..T6, five shoppers) and two held out (H1, H2), all left at START."""
     _used.clear()
     settings = configure(channel, **EXPERIMENT)
-    tokens = {
-        "T1": token_for(holdout=False, variant=0),
-        "T2": token_for(holdout=False, variant=1),
-        "T3": token_for(holdout=False, variant=0),
-        "T4": token_for(holdout=False, variant=1),
-        "T5": token_for(holdout=False, variant=0),
-        "T6": token_for(holdout=False, variant=1),
-        "H1": token_for(holdout=True),
-        "H2": token_for(holdout=True),
-    }
-    emails = {name: f"{name.lower()}@example.com" for name in tokens}
-    emails["T5"] = emails["T6"] = "twin@example.com"  # one shopper, two carts
+    tokens = {name: token_for(variant=n % 2) for n, name in enumerate(["T1", "T2", "T3", "T4", "T5", "T6"])}
+    tokens |= {"H1": token_for(), "H2": token_for()}
+    emails = {name: email_for(name.lower(), holdout=name.startswith("H")) for name in tokens}
+    emails["T6"] = emails["T5"]  # one shopper, two carts
     for name, token in tokens.items():
         cart(channel, settings, token, emails[name])
     # step 1 goes to the six treated carts; the holdout's steps are recorded as skipped
     run_dispatch(django_capture_on_commit_callbacks, START + HOUR)
-    # T1 clicks and buys (100) within the window; T2 buys (50) without clicking
-    click(client, "t1@example.com", START + 2 * HOUR)
-    order(tokens["T1"], "t1@example.com", "100.00", START + 3 * HOUR)
-    order(tokens["T2"], "t2@example.com", "50.00", START + 5 * HOUR)
+    # T1 clicks and buys (100) within the window; T2 buys (50) without clicking, and gets 10 back
+    click(client, emails["T1"], START + 2 * HOUR)
+    order(tokens["T1"], emails["T1"], "100.00", START + 3 * HOUR)
+    refunded = order(tokens["T2"], emails["T2"], "50.00", START + 5 * HOUR)
+    record_refund(replace(order_ref(refunded), refunded=Decimal("10.00")), at=START + 2 * DAY)
     # H1 buys (80) without any email
-    order(tokens["H1"], "h1@example.com", "80.00", START + 4 * HOUR)
+    order(tokens["H1"], emails["H1"], "80.00", START + 4 * HOUR)
     # the twin buys once (40) from another device: the email fallback converts T5 and T6
-    order("other-device", "twin@example.com", "40.00", START + 6 * HOUR)
+    order("other-device", emails["T5"], "40.00", START + 6 * HOUR)
     # step 2 goes to T3 and T4; T4 buys (70) 8 days later, outside the 7-day window
     run_dispatch(django_capture_on_commit_callbacks, START + DAY)
-    order(tokens["T4"], "t4@example.com", "70.00", START + 9 * DAY)
+    order(tokens["T4"], emails["T4"], "70.00", START + 9 * DAY)
     return tokens
 
 
 def test_report_counts_match_the_hand_computed_numbers(scenario):
     [report] = build_report(settings_for=DbShop().channel_settings)
     assert (report.channel, report.current, report.currency) == ("main", True, "USD")
-    # treated: T1, T2, T4 and the twin order (once): 4 orders of 6 carts, 100 + 50 + 70 + 40
-    assert (report.treated.carts, report.treated.converted, report.treated.revenue) == (
-        6,
-        4,
+    # treated: T1, T2, T4 and the twin order (once): 4 orders of 6 carts and 5 shoppers,
+    # 100 + 50 + 70 + 40 = 260 gross, 10 refunded
+    treated = report.treated
+    assert (treated.carts, treated.shoppers, treated.orders, treated.converted) == (6, 5, 4, 4)
+    assert (treated.revenue.gross, treated.revenue.refunded, treated.revenue.net) == (
         Decimal("260.00"),
+        Decimal("10.00"),
+        Decimal("250.00"),
     )
-    # holdout: H1's order of 2 carts
-    assert (report.holdout.carts, report.holdout.converted, report.holdout.revenue) == (
+    assert treated.shoppers_converted == 4
+    # holdout: H1's order of 2 carts (2 shoppers)
+    holdout = report.holdout
+    assert (holdout.carts, holdout.shoppers, holdout.converted, holdout.revenue.net) == (
+        2,
         2,
         1,
         Decimal("80.00"),
     )
-    # lift 4/6 - 1/2 = 16.67 points; incremental revenue 260 - 80 × 6 / 2 = 20
-    assert round(report.lift * 100, 2) == 16.67
-    assert report.incremental_revenue == Decimal("20.00")
-    # after a reminder within 7 days: T1, T2, twin (T4 came too late); after a click: T1
-    assert (report.recovered_after_reminder, report.revenue_after_reminder) == (3, Decimal("190.00"))
+    # lift per cart 4/6 - 1/2 = 16.67 points, per shopper 4/5 - 1/2 = 30 points;
+    # incremental net revenue 250 - 80 × 6 / 2 = 10
+    assert (round(report.lift * 100, 2), round(report.shopper_lift * 100, 2)) == (16.67, 30.0)
+    assert report.incremental_revenue == Decimal("10.00")
+    # 8 carts prove nothing, and fewer shoppers than winner_min_recipients (10) give no verdict
+    assert (report.lift_test, report.lift_verdict) == (None, "inconclusive")
+    # attributed, after a reminder within 7 days: T1, T2 (net 40), twin (T4 came too late);
+    # after a click: T1
+    assert (report.recovered_after_reminder, report.revenue_after_reminder) == (3, Decimal("180.00"))
     assert (report.recovered_after_click, report.revenue_after_click) == (1, Decimal("100.00"))
     step1, step2 = report.steps
     a, b = step1.variants
-    # step 1 / A: T1, T3, T5 — one click, one order (T1: 100); B: T2, T4, T6 — T2 (50) and the
-    # twin order: T5 and T6 were reminded at the same instant, so the more recently created cart
-    # owns it (T6: 40); the recency rule itself is tested with two instants below
-    assert (a.label, a.carts, a.sent, a.clicked, a.converted, a.revenue) == (
+    # intent to treat, step 1 / A: T1, T3, T5 — one click, T1's order (100); the twin order belongs
+    # to T6 (same activity, the later cart). B: T2, T4, T6 — every order of them, T4's late one too
+    assert (a.label, a.carts, a.sent, a.clicked, a.converted, a.revenue.net, a.attributed) == (
         "A",
         3,
         3,
         1,
         1,
         Decimal("100.00"),
+        1,
     )
-    assert (b.label, b.carts, b.sent, b.clicked, b.converted, b.revenue) == (
+    assert (b.label, b.carts, b.sent, b.clicked, b.converted, b.revenue.net, b.attributed) == (
         "B",
         3,
         3,
         0,
+        3,
+        Decimal("150.00"),
         2,
-        Decimal("90.00"),
     )
-    assert (a.revenue_per_recipient, b.revenue_per_recipient) == (Decimal("33.33"), Decimal("30.00"))
-    assert (round(a.conversion_rate, 4), round(b.conversion_rate, 4)) == (0.3333, 0.6667)
-    # 3 recipients per variant is below the minimum of 10: no verdict
-    assert (a.probability_best, b.probability_best) == (None, None)
+    assert (b.attributed_revenue, a.revenue_per_cart, b.revenue_per_cart) == (
+        Decimal("80.00"),
+        Decimal("33.33"),
+        Decimal("50.00"),
+    )
+    assert (round(a.conversion_rate, 4), round(b.conversion_rate, 4)) == (0.3333, 1.0)
+    # 3 carts per variant is below the minimum of 10: no verdict
+    assert (a.p_value, b.p_value, a.winner, b.winner) == (None, None, False, False)
     [only] = step2.variants
-    assert (step2.step, only.carts, only.sent, only.converted) == (2, 2, 2, 0)
+    assert (step2.step, only.carts, only.sent, only.converted, only.attributed) == (2, 2, 2, 1, 0)
 
 
 @pytest.mark.parametrize(
-    ("left_at", "reminded_last"),
+    ("left_at", "owner"),
     [
         ({"older": START + HOUR / 2, "newer": START}, "older"),
         ({"older": START, "newer": START + HOUR / 2}, "newer"),
     ],
-    ids=["older_cart_reminded_last_case", "newer_cart_reminded_last_case"],
+    ids=["older_cart_active_last_case", "newer_cart_active_last_case"],
 )
-def test_an_order_matching_two_carts_by_email_goes_to_the_cart_reminded_last(
-    channel, django_capture_on_commit_callbacks, left_at, reminded_last
+def test_an_order_matching_two_carts_by_email_goes_to_the_cart_active_last(
+    channel, django_capture_on_commit_callbacks, left_at, owner
 ):
-    # given one shopper with two carts, created in this order: the older gets step 1's subject A,
-    # the newer subject B, and the shopper left one of them half an hour after the other
+    # given one shopper with two carts (subjects A and B), left half an hour apart
     _used.clear()
     settings = configure(channel, **EXPERIMENT)
-    tokens = {"older": token_for(holdout=False, variant=0), "newer": token_for(holdout=False, variant=1)}
+    email = email_for("twin", holdout=False)
+    tokens = {"older": token_for(variant=0), "newer": token_for(variant=1)}
     for name in ("older", "newer"):
-        cart(channel, settings, tokens[name], "twin@example.com", left_at=left_at[name])
-    cart_ids = dict(RecoveryCart.objects.values_list("checkout_token", "id"))
-    assert cart_ids[tokens["older"]] < cart_ids[tokens["newer"]]
-    # and step 1 went to each cart an hour after it was left: at two different instants
-    run_dispatch(django_capture_on_commit_callbacks, START + HOUR)
-    run_dispatch(django_capture_on_commit_callbacks, START + HOUR + HOUR / 2)
-    sent_at = dict(RecoveryMessage.objects.values_list("cart__checkout_token", "sent_at"))
-    other = "newer" if reminded_last == "older" else "older"
-    assert sent_at[tokens[reminded_last]] - sent_at[tokens[other]] == HOUR / 2
+        cart(channel, settings, tokens[name], email, left_at=left_at[name])
+    run_dispatch(django_capture_on_commit_callbacks, START + 2 * HOUR)
 
     # when the shopper buys once from another device, which the email fallback matches to both carts
-    order("other-device", "twin@example.com", "40.00", START + 3 * HOUR)
+    order("other-device", email, "40.00", START + 3 * HOUR)
     assert RecoveryCart.objects.filter(status="converted", conversion_match="email").count() == 2
 
-    # then the order counts once, for step 1 and the subject of the cart reminded last
+    # then the order counts once, for the cart with the latest activity before it
     [report] = build_report(settings_for=DbShop().channel_settings)
-    assert (report.treated.converted, report.treated.revenue) == (1, Decimal("40.00"))
-    assert (report.recovered_after_reminder, report.revenue_after_reminder) == (1, Decimal("40.00"))
-    [step1] = [step for step in report.steps if step.step == 1]
+    assert (report.treated.converted, report.treated.revenue.net) == (1, Decimal("40.00"))
+    [step1] = report.steps
     arms = {"older": step1.variants[0], "newer": step1.variants[1]}
-    assert (arms[reminded_last].label, arms[reminded_last].converted, arms[reminded_last].revenue) == (
-        "A" if reminded_last == "older" else "B",
-        1,
-        Decimal("40.00"),
-    )
-    # and not for the other cart's subject
-    assert (arms[other].sent, arms[other].converted, arms[other].revenue) == (1, 0, Decimal(0))
-    assert [step.step for step in report.steps] == [1]
+    other = "newer" if owner == "older" else "older"
+    assert (arms[owner].converted, arms[owner].revenue.net) == (1, Decimal("40.00"))
+    assert (arms[other].sent, arms[other].converted, arms[other].revenue.net) == (1, 0, Decimal(0))
+
+
+def test_an_order_is_owned_by_the_same_rule_whether_or_not_a_cart_was_reminded(
+    channel, django_capture_on_commit_callbacks
+):
+    # given a shopper with a reminded cart and a later, held-out one (the holdout share was raised
+    # in between, so the shopper's next cart fell in the holdout)
+    _used.clear()
+    settings = configure(channel, **EXPERIMENT)
+    email = email_for("mover", holdout=False)
+    reminded, held = token_for(), token_for()
+    cart(channel, settings, reminded, email, left_at=START)
+    run_dispatch(django_capture_on_commit_callbacks, START + 2 * HOUR)
+    cart(channel, settings, held, email, left_at=START + 3 * HOUR)
+    RecoveryCart.objects.filter(checkout_token=held).update(holdout=True)
+    assert RecoveryMessage.objects.filter(cart__checkout_token=reminded, status="sent").count() == 1
+
+    # when one order from another device matches both
+    order("other-device", email, "60.00", START + 4 * HOUR)
+
+    # then the held-out cart, active last, owns it (before, the reminded cart always won)
+    [report] = build_report(settings_for=DbShop().channel_settings)
+    assert (report.holdout.converted, report.holdout.revenue.net) == (1, Decimal("60.00"))
+    assert (report.treated.converted, report.treated.revenue.net) == (0, Decimal(0))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"cancelled": True}, (1, 0, "80.00", "80.00", "0.00")),
+        ({"refunded": Decimal("80.00")}, (1, 0, "80.00", "80.00", "0.00")),
+        ({"refunded": Decimal("30.00")}, (1, 1, "80.00", "30.00", "50.00")),
+        ({}, (1, 1, "80.00", "0.00", "80.00")),
+    ],
+    ids=["cancelled_case", "fully_refunded_case", "partly_refunded_case", "kept_case"],
+)
+def test_cancelled_and_refunded_orders_come_off_the_numbers(
+    channel, django_capture_on_commit_callbacks, change, expected
+):
+    # given a reminded cart that was bought (80)
+    _used.clear()
+    settings = configure(channel, **EXPERIMENT)
+    email = email_for("buyer", holdout=False)
+    token = token_for()
+    cart(channel, settings, token, email)
+    run_dispatch(django_capture_on_commit_callbacks, START + HOUR)
+    placed = order(token, email, "80.00", START + 2 * HOUR)
+    # when the shop cancels or refunds it (the order hooks pass the order as it is now)
+    record_refund(replace(order_ref(placed), **change), at=START + DAY)
+    # then the order is still an order, but a conversion only while kept, and revenue is net
+    [data] = report_data(settings_for=DbShop().channel_settings)
+    treated = data["treated"]
+    assert (treated["orders"], treated["converted"], *treated["revenue"].values()) == expected
+    assert data["recovered_after_reminder"]["orders"] == expected[1]
 
 
 def test_the_command_prints_a_table_and_json(scenario):
@@ -227,41 +288,44 @@ def test_the_command_prints_a_table_and_json(scenario):
     [data] = json.loads(out.getvalue())
     assert data["treated"] == {
         "carts": 6,
-        "recipients": 6,
-        "bounced": 0,
+        "shoppers": 5,
+        "orders": 4,
         "converted": 4,
         "conversion_rate_pct": 66.67,
-        "revenue": "260.00",
+        "shoppers_converted": 4,
+        "shopper_rate_pct": 80.0,
+        "revenue": {"gross": "260.00", "refunded": "10.00", "net": "250.00"},
+        "recipients": 6,
+        "bounced": 0,
     }
-    assert data["holdout"] == {"carts": 2, "converted": 1, "conversion_rate_pct": 50.0, "revenue": "80.00"}
+    assert data["holdout"]["revenue"] == {"gross": "80.00", "refunded": "0.00", "net": "80.00"}
     interval = difference_interval(4, 6, 1, 2)
-    assert (data["lift_pct"], data["incremental_revenue"]) == (16.67, "20.00")
+    assert (data["lift_pct"], data["shopper_lift_pct"], data["incremental_revenue"]) == (16.67, 30.0, "10.00")
     assert data["lift_interval_pct"] == [round(interval.low * 100, 2), round(interval.high * 100, 2)]
     assert data["lift_interval_pct"][0] < 0 < data["lift_interval_pct"][1]  # 8 carts prove nothing
+    assert (data["lift_verdict"], data["lift_always_valid_interval_pct"]) == ("inconclusive", None)
     assert data["recovered_after_click"] == {"orders": 1, "revenue": "100.00"}
-    assert [v["revenue_per_recipient"] for v in data["steps"][0]["variants"]] == ["33.33", "30.00"]
+    assert [v["revenue_per_cart"] for v in data["steps"][0]["arms"]] == ["33.33", "50.00"]
 
     table = StringIO()
     call_command("cart_recovery_report", stdout=table)
     text = table.getvalue()
     assert "Channel main — experiment" in text and "(current)" in text
-    assert re.search(r"treated\s+6\s+4\s+66.67 %\s+260.00", text)
-    assert re.search(r"holdout\s+2\s+1\s+50.0 %\s+80.00", text)
-    assert "lift 16.67 pp" in text and "incremental revenue 20.00 USD" in text
-    assert re.search(r"1/A\s+3\s+3\s+1\s+1\s+33.33 %\s+100.00\s+33.33\s+—", text)
+    assert re.search(r"treated\s+6\s+5\s+4\s+4\s+66.67 %\s+80.0 %\s+260.00\s+10.00\s+250.00", text)
+    assert re.search(r"holdout\s+2\s+2\s+1\s+1\s+50.0 %\s+50.0 %\s+80.00\s+0.00\s+80.00", text)
+    assert "lift per cart 16.67 pp" in text and "per shopper 30.0 pp" in text
+    assert "verdict (valid at every look): not proven either way yet" in text
+    assert "incremental revenue (net) 10.00 USD" in text
+    assert re.search(r"1/A\s+3\s+3\s+1\s+1\s+33.33 %\s+100.00\s+33.33\s+1\s+—\s+not enough data", text)
 
 
-def test_a_long_scan_reports_progress_and_the_same_numbers(scenario, monkeypatch):
-    # given a scan in steps of 5 cart ids (8 carts; the twin carts T5 and T6 fall in different steps)
-    monkeypatch.setattr("saleor_cart_recovery.experiments.report.CHUNK", 5)
+def test_the_command_reports_its_progress_and_the_same_numbers(scenario):
     out, err = StringIO(), StringIO()
     call_command("cart_recovery_report", "--json", stdout=out, stderr=err)
-    # then it says how far it got after each step, and the numbers do not depend on the steps
-    lines = err.getvalue().splitlines()
-    assert lines == ["scanned 5/8 cart ids (62 %)", "scanned 8/8 cart ids (100 %)"]
+    assert err.getvalue().splitlines() == [f"report: {n}/4 scans done" for n in (1, 2, 3, 4)]
     [data] = json.loads(out.getvalue())
-    assert (data["treated"]["converted"], data["treated"]["revenue"]) == (4, "260.00")
-    assert data["recovered_after_reminder"] == {"orders": 3, "revenue": "190.00"}
+    assert (data["treated"]["converted"], data["treated"]["revenue"]["net"]) == (4, "250.00")
+    assert data["recovered_after_reminder"] == {"orders": 3, "revenue": "180.00"}
 
 
 def test_since_and_channel_filter_the_carts(scenario):
@@ -276,14 +340,14 @@ def test_since_and_channel_filter_the_carts(scenario):
 def test_changed_variants_start_a_new_version_and_old_results_stay(scenario, channel):
     old_version = RecoveryCart.objects.first().experiment
     settings = configure(channel, **{**EXPERIMENT, "cadences": "A: 1h, 1d, 3d | B: 12h, 2d, 8d"})
-    cart(channel, settings, token_for(holdout=False), "new@example.com")
+    cart(channel, settings, token_for(), "new@example.com")
     current, old = build_report(settings_for=DbShop().channel_settings)
     assert (current.current, current.treated.carts + current.holdout.carts) == (True, 1)
-    assert (old.version, old.current, old.treated.converted, old.treated.revenue) == (
+    assert (old.version, old.current, old.treated.converted, old.treated.revenue.net) == (
         old_version,
         False,
         4,
-        Decimal("260.00"),
+        Decimal("250.00"),
     )
 
 
@@ -307,13 +371,14 @@ def test_report_page_shows_the_numbers_and_charts(scenario, client):
     page = response.content.decode()
     assert response["Content-Type"] == "text/html; charset=utf-8"
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
-    assert "Treated 6 4 66.67 % 260.00 USD" in text
-    assert "Holdout 2 1 50.0 % 80.00 USD" in text
-    assert "Lift: 16.67 percentage points" in text and "incremental revenue: 20.00 USD" in text
+    assert "Treated 6 5 4 4 66.67 % 80.0 % 260.00 10.00 250.00 USD" in text
+    assert "Holdout 2 2 1 1 50.0 % 50.0 % 80.00 0.00 80.00 USD" in text
+    assert "Lift per cart: 16.67 percentage points" in text and "incremental net revenue: 10.00 USD" in text
+    assert "Verdict, valid however often you look: not proven either way yet" in text
     assert (
         "3 orders recovered after a reminder" in text and "100.00 USD revenue recovered after a click" in text
     )
-    assert "1 / A 3 3 1 1 33.33 % 100.00 33.33 not enough data" in text
+    assert "1 / A 3 3 1 1 33.33 % 100.00 33.33 1 not enough data" in text
     assert 'id="funnel"' in page and 'id="holdout-chart"' in page
     # nothing is loaded from elsewhere: no scripts, stylesheets or images from other hosts
     assert "<script" not in page and not re.search(r"""(src|href)=["']https?://""", page)
@@ -350,7 +415,7 @@ def test_report_page_renders_in_a_real_browser(scenario, client, tmp_path):
     html.write_bytes(page)
     # the browser's own DOM has the numbers (nothing needs a script or a network)
     dom = chromium("--dump-dom", html.as_uri()).stdout
-    assert "Lift: <strong>16.67 percentage points" in dom and "260.00 USD" in dom
+    assert "Lift per cart: <strong>16.67 percentage points" in dom and "250.00 USD" in dom
     # and the screenshot shows the charts: the treated bar's green and the holdout's grey
     shot = Path(os.environ.get("CART_RECOVERY_SCREENSHOT", tmp_path / "report.png"))
     chromium(f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri())

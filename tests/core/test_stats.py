@@ -4,10 +4,10 @@ import pytest
 
 from saleor_cart_recovery.experiments.stats import (
     difference_interval,
-    probability_best,
+    leader,
     rate,
+    sequential,
     wilson_interval,
-    winner,
 )
 
 
@@ -35,30 +35,44 @@ def test_difference_interval_needs_both_groups():
     assert rate(0, 0) is None
 
 
-def test_probability_best_matches_the_closed_form_for_two_small_arms():
-    # A: 0 of 1 -> Beta(1, 2), density 2(1-a); B: 1 of 1 -> Beta(2, 1), density 2b.
-    # P(B > A) = ∫0..1 2b ∫0..b 2(1-a) da db = ∫ 2b(2b - b²) db = 4/3 - 1/2 = 5/6
-    p_a, p_b = probability_best([(0, 1), (1, 1)])
-    assert p_b == pytest.approx(5 / 6, abs=0.01)
-    assert p_a + p_b == pytest.approx(1)
+def test_sequential_test_matches_the_hand_computed_msprt():
+    # 60/1000 vs 40/1000, tau = 0.02. Rates for the variance with half a success added:
+    # 60.5/1001 = 0.060440 -> 0.060440 * 0.939560 / 1000 = 5.6787e-5; 40.5/1001 = 0.040460 ->
+    # 3.8823e-5; V = 9.5610e-5; V + tau² = 4.95610e-4; d = 0.02.
+    # log Λ = ½ ln(V / (V + tau²)) + tau² d² / (2 V (V + tau²)) = -0.82277 + 1.68830 = 0.86553
+    # p = 1/Λ = 0.42083; half width = sqrt(V (V + tau²) / tau² · (2 ln 20 + ln((V + tau²)/V)))
+    # = sqrt(1.18462e-4 · (5.99146 + 1.64551)) = sqrt(9.0469e-4) = 0.030078
+    test = sequential(60, 1000, 40, 1000)
+    assert test.difference == pytest.approx(0.02)
+    assert test.p_value == pytest.approx(0.42083, abs=1e-4)
+    assert (test.interval.low, test.interval.high) == pytest.approx((0.02 - 0.030078, 0.02 + 0.030078), abs=1e-4)
 
 
-def test_probability_best_of_identical_arms_is_even_and_reproducible():
-    first = probability_best([(30, 300), (30, 300), (30, 300)])
-    assert first == probability_best([(30, 300), (30, 300), (30, 300)])
-    assert all(p == pytest.approx(1 / 3, abs=0.02) for p in first)
+def test_the_always_valid_interval_is_wider_than_the_one_look_interval():
+    # the same data proves a difference to a one-look interval but not yet to the always-valid one:
+    # the price of being allowed to look every day
+    one_look = difference_interval(60, 1000, 40, 1000)
+    always = sequential(60, 1000, 40, 1000).interval
+    assert one_look.excludes_zero() and not always.excludes_zero()
+    assert always.low < one_look.low and always.high > one_look.high
 
 
-def test_no_verdict_before_the_minimum_sample():
-    assert probability_best([(5, 199), (40, 250)], min_trials=200) is None
-    assert probability_best([(5, 200), (40, 250)], min_trials=200) is not None
-    assert probability_best([(5, 200)]) is None
+@pytest.mark.parametrize("successes", [0, 5, 80, 140, 200])
+def test_the_p_value_and_the_interval_agree(successes):
+    test = sequential(successes, 2000, 100, 2000)
+    assert (test.p_value <= 0.05) == test.interval.excludes_zero()
 
 
-@pytest.mark.parametrize(
-    ("probabilities", "expected"),
-    [([0.96, 0.04], 0), ([0.5, 0.5], None), ([0.02, 0.03, 0.95], 2), (None, None)],
-    ids=["clear_case", "tie_case", "threshold_is_inclusive_case", "no_verdict_case"],
-)
-def test_winner_needs_the_threshold(probabilities, expected):
-    assert winner(probabilities) == expected
+def test_zero_successes_never_claim_certainty():
+    test = sequential(0, 300, 0, 300)
+    assert test.p_value == 1.0 and test.interval.low < 0 < test.interval.high
+    assert sequential(3, 10, 0, 0) is None
+
+
+def test_the_leader_needs_the_minimum_sample_and_must_beat_every_other_arm():
+    assert leader([(40, 199), (90, 1000)], min_trials=200) == (None, [None, None])
+    best, tests = leader([(150, 1000), (60, 1000)], min_trials=200)
+    assert best == 0 and tests[0] is None and tests[1].p_value < 0.025
+    # clearly ahead of one arm, not of the other: no winner (and Bonferroni: each test at 2.5 %)
+    best, tests = leader([(150, 1000), (60, 1000), (140, 1000)], min_trials=200)
+    assert best is None and tests[1].p_value < 0.025 < tests[2].p_value

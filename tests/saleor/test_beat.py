@@ -3,8 +3,10 @@
 from django_celery_beat.models import IntervalSchedule
 from saleor.schedulers.models import CustomPeriodicTask
 
-from saleor_cart_recovery.series.beat import register_dispatch_schedule
-from saleor_cart_recovery.tasks import DISPATCH_TASK
+from saleor_cart_recovery.series.beat import register_schedule
+from saleor_cart_recovery.series.beat import DISPATCH, WINNERS
+
+DISPATCH_TASK = DISPATCH.task
 
 NAME = "saleor_cart_recovery.dispatch_due_reminders"
 
@@ -34,8 +36,8 @@ def test_registering_again_repairs_and_keeps_one_row(db):
     assert (entry.interval.every, entry.interval.period, entry.enabled) == (5, "minutes", False)
 
     # when registration runs twice (two deploys)
-    assert register_dispatch_schedule() is True
-    assert register_dispatch_schedule() is True
+    assert register_schedule() is True
+    assert register_schedule() is True
 
     # then there is still exactly one row, repaired: enabled, the dispatch task, every 60 s
     assert_one_enabled_minutely_entry()
