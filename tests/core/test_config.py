@@ -119,13 +119,27 @@ def test_smtp_url_parts():
 
 def test_subject_variants_by_language():
     settings = RecoverySettings.from_plugin_configuration(
-        config(subjects="1: A\n1: B\n2: C\n3: D\n1 [tr]: Tr\n1 [pt-BR]: Br")
+        config(subjects="1: A\n1: B\n2: C\n3: D\n1 [tr]: TrA\n1 [tr]: TrB\n1 [pt-BR]: BrA\n1 [pt-BR]: BrB")
     )
     assert settings.subject_variants(1, "en") == ("A", "B")
-    assert settings.subject_variants(1, "tr") == ("Tr",)
-    assert settings.subject_variants(1, "pt_BR") == ("Br",)
+    assert settings.subject_variants(1, "tr") == ("TrA", "TrB")
+    assert settings.subject_variants(1, "pt_BR") == ("BrA", "BrB")
     assert settings.subject_variants(1, "pt-PT") == ("A", "B")
     assert settings.subject_variants(2, "tr") == ("C",)
+
+
+@pytest.mark.parametrize(
+    "subjects",
+    ["1: A\n1: B\n2: C\n3: D\n1 [tr]: Tr", "1: A\n2: C\n3: D\n1 [tr]: X\n1 [tr]: Y"],
+    ids=["fewer_in_a_language_case", "more_in_a_language_case"],
+)
+def test_a_language_with_another_number_of_variants_is_rejected(subjects):
+    # a variant is one arm in every language: with 'A', 'B' and one Turkish line, every Turkish
+    # cart would be counted as A whichever line it got
+    with pytest.raises(ConfigurationError) as caught:
+        RecoverySettings.from_plugin_configuration(config(subjects=subjects))
+    message = caught.value.errors["subjects"]
+    assert "step 1 has" in message and "[tr]" in message and "the n-th line is variant n" in message
 
 
 def test_delay_never_shorter_than_cutoff():

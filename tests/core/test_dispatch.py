@@ -11,6 +11,7 @@ from freezegun import freeze_time
 from saleor_cart_recovery.experiments.assignment import in_holdout
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
 from saleor_cart_recovery.series import dispatch as dispatch_module
+from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import (
     LEASE,
     PENDING_RECHECK,
@@ -18,7 +19,6 @@ from saleor_cart_recovery.series.dispatch import (
     SENDING_TIMEOUT,
     dispatch,
 )
-from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopChannel, ShopOrder
 

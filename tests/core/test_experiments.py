@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saleor_cart_recovery.exceptions import ConfigurationError
-from saleor_cart_recovery.experiments.assignment import pick_cadence
+from saleor_cart_recovery.experiments.assignment import pick_cadence, pick_subject
+from saleor_cart_recovery.experiments.winners import Decision
 from saleor_cart_recovery.series.decisions import next_due
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.settings.registry import DEFAULTS as DEFAULT_VALUES
@@ -100,7 +101,9 @@ def test_changing_what_the_arms_get_starts_a_new_experiment_version():
     assert base == parse().experiments.version
     assert len(base) == 12
     changed = {
-        parse(subjects=DEFAULT_VALUES["subjects"] + "\n1: Still there?").experiments.version,
+        parse(
+            subjects=DEFAULT_VALUES["subjects"] + "\n1: Still there?\n1 [tr]: Hâlâ orada mısınız?"
+        ).experiments.version,
         parse(cadences=CADENCES).experiments.version,
         parse(holdout_percent="10").experiments.version,
         parse(schedule="2h, 1d, 3d").experiments.version,
@@ -150,12 +153,22 @@ def test_cadence_split_is_close_to_equal_shares(arms):
     assert all(abs(count - expected) < tolerance for count in counts.values()), counts
 
 
-def test_a_new_experiment_version_reshuffles_and_a_winner_takes_every_new_cart():
+def test_a_new_experiment_version_reshuffles_the_cadences():
     first = parse(cadences=CADENCES)
     second = parse(cadences=CADENCES, holdout_percent="5")
     tokens = [f"token-{n}" for n in range(400)]
     assert [pick_cadence(t, first) for t in tokens] != [pick_cadence(t, second) for t in tokens]
-    assert {pick_cadence(t, first, winner="B") for t in tokens} == {"B"}
-    # a stale winner label (from other settings) is ignored
-    assert {pick_cadence(t, first, winner="Z") for t in tokens} == {"A", "B"}
     assert pick_cadence("any", parse()) == ""
+
+
+def test_a_decided_subject_goes_to_carts_first_seen_after_the_decision_only():
+    decision = Decision("1", T0)
+    tokens = [f"token-{n}" for n in range(200)]
+    own = [pick_subject(t, 1, 2, T0 - HOUR, None) for t in tokens]
+    assert set(own) == {0, 1}
+    # carts first seen before the decision keep their own draw (intent to treat)
+    assert [pick_subject(t, 1, 2, T0 - HOUR, decision) for t in tokens] == own
+    # from the decision on, every new cart gets the winner
+    assert {pick_subject(t, 1, 2, T0, decision) for t in tokens} == {1}
+    # a decision for a variant the step no longer has is ignored
+    assert [pick_subject(t, 1, 1, T0, decision) for t in tokens] == [0] * 200

@@ -21,9 +21,9 @@ from PIL import Image
 
 from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant
 from saleor_cart_recovery.experiments.report import build_report
+from saleor_cart_recovery.experiments.report_json import report_data
 from saleor_cart_recovery.experiments.stats import difference_interval
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
-from saleor_cart_recovery.experiments.report_json import report_data
 from saleor_cart_recovery.series.activity import record_order, record_refund
 from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch

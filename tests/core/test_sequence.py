@@ -1,13 +1,16 @@
 import hashlib
+import hmac
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant
+from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant, shopper_bucket
 from saleor_cart_recovery.series.decisions import accepts_activity, next_due, reason_not_to_send
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import CartLine, CartSnapshot
@@ -133,18 +136,37 @@ def test_variant_assignment_splits_evenly():
 @given(st.sampled_from(["0", "5", "10", "33.33", "50"]))
 def test_holdout_share_is_close_to_the_setting(percent):
     share = Decimal(percent) / 100
-    held = sum(in_holdout(f"token-{n}", Decimal(percent)) for n in range(20000)) / 20000
+    held = sum(in_holdout("main", f"shopper-{n}@example.com", Decimal(percent)) for n in range(20000)) / 20000
     assert abs(held - float(share)) < 0.012
 
 
-def test_holdout_decision_is_the_cart_bucket_below_the_percentage():
-    # given 500 carts and a 10 % holdout
-    tokens = [f"t{n}" for n in range(500)]
-    # then a cart is held out exactly when its stable bucket (0..9999) is below 10.00 % × 100
-    expected = [reference_bucket(token, "holdout", 10_000) < 1000 for token in tokens]
-    assert [in_holdout(token, Decimal("10")) for token in tokens] == expected
+def reference_shopper_bucket(channel: str, email: str) -> int:
+    """The holdout bucket as documented, computed here with the standard library: HMAC-SHA256
+    keyed with SHA-256 of Django's salted-HMAC key derivation, its first 8 bytes big-endian."""
+    key = hashlib.sha256(("saleor_cart_recovery.holdout" + settings.SECRET_KEY).encode()).digest()
+    digest = hmac.new(key, f"{channel}\n{email}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000
+
+
+def test_holdout_is_the_shoppers_keyed_bucket_below_the_percentage():
+    # given 500 shoppers and a 10 % holdout
+    emails = [f"s{n}@example.com" for n in range(500)]
+    # then a shopper is held out exactly when the keyed bucket of channel and address is below 1000
+    expected = [reference_shopper_bucket("main", email) < 1000 for email in emails]
+    assert [in_holdout("main", email, Decimal("10")) for email in emails] == expected
     assert any(expected) and not all(expected)
-    # and "token-3" (bucket 1852) is held out from 18.53 % on, not at 18.52 %
-    assert (in_holdout("token-3", Decimal("18.53")), in_holdout("token-3", Decimal("18.52"))) == (True, False)
+    # and the bucket does not depend on the checkout, so every cart of the shopper is in the same
+    # group; another channel draws its own
+    assert shopper_bucket("main", "s1@example.com") == shopper_bucket("main", "s1@example.com")
+    assert [shopper_bucket("other", e) for e in emails] != [shopper_bucket("main", e) for e in emails]
+    # and raising the share only adds shoppers: whoever was held out at 10 % still is at 20 %
+    at_20 = [in_holdout("main", email, Decimal("20")) for email in emails]
+    assert all(at_20[n] for n, held in enumerate(expected) if held) and sum(at_20) > sum(expected)
     # and nobody is held out at 0 %
-    assert not any(in_holdout(f"t{n}", Decimal("0")) for n in range(2000))
+    assert not any(in_holdout("main", email, Decimal("0")) for email in emails)
+
+
+def test_the_holdout_cannot_be_computed_from_the_address_without_the_secret_key():
+    with override_settings(SECRET_KEY="another-shop"):
+        other = [shopper_bucket("main", f"s{n}@example.com") for n in range(50)]
+    assert other != [shopper_bucket("main", f"s{n}@example.com") for n in range(50)]

@@ -45,7 +45,9 @@ def test_sequential_test_matches_the_hand_computed_msprt():
     test = sequential(60, 1000, 40, 1000)
     assert test.difference == pytest.approx(0.02)
     assert test.p_value == pytest.approx(0.42083, abs=1e-4)
-    assert (test.interval.low, test.interval.high) == pytest.approx((0.02 - 0.030078, 0.02 + 0.030078), abs=1e-4)
+    assert (test.interval.low, test.interval.high) == pytest.approx(
+        (0.02 - 0.030078, 0.02 + 0.030078), abs=1e-4
+    )
 
 
 def test_the_always_valid_interval_is_wider_than_the_one_look_interval():
