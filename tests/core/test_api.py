@@ -3,6 +3,7 @@
 import base64
 import json
 import smtplib
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -14,7 +15,7 @@ from django.core.management import call_command
 from freezegun import freeze_time
 
 from saleor_cart_recovery.models import RecoveryCart, Suppression
-from saleor_cart_recovery.series.activity import record_order
+from saleor_cart_recovery.series.activity import record_order, record_refund
 from saleor_cart_recovery.series.delivery import deliver, deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from tests.shopapp.models import ShopChannel, ShopOrder
@@ -32,7 +33,9 @@ query ($token: String!) {
   cart(checkoutToken: $token) {
     checkoutToken status stopReason email languageCode holdout cadence experiment
     lastActivityAt nextDueAt stepsPlanned
-    conversion { orderId orderNumber total { amount currency } convertedAt match }
+    conversion {
+      orderId orderNumber total { amount currency } refunded { amount } cancelled convertedAt match
+    }
     messages {
       step status reason variant subject content voucherCode voucherExpiresAt attempts sentAt
       clicks firstClickedAt
@@ -152,8 +155,15 @@ def test_a_converted_cart_shows_its_order_and_cannot_be_stopped(client, abandone
         "orderId": str(order.pk),
         "orderNumber": str(order.pk),
         "total": {"amount": 92.3, "currency": "USD"},
+        "refunded": {"amount": 0.0},
+        "cancelled": False,
         "convertedAt": "2026-03-02T11:00:00+00:00",
         "match": "token",
+    }
+    # a later refund shows on the conversion
+    record_refund(replace(order_ref(order), refunded=Decimal("12.30")), at=START + 24 * HOUR)
+    assert data(client, CART, {"token": abandoned_cart.token})["cart"]["conversion"]["refunded"] == {
+        "amount": 12.3
     }
     payload = data(client, STOP, {"token": abandoned_cart.token})["stopCart"]
     assert payload == {

@@ -40,6 +40,8 @@ class Conversion(graphene.ObjectType):
     order_id = graphene.String(required=True)
     order_number = graphene.String(required=True)
     total = graphene.Field(Money, description="The order's real total.")
+    refunded = graphene.Field(Money, description="Refunded so far (Saleor's order_refunded hooks).")
+    cancelled = graphene.Boolean(required=True, description="The order was cancelled.")
     converted_at = graphene.DateTime()
     match = graphene.String(
         required=True, description="`token` (the cart's own checkout) or `email` (the shopper's order)."
@@ -97,13 +99,16 @@ class Cart(graphene.ObjectType):
     def resolve_conversion(cart, info):
         if cart.status != CartStatus.CONVERTED:
             return None
-        total = None
+        total = refunded = None
         if cart.order_total is not None:
             total = Money(amount=float(cart.order_total), currency=cart.order_currency)
+            refunded = Money(amount=float(cart.order_refunded), currency=cart.order_currency)
         return Conversion(
             order_id=cart.order_id,
             order_number=cart.order_number,
             total=total,
+            refunded=refunded,
+            cancelled=cart.order_cancelled,
             converted_at=cart.converted_at,
             match=cart.conversion_match,
         )
