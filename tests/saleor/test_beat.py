@@ -67,3 +67,22 @@ def test_the_beat_task_runs_under_saleors_writer_restriction_and_sends(
     # then the send task it enqueued delivered the reminder
     assert "planned 1 message(s)" in summary and "enqueued 1 send(s)" in summary
     assert [m.to for m in mail.outbox] == [["shopper@example.com"]]
+
+
+def test_the_winner_task_is_registered_and_runs_under_saleors_writer_restriction(
+    abandoned_cart, enable_cart_recovery
+):
+    # given the plugin active in a channel with a cadence test and the automatic winner on
+    from saleor.celeryconf import app
+    from saleor.core.tasks import RestrictWriterDBTask
+    from saleor.schedulers.models import CustomPeriodicTask
+
+    from saleor_cart_recovery.tasks import decide_automatic_winners
+
+    enable_cart_recovery(auto_winner="true", cadences="A: 1h, 1d, 3d | B: 2h, 2d, 4d")
+    [entry] = CustomPeriodicTask.objects.filter(name=WINNERS.task)
+    assert (entry.task, entry.interval.every, entry.enabled) == (WINNERS.task, 600, True)
+    assert isinstance(app.tasks[WINNERS.task], RestrictWriterDBTask)
+    # when beat fires it, it reads the report and writes decisions through allow_writer (Saleor's
+    # test settings raise otherwise); one cart proves nothing yet
+    assert decide_automatic_winners.delay().get() == "no new winner"
