@@ -3,8 +3,7 @@
 from django_celery_beat.models import IntervalSchedule
 from saleor.schedulers.models import CustomPeriodicTask
 
-from saleor_cart_recovery.series.beat import register_schedule
-from saleor_cart_recovery.series.beat import DISPATCH, WINNERS
+from saleor_cart_recovery.series.beat import DISPATCH, WINNERS, register_schedule
 
 DISPATCH_TASK = DISPATCH.task
 
