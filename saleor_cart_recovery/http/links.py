@@ -1,14 +1,19 @@
 """The links in a reminder: one-click unsubscribe and tracked cart / product links.
 
-Both carry their credential in a signed token and answer 400 for anything not signed by us.
+Both carry their credential in a signed token and answer 400 for anything not signed by us, and
+neither acts on a GET: mail-security scanners and link previewers fetch every link of a new email
+(GET or HEAD) but neither submit forms nor run scripts. Unsubscribing takes the confirmation page's
+POST; a click is counted from the POST that the click page's script sends.
 """
 
+import base64
+import hashlib
 import logging
 from dataclasses import dataclass
 
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -32,6 +37,10 @@ _PAGES = {
         "done_text": "{email} will not get cart reminders from this shop any more.",
         "invalid_title": "This link is not valid",
         "invalid_text": "The unsubscribe link is damaged or was not issued by this shop.",
+        "open_cart": "Opening your cart…",
+        "open_product": "Opening the product page…",
+        "open_text": "If it does not open by itself, follow this link:",
+        "continue": "Continue",
     },
     "tr": {
         "confirm_title": "Sepet hatırlatmalarından çıkılsın mı?",
@@ -41,20 +50,48 @@ _PAGES = {
         "done_text": "{email} artık bu mağazadan sepet hatırlatması almayacak.",
         "invalid_title": "Bu bağlantı geçerli değil",
         "invalid_text": "Abonelikten çıkma bağlantısı bozuk ya da bu mağaza tarafından verilmemiş.",
+        "open_cart": "Sepetiniz açılıyor…",
+        "open_product": "Ürün sayfası açılıyor…",
+        "open_text": "Kendiliğinden açılmazsa bu bağlantıyı izleyin:",
+        "continue": "Devam et",
     },
 }
 
 
-def _page(title: str, text: str, status: int = 200, form: str = "") -> HttpResponse:
-    body = (
+# The click page's one script, the same bytes on every page so that its CSP can allow exactly it by
+# hash: count the click with a POST to this same URL (a beacon survives the navigation), then open
+# the link's own href, which the server derived.
+CLICK_SCRIPT = (
+    'var link=document.getElementById("go");'
+    "try{navigator.sendBeacon(location.href)}catch(e){}"
+    "location.replace(link.href);"
+)
+CLICK_SCRIPT_HASH = base64.b64encode(hashlib.sha256(CLICK_SCRIPT.encode()).digest()).decode()
+CLICK_PAGE_CSP = (
+    f"default-src 'none'; script-src 'sha256-{CLICK_SCRIPT_HASH}'; connect-src 'self'; "
+    "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+)
+# How browsers and previewers mark a fetch that no person asked for: (header, word in its value).
+_SPECULATIVE = (
+    ("Sec-Purpose", "prefetch"),
+    ("Sec-Purpose", "prerender"),
+    ("Purpose", "prefetch"),
+    ("Purpose", "prerender"),
+    ("X-Moz", "prefetch"),
+    ("X-Purpose", "preview"),
+)
+
+
+def _page(title: str, text: str, status: int = 200, body: str = "", head: str = "") -> HttpResponse:
+    html = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{escape(title)}</title></head>"
+        f"<title>{escape(title)}</title>{head}</head>"
         "<body style='font-family:Helvetica,Arial,sans-serif;max-width:480px;margin:48px auto;"
         "padding:0 16px'>"
-        f"<h1 style='font-size:22px'>{escape(title)}</h1><p>{escape(text)}</p>{form}</body></html>"
+        f"<h1 style='font-size:22px'>{escape(title)}</h1><p>{escape(text)}</p>{body}</body></html>"
     )
-    response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
+    response = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
@@ -116,7 +153,7 @@ class UnsubscribeEndpoint(Endpoint):
             f"{escape(strings['confirm_button'])}</button></form>"
         )
         text = strings["confirm_text"].format(email=recipient.email)
-        return _page(strings["confirm_title"], text, form=form)
+        return _page(strings["confirm_title"], text, body=form)
 
     def post(self, request, recipient):
         source = "one_click" if "List-Unsubscribe" in request.POST else "link"
@@ -125,41 +162,89 @@ class UnsubscribeEndpoint(Endpoint):
         return _page(strings["done_title"], strings["done_text"].format(email=recipient.email))
 
 
+@dataclass(frozen=True)
+class TrackedLink:
+    """A tracked link resolved from its token: the reminder it counts for and what it leads to."""
+
+    message_id: int
+    channel_slug: str
+    checkout_token: str
+    voucher_code: str
+    language: str
+    target: str  # "cart" or "product:<slug>" (see email.tokens)
+
+
+def _destination(link: TrackedLink) -> str | None:
+    """Where the link leads, derived from the channel's settings (never from the request, so it
+    cannot be an open redirect); ``None`` while the channel has no usable storefront."""
+    settings = settings_or_none(link.channel_slug)
+    if settings is None or not settings.storefront_url:
+        return None
+    kind, _, slug = link.target.partition(":")
+    if kind == "product" and settings.offers.upsell_product_url:
+        return settings.offers.product_url(slug)
+    url = settings.recovery_url(link.checkout_token)
+    return with_coupon(url, link.voucher_code) if link.voucher_code else url
+
+
+def _speculative(request: HttpRequest) -> bool:
+    """Whether the browser says it fetched without a person asking (prefetch, prerender, preview)."""
+    return any(word in request.headers.get(header, "").lower() for header, word in _SPECULATIVE)
+
+
 class ClickEndpoint(Endpoint):
-    """A tracked link in a reminder: count the click, then redirect to the link the plugin derives
-    for the message itself (never to a URL from the request, so it cannot be an open redirect)."""
+    """A tracked link in a reminder. GET answers a small page whose script POSTs to the same URL (a
+    beacon) and then opens the destination; only that POST counts the click. Mail scanners and link
+    previewers fetch links with GET or HEAD but neither run scripts nor POST, so they count nothing;
+    a POST marked as prefetch/prerender/preview does not count either. Visitors without JavaScript
+    reach the destination through the page's ``<noscript>`` refresh or its link, uncounted.
 
-    methods = ("GET",)
+    HEAD is not served (405). Without a usable storefront (plugin off, no ``storefront_url``) GET and
+    POST both answer 404 and count nothing; a forged token or another channel's message gets 400."""
 
-    def validate(self, channel_slug: str | None, arg: str) -> dict:
+    methods = ("GET", "POST")
+
+    def validate(self, channel_slug: str | None, arg: str) -> TrackedLink:
         claim = read_click_token(arg)
         message = (
             RecoveryMessage.objects.filter(pk=claim.message_id, cart__channel_slug=channel_slug)
-            .values("id", "voucher_code", "cart__checkout_token", "cart__channel_slug")
+            .values_list(
+                "id", "cart__channel_slug", "cart__checkout_token", "voucher_code", "cart__language_code"
+            )
             .first()
         )
         if message is None:
             raise BadToken("click token for an unknown message or another channel")
-        return {**message, "target": claim.target}
+        message_id, channel, checkout_token, voucher_code, language = message
+        return TrackedLink(
+            message_id, channel, checkout_token, voucher_code or "", language or "", claim.target
+        )
 
-    def get(self, request, message):
-        shop = get_shop()
-        settings = settings_or_none(message["cart__channel_slug"])
-        if settings is None or not settings.storefront_url:
+    def get(self, request, link):
+        url = _destination(link)
+        if url is None:
             return HttpResponse(status=404)
-        kind, _, slug = message["target"].partition(":")
-        if kind == "product" and settings.offers.upsell_product_url:
-            url = settings.offers.product_url(slug)
-        else:
-            url = settings.recovery_url(message["cart__checkout_token"])
-            if message["voucher_code"]:
-                url = with_coupon(url, message["voucher_code"])
-        now = timezone.now()
-        with shop.write_access():
-            RecoveryMessage.objects.filter(pk=message["id"]).update(
-                clicks=F("clicks") + 1, first_clicked_at=Coalesce("first_clicked_at", Value(now))
-            )
-        response = HttpResponseRedirect(url)
-        response["Cache-Control"] = "no-store"
+        strings = _PAGES[language_for(link.language)]
+        title = strings["open_product" if link.target.startswith("product:") else "open_cart"]
+        head = f"<noscript><meta http-equiv='refresh' content='0;url={escape(url)}'></noscript>"
+        body = (
+            f"<p><a id='go' href='{escape(url)}' rel='noreferrer' style='font-size:16px'>"
+            f"{escape(strings['continue'])}</a></p><script>{CLICK_SCRIPT}</script>"
+        )
+        response = _page(title, strings["open_text"], body=body, head=head)
         response["Referrer-Policy"] = "no-referrer"
+        response["Content-Security-Policy"] = CLICK_PAGE_CSP
+        return response
+
+    def post(self, request, link):
+        if _destination(link) is None:
+            return HttpResponse(status=404)
+        if not _speculative(request):
+            now = timezone.now()
+            with get_shop().write_access():
+                RecoveryMessage.objects.filter(pk=link.message_id).update(
+                    clicks=F("clicks") + 1, first_clicked_at=Coalesce("first_clicked_at", Value(now))
+                )
+        response = HttpResponse(status=204)
+        response["Cache-Control"] = "no-store"
         return response

@@ -74,7 +74,6 @@ def test_the_winner_task_is_registered_and_runs_under_saleors_writer_restriction
     # given the plugin active in a channel with a cadence test and the automatic winner on
     from saleor.celeryconf import app
     from saleor.core.tasks import RestrictWriterDBTask
-    from saleor.schedulers.models import CustomPeriodicTask
 
     from saleor_cart_recovery.tasks import decide_automatic_winners
 
