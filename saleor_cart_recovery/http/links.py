@@ -195,9 +195,10 @@ def _speculative(request: HttpRequest) -> bool:
 class ClickEndpoint(Endpoint):
     """A tracked link in a reminder. GET answers a small page whose script POSTs to the same URL (a
     beacon) and then opens the destination; only that POST counts the click. Mail scanners and link
-    previewers fetch links with GET or HEAD but neither run scripts nor POST, so they count nothing;
-    a POST marked as prefetch/prerender/preview does not count either. Visitors without JavaScript
-    reach the destination through the page's ``<noscript>`` refresh or its link, uncounted.
+    previewers fetch links with GET or HEAD and, unlike a person's browser, neither run scripts nor
+    POST, so they count nothing (one that runs pages in a full browser is counted like a person); a
+    POST marked as prefetch/prerender/preview does not count. Visitors without JavaScript reach the
+    destination through the page's ``<noscript>`` refresh or its link, uncounted.
 
     HEAD is not served (405). Without a usable storefront (plugin off, no ``storefront_url``) GET and
     POST both answer 404 and count nothing; a forged token or another channel's message gets 400."""
