@@ -58,9 +58,10 @@ def experiment_mix(
     assert len(mail.outbox) == 3  # the holdout gets nothing
     [email] = [m for m in mail.outbox if m.to == [Checkout.objects.get(token=t1).email]]
     [link] = re.findall(r"https?://\S+/click/\S+", email.body)
-    with freeze_time(T0 + 2 * HOUR):
-        response = client.get(urlsplit(link).path)
-    assert (response.status_code, response["Location"]) == (302, f"https://shop.example.com/cart/{t1}")
+    with freeze_time(T0 + 2 * HOUR):  # a person's click: the page, then the beacon it sends
+        page = client.get(urlsplit(link).path)
+        assert f'href="https://shop.example.com/cart/{t1}"' in page.content.decode()
+        assert client.post(urlsplit(link).path).status_code == 204
     with freeze_time(T0 + 3 * HOUR):
         orders = {"T1": complete_checkout(t1), "H1": complete_checkout(h1)}
     with freeze_time(T0 + 5 * HOUR):
@@ -78,20 +79,30 @@ def test_report_shows_exactly_what_happened(experiment_mix):
     [report] = json.loads(out.getvalue())
     money = lambda amount: str(amount.quantize(Decimal("0.01")))  # noqa: E731
     assert report["current"] is True and report["currency"] == "USD"
+    treated_revenue = money(totals["T1"] + totals["T2"])
     assert report["treated"] == {
         "carts": 3,
-        "recipients": 3,
-        "bounced": 0,
+        "shoppers": 3,
+        "orders": 2,
         "converted": 2,
         "conversion_rate_pct": 66.67,
-        "revenue": money(totals["T1"] + totals["T2"]),
+        "shoppers_converted": 2,
+        "shopper_rate_pct": 66.67,
+        "revenue": {"gross": treated_revenue, "refunded": "0.00", "net": treated_revenue},
+        "recipients": 3,
+        "bounced": 0,
     }
     assert report["holdout"] == {
         "carts": 2,
+        "shoppers": 2,
+        "orders": 1,
         "converted": 1,
         "conversion_rate_pct": 50.0,
-        "revenue": money(totals["H1"]),
+        "shoppers_converted": 1,
+        "shopper_rate_pct": 50.0,
+        "revenue": {"gross": money(totals["H1"]), "refunded": "0.00", "net": money(totals["H1"])},
     }
+    assert report["lift_verdict"] == "inconclusive"
     assert report["lift_pct"] == 16.67
     # incremental revenue: treated revenue - holdout revenue per cart × 3 treated carts
     assert report["incremental_revenue"] == money(totals["T1"] + totals["T2"] - totals["H1"] * 3 / 2)
@@ -114,8 +125,8 @@ def test_report_shows_exactly_what_happened(experiment_mix):
         RecoveryMessage.objects.filter(cart__holdout=False).values_list("cart__checkout_token", "variant")
     )
     assert sorted(variants) == sorted(groups["treated"])
-    assert sum(v["sent"] for v in step["variants"]) == 3
-    assert all(v["probability_best_pct"] is None for v in step["variants"])  # 3 recipients < 10
+    assert sum(v["sent"] for v in step["arms"]) == 3
+    assert all(v["p_value"] is None and not v["winner"] for v in step["arms"])  # 3 carts < 10
 
 
 def staff_headers(user) -> dict:
@@ -131,8 +142,8 @@ def test_report_page_for_staff_with_manage_checkouts(
     assert response.status_code == 200
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
     revenue = str((totals["T1"] + totals["T2"]).quantize(Decimal("0.01")))
-    assert f"Treated 3 2 66.67 % {revenue} USD" in text
-    assert "Lift: 16.67 percentage points" in text
+    assert f"Treated 3 3 2 2 66.67 % 66.67 % {revenue} 0.00 {revenue} USD" in text
+    assert "Lift per cart: 16.67 percentage points" in text
     assert "1 orders recovered after a click" in text
 
 
