@@ -43,6 +43,8 @@ def carts_left_at_start(channel, settings, count, at=START):
 def test_each_cart_follows_its_own_cadence(channel, experiment):
     settings = experiment()
     carts_left_at_start(channel, settings, 40)
+    # the cadence is decided at the cart's first activity, before anything is due
+    assert set(RecoveryCart.objects.values_list("cadence", flat=True)) == {"A", "B"}
     # when the dispatcher runs at the soonest first step (1h, cadence A)
     dispatch(now=START + HOUR, send=lambda message_id: None)
     carts = list(RecoveryCart.objects.all())

@@ -423,3 +423,34 @@ def test_report_page_renders_in_a_real_browser(scenario, client, tmp_path):
         size, colours = image.size, {rgb for _, rgb in image.convert("RGB").getcolors(maxcolors=1 << 20)}
     assert size == (1200, 1600)
     assert {(0x27, 0xAB, 0x83), (0x9F, 0xB3, 0xC8), (0xF0, 0xB4, 0x29)} <= colours
+
+
+def test_a_cadence_arm_counts_every_assigned_cart_even_one_that_bought_before_its_first_email(
+    channel, django_capture_on_commit_callbacks
+):
+    # given two cadences (A emails after 1h, B after 12h), assigned at each cart's first activity
+    _used.clear()
+    settings = configure(
+        channel, **{**EXPERIMENT, "holdout_percent": "0"}, cadences="A: 1h, 1d, 3d | B: 12h, 2d, 8d"
+    )
+    made = {}
+    for n in range(12):
+        token = token_for()
+        cart(channel, settings, token, f"c{n}@example.com")
+        made[token] = RecoveryCart.objects.get(checkout_token=token).cadence
+    assert set(made.values()) == {"A", "B"}  # decided before any email is due
+    a_tokens = [t for t, c in made.items() if c == "A"]
+    b_tokens = [t for t, c in made.items() if c == "B"]
+    # when A's carts get their first email and one cart of each arm buys 2 hours in — the B cart
+    # before its first email was even due
+    run_dispatch(django_capture_on_commit_callbacks, START + HOUR)
+    order(a_tokens[0], "a@example.com", "30.00", START + 2 * HOUR)
+    order(b_tokens[0], "b@example.com", "30.00", START + 2 * HOUR)
+    # then both arms count the purchase among all their carts (intent to treat): an early cadence
+    # is not credited with shoppers who came back on their own, nor a late one robbed of them
+    [report] = build_report(settings_for=DbShop().channel_settings)
+    arms = {arm.label: arm for arm in report.cadences.arms}
+    assert (arms["A"].carts, arms["A"].sent, arms["A"].converted) == (len(a_tokens), len(a_tokens), 1)
+    assert (arms["B"].carts, arms["B"].sent, arms["B"].converted) == (len(b_tokens), 0, 1)
+    # while the attributed figure, labelled as such, credits only A
+    assert (arms["A"].attributed, arms["B"].attributed) == (1, 0)
