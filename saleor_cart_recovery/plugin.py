@@ -18,7 +18,7 @@ from .saleor_host.offers import unavailable_products
 from .saleor_host.shop import PLUGIN_ID, order_ref
 from .series.activity import record_activity, record_order, record_refund
 from .settings import registry
-from .settings.channel import RecoverySettings, validate_for_activation
+from .settings.channel import RecoverySettings, validate_for_activation, validate_subject_languages
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class CartRecoveryPlugin(BasePlugin):
         """
         try:
             settings = RecoverySettings.from_plugin_configuration(plugin_configuration.configuration)
+            validate_subject_languages(settings)
         except ConfigurationError as exc:
             raise _validation_error(exc, PluginErrorCode.INVALID) from None
         channel = getattr(plugin_configuration, "channel", None)

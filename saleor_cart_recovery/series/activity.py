@@ -133,6 +133,16 @@ def record_order(order: OrderRef, *, channel_slug: str, at: datetime) -> int:
     return stopped
 
 
+def record_purchase(order: OrderRef, *, cart_id: int, channel_slug: str, at: datetime) -> None:
+    """An order found for a cart right before its step (sent or held out): recorded like the order
+    hook would, and the cart's series ends even when the order is too far from this cart's activity
+    for the email match to convert it."""
+    record_order(order, channel_slug=channel_slug, at=at)
+    RecoveryCart.objects.filter(pk=cart_id).exclude(status=CartStatus.CONVERTED).update(
+        status=CartStatus.STOPPED, stop_reason=Reason.PURCHASED, next_due_at=None, updated_at=at
+    )
+
+
 def record_refund(order: OrderRef, *, at: datetime) -> int:
     """Bring the carts an order was recorded on up to date with its refunds and cancellation (the
     order hooks pass the order as it is now, so a repeated or late hook sets the same values).

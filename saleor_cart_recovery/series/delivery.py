@@ -61,7 +61,7 @@ from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, Re
 from ..settings.channel import RecoverySettings
 from ..settings.formats import SmtpConfig
 from ..shop import CartSnapshot, OrderLookup, OrderRef, Shop, get_shop, usable_settings
-from .activity import record_order
+from .activity import record_purchase
 from .decisions import next_due, reason_not_to_send
 from .suppression import normalize_email, suppress, suppression_reasons
 
@@ -537,12 +537,7 @@ def _skip(
         if not _ours(message_id, attempt).update(status=MessageStatus.SKIPPED, reason=reason, updated_at=now):
             return
         if order is not None:
-            record_order(order, channel_slug=cart.channel_slug, at=now)
-            # An order by the same shopper too long after this cart's activity for the email
-            # match still ends this cart's series.
-            RecoveryCart.objects.filter(pk=cart.pk).exclude(status=CartStatus.CONVERTED).update(
-                status=CartStatus.STOPPED, stop_reason=Reason.PURCHASED, next_due_at=None, updated_at=now
-            )
+            record_purchase(order, cart_id=cart.pk, channel_slug=cart.channel_slug, at=now)
         else:
             RecoveryCart.objects.filter(pk=cart.pk, status=CartStatus.ACTIVE).update(
                 status=CartStatus.STOPPED, stop_reason=reason, next_due_at=None, updated_at=now

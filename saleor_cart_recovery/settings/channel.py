@@ -102,13 +102,17 @@ class RecoverySettings:
         return max(min(first), self.cutoff)
 
     def subject_variants(self, step: int, language: str) -> tuple[str, ...]:
-        """Subjects to test for ``step`` in ``language``: its own lines, else the untagged ones."""
+        """Subjects to test for ``step`` in ``language``: its own lines, else the untagged ones. A
+        language with another number of lines than the untagged ones (possible only in settings
+        saved before :func:`validate_subject_languages`) reads the untagged ones, so variant n
+        means the same arm for every cart."""
+        untagged = tuple(s.text for s in self.subjects if s.step == step and s.language is None)
         language = normalize_language(language)
-        for wanted in (language, language.split("-")[0], None):
+        for wanted in (language, language.split("-")[0]):
             found = tuple(s.text for s in self.subjects if s.step == step and s.language == wanted)
             if found:
-                return found
-        return ()
+                return found if len(found) == len(untagged) else untagged
+        return untagged
 
     def recovery_url(self, checkout_token: str) -> str:
         return self.storefront_url.replace("{token}", checkout_token)
@@ -123,6 +127,28 @@ def validate_for_activation(settings: RecoverySettings) -> None:
                 "a cart, e.g. https://shop.example.com/cart/{token}"
             }
         )
+
+
+def validate_subject_languages(settings: RecoverySettings) -> None:
+    """Checked when the owner saves (not when stored settings are read, so settings saved by an
+    earlier version keep working): a variant is one arm in every language — the n-th line of a step
+    in a language is variant n there too — so each language needs as many lines for a step as the
+    lines without a language. (Stored settings that break this read the untagged lines for that
+    language: see :meth:`RecoverySettings.subject_variants`.)"""
+    for step in range(1, settings.steps + 1):
+        counts: dict[str | None, int] = {}
+        for subject in settings.subjects:
+            if subject.step == step:
+                counts[subject.language] = counts.get(subject.language, 0) + 1
+        for language, count in counts.items():
+            if language is not None and count != counts.get(None):
+                raise ConfigurationError(
+                    {
+                        "subjects": f"step {step} has {counts.get(None, 0)} subject variant(s) but "
+                        f"{count} in [{language}]; give each language one line per variant, in the same "
+                        "order (the n-th line is variant n in every language)"
+                    }
+                )
 
 
 def experiment_version(schedule, cadences, subjects, holdout_percent) -> str:
@@ -217,20 +243,6 @@ def _subjects(v: dict) -> str | None:
             f"step {', '.join(map(str, missing))} has no subject line for all languages; "
             "add a line such as '1: Forgot something?'"
         )
-    # A variant is one arm in every language (the n-th line of a step in each language is variant
-    # n), so each language needs as many lines for a step as the untagged ones.
-    for step in range(1, len(schedule) + 1):
-        counts: dict[str | None, int] = {}
-        for s in subjects:
-            if s.step == step:
-                counts[s.language] = counts.get(s.language, 0) + 1
-        for language, count in counts.items():
-            if language is not None and count != counts[None]:
-                return (
-                    f"step {step} has {counts[None]} subject variant(s) but {count} in [{language}]; "
-                    f"give each language one line per variant, in the same order (the n-th line is "
-                    f"variant n in every language)"
-                )
     return None
 
 

@@ -4,7 +4,11 @@ import pytest
 
 from saleor_cart_recovery.exceptions import ConfigurationError
 from saleor_cart_recovery.series.decisions import next_due
-from saleor_cart_recovery.settings.channel import RecoverySettings, validate_for_activation
+from saleor_cart_recovery.settings.channel import (
+    RecoverySettings,
+    validate_for_activation,
+    validate_subject_languages,
+)
 from saleor_cart_recovery.settings.formats import parse_smtp_url
 from saleor_cart_recovery.settings.parsers import format_duration, parse_duration
 from saleor_cart_recovery.settings.registry import DEFAULTS as DEFAULT_VALUES
@@ -133,13 +137,17 @@ def test_subject_variants_by_language():
     ["1: A\n1: B\n2: C\n3: D\n1 [tr]: Tr", "1: A\n2: C\n3: D\n1 [tr]: X\n1 [tr]: Y"],
     ids=["fewer_in_a_language_case", "more_in_a_language_case"],
 )
-def test_a_language_with_another_number_of_variants_is_rejected(subjects):
+def test_a_language_with_another_number_of_variants_is_rejected_on_save(subjects):
     # a variant is one arm in every language: with 'A', 'B' and one Turkish line, every Turkish
     # cart would be counted as A whichever line it got
+    settings = RecoverySettings.from_plugin_configuration(config(subjects=subjects))
     with pytest.raises(ConfigurationError) as caught:
-        RecoverySettings.from_plugin_configuration(config(subjects=subjects))
+        validate_subject_languages(settings)
     message = caught.value.errors["subjects"]
     assert "step 1 has" in message and "[tr]" in message and "the n-th line is variant n" in message
+    # settings stored by an earlier version still work: Turkish carts read the untagged lines, so
+    # variant n is the same arm for every cart
+    assert settings.subject_variants(1, "tr") == settings.subject_variants(1, "en")
 
 
 def test_delay_never_shorter_than_cutoff():

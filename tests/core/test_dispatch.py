@@ -4,7 +4,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 
@@ -379,3 +379,21 @@ def test_settings_that_cannot_be_read_this_time_defer_the_carts(run, abandoned_c
     cart = RecoveryCart.objects.get()
     assert (result.deferred, result.stopped, sent) == (1, 0, [])
     assert (cart.status, cart.stop_reason, cart.next_due_at) == ("active", "", START + HOUR + PENDING_RECHECK)
+
+
+def test_a_failing_order_lookup_for_held_out_carts_harms_no_one(channel, run, caplog):
+    # given a held-out cart and a treated one due, and the shop's order lookup failing
+    configuration = [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
+    channel.configuration = configuration
+    channel.save()
+    settings = RecoverySettings.from_plugin_configuration(configuration)
+    held_email, treated_email = emails_by_holdout(channel.slug, Decimal(50))
+    for email in (held_email, treated_email):
+        touch(make_checkout(channel, email=email), START, settings)
+    with mock.patch("tests.shopapp.shop.DbShop.find_orders", side_effect=OperationalError("timeout")):
+        result, sent = run(START + HOUR)
+    # then the cycle planned both steps and handed out the treated one; the held-out step stays
+    # recorded as holdout (its next step asks again) and the failure is logged
+    assert (result.planned, result.held_out, len(sent)) == (2, 1, 1)
+    assert RecoveryMessage.objects.get(cart__email=held_email).reason == "holdout"
+    assert "could not look up the orders" in caplog.text

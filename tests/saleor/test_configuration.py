@@ -87,6 +87,12 @@ def test_good_values_are_saved_and_the_secret_is_not_echoed(update_plugin, chann
         ("schedule", "1x", "schedule", "Reminder schedule: '1x' is not a duration"),
         ("cutoff", "", "cutoff", "Abandonment cutoff: '' is not a duration"),
         ("subjects", "1: Hi\n2: Hello\n3: Bye\n4: Too far", "subjects", "step 4"),
+        (
+            "subjects",
+            "1: A\n1: B\n2: C\n3: D\n1 [tr]: Tr",
+            "subjects",
+            "step 1 has 2 subject variant(s) but 1 in [tr]",
+        ),
         ("storefront_url", "https://shop.example.com/cart", "storefrontUrl", "{token}"),
         ("smtp_url", "http://x", "smtpUrl", "smtp://"),
         ("holdout_percent", "60", "holdoutPercent", "Holdout share: must be between 0 and 50"),
