@@ -287,7 +287,7 @@ def _owned(channel: str | None) -> str:
             o.order_total AS gross,
             CASE WHEN o.order_cancelled THEN o.order_total
                  ELSE LEAST(o.order_refunded, o.order_total) END AS refunded,
-            NOT o.order_cancelled AND o.order_refunded < o.order_total AS kept
+            NOT o.order_cancelled AND (o.order_total = 0 OR o.order_refunded < o.order_total) AS kept
         FROM {_CARTS} o
         WHERE o.status = '{CartStatus.CONVERTED.value}' AND o.order_total IS NOT NULL {where}
         ORDER BY o.channel_slug, o.order_id, o.conversion_match = 'token' DESC,
@@ -344,7 +344,7 @@ class _Scan:
                 GROUP BY m.cart_id
             )
             SELECT c.channel_slug, c.experiment, c.holdout, c.cadence,
-                   COALESCE(c.created_at >= w.decided_at, FALSE),
+                   COALESCE(c.cadence = w.arm AND c.created_at >= w.decided_at, FALSE),
                    COUNT(*), COUNT(*) FILTER (WHERE t.sent), COUNT(*) FILTER (WHERE t.clicked),
                    COUNT(o.id), COUNT(o.id) FILTER (WHERE o.kept), SUM(o.gross), SUM(o.refunded),
                    MIN(o.currency), MIN(c.created_at), MAX(c.created_at)
@@ -416,7 +416,7 @@ class _Scan:
             f"""
             WITH {_owned(self.channel)}
             SELECT c.channel_slug, c.experiment, m.step, m.variant,
-                   COALESCE(c.created_at >= w.decided_at, FALSE),
+                   COALESCE(m.variant::text = w.arm AND c.created_at >= w.decided_at, FALSE),
                    COUNT(*), COUNT(*) FILTER (WHERE m.status = '{MessageStatus.SENT.value}'),
                    COUNT(*) FILTER (WHERE m.clicks > 0),
                    COUNT(*) FILTER (WHERE m.status = '{MessageStatus.FAILED.value}'
@@ -462,9 +462,10 @@ class _Scan:
         rows = self._rows(
             f"""
             WITH {_owned(self.channel)}
-            SELECT c.channel_slug, c.experiment, c.cadence, COALESCE(c.created_at >= wc.decided_at, FALSE),
+            SELECT c.channel_slug, c.experiment, c.cadence,
+                   COALESCE(c.cadence = wc.arm AND c.created_at >= wc.decided_at, FALSE),
                    o.gross - o.refunded, c.converted_at, last.step, last.variant, last.sent_at,
-                   COALESCE(c.created_at >= ws.decided_at, FALSE),
+                   COALESCE(last.variant::text = ws.arm AND c.created_at >= ws.decided_at, FALSE),
                    (SELECT MAX(k.first_clicked_at) FROM {_MESSAGES} k
                     WHERE k.cart_id = c.id AND k.first_clicked_at <= c.converted_at)
             FROM owned o JOIN {_CARTS} c ON c.id = o.id

@@ -30,8 +30,10 @@ _TABLE = RecoveryCart._meta.db_table
 _ACCEPTS = accepts_activity_sql("c")
 # One statement: the ``wait`` row sets the lock timeout before the upsert can wait on a row lock,
 # and RETURNING puts the previous value back. NULL keeps the current timeout. A new cart's arms are
-# decided here, at its first activity: the cadence is the decided winner's (one lookup by key) or
-# the cart's own draw.
+# decided here, at its first activity: the cadence is the decided winner's (one lookup by key, while
+# the owner keeps the automatic winner on) or the cart's own draw. A converted cart keeps the
+# activity its order was matched against: the report credits an order to the shopper's cart with
+# the latest activity before it.
 _UPSERT = f"""
 WITH wait AS (
     SELECT current_setting('lock_timeout') AS previous,
@@ -40,15 +42,17 @@ WITH wait AS (
 INSERT INTO {_TABLE} AS c (checkout_token, channel_slug, email, language_code, status, holdout,
     experiment, cadence, last_activity_at, next_due_at, created_at, updated_at)
 SELECT %(token)s, %(channel)s, %(email)s, %(language)s, 'active', %(holdout)s, %(experiment)s,
-    COALESCE((SELECT w.arm FROM {RecoveryWinner._meta.db_table} w WHERE w.channel_slug = %(channel)s
-              AND w.experiment = %(experiment)s AND w.arm_set = '{CADENCE}'), %(cadence)s),
+    COALESCE((SELECT w.arm FROM {RecoveryWinner._meta.db_table} w WHERE %(use_winner)s
+              AND w.channel_slug = %(channel)s AND w.experiment = %(experiment)s
+              AND w.arm_set = '{CADENCE}'), %(cadence)s),
     %(at)s, %(wake)s, %(at)s, %(at)s
 FROM wait
 ON CONFLICT (checkout_token) DO UPDATE SET
     channel_slug = EXCLUDED.channel_slug,
     email = EXCLUDED.email,
     language_code = EXCLUDED.language_code,
-    last_activity_at = EXCLUDED.last_activity_at,
+    last_activity_at = CASE WHEN c.status = 'converted' THEN c.last_activity_at
+                            ELSE EXCLUDED.last_activity_at END,
     updated_at = EXCLUDED.updated_at,
     next_due_at = CASE WHEN {_ACCEPTS} THEN EXCLUDED.next_due_at ELSE c.next_due_at END,
     stop_reason = CASE WHEN {_ACCEPTS} THEN '' ELSE c.stop_reason END,
@@ -91,6 +95,7 @@ def record_activity(
                 "holdout": in_holdout(channel_slug, address, settings.holdout_percent),
                 "experiment": settings.experiments.version,
                 "cadence": pick_cadence(checkout_token, settings),
+                "use_winner": settings.experiments.auto_winner,
             },
         )
 
@@ -144,11 +149,14 @@ def record_purchase(order: OrderRef, *, cart_id: int, channel_slug: str, at: dat
 
 
 def record_refund(order: OrderRef, *, at: datetime) -> int:
-    """Bring the carts an order was recorded on up to date with its refunds and cancellation (the
-    order hooks pass the order as it is now, so a repeated or late hook sets the same values).
-    Returns how many carts changed; an order we never matched changes nothing."""
-    return (
-        RecoveryCart.objects.filter(order_id=order.id)
-        .exclude(order_refunded=order.refunded, order_cancelled=order.cancelled)
-        .update(order_refunded=order.refunded, order_cancelled=order.cancelled, updated_at=at)
+    """Bring the carts an order was recorded on up to date with its refunds and cancellation. The
+    hooks pass the order as it is now; refunds only grow and a cancellation stays, so a repeated,
+    late or concurrent hook never takes a newer state back. Returns how many carts changed; an order
+    we never matched changes nothing."""
+    carts = RecoveryCart.objects.filter(order_id=order.id)
+    changed = carts.filter(order_refunded__lt=order.refunded).update(
+        order_refunded=order.refunded, updated_at=at
     )
+    if order.cancelled:
+        changed += carts.filter(order_cancelled=False).update(order_cancelled=True, updated_at=at)
+    return changed

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from ..experiments.assignment import pick_subject
+from ..experiments.assignment import pick_cadence, pick_subject
 from ..experiments.winners import Decisions, read_winners, subject_set
 from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
 from ..settings.channel import RecoverySettings
@@ -236,14 +236,16 @@ class _Planned:
 CONTENT_DEFAULT = RecoveryMessage._meta.get_field("content").default
 
 # Writes the whole batch's planning back in one statement.
-_WRITTEN_BACK = ("id", "status", "stop_reason", "next_due_at", "steps_planned", "last_planned_at")
+_WRITTEN_BACK = ("id", "status", "stop_reason", "next_due_at", "steps_planned", "last_planned_at", "cadence")
 _WRITE_BACK = f"""
 UPDATE {RecoveryCart._meta.db_table} AS c
 SET status = v.status, stop_reason = v.stop_reason, next_due_at = v.next_due_at,
-    steps_planned = v.steps_planned, last_planned_at = v.last_planned_at, updated_at = %(now)s
+    steps_planned = v.steps_planned, last_planned_at = v.last_planned_at, cadence = v.cadence,
+    updated_at = %(now)s
 FROM unnest(%(id)s::bigint[], %(status)s::varchar[], %(stop_reason)s::varchar[],
-            %(next_due_at)s::timestamptz[], %(steps_planned)s::int[], %(last_planned_at)s::timestamptz[])
-     AS v(id, status, stop_reason, next_due_at, steps_planned, last_planned_at)
+            %(next_due_at)s::timestamptz[], %(steps_planned)s::int[], %(last_planned_at)s::timestamptz[],
+            %(cadence)s::varchar[])
+     AS v(id, status, stop_reason, next_due_at, steps_planned, last_planned_at, cadence)
 WHERE c.id = v.id
 """
 
@@ -341,6 +343,10 @@ def _plan_cart(
         cart.status, cart.stop_reason, cart.next_due_at = CartStatus.STOPPED, unavailable, None
         result.stopped += 1
         return None
+    if cart.steps_planned == 0 and not cart.cadence:
+        # A cart tracked before cadences were decided at first activity (or before the owner added
+        # a cadence test) gets its draw now, before its first step.
+        cart.cadence = pick_cadence(cart.checkout_token, settings)
     due = _due(settings, cart)
     if due is None:
         # Every step planned and none waiting (checked by the caller): the series is over.
@@ -354,14 +360,13 @@ def _plan_cart(
         return None
     step = cart.steps_planned + 1
     variants = len(settings.subject_variants(step, cart.language_code)) or 1
+    winner = decided.get(subject_set(step)) if settings.experiments.auto_winner else None
     message = _Planned(
         cart_id=cart.id,
         step=step,
         status=(MessageStatus.SKIPPED if cart.holdout else MessageStatus.SCHEDULED).value,
         reason=Reason.HOLDOUT.value if cart.holdout else "",
-        variant=pick_subject(
-            cart.checkout_token, step, variants, cart.created_at, decided.get(subject_set(step))
-        ),
+        variant=pick_subject(cart.checkout_token, step, variants, cart.created_at, winner),
     )
     cart.steps_planned, cart.last_planned_at = step, now
     cart.next_due_at = _due(settings, cart)

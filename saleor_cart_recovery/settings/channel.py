@@ -151,6 +151,9 @@ def validate_subject_languages(settings: RecoverySettings) -> None:
                 )
 
 
+ASSIGNMENT_RULE = 2
+
+
 def experiment_version(schedule, cadences, subjects, holdout_percent) -> str:
     """Stable short key of the variant-defining settings (order of subject lines matters: the
     variant index is the position of the line)."""
@@ -162,6 +165,9 @@ def experiment_version(schedule, cadences, subjects, holdout_percent) -> str:
         ),
         "subjects=" + "\n".join(f"{s.step}|{s.language or ''}|{s.text}" for s in subjects),
         f"holdout={holdout_percent}",
+        # How arms are assigned (2: all at first activity, holdout per shopper): carts assigned
+        # under another rule are never mixed into one comparison.
+        f"assignment={ASSIGNMENT_RULE}",
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 

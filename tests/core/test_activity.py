@@ -1,5 +1,6 @@
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,7 +9,7 @@ from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from saleor_cart_recovery.models import RecoveryCart
-from saleor_cart_recovery.series.activity import record_order
+from saleor_cart_recovery.series.activity import record_order, record_refund
 from saleor_cart_recovery.shop import OrderRef
 
 from .conftest import START, make_checkout, touch
@@ -146,3 +147,24 @@ def test_the_hook_gives_up_after_the_lock_timeout_and_restores_the_setting(chann
         touch(checkout, START + timedelta(minutes=6), recovery_settings)
         cursor.execute("SHOW lock_timeout")
         assert cursor.fetchone()[0] == "7s"
+
+
+def test_refunds_only_grow_and_a_cancellation_stays(abandoned_cart):
+    record_order(order(token=abandoned_cart.token), channel_slug="main", at=START)
+    assert record_refund(replace(order(), refunded=Decimal("20.00")), at=START) == 1
+    # a late hook with an older state (10 refunded, not cancelled) takes nothing back
+    assert record_refund(replace(order(), refunded=Decimal("10.00")), at=START) == 0
+    assert record_refund(replace(order(), refunded=Decimal("20.00"), cancelled=True), at=START) == 1
+    assert record_refund(replace(order(), refunded=Decimal("20.00")), at=START) == 0
+    cart = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+    assert (cart.order_refunded, cart.order_cancelled) == (Decimal("20.000"), True)
+    # an order we never matched changes nothing
+    assert record_refund(replace(order(), id="unknown", cancelled=True), at=START) == 0
+
+
+def test_a_converted_cart_keeps_the_activity_its_order_was_matched_against(abandoned_cart, recovery_settings):
+    record_order(order(token=abandoned_cart.token), channel_slug="main", at=START)
+    touch(abandoned_cart, START + timedelta(days=2), recovery_settings)
+    # the report credits an email-matched order to the cart with the latest activity before it:
+    # activity after the order must not move a converted cart
+    assert RecoveryCart.objects.get(checkout_token=abandoned_cart.token).last_activity_at == START

@@ -182,3 +182,18 @@ def test_no_decision_without_enough_carts_or_proof_or_when_switched_off(channel,
         "B",
     }
     assert not RecoveryWinner.objects.exists()
+
+
+def test_switching_the_automatic_winner_off_stops_giving_out_a_decided_winner(channel, experiment):
+    settings = experiment(auto_winner="true", winner_min_recipients="200", subjects=SUBJECTS)
+    seed_results(settings, conversions={"A": 20, "B": 80})
+    decide_winners(START - HOUR, DbShop().channel_settings)
+    # when the owner switches it off (the experiment version stays: the arms did not change)
+    settings = experiment(auto_winner="false", winner_min_recipients="200", subjects=SUBJECTS)
+    assert RecoveryWinner.objects.filter(experiment=settings.experiments.version).count() == 2
+    new = carts_left_at_start(channel, settings, 30)
+    dispatch(now=START + 12 * HOUR, send=lambda message_ids: None)
+    # then new carts are drawn again, cadence and subject alike
+    fresh = RecoveryCart.objects.filter(checkout_token__in=[c.token for c in new])
+    assert {c.cadence for c in fresh} == {"A", "B"}
+    assert set(RecoveryMessage.objects.filter(cart__in=fresh).values_list("variant", flat=True)) == {0, 1}

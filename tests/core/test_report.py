@@ -259,8 +259,9 @@ def test_an_order_is_owned_by_the_same_rule_whether_or_not_a_cart_was_reminded(
         ({"refunded": Decimal("80.00")}, (1, 0, "80.00", "80.00", "0.00")),
         ({"refunded": Decimal("30.00")}, (1, 1, "80.00", "30.00", "50.00")),
         ({}, (1, 1, "80.00", "0.00", "80.00")),
+        ({"total": Decimal("0.00")}, (1, 1, "0.00", "0.00", "0.00")),
     ],
-    ids=["cancelled_case", "fully_refunded_case", "partly_refunded_case", "kept_case"],
+    ids=["cancelled_case", "fully_refunded_case", "partly_refunded_case", "kept_case", "free_order_case"],
 )
 def test_cancelled_and_refunded_orders_come_off_the_numbers(
     channel, django_capture_on_commit_callbacks, change, expected
@@ -272,7 +273,7 @@ def test_cancelled_and_refunded_orders_come_off_the_numbers(
     token = token_for()
     cart(channel, settings, token, email)
     run_dispatch(django_capture_on_commit_callbacks, START + HOUR)
-    placed = order(token, email, "80.00", START + 2 * HOUR)
+    placed = order(token, email, str(change.pop("total", "80.00")), START + 2 * HOUR)
     # when the shop cancels or refunds it (the order hooks pass the order as it is now)
     record_refund(replace(order_ref(placed), **change), at=START + DAY)
     # then the order is still an order, but a conversion only while kept, and revenue is net
