@@ -106,7 +106,15 @@ def lift_coverage(
 
 
 def _group(carts: int, converted: int) -> Group:
-    return Group(carts=carts, shoppers=carts, converted=converted, shoppers_converted=converted)
+    """A group read after every cart's follow-up ended: all its carts and orders are complete."""
+    return Group(
+        carts=carts,
+        shoppers=carts,
+        converted=converted,
+        shoppers_converted=converted,
+        complete_shoppers=carts,
+        complete_shoppers_converted=converted,
+    )
 
 
 # --- a winner among arms, checked at every look --------------------------------------------------
@@ -195,8 +203,10 @@ def peeking(
         arms = report.cadences.arms
         for _ in range(looks):
             for arm, rate, new in zip(arms, rates, _assign(rng, carts_per_look, len(arms)), strict=True):
-                arm.carts += new
-                arm.converted += rng.binomialvariate(new, rate)
+                # each cart's outcome is known at once here (see delayed_outcomes for the other case)
+                bought = rng.binomialvariate(new, rate)
+                arm.carts, arm.converted = arm.carts + new, arm.converted + bought
+                arm.complete, arm.complete_converted = arm.carts, arm.converted
             winner = rule(report)
             if winner is not None:
                 fired += 1
@@ -213,3 +223,83 @@ def _assign(rng: random.Random, carts: int, arms: int) -> list[int]:
         split.append(rng.binomialvariate(carts, 1 / (arms - arm)))
         carts -= split[-1]
     return [*split, carts]
+
+
+# --- outcomes that take time: the arms differ in when their buyers come, not in how many --------
+
+
+def orders_so_far(report: ExperimentReport) -> str | None:
+    """The rule not to use either: the same always-valid test, on every cart and every order so far
+    (carts whose follow-up has not ended yet included) — it favours the arm whose buyers come sooner."""
+    arms = report.cadences.arms
+    best, _ = stats.leader([(arm.converted, arm.carts) for arm in arms], min_trials=report.min_recipients)
+    return None if best is None else arms[best].label
+
+
+@dataclass(frozen=True)
+class Delayed:
+    rule: str
+    experiments: int
+    fired: int
+    setup: str
+
+    def lines(self) -> list[str]:
+        fired = f"fired in {_percent(self.fired, self.experiments)} of {self.experiments:,} experiments"
+        if self.rule == automatic_winner.__name__:
+            return [
+                f"same rate, buyers of one arm come later ({self.setup}): "
+                f"the automatic winner {fired} (target <= 5 %)"
+            ]
+        return [f"  {self.rule.replace('_', ' ')} instead: {fired}"]
+
+
+def delayed_outcomes(
+    *,
+    experiments: int,
+    seed: int,
+    rule: Rule = automatic_winner,
+    rate: float = 0.10,
+    delays: tuple[timedelta, timedelta] = (timedelta(days=1), timedelta(days=3)),
+    follow_up: timedelta = timedelta(days=4),
+    days: int = 7,
+    carts_per_look: int = 10,
+    check_every: int = 6,
+    min_recipients: int = DEFAULT_MIN_RECIPIENTS,
+) -> Delayed:
+    """Two cadences whose carts convert at the same ``rate`` within ``follow_up``, A's buyers
+    within ``delays[0]`` of the cart, B's within ``delays[1]`` (uniformly). ``rule`` reads the report
+    every ``check_every`` looks for ``days``; the report's arms hold every cart and order so far and,
+    as the SQL fills them, the carts whose follow-up ended with their orders within it."""
+    rng = random.Random(seed)
+    span = round(follow_up / LOOK)
+    spreads = [round(delay / LOOK) for delay in delays]
+    fired = 0
+    for _ in range(experiments):
+        report = _report(min_recipients)
+        report.cadences = ArmSet([Arm(label=LABELS[i]) for i in range(2)])
+        arms = report.cadences.arms
+        arrivals: list[list[tuple[int, int]]] = [[], []]  # per arm: (new carts, their buyers) by look
+        sales: list[Counter] = [Counter(), Counter()]  # per arm: look -> orders placed then
+        for look in range(days * 24 * 6):
+            for i, (arm, new) in enumerate(zip(arms, _assign(rng, carts_per_look, 2), strict=True)):
+                bought = rng.binomialvariate(new, rate)
+                arrivals[i].append((new, bought))
+                for _ in range(bought):
+                    sales[i][look + rng.randint(0, spreads[i])] += 1
+                arm.carts += new
+                arm.converted += sales[i].pop(look, 0)
+                if look >= span:  # the carts that arrived a follow-up ago are complete now
+                    done, done_bought = arrivals[i][look - span]
+                    arm.complete, arm.complete_converted = (
+                        arm.complete + done,
+                        arm.complete_converted + done_bought,
+                    )
+            if look % check_every == 0 and rule(report) is not None:
+                fired += 1
+                break
+    days_text = ", ".join(f"{delay / timedelta(days=1):g} d" for delay in delays)
+    setup = (
+        f"{100 * rate:g} % within {follow_up / timedelta(days=1):g} d, buyers within {days_text}, "
+        f"checked hourly for {days} d"
+    )
+    return Delayed(rule.__name__, experiments, fired, setup)

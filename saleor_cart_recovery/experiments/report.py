@@ -26,16 +26,18 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from ..models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, RecoveryWinner
 from ..settings.channel import RecoverySettings
 from ..settings.registry import BY_NAME
 from . import stats
-from .winners import CADENCE, read_winners, subject_set
+from .winners import CADENCE, read_winners, subject_set, tracked_channels
 
 # Used for versions whose channel has no valid settings any more.
 DEFAULT_WINDOW = BY_NAME["attribution_window"].parse(BY_NAME["attribution_window"].default)
 DEFAULT_MIN_RECIPIENTS = BY_NAME["winner_min_recipients"].parse(BY_NAME["winner_min_recipients"].default)
+DEFAULT_FOLLOW_UP = BY_NAME["schedule"].parse(BY_NAME["schedule"].default)[-1] + DEFAULT_WINDOW
 PHASES = 4  # grouped queries per build, for progress
 _CARTS = RecoveryCart._meta.db_table
 _MESSAGES = RecoveryMessage._meta.db_table
@@ -68,6 +70,9 @@ class Arm:
     clicked: int = 0
     bounced: int = 0  # refused for good by the recipient's mail server (the address is suppressed)
     converted: int = 0  # intent to treat: kept orders of these carts, whenever they came
+    # What the verdicts compare: carts whose follow-up ended, and their kept orders within it.
+    complete: int = 0
+    complete_converted: int = 0
     revenue: Money = field(default_factory=Money)
     attributed: int = 0  # orders within the window after this arm's reminder (the last before them)
     attributed_revenue: Decimal = ZERO  # net
@@ -83,7 +88,17 @@ class Arm:
         return (self.revenue.net / self.carts).quantize(Decimal("0.01")) if self.carts else None
 
     def add(self, other: "Arm") -> None:
-        for name in ("carts", "sent", "clicked", "bounced", "converted", "attributed", "attributed_revenue"):
+        for name in (
+            "carts",
+            "sent",
+            "clicked",
+            "bounced",
+            "converted",
+            "complete",
+            "complete_converted",
+            "attributed",
+            "attributed_revenue",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.revenue.add(other.revenue.gross, other.revenue.refunded)
 
@@ -127,6 +142,10 @@ class Group:
     orders: int = 0  # every order, cancelled and refunded ones too
     converted: int = 0  # kept orders (not cancelled, not fully refunded)
     shoppers_converted: int = 0  # shoppers with at least one kept order
+    # What the verdict compares: shoppers with a cart whose follow-up ended, and of those the ones
+    # with a kept order within it.
+    complete_shoppers: int = 0
+    complete_shoppers_converted: int = 0
     revenue: Money = field(default_factory=Money)
 
     @property
@@ -140,6 +159,10 @@ class Group:
     @property
     def revenue_per_cart(self) -> Decimal | None:
         return self.revenue.net / self.carts if self.carts else None
+
+    @property
+    def revenue_per_shopper(self) -> Decimal | None:
+        return self.revenue.net / self.shoppers if self.shoppers else None
 
 
 @dataclass(frozen=True)
@@ -157,6 +180,7 @@ class ExperimentReport:
     current: bool  # the version new carts join now
     currency: str = ""
     attribution_window: timedelta = DEFAULT_WINDOW
+    follow_up: timedelta = DEFAULT_FOLLOW_UP
     min_recipients: int = DEFAULT_MIN_RECIPIENTS
     first_cart_at: datetime | None = None
     last_cart_at: datetime | None = None
@@ -200,14 +224,16 @@ class ExperimentReport:
     @property
     def lift_test(self) -> stats.Sequential | None:
         """The always-valid test of the lift, per shopper (the unit the holdout is drawn in, so a
-        shopper's several carts are not counted as independent evidence)."""
-        if min(self.treated.shoppers, self.holdout.shoppers) < self.min_recipients:
+        shopper's several carts are not counted as independent evidence), on the shoppers whose
+        follow-up ended (outcomes still coming in would favour the group whose buyers come sooner)."""
+        treated, holdout = self.treated, self.holdout
+        if min(treated.complete_shoppers, holdout.complete_shoppers) < self.min_recipients:
             return None
         return stats.sequential(
-            self.treated.shoppers_converted,
-            self.treated.shoppers,
-            self.holdout.shoppers_converted,
-            self.holdout.shoppers,
+            treated.complete_shoppers_converted,
+            treated.complete_shoppers,
+            holdout.complete_shoppers_converted,
+            holdout.complete_shoppers,
         )
 
     @property
@@ -221,10 +247,13 @@ class ExperimentReport:
 
     @property
     def incremental_revenue(self) -> Decimal | None:
-        """Treated net revenue minus what the treated carts would have brought at the holdout's."""
-        if not (self.treated.carts and self.holdout.carts):
+        """Treated net revenue minus what the treated shoppers would have brought at the holdout's
+        revenue per shopper. Per shopper, not per cart: a reminded shopper comes back through the
+        cart's own link, a held-out one often through a new checkout, so per cart the holdout would
+        look poorer than it is."""
+        if not (self.treated.shoppers and self.holdout.shoppers):
             return None
-        expected = self.holdout.revenue.net * self.treated.carts / self.holdout.carts
+        expected = self.holdout.revenue.net * self.treated.shoppers / self.holdout.shoppers
         return (self.treated.revenue.net - expected).quantize(Decimal("0.01"))
 
     def arm_sets(self) -> dict[str, ArmSet]:
@@ -237,12 +266,13 @@ class ExperimentReport:
             winner = arm_set.winner
             if winner is None or arm_set.decided is not None:
                 continue
-            arm = winner.label if name == CADENCE else str(winner.index)
+            arm, arms = (winner.label if name == CADENCE else str(winner.index)), arm_set.arms
+            tested = {a.label: {"converted": a.complete_converted, "carts": a.complete} for a in arms}
             found[name] = Proven(
                 arm,
                 {
-                    "arms": {a.label: {"converted": a.converted, "carts": a.carts} for a in arm_set.arms},
-                    "p_values": {a.label: round(a.p_value, 6) for a in arm_set.arms if a.p_value is not None},
+                    "arms": tested,
+                    "p_values": {a.label: round(a.p_value, 6) for a in arms if a.p_value is not None},
                 },
             )
         return found
@@ -255,10 +285,23 @@ def build_report(
     version: str | None = None,
     settings_for: Callable[[str], RecoverySettings | None] = lambda slug: None,
     progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None,
 ) -> list[ExperimentReport]:
-    """Reports per (channel, experiment version), current versions first, then newest first."""
+    """Reports per (channel, experiment version), current versions first, then newest first.
+
+    ``now`` decides which carts' follow-up has ended (each channel's current
+    :meth:`RecoverySettings.follow_up`, the default settings' for a channel without settings)."""
+    spans = {}
+    for slug in [channel] if channel else tracked_channels():
+        settings = settings_for(slug)
+        spans[slug] = settings.follow_up() if settings is not None else DEFAULT_FOLLOW_UP
     where: list[str] = ["TRUE"]
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {
+        "now": now or timezone.now(),
+        "span_slugs": list(spans),
+        "span_seconds": [span.total_seconds() for span in spans.values()],
+        "default_span": DEFAULT_FOLLOW_UP,
+    }
     if channel:
         where.append("c.channel_slug = %(channel)s")
         params["channel"] = channel
@@ -284,7 +327,7 @@ def _owned(channel: str | None) -> str:
     return f"""
     owned AS (
         SELECT DISTINCT ON (o.channel_slug, o.order_id) o.id, o.order_currency AS currency,
-            o.order_total AS gross,
+            o.order_total AS gross, o.converted_at,
             CASE WHEN o.order_cancelled THEN o.order_total
                  ELSE LEAST(o.order_refunded, o.order_total) END AS refunded,
             NOT o.order_cancelled AND (o.order_total = 0 OR o.order_refunded < o.order_total) AS kept
@@ -293,6 +336,20 @@ def _owned(channel: str | None) -> str:
         ORDER BY o.channel_slug, o.order_id, o.conversion_match = 'token' DESC,
                  o.last_activity_at <= o.converted_at DESC, o.last_activity_at DESC, o.id DESC
     )"""
+
+
+# Each channel's follow-up (``spans``, joined as ``s``): a cart's follow-up has ended (``_ENDED``)
+# when it was created at least that long ago, and an order counts for the verdicts when it came
+# within it (``_IN_TIME``).
+_SPANS = """
+    spans AS (
+        SELECT slug, make_interval(secs => seconds) AS span
+        FROM unnest(%(span_slugs)s::text[], %(span_seconds)s::float8[]) AS s(slug, seconds)
+    )"""
+_SPAN = "COALESCE(s.span, %(default_span)s)"
+_SPANS_JOIN = "LEFT JOIN spans s ON s.slug = c.channel_slug"
+_ENDED = f"c.created_at <= %(now)s - {_SPAN}"
+_IN_TIME = f"o.kept AND {_ENDED} AND o.converted_at <= c.created_at + {_SPAN}"
 
 
 def _after(alias: str, arm_set_sql: str) -> str:
@@ -329,13 +386,14 @@ class _Scan:
             )
             if settings is not None:
                 report.attribution_window = settings.experiments.attribution_window
+                report.follow_up = settings.follow_up()
                 report.min_recipients = settings.experiments.winner_min_recipients
         return report
 
     def carts(self) -> None:
         rows = self._rows(
             f"""
-            WITH {_owned(self.channel)},
+            WITH {_owned(self.channel)}, {_SPANS},
             touched AS (
                 SELECT m.cart_id, bool_or(m.status = '{MessageStatus.SENT.value}') AS sent,
                        bool_or(m.clicks > 0) AS clicked
@@ -347,10 +405,12 @@ class _Scan:
                    COALESCE(c.cadence = w.arm AND c.created_at >= w.decided_at, FALSE),
                    COUNT(*), COUNT(*) FILTER (WHERE t.sent), COUNT(*) FILTER (WHERE t.clicked),
                    COUNT(o.id), COUNT(o.id) FILTER (WHERE o.kept), SUM(o.gross), SUM(o.refunded),
+                   COUNT(*) FILTER (WHERE {_ENDED}), COUNT(o.id) FILTER (WHERE {_IN_TIME}),
                    MIN(o.currency), MIN(c.created_at), MAX(c.created_at)
             FROM {_CARTS} c
             LEFT JOIN owned o ON o.id = c.id
             LEFT JOIN touched t ON t.cart_id = c.id
+            {_SPANS_JOIN}
             {_after("w", f"'{CADENCE}'")}
             WHERE {self.condition}
             GROUP BY 1, 2, 3, 4, 5
@@ -365,17 +425,16 @@ class _Scan:
             carts,
             sent,
             clicked,
-            orders,
-            kept,
-            gross,
-            refunded,
-            *rest,
+            *counts,
+            currency,
+            first,
+            last,
         ) in rows:
-            currency, first, last = rest
             report = self._report(slug, version)
             report.currency = report.currency or currency or ""
             report.first_cart_at = min(filter(None, [report.first_cart_at, first]))
             report.last_cart_at = max(filter(None, [report.last_cart_at, last]))
+            orders, kept, gross, refunded, complete, complete_kept = counts
             group = report.holdout if holdout else report.treated
             group.carts, group.orders, group.converted = (
                 group.carts + carts,
@@ -388,73 +447,78 @@ class _Scan:
             report.recipients += sent
             if cadence:
                 arm = self.cadences.setdefault((slug, version, cadence, after), Arm(label=cadence))
-                arm.carts, arm.sent, arm.clicked, arm.converted = (
-                    arm.carts + carts,
-                    arm.sent + sent,
-                    arm.clicked + clicked,
-                    arm.converted + kept,
+                arm.add(
+                    Arm(
+                        cadence,
+                        carts=carts,
+                        sent=sent,
+                        clicked=clicked,
+                        converted=kept,
+                        complete=complete,
+                        complete_converted=complete_kept,
+                        revenue=Money(gross or ZERO, refunded or ZERO),
+                    )
                 )
-                arm.revenue.add(gross, refunded)
 
     def shoppers(self) -> None:
         rows = self._rows(
             f"""
-            WITH {_owned(self.channel)}
+            WITH {_owned(self.channel)}, {_SPANS}
             SELECT c.channel_slug, c.experiment, c.holdout, COUNT(DISTINCT c.email),
-                   COUNT(DISTINCT c.email) FILTER (WHERE o.kept)
+                   COUNT(DISTINCT c.email) FILTER (WHERE o.kept),
+                   COUNT(DISTINCT c.email) FILTER (WHERE {_ENDED}),
+                   COUNT(DISTINCT c.email) FILTER (WHERE {_IN_TIME})
             FROM {_CARTS} c LEFT JOIN owned o ON o.id = c.id
+            {_SPANS_JOIN}
             WHERE {self.condition}
             GROUP BY 1, 2, 3
             """
         )
-        for slug, version, holdout, shoppers, converted in rows:
-            group = self._report(slug, version).holdout if holdout else self._report(slug, version).treated
+        for slug, version, holdout, shoppers, converted, complete, complete_converted in rows:
+            report = self._report(slug, version)
+            group = report.holdout if holdout else report.treated
             group.shoppers, group.shoppers_converted = shoppers, converted
+            group.complete_shoppers, group.complete_shoppers_converted = complete, complete_converted
 
     def messages(self) -> None:
         rows = self._rows(
             f"""
-            WITH {_owned(self.channel)}
+            WITH {_owned(self.channel)}, {_SPANS}
             SELECT c.channel_slug, c.experiment, m.step, m.variant,
                    COALESCE(m.variant::text = w.arm AND c.created_at >= w.decided_at, FALSE),
                    COUNT(*), COUNT(*) FILTER (WHERE m.status = '{MessageStatus.SENT.value}'),
                    COUNT(*) FILTER (WHERE m.clicks > 0),
                    COUNT(*) FILTER (WHERE m.status = '{MessageStatus.FAILED.value}'
                                     AND m.reason = '{Reason.BOUNCED.value}'),
-                   COUNT(o.id) FILTER (WHERE o.kept), SUM(o.gross), SUM(o.refunded)
+                   COUNT(o.id) FILTER (WHERE o.kept), SUM(o.gross), SUM(o.refunded),
+                   COUNT(*) FILTER (WHERE {_ENDED}), COUNT(o.id) FILTER (WHERE {_IN_TIME})
             FROM {_MESSAGES} m JOIN {_CARTS} c ON c.id = m.cart_id
             LEFT JOIN owned o ON o.id = c.id
+            {_SPANS_JOIN}
             {_after("w", "'subject:' || m.step")}
             WHERE {self.condition} AND NOT c.holdout
             GROUP BY 1, 2, 3, 4, 5
             """
         )
-        for (
-            slug,
-            version,
-            step,
-            variant,
-            after,
-            planned,
-            sent,
-            clicked,
-            bounced,
-            kept,
-            gross,
-            refunded,
-        ) in rows:
+        for slug, version, step, variant, after, planned, sent, clicked, bounced, *counts in rows:
+            kept, gross, refunded, complete, complete_kept = counts
             self._report(slug, version)
             arm = self.steps.setdefault(
                 (slug, version, step, variant, after), Arm(_variant_label(variant), index=variant)
             )
-            arm.carts, arm.sent, arm.clicked, arm.bounced = (
-                arm.carts + planned,
-                arm.sent + sent,
-                arm.clicked + clicked,
-                arm.bounced + bounced,
+            arm.add(
+                Arm(
+                    arm.label,
+                    carts=planned,
+                    sent=sent,
+                    clicked=clicked,
+                    bounced=bounced,
+                    converted=kept,
+                    complete=complete,
+                    complete_converted=complete_kept,
+                    revenue=Money(gross or ZERO, refunded or ZERO),
+                )
             )
-            arm.converted += kept
-            arm.revenue.add(gross, refunded)
 
     def conversions(self) -> None:
         """The attributed figures: per kept order of a treated cart, the last reminder sent before it
@@ -549,8 +613,8 @@ def _arm_set(arms: dict[tuple, Arm], decision, order) -> ArmSet:
 
 def verdicts(arms: list[Arm], min_carts: int) -> None:
     """Mark the proven best arm and each other arm's always-valid p-value against the leader,
-    compared on intent-to-treat conversions ÷ assigned carts."""
-    best, tests = stats.leader([(arm.converted, arm.carts) for arm in arms], min_trials=min_carts)
+    compared on intent-to-treat conversions ÷ assigned carts, among the carts whose follow-up ended."""
+    best, tests = stats.leader([(arm.complete_converted, arm.complete) for arm in arms], min_trials=min_carts)
     for i, (arm, test) in enumerate(zip(arms, tests, strict=True)):
         arm.p_value = test.p_value if test is not None else None
         arm.winner = i == best

@@ -48,6 +48,7 @@ def _arm(arm: Arm) -> dict:
         "bounced": arm.bounced,
         "converted": arm.converted,
         "conversion_rate_pct": _pct(arm.conversion_rate),
+        "complete": {"carts": arm.complete, "converted": arm.complete_converted},
         "revenue": _revenue(arm.revenue),
         "revenue_per_cart": _money(arm.revenue_per_cart),
         "attributed": {"orders": arm.attributed, "revenue": _money(arm.attributed_revenue)},
@@ -74,6 +75,7 @@ def _group(group: Group) -> dict:
         "conversion_rate_pct": _pct(group.conversion_rate),
         "shoppers_converted": group.shoppers_converted,
         "shopper_rate_pct": _pct(group.shopper_rate),
+        "complete": {"shoppers": group.complete_shoppers, "converted": group.complete_shoppers_converted},
         "revenue": _revenue(group.revenue),
     }
 
@@ -88,6 +90,7 @@ def plain(report: ExperimentReport) -> dict:
         "current": report.current,
         "currency": report.currency,
         "attribution_window": format_duration(report.attribution_window),
+        "follow_up": format_duration(report.follow_up),
         "min_recipients": report.min_recipients,
         "first_cart_at": report.first_cart_at.isoformat() if report.first_cart_at else None,
         "last_cart_at": report.last_cart_at.isoformat() if report.last_cart_at else None,

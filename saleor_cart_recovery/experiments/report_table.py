@@ -57,6 +57,7 @@ def report_table(r: dict) -> list[str]:
         f"per shopper {_num(r['shopper_lift_pct'], ' pp')}{_interval(r['shopper_lift_interval_pct'])}"
     )
     valid = r["lift_always_valid_interval_pct"]
+    complete = f"{r['treated']['complete']['shoppers']} + {r['holdout']['complete']['shoppers']} shoppers"
     lines.append(
         f"  verdict (valid at every look): {VERDICTS[r['lift_verdict']]}"
         + (
@@ -64,6 +65,7 @@ def report_table(r: dict) -> list[str]:
             if valid
             else f" — needs {r['min_recipients']} shoppers in each group"
         )
+        + f" (on the {complete} whose {r['follow_up']} follow-up ended)"
     )
     lines.append(f"  incremental revenue (net) {_num(r['incremental_revenue'])} {currency}")
     lines.append(f"  bounced: {r['treated']['bounced']} reminder(s) refused for good (addresses suppressed)")
@@ -84,6 +86,7 @@ def report_table(r: dict) -> list[str]:
             "net revenue",
             "rev/cart",
             "attributed",
+            "complete",
             "p vs best",
             "verdict",
         )
@@ -134,6 +137,7 @@ def _arm(name: str, arm: dict, *, compared: bool = True, tested: bool = False) -
         arm["revenue"]["net"],
         _num(arm["revenue_per_cart"]),
         arm["attributed"]["orders"],
+        f"{arm['complete']['converted']}/{arm['complete']['carts']}" if compared else "",
         _num(arm["p_value"]) if compared else "",
         verdict,
     )

@@ -96,6 +96,14 @@ class RecoverySettings:
         found = self.experiments.cadence(cadence) if cadence else None
         return found.schedule if found else self.schedule
 
+    def follow_up(self) -> timedelta:
+        """How long after its first activity a cart's outcome is complete for the verdicts: every
+        arm's last step is due by then, plus the attribution window for the shopper to act. Arms
+        compared before their carts' outcomes are complete would favour the arm whose buyers come
+        sooner (an early cadence), not the one that brings more of them."""
+        last = [self.schedule[-1], *(c.schedule[-1] for c in self.experiments.cadences)]
+        return max(last) + self.experiments.attribution_window
+
     def earliest_first_delay(self) -> timedelta:
         """The soonest any cart's first step can be due, whichever cadence it gets."""
         first = [self.schedule[0], *(c.schedule[0] for c in self.experiments.cadences)]

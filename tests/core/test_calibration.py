@@ -8,7 +8,7 @@ each bound is several standard errors away from what the rule achieves, so the a
 hang on the seed.
 """
 
-from benchmarks.simulate import fixed_sample_interval, lift_coverage, peeking
+from benchmarks.simulate import delayed_outcomes, fixed_sample_interval, lift_coverage, orders_so_far, peeking
 
 from .realparts import SUMMARY_SECTIONS
 
@@ -56,3 +56,18 @@ def test_with_a_real_difference_of_2_points_the_automatic_winner_picks_the_true_
     assert result.fired >= 500
     # and once it fires it names the 7 % cadence at least 95 % of the time
     assert result.picked_best_share >= 0.95
+
+
+def test_an_arm_whose_buyers_come_sooner_is_not_crowned_for_it():
+    # given 300 experiments whose two cadences convert at the same 10 % within the 4-day follow-up,
+    # A's buyers within a day of the cart, B's within three
+    # when the automatic winner reads each one's report every hour for a week
+    result = delayed_outcomes(experiments=300, seed=SEED + 4)
+    FIGURES.extend(result.lines())
+    # then it compares only carts whose follow-up ended and fires in at most 5 % of them
+    assert result.fired / result.experiments <= 0.05
+
+    # while the same test on every cart and order so far would crown A almost every time
+    naive = delayed_outcomes(experiments=100, seed=SEED + 5, rule=orders_so_far)
+    FIGURES.extend(naive.lines())
+    assert naive.fired / naive.experiments > 0.5

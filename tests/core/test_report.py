@@ -151,9 +151,9 @@ def test_report_counts_match_the_hand_computed_numbers(scenario):
         Decimal("80.00"),
     )
     # lift per cart 4/6 - 1/2 = 16.67 points, per shopper 4/5 - 1/2 = 30 points;
-    # incremental net revenue 250 - 80 × 6 / 2 = 10
+    # incremental net revenue, per shopper: 250 - 80 × 5 / 2 = 50
     assert (round(report.lift * 100, 2), round(report.shopper_lift * 100, 2)) == (16.67, 30.0)
-    assert report.incremental_revenue == Decimal("10.00")
+    assert report.incremental_revenue == Decimal("50.00")
     # 8 carts prove nothing, and fewer shoppers than winner_min_recipients (10) give no verdict
     assert (report.lift_test, report.lift_verdict) == (None, "inconclusive")
     # attributed, after a reminder within 7 days: T1, T2 (net 40), twin (T4 came too late);
@@ -295,13 +295,14 @@ def test_the_command_prints_a_table_and_json(scenario):
         "conversion_rate_pct": 66.67,
         "shoppers_converted": 4,
         "shopper_rate_pct": 80.0,
+        "complete": {"shoppers": 5, "converted": 4},
         "revenue": {"gross": "260.00", "refunded": "10.00", "net": "250.00"},
         "recipients": 6,
         "bounced": 0,
     }
     assert data["holdout"]["revenue"] == {"gross": "80.00", "refunded": "0.00", "net": "80.00"}
     interval = difference_interval(4, 6, 1, 2)
-    assert (data["lift_pct"], data["shopper_lift_pct"], data["incremental_revenue"]) == (16.67, 30.0, "10.00")
+    assert (data["lift_pct"], data["shopper_lift_pct"], data["incremental_revenue"]) == (16.67, 30.0, "50.00")
     assert data["lift_interval_pct"] == [round(interval.low * 100, 2), round(interval.high * 100, 2)]
     assert data["lift_interval_pct"][0] < 0 < data["lift_interval_pct"][1]  # 8 carts prove nothing
     assert (data["lift_verdict"], data["lift_always_valid_interval_pct"]) == ("inconclusive", None)
@@ -316,8 +317,9 @@ def test_the_command_prints_a_table_and_json(scenario):
     assert re.search(r"holdout\s+2\s+2\s+1\s+1\s+50.0 %\s+50.0 %\s+80.00\s+0.00\s+80.00", text)
     assert "lift per cart 16.67 pp" in text and "per shopper 30.0 pp" in text
     assert "verdict (valid at every look): not proven either way yet" in text
-    assert "incremental revenue (net) 10.00 USD" in text
-    assert re.search(r"1/A\s+3\s+3\s+1\s+1\s+33.33 %\s+100.00\s+33.33\s+1\s+—\s+not enough data", text)
+    assert "incremental revenue (net) 50.00 USD" in text
+    assert re.search(r"1/A\s+3\s+3\s+1\s+1\s+33.33 %\s+100.00\s+33.33\s+1\s+1/3\s+—\s+not enough data", text)
+    assert "(on the 5 + 2 shoppers whose 10d follow-up ended)" in text
 
 
 def test_the_command_reports_its_progress_and_the_same_numbers(scenario):
@@ -374,12 +376,12 @@ def test_report_page_shows_the_numbers_and_charts(scenario, client):
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     assert "Treated 6 5 4 4 66.67 % 80.0 % 260.00 10.00 250.00 USD" in text
     assert "Holdout 2 2 1 1 50.0 % 50.0 % 80.00 0.00 80.00 USD" in text
-    assert "Lift per cart: 16.67 percentage points" in text and "incremental net revenue: 10.00 USD" in text
+    assert "Lift per cart: 16.67 percentage points" in text and "incremental net revenue: 50.00 USD" in text
     assert "Verdict, valid however often you look: not proven either way yet" in text
     assert (
         "3 orders recovered after a reminder" in text and "100.00 USD revenue recovered after a click" in text
     )
-    assert "1 / A 3 3 1 1 33.33 % 100.00 33.33 1 not enough data" in text
+    assert "1 / A 3 3 1 1 33.33 % 100.00 33.33 1 1/3 not enough data" in text
     assert 'id="funnel"' in page and 'id="holdout-chart"' in page
     # nothing is loaded from elsewhere: no scripts, stylesheets or images from other hosts
     assert "<script" not in page and not re.search(r"""(src|href)=["']https?://""", page)
@@ -455,3 +457,24 @@ def test_a_cadence_arm_counts_every_assigned_cart_even_one_that_bought_before_it
     assert (arms["B"].carts, arms["B"].sent, arms["B"].converted) == (len(b_tokens), 0, 1)
     # while the attributed figure, labelled as such, credits only A
     assert (arms["A"].attributed, arms["B"].attributed) == (1, 0)
+
+
+def test_verdicts_compare_only_carts_whose_follow_up_ended_and_orders_within_it(scenario):
+    # the follow-up is the last step's delay (3d) plus the attribution window (7d)
+    settings = DbShop().channel_settings("main")
+    assert settings.follow_up() == 10 * DAY
+    # before it ended, nothing is complete: the verdicts wait (outcomes still coming in would
+    # favour the arm whose buyers come sooner)
+    [early] = build_report(settings_for=DbShop().channel_settings, now=START + 5 * DAY)
+    a, b = early.steps[0].variants
+    assert (a.carts, a.converted, a.complete, b.complete, early.treated.complete_shoppers) == (3, 1, 0, 0, 0)
+    # when T3 buys 12 days after its cart, after its follow-up
+    order(scenario["T3"], "t3-late@example.com", "20.00", START + 12 * DAY)
+    [late] = build_report(settings_for=DbShop().channel_settings, now=START + 13 * DAY)
+    a, b = late.steps[0].variants
+    # then every order counts for the intent-to-treat figures, but the verdicts see T3's cart as
+    # not converted within its follow-up (T4's order at 9 days is within it)
+    assert (a.converted, a.complete, a.complete_converted) == (2, 3, 1)
+    assert (b.converted, b.complete, b.complete_converted) == (3, 3, 3)
+    treated = late.treated
+    assert (treated.complete_shoppers, treated.complete_shoppers_converted) == (5, 4)
