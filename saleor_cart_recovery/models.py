@@ -100,7 +100,7 @@ class RecoveryCart(models.Model):
                 fields=["next_due_at"], condition=Q(next_due_at__isnull=False), name="cart_recovery_cart_due"
             ),
             models.Index(fields=["channel_slug", "email"], name="cart_recovery_cart_email"),
-            # Report scans (and the automatic winner's) walk one channel's experiment in id ranges.
+            # The automatic winner's report reads one channel's experiment version through it.
             models.Index(fields=["channel_slug", "experiment", "id"], name="cart_recovery_cart_experiment"),
             # The API's cart list pages through one channel's carts of one status by id (keyset).
             models.Index(fields=["channel_slug", "status", "id"], name="cart_recovery_cart_status"),

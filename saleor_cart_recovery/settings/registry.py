@@ -192,7 +192,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "winner_min_recipients",
-        "Minimum recipients per variant",
+        "Minimum carts per variant",
         STRING,
         "200",
         lambda text: parse_int(text or "200", low=10, high=1_000_000, unit="recipients per variant"),
