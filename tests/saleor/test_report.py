@@ -88,6 +88,7 @@ def test_report_shows_exactly_what_happened(experiment_mix):
         "conversion_rate_pct": 66.67,
         "shoppers_converted": 2,
         "shopper_rate_pct": 66.67,
+        "complete": {"shoppers": 3, "converted": 2},
         "revenue": {"gross": treated_revenue, "refunded": "0.00", "net": treated_revenue},
         "recipients": 3,
         "bounced": 0,
@@ -100,6 +101,7 @@ def test_report_shows_exactly_what_happened(experiment_mix):
         "conversion_rate_pct": 50.0,
         "shoppers_converted": 1,
         "shopper_rate_pct": 50.0,
+        "complete": {"shoppers": 2, "converted": 1},
         "revenue": {"gross": money(totals["H1"]), "refunded": "0.00", "net": money(totals["H1"])},
     }
     assert report["lift_verdict"] == "inconclusive"
