@@ -249,6 +249,17 @@ def run(label: str, package_dir: Path, options, explain: bool = False) -> dict:
         return json.loads(Path(results.name).read_text())
 
 
+def work_tree() -> str:
+    """The commit the work tree is on, and whether the package has uncommitted edits: the label of
+    this version's figures."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+    edited = subprocess.run(
+        [*git, "status", "--porcelain", "saleor_cart_recovery"], capture_output=True, text=True
+    ).stdout
+    return head.strip() + (" + edits" if edited.strip() else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--carts", type=int, default=TARGET_CARTS, help="carts in the channel")
@@ -275,7 +286,7 @@ def main() -> None:
             capture_output=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", baseline_dir], input=archive, check=True)
-        now = run("this version", ROOT, options, explain=options.explain)
+        now = run(f"now ({work_tree()})", ROOT, options, explain=options.explain)
         before = run(f"before ({options.baseline})", Path(baseline_dir), options)
     print_summary(now, before)
 
@@ -360,13 +371,16 @@ def measure(label: str, repeat: int, explain: bool) -> dict:
             seconds.append(time.perf_counter() - started)
         timers.append(timer)
         took = steps.durations()
-        if len(took) <= 6:
-            scans = "scans " + " / ".join(f"{s:.2f}" for s in took)
+        if not took:  # the earlier version reports no progress for a single id range
+            scans = "no progress lines"
+        elif len(took) <= 6:
+            scans = "scans " + " / ".join(f"{s:.2f}" for s in took) + " s"
         else:
-            scans = f"{len(took)} scan steps of {min(took):.2f}-{max(took):.2f}"
+            scans = f"{len(took)} scan steps of {min(took):.2f}-{max(took):.2f} s"
+        after = seconds[-1] - (steps.at[-1] if steps.at else 0.0)
         print(
             f"  report: {seconds[-1]:.2f} s ({timer.seconds:.2f} s executing {timer.queries} queries; "
-            f"{scans} s; after the last scan {seconds[-1] - steps.at[-1]:.2f} s)",
+            f"{scans}; after the last scan {after:.2f} s)",
             flush=True,
         )
     rss = peak_rss_mb()
