@@ -28,9 +28,9 @@ from saleor_cart_recovery.experiments.report import (
     verdicts,
 )
 from saleor_cart_recovery.experiments.winners import CADENCE
-from saleor_cart_recovery.series.beat import WINNERS
+from saleor_cart_recovery.series.beat import ROLLUP
 
-LOOK = timedelta(seconds=WINNERS.every)  # how often the automatic winner is decided (10 minutes)
+LOOK = timedelta(seconds=ROLLUP.every)  # how often the automatic winner is decided (10 minutes)
 LOOKS = 288  # two days of looks
 # New carts per look, each assigned to an arm at random: about 2,900 carts per arm a day with two
 # arms (a busy shop), about 5,800 after two days.
@@ -121,7 +121,7 @@ def _group(carts: int, converted: int) -> Group:
 
 
 def automatic_winner(report: ExperimentReport) -> str | None:
-    """What ``decide_winners`` records at one look: the verdicts as ``_Scan.finish`` runs them, then
+    """What ``the rollup`` records at one look: the verdicts as ``_Scan.finish`` runs them, then
     the cadence winner ``proven_winners()`` returns."""
     for arm_set in report.arm_sets().values():
         verdicts(arm_set.arms, report.min_recipients)

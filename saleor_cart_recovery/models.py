@@ -181,6 +181,20 @@ class RecoveryWinner(models.Model):
         ]
 
 
+class RecoveryReportSnapshot(models.Model):
+    """A channel's report as the periodic rollup last built it (``report_json.plain`` data of each
+    experiment version): what the command, the API and the page show, with when it was computed,
+    without scanning the carts on every read."""
+
+    channel_slug = models.CharField(max_length=255, unique=True)
+    computed_at = models.DateTimeField()
+    seconds = models.FloatField()  # how long the build took
+    data = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "cart_recovery_report_snapshot"
+
+
 class Suppression(models.Model):
     """An address that asked for no more cart reminders in a channel."""
 

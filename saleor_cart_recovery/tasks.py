@@ -1,11 +1,11 @@
 """Celery tasks (found by Celery's autodiscovery of ``<app>.tasks``): thin shims over
-:mod:`.series.dispatch`, :mod:`.series.delivery` and :mod:`.experiments.auto_winner` that take ids only."""
+:mod:`.series.dispatch`, :mod:`.series.delivery` and :mod:`.experiments.rollup` that take ids only."""
 
 from celery import shared_task
 from django.utils import timezone
 
-from .experiments.auto_winner import decide_winners
-from .series.beat import DISPATCH, WINNERS
+from .experiments.rollup import rollup
+from .series.beat import DISPATCH, ROLLUP
 from .series.delivery import deliver, deliver_batch
 from .series.dispatch import LEASE, dispatch
 from .shop import get_shop, settings_or_none
@@ -37,9 +37,9 @@ def dispatch_due_reminders() -> str:
     return str(dispatch(send=enqueue_send))
 
 
-@shared_task(name=WINNERS.task, ignore_result=True, expires=WINNERS.expires)
-def decide_automatic_winners() -> str:
-    """Off the dispatcher's path: the reports this needs grow with the experiment."""
+@shared_task(name=ROLLUP.task, ignore_result=True, expires=ROLLUP.expires)
+def report_rollup() -> str:
+    """Off the dispatcher's path: building a report costs what the experiment has grown to."""
     with get_shop().write_access():
-        decided = decide_winners(timezone.now(), settings_or_none)
+        decided = rollup(timezone.now(), settings_or_none)
     return "; ".join(decided) or "no new winner"

@@ -1,5 +1,5 @@
 """The report as an HTML page, drawn from the same plain data as ``--json`` and the API
-(:func:`.report_json.plain`).
+(:func:`.report_json.report_data`).
 
 Templates get plain dicts and strings only (invariant 7); the page draws its charts with CSS bars,
 no JavaScript and nothing loaded from elsewhere.
@@ -8,8 +8,6 @@ no JavaScript and nothing loaded from elsewhere.
 from django.utils import timezone
 
 from ..templating import render
-from .report import ExperimentReport
-from .report_json import plain
 from .report_table import VERDICTS
 
 
@@ -25,10 +23,10 @@ def _bars(arms: list[dict]) -> None:
         arm["verdict"] = "winner" if arm["winner"] else ("" if tested else "not enough data")
 
 
-def render_report_page(channel: str, reports: list[ExperimentReport], *, since: str = "") -> str:
+def render_report_page(channel: str, reports: list[dict], *, since: str = "") -> str:
+    """``reports`` is :func:`.report_json.report_data` (stored by the rollup or built now)."""
     experiments = []
-    for report in reports:
-        data = plain(report)
+    for data in reports:
         largest = max([s["total"]["carts"] for s in data["steps"]] or [0])
         for step in data["steps"]:
             total = step["total"]
@@ -57,8 +55,9 @@ def render_report_page(channel: str, reports: list[ExperimentReport], *, since: 
             },
         ]
         data["verdict_text"] = VERDICTS[data["lift_verdict"]]
-        data["first_cart_day"] = report.first_cart_at.strftime("%Y-%m-%d") if report.first_cart_at else ""
-        data["last_cart_day"] = report.last_cart_at.strftime("%Y-%m-%d") if report.last_cart_at else ""
+        data["first_cart_day"] = (data["first_cart_at"] or "")[:10]
+        data["last_cart_day"] = (data["last_cart_at"] or "")[:10]
+        data["computed"] = data["computed_at"][:16].replace("T", " ")
         experiments.append(data)
     return render(
         "cart_recovery/report.html",

@@ -1,14 +1,18 @@
 """The report as plain JSON-able data: what ``cart_recovery_report --json`` prints, what the API's
-``report`` returns and what the table and the HTML page are drawn from."""
+``report`` returns, what the rollup stores and what the table and the HTML page are drawn from."""
 
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from django.utils import timezone
+
+from ..models import RecoveryReportSnapshot
 from ..settings.channel import RecoverySettings
 from ..settings.parsers import format_duration
 from . import stats
 from .report import Arm, ArmSet, ExperimentReport, Group, Money, build_report
+from .winners import tracked_channels
 
 
 def report_data(
@@ -17,10 +21,23 @@ def report_data(
     since: datetime | None = None,
     settings_for: Callable[[str], RecoverySettings | None] = lambda slug: None,
     progress: Callable[[int, int], None] | None = None,
+    fresh: bool = False,
 ) -> list[dict]:
-    """Every report of :func:`build_report` as :func:`plain` data."""
-    reports = build_report(channel=channel, since=since, settings_for=settings_for, progress=progress)
-    return [plain(report) for report in reports]
+    """Every report of the channel (or all channels) as :func:`plain` data: the ones the periodic
+    rollup stored, when it has stored every channel asked for and no ``since`` or ``fresh`` asks for
+    a build now; else built now by :func:`build_report`. Each says when it was ``computed_at``."""
+    if since is None and not fresh:
+        slugs = [channel] if channel else tracked_channels()
+        stored = dict(
+            RecoveryReportSnapshot.objects.filter(channel_slug__in=slugs).values_list("channel_slug", "data")
+        )
+        if slugs and all(slug in stored for slug in slugs):
+            return [report for slug in slugs for report in stored[slug]]
+    now = timezone.now()
+    reports = build_report(
+        channel=channel, since=since, settings_for=settings_for, progress=progress, now=now
+    )
+    return [plain(report, computed_at=now) for report in reports]
 
 
 def _pct(value: float | None) -> float | None:
@@ -80,12 +97,13 @@ def _group(group: Group) -> dict:
     }
 
 
-def plain(report: ExperimentReport) -> dict:
+def plain(report: ExperimentReport, *, computed_at: datetime) -> dict:
     """The report as JSON-able data: counts as ints, percentages (and percentage points) rounded to
     2 decimals, money as decimal strings in ``currency``, p-values to 4 decimals."""
     test = report.lift_test
     return {
         "channel": report.channel,
+        "computed_at": computed_at.isoformat(),
         "experiment": report.version,
         "current": report.current,
         "currency": report.currency,

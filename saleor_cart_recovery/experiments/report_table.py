@@ -22,6 +22,7 @@ def report_table(r: dict) -> list[str]:
     lines = [
         f"Channel {r['channel']} — experiment {r['experiment']}"
         f"{' (current)' if r['current'] else ' (earlier settings)'} — window {r['attribution_window']}"
+        f" — computed {r['computed_at'][:16].replace('T', ' ')} UTC"
     ]
     rows: list[tuple] = [
         (

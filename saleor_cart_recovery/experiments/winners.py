@@ -1,5 +1,5 @@
 """The automatic winner's decisions, read by key: by the dispatcher (subjects), the hook's upsert
-(cadence) and the report. They are taken by :mod:`.auto_winner`, off the hot path; a decision is
+(cadence) and the report. They are taken by :mod:`.rollup`, off the hot path; a decision is
 final for its experiment version: from ``decided_at`` on, new carts get the winner and count no
 more in that comparison.
 """

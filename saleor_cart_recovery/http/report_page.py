@@ -2,8 +2,8 @@
 
 from django.http import HttpResponse
 
-from ..experiments.report import build_report
 from ..experiments.report_html import render_report_page
+from ..experiments.report_json import report_data
 from ..settings.parsers import parse_since
 from ..shop import settings_or_none
 from .base import StaffEndpoint
@@ -20,7 +20,8 @@ class ReportEndpoint(StaffEndpoint):
             since = parse_since(since_text) if since_text else None
         except ValueError as exc:
             return HttpResponse(str(exc), status=400, content_type="text/plain")
-        reports = build_report(channel=channel_slug, since=since, settings_for=settings_or_none)
+        fresh = request.GET.get("fresh", "") not in ("", "0", "false")
+        reports = report_data(channel=channel_slug, since=since, settings_for=settings_or_none, fresh=fresh)
         response = HttpResponse(
             render_report_page(channel_slug, reports, since=since_text),
             content_type="text/html; charset=utf-8",

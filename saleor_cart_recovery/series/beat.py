@@ -25,13 +25,13 @@ DISPATCH = Periodic(
     55,
     "Cart Recovery: plan due reminders and hand them to workers.",
 )
-WINNERS = Periodic(
-    "saleor_cart_recovery.decide_winners",
+ROLLUP = Periodic(
+    "saleor_cart_recovery.report_rollup",
     600,
     540,
-    "Cart Recovery: record automatic winners the experiments have proven (channels with auto_winner on).",
+    "Cart Recovery: store each channel's report and record the automatic winners it proves.",
 )
-SCHEDULE = (DISPATCH, WINNERS)
+SCHEDULE = (DISPATCH, ROLLUP)
 
 
 def periodic_task_model(apps=global_apps):

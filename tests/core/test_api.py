@@ -14,12 +14,13 @@ from django.core import mail
 from django.core.management import call_command
 from freezegun import freeze_time
 
+from saleor_cart_recovery.experiments.rollup import rollup
 from saleor_cart_recovery.models import RecoveryCart, Suppression
 from saleor_cart_recovery.series.activity import record_order, record_refund
 from saleor_cart_recovery.series.delivery import deliver, deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from tests.shopapp.models import ShopChannel, ShopOrder
-from tests.shopapp.shop import order_ref
+from tests.shopapp.shop import DbShop, order_ref
 
 from .conftest import CONFIGURATION, START, make_checkout, touch
 
@@ -390,12 +391,21 @@ def test_a_bad_cursor_is_a_graphql_error(client, many_carts, cursor):
 
 def test_report_is_what_the_command_prints(client, abandoned_cart, other_channel, recovery_settings):
     touch(make_checkout(other_channel), START, recovery_settings)
+    # built now, both say the same (but for the moment each was computed)
     out = StringIO()
     call_command("cart_recovery_report", "--json", "--channel", "main", stdout=out)
     printed = json.loads(out.getvalue())
     report = json.loads(data(client, "{ report }")["report"])
-    assert report == printed
+    assert [{**r, "computed_at": ""} for r in report] == [{**r, "computed_at": ""} for r in printed]
     assert [r["channel"] for r in report] == ["main"] and report[0]["treated"]["carts"] == 1
+    # once the rollup stored the report, both show exactly that one
+    rollup(START + 2 * HOUR, DbShop().channel_settings)
+    out = StringIO()
+    call_command("cart_recovery_report", "--json", "--channel", "main", stdout=out)
+    stored = json.loads(data(client, "{ report }")["report"])
+    assert stored == json.loads(out.getvalue()) and stored[0]["computed_at"] == "2026-03-02T11:00:00+00:00"
+    fresh = json.loads(data(client, "{ report(fresh: true) }")["report"])
+    assert fresh[0]["computed_at"] != stored[0]["computed_at"]
     later = data(
         client, "query ($since: DateTime) { report(since: $since) }", {"since": "2026-03-03T00:00:00"}
     )

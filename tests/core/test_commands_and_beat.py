@@ -68,12 +68,12 @@ def test_registering_again_repairs_a_changed_entry(db):
     assert_one_enabled_minutely_entry()
 
 
-def test_the_winner_decision_runs_every_ten_minutes_off_the_dispatcher(db):
+def test_the_report_rollup_runs_every_ten_minutes_off_the_dispatcher(db):
     # migrate registered it next to the dispatcher, and registering again keeps one row
     assert register_schedule() is True
-    [entry] = PeriodicTask.objects.filter(name="saleor_cart_recovery.decide_winners")
+    [entry] = PeriodicTask.objects.filter(name="saleor_cart_recovery.report_rollup")
     assert (entry.task, entry.enabled, entry.interval.every, entry.interval.period) == (
-        "saleor_cart_recovery.decide_winners",
+        "saleor_cart_recovery.report_rollup",
         True,
         600,
         "seconds",

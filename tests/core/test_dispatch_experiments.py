@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from saleor_cart_recovery.experiments.auto_winner import decide_winners
 from saleor_cart_recovery.experiments.report import build_report
+from saleor_cart_recovery.experiments.rollup import rollup
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, RecoveryWinner
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.settings.channel import RecoverySettings
@@ -77,14 +77,14 @@ def seed_results(settings, *, conversions, carts=400, prefix="seed"):
                     status="converted" if converted else "finished",
                     experiment=version,
                     cadence=arm,
-                    last_activity_at=START - 10 * DAY,
-                    created_at=START - 10 * DAY,
-                    updated_at=START - 10 * DAY,
+                    last_activity_at=START - 30 * DAY,
+                    created_at=START - 30 * DAY,
+                    updated_at=START - 30 * DAY,
                     order_id=f"{prefix}-o{arm}{index}" if converted else "",
                     order_total=Decimal("10.00") if converted else None,
                     order_currency="USD" if converted else "",
                     conversion_match="token" if converted else "",
-                    converted_at=START - 9 * DAY if converted else None,
+                    converted_at=START - 29 * DAY if converted else None,
                 )
             )
     RecoveryCart.objects.bulk_create(made)
@@ -94,9 +94,9 @@ def seed_results(settings, *, conversions, carts=400, prefix="seed"):
             step=1,
             status="sent",
             variant=0 if cart.cadence == "A" else 1,
-            planned_at=START - 9 * DAY - HOUR,
-            sent_at=START - 9 * DAY - HOUR,
-            updated_at=START - 9 * DAY - HOUR,
+            planned_at=START - 29 * DAY - HOUR,
+            sent_at=START - 29 * DAY - HOUR,
+            updated_at=START - 29 * DAY - HOUR,
         )
         for cart in RecoveryCart.objects.filter(checkout_token__startswith=f"{prefix}-")
     )
@@ -114,27 +114,25 @@ def test_a_proven_winner_is_decided_off_the_dispatcher_and_given_to_carts_that_c
     seed_results(settings, conversions={"A": 20, "B": 80})
     before = carts_left_at_start(channel, settings, 20, at=START - 2 * HOUR)
     # when the periodic task decides
-    decided = decide_winners(START - HOUR, DbShop().channel_settings)
+    decided = rollup(START - HOUR, DbShop().channel_settings)
     # then both arm sets have a winner, recorded with its evidence
     assert sorted(decided) == [
         f"main {settings.experiments.version} cadence: B",
         f"main {settings.experiments.version} subject:1: 1",
     ]
+    # (on the carts whose follow-up ended: the 20 carts of two hours ago are still in theirs)
     cadence = RecoveryWinner.objects.get(arm_set="cadence")
-    waiting = Counter(
-        c.cadence for c in RecoveryCart.objects.filter(checkout_token__in=[c.token for c in before])
-    )
     assert cadence.evidence["arms"] == {
-        "A": {"converted": 20, "carts": 400 + waiting["A"]},
-        "B": {"converted": 80, "carts": 400 + waiting["B"]},
+        "A": {"converted": 20, "carts": 400},
+        "B": {"converted": 80, "carts": 400},
     }
     assert cadence.evidence["p_values"]["A"] < 0.05
     # and deciding again changes nothing (a decision is final)
-    assert decide_winners(START, DbShop().channel_settings) == []
+    assert rollup(START, DbShop().channel_settings) == []
 
     # when new carts arrive, and the dispatcher runs without ever building a report
     new = carts_left_at_start(channel, settings, 20)
-    monkeypatch.setattr("saleor_cart_recovery.experiments.auto_winner.build_report", None)
+    monkeypatch.setattr("saleor_cart_recovery.experiments.rollup.build_report", None)
     dispatch(now=START + 12 * HOUR, send=lambda message_ids: None)
     # then every new cart runs cadence B (from its first activity) and gets subject B for step 1
     fresh = RecoveryCart.objects.filter(checkout_token__in=[c.token for c in new])
@@ -149,7 +147,7 @@ def test_a_proven_winner_is_decided_off_the_dispatcher_and_given_to_carts_that_c
 def test_the_report_compares_only_carts_assigned_before_the_decision(channel, experiment):
     settings = experiment(auto_winner="true", winner_min_recipients="200", subjects=SUBJECTS)
     seed_results(settings, conversions={"A": 20, "B": 80})
-    decide_winners(START - HOUR, DbShop().channel_settings)
+    rollup(START - HOUR, DbShop().channel_settings)
     carts_left_at_start(channel, settings, 5)
     [report] = build_report(settings_for=DbShop().channel_settings)
     # the arms are the seeded carts only; the five later carts are shown apart, under the winner
@@ -165,17 +163,17 @@ def test_no_decision_without_enough_carts_or_proof_or_when_switched_off(channel,
     # too few carts per arm for any verdict
     settings = experiment(auto_winner="true", winner_min_recipients="401")
     seed_results(settings, conversions={"A": 20, "B": 80})
-    assert decide_winners(START, DbShop().channel_settings) == []
+    assert rollup(START, DbShop().channel_settings) == []
     # enough carts, but no proof: 22 against 20 of 400
     settings = experiment(auto_winner="true", winner_min_recipients="200", subjects=SUBJECTS)
     seed_results(settings, conversions={"A": 20, "B": 22}, prefix="close")
-    assert decide_winners(START, DbShop().channel_settings) == []
+    assert rollup(START, DbShop().channel_settings) == []
     # proof, but the owner did not switch the automatic winner on
     settings = experiment(
         auto_winner="false", winner_min_recipients="200", subjects="1: One\n1: Two\n2: Three\n3: Four"
     )
     seed_results(settings, conversions={"A": 20, "B": 80}, prefix="off")
-    assert decide_winners(START, DbShop().channel_settings) == []
+    assert rollup(START, DbShop().channel_settings) == []
     new = carts_left_at_start(channel, settings, 30)
     assert {c.cadence for c in RecoveryCart.objects.filter(checkout_token__in=[c.token for c in new])} == {
         "A",
@@ -187,7 +185,7 @@ def test_no_decision_without_enough_carts_or_proof_or_when_switched_off(channel,
 def test_switching_the_automatic_winner_off_stops_giving_out_a_decided_winner(channel, experiment):
     settings = experiment(auto_winner="true", winner_min_recipients="200", subjects=SUBJECTS)
     seed_results(settings, conversions={"A": 20, "B": 80})
-    decide_winners(START - HOUR, DbShop().channel_settings)
+    rollup(START - HOUR, DbShop().channel_settings)
     # when the owner switches it off (the experiment version stays: the arms did not change)
     settings = experiment(auto_winner="false", winner_min_recipients="200", subjects=SUBJECTS)
     assert RecoveryWinner.objects.filter(experiment=settings.experiments.version).count() == 2

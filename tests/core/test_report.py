@@ -22,8 +22,9 @@ from PIL import Image
 from saleor_cart_recovery.experiments.assignment import in_holdout, pick_variant
 from saleor_cart_recovery.experiments.report import build_report
 from saleor_cart_recovery.experiments.report_json import report_data
+from saleor_cart_recovery.experiments.rollup import rollup
 from saleor_cart_recovery.experiments.stats import difference_interval
-from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, RecoveryReportSnapshot
 from saleor_cart_recovery.series.activity import record_order, record_refund
 from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
@@ -478,3 +479,25 @@ def test_verdicts_compare_only_carts_whose_follow_up_ended_and_orders_within_it(
     assert (b.converted, b.complete, b.complete_converted) == (3, 3, 3)
     treated = late.treated
     assert (treated.complete_shoppers, treated.complete_shoppers_converted) == (5, 4)
+
+
+def test_the_command_shows_the_stored_rollup_without_scanning_and_fresh_builds_now(scenario, monkeypatch):
+    # given the 10-minute rollup stored the report
+    assert rollup(START + 11 * DAY, DbShop().channel_settings) == []
+    stored = RecoveryReportSnapshot.objects.get(channel_slug="main")
+    assert stored.computed_at == START + 11 * DAY and stored.data[0]["treated"]["converted"] == 4
+
+    # when the command runs while a scan would fail, it shows the stored report and when it was computed
+    def no_scan(**kwargs):
+        raise AssertionError("the stored report needs no scan")
+
+    monkeypatch.setattr("saleor_cart_recovery.experiments.report_json.build_report", no_scan)
+    out = StringIO()
+    call_command("cart_recovery_report", stdout=out)
+    assert "computed 2026-03-13 09:00 UTC" in out.getvalue()
+    assert "incremental revenue (net) 50.00 USD" in out.getvalue()
+    # and --fresh (or --since) builds it now
+    with pytest.raises(AssertionError, match="needs no scan"):
+        call_command("cart_recovery_report", "--fresh", stdout=StringIO())
+    with pytest.raises(AssertionError, match="needs no scan"):
+        call_command("cart_recovery_report", "--since", "30d", stdout=StringIO())

@@ -3,7 +3,7 @@
 from django_celery_beat.models import IntervalSchedule
 from saleor.schedulers.models import CustomPeriodicTask
 
-from saleor_cart_recovery.series.beat import DISPATCH, WINNERS, register_schedule
+from saleor_cart_recovery.series.beat import DISPATCH, ROLLUP, register_schedule
 
 DISPATCH_TASK = DISPATCH.task
 
@@ -75,12 +75,12 @@ def test_the_winner_task_is_registered_and_runs_under_saleors_writer_restriction
     from saleor.celeryconf import app
     from saleor.core.tasks import RestrictWriterDBTask
 
-    from saleor_cart_recovery.tasks import decide_automatic_winners
+    from saleor_cart_recovery.tasks import report_rollup
 
     enable_cart_recovery(auto_winner="true", cadences="A: 1h, 1d, 3d | B: 2h, 2d, 4d")
-    [entry] = CustomPeriodicTask.objects.filter(name=WINNERS.task)
-    assert (entry.task, entry.interval.every, entry.enabled) == (WINNERS.task, 600, True)
-    assert isinstance(app.tasks[WINNERS.task], RestrictWriterDBTask)
+    [entry] = CustomPeriodicTask.objects.filter(name=ROLLUP.task)
+    assert (entry.task, entry.interval.every, entry.enabled) == (ROLLUP.task, 600, True)
+    assert isinstance(app.tasks[ROLLUP.task], RestrictWriterDBTask)
     # when beat fires it, it reads the report and writes decisions through allow_writer (Saleor's
     # test settings raise otherwise); one cart proves nothing yet
-    assert decide_automatic_winners.delay().get() == "no new winner"
+    assert report_rollup.delay().get() == "no new winner"

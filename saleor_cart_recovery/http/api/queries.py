@@ -89,7 +89,12 @@ class Query(graphene.ObjectType):
     report = graphene.JSONString(
         required=True,
         since=graphene.DateTime(description="Only carts first seen since (UTC when no offset is given)."),
-        description="What `cart_recovery_report --json --channel <this channel>` prints.",
+        fresh=graphene.Boolean(
+            default_value=False,
+            description="Build it now instead of reading the one the 10-minute rollup stored.",
+        ),
+        description="What `cart_recovery_report --json --channel <this channel>` prints; each report "
+        "says when it was `computed_at`.",
     )
 
     @staticmethod
@@ -141,8 +146,8 @@ class Query(graphene.ObjectType):
         return backlog(timezone.now(), info.context.channel_slug)
 
     @staticmethod
-    def resolve_report(root, info, since=None):
+    def resolve_report(root, info, since=None, fresh=False):
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         channel = info.context.channel_slug
-        return report_data(channel=channel, since=since, settings_for=settings_or_none)
+        return report_data(channel=channel, since=since, settings_for=settings_or_none, fresh=fresh)

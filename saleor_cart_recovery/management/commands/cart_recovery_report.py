@@ -20,14 +20,23 @@ class Command(BaseCommand):
             "--since", help="only carts first seen since: 2026-03-01, an ISO date-time or 30d"
         )
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        parser.add_argument(
+            "--fresh",
+            action="store_true",
+            help="build it now instead of showing the one the 10-minute rollup stored",
+        )
 
-    def handle(self, *args, channel=None, since=None, json=False, **options):
+    def handle(self, *args, channel=None, since=None, json=False, fresh=False, **options):
         try:
             since_at = parse_since(since) if since else None
         except ValueError as exc:
             raise CommandError(f"--since: {exc}") from None
         data = report_data(
-            channel=channel, since=since_at, settings_for=settings_or_none, progress=self._progress
+            channel=channel,
+            since=since_at,
+            settings_for=settings_or_none,
+            progress=self._progress,
+            fresh=fresh,
         )
         if json:
             self.stdout.write(_dumps(data))

@@ -30,6 +30,17 @@ class Migration(migrations.Migration):
             ],
             options={"db_table": "cart_recovery_winner"},
         ),
+        migrations.CreateModel(
+            name="RecoveryReportSnapshot",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel_slug", models.CharField(max_length=255, unique=True)),
+                ("computed_at", models.DateTimeField()),
+                ("seconds", models.FloatField()),
+                ("data", models.JSONField(default=list)),
+            ],
+            options={"db_table": "cart_recovery_report_snapshot"},
+        ),
         migrations.AddConstraint(
             model_name="recoverywinner",
             constraint=models.UniqueConstraint(
