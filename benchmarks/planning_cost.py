@@ -44,6 +44,14 @@ BASELINE = "965ffee"
 EXPORTED = ["saleor_cart_recovery", "tests/__init__.py", "tests/settings.py", "tests/shopapp"]
 
 
+def export_version(commit: str, into: Path) -> None:
+    """The package (and the test shop it runs on) as ``commit`` had it, written under ``into``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, *EXPORTED], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+
+
 def load() -> str:
     """The machine's 1/5/15-minute load averages: other work on the same cores skews the timings."""
     return " / ".join(f"{value:.1f}" for value in os.getloadavg())
@@ -243,12 +251,7 @@ def main() -> None:
     database = os.environ.get("CART_RECOVERY_DB_NAME", "cart_recovery_bench_plan")
     print(LEGEND, flush=True)
     with tempfile.TemporaryDirectory() as baseline_dir:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", options.baseline, *EXPORTED],
-            check=True,
-            capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", baseline_dir], input=archive, check=True)
+        export_version(options.baseline, Path(baseline_dir))
         now = run("this version (work tree)", ROOT, f"{database}_now", options)
         before = run(f"before ({options.baseline})", Path(baseline_dir), f"{database}_before", options)
 

@@ -33,7 +33,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from planning_cost import EXPORTED, import_version, load
+from planning_cost import export_version, import_version, load
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("CART_RECOVERY_DB_NAME", "cart_recovery_bench_report")
@@ -280,12 +280,7 @@ def main() -> None:
     fill(options.carts, options.reuse)
     print_mix()
     with tempfile.TemporaryDirectory() as baseline_dir:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", options.baseline, *EXPORTED],
-            check=True,
-            capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", baseline_dir], input=archive, check=True)
+        export_version(options.baseline, Path(baseline_dir))
         now = run(f"now ({work_tree()})", ROOT, options, explain=options.explain)
         before = run(f"before ({options.baseline})", Path(baseline_dir), options)
     print_summary(now, before)

@@ -7,12 +7,14 @@ unless a test asks for it.
 
 import asyncio
 import email
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -302,3 +304,30 @@ def wait_until(condition, what: str, *workers: Worker, timeout: float = MAIL_TIM
             seen = f" (state: {state()})" if state else ""
             pytest.fail(f"timed out after {timeout}s waiting for {what}{seen}; worker logs:\n{logs}")
         time.sleep(POLL)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+
+
+def chromium(*args: str, javascript: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+    """Headless Debian chromium with a fresh profile, quiet (no updates, no background fetches).
+    Without ``javascript`` the profile blocks scripts as a user's setting would (Chromium 156's
+    headless mode loads nothing at all with ``--blink-settings=scriptEnabled=false``)."""
+    profile = Path(tempfile.mkdtemp())
+    if not javascript:
+        (profile / "Default").mkdir()
+        blocked = {"profile": {"default_content_setting_values": {"javascript": 2}}}
+        (profile / "Default" / "Preferences").write_text(json.dumps(blocked))
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+    ]
+    return subprocess.run([str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=timeout)

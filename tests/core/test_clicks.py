@@ -3,16 +3,12 @@
 
 import base64
 import hashlib
-import json
-import subprocess
-import tempfile
 import threading
 import time
 from datetime import timedelta
 from html import escape
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
@@ -24,6 +20,7 @@ from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
 from tests.shopapp.models import ShopChannel
 
 from .conftest import CONFIGURATION, START, make_checkout, touch
+from .realparts import chromium, needs_chromium
 
 BASE = "/plugins/channel/main/saleor_cart_recovery"
 
@@ -243,31 +240,6 @@ def test_without_a_storefront_the_link_is_404_and_counts_nothing(
 
 # --- a real browser: a person's click arrives at the cart and is counted once ---------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-def chromium(url: str, *, javascript: bool) -> subprocess.CompletedProcess:
-    """Load ``url`` in headless chromium and let its beacons and navigations run. Without
-    ``javascript`` the profile blocks scripts as a user's setting would (Chromium 156's headless
-    mode loads nothing at all with ``--blink-settings=scriptEnabled=false``)."""
-    profile = Path(tempfile.mkdtemp())
-    if not javascript:
-        (profile / "Default").mkdir()
-        blocked = {"profile": {"default_content_setting_values": {"javascript": 2}}}
-        (profile / "Default" / "Preferences").write_text(json.dumps(blocked))
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-    ]
-    return subprocess.run([str(CHROMIUM), *flags, url], capture_output=True, text=True, timeout=60)
-
 
 def serve(server) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -330,11 +302,6 @@ def wait_for(condition, seconds: float = 10.0) -> bool:
     return bool(condition())
 
 
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-)
-
-
 @needs_chromium
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
@@ -349,7 +316,9 @@ def test_a_browser_arrives_at_the_cart_and_only_a_running_page_counts(
     host, port = storefront.server_address
     configure(channel, storefront_url=f"http://{host}:{port}/cart/{{token}}")
     # when a browser opens the tracked link from the email
-    result = chromium(f"{shop_server}{link_to(reminder)}", javascript=javascript)
+    # let the page's beacon and navigation run before the DOM is dumped
+    url = f"{shop_server}{link_to(reminder)}"
+    result = chromium("--virtual-time-budget=5000", "--dump-dom", url, javascript=javascript, timeout=60)
 
     # then it arrives at the shopper's cart, telling the storefront nothing about the link
     def pages():

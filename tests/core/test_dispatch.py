@@ -197,12 +197,19 @@ def test_two_dispatchers_at_once_plan_each_step_once(channel, recovery_settings)
     assert sorted(sent) == sorted(RecoveryMessage.objects.values_list("id", flat=True))
 
 
-def test_holdout_cart_is_tracked_but_gets_no_email(run, channel):
+@pytest.fixture
+def half_held_out(channel):
+    """The channel with a 50 % holdout: its settings, and one address held out and one not."""
     configuration = [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
     channel.configuration = configuration
     channel.save()
-    settings = RecoverySettings.from_plugin_configuration(configuration)
-    held_email, _ = emails_by_holdout(channel.slug, Decimal(50))
+    return RecoverySettings.from_plugin_configuration(configuration), *emails_by_holdout(
+        channel.slug, Decimal(50)
+    )
+
+
+def test_holdout_cart_is_tracked_but_gets_no_email(run, channel, half_held_out):
+    settings, held_email, _ = half_held_out
     checkout = make_checkout(channel, email=held_email)
     touch(checkout, START, settings)
     held, sent = [], []
@@ -217,14 +224,10 @@ def test_holdout_cart_is_tracked_but_gets_no_email(run, channel):
     assert (cart.holdout, cart.status) == (True, "finished")
 
 
-def test_a_held_out_cart_gets_the_order_check_a_reminder_would_get(channel, run):
+def test_a_held_out_cart_gets_the_order_check_a_reminder_would_get(channel, run, half_held_out):
     # given a held-out shopper's cart and a treated one, and both bought from another device while
     # the order hook was not running (nothing recorded)
-    configuration = [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
-    channel.configuration = configuration
-    channel.save()
-    settings = RecoverySettings.from_plugin_configuration(configuration)
-    held_email, treated_email = emails_by_holdout(channel.slug, Decimal(50))
+    settings, held_email, treated_email = half_held_out
     for email in (held_email, treated_email):
         touch(make_checkout(channel, email=email), START, settings)
         ShopOrder.objects.create(
@@ -381,13 +384,9 @@ def test_settings_that_cannot_be_read_this_time_defer_the_carts(run, abandoned_c
     assert (cart.status, cart.stop_reason, cart.next_due_at) == ("active", "", START + HOUR + PENDING_RECHECK)
 
 
-def test_a_failing_order_lookup_for_held_out_carts_harms_no_one(channel, run, caplog):
+def test_a_failing_order_lookup_for_held_out_carts_harms_no_one(channel, run, caplog, half_held_out):
     # given a held-out cart and a treated one due, and the shop's order lookup failing
-    configuration = [*channel.configuration, {"name": "holdout_percent", "value": "50"}]
-    channel.configuration = configuration
-    channel.save()
-    settings = RecoverySettings.from_plugin_configuration(configuration)
-    held_email, treated_email = emails_by_holdout(channel.slug, Decimal(50))
+    settings, held_email, treated_email = half_held_out
     for email in (held_email, treated_email):
         touch(make_checkout(channel, email=email), START, settings)
     with mock.patch("tests.shopapp.shop.DbShop.find_orders", side_effect=OperationalError("timeout")):

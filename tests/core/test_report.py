@@ -5,8 +5,6 @@ import itertools
 import json
 import os
 import re
-import subprocess
-import tempfile
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -33,6 +31,7 @@ from tests.shopapp.models import ShopOrder
 from tests.shopapp.shop import DbShop, order_ref
 
 from .conftest import CONFIGURATION, START, make_checkout, touch
+from .realparts import chromium, needs_chromium
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 BASE = "/plugins/channel/main/saleor_cart_recovery"
@@ -393,26 +392,7 @@ def test_report_page_rejects_a_bad_since(scenario, client):
     assert response.status_code == 400
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-def chromium(*args: str) -> subprocess.CompletedProcess:
-    profile = tempfile.mkdtemp()
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-    ]
-    return subprocess.run([str(CHROMIUM), *flags, *args], capture_output=True, text=True, timeout=120)
-
-
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-)
+@needs_chromium
 def test_report_page_renders_in_a_real_browser(scenario, client, tmp_path):
     page = client.get(f"{BASE}/report", HTTP_X_TEST_STAFF="MANAGE_CHECKOUTS").content
     html = tmp_path / "report.html"
