@@ -44,6 +44,12 @@ class Reason(models.TextChoices):
     BOUNCED = "bounced"  # the mail server refused the address for good: suppressed in the channel
     CONFIGURATION_INVALID = "configuration_invalid"  # the channel's stored settings no longer parse
     PLANNING_FAILED = "planning_failed"  # an unexpected error while planning this cart (logged)
+    # The owner's sending rules (see series.rules). The first three skip or hold back one step and
+    # the series goes on; a cart below the minimum is stopped until the shopper adds to it.
+    NO_CONSENT = "no_consent"  # audience is consented and the shopper's consent is not in the metadata
+    FREQUENCY_CAP = "frequency_cap"  # the address had its allowed reminders for the period
+    QUIET_HOURS = "quiet_hours"  # (on a scheduled message) waits for the shopper's quiet hours to end
+    BELOW_MIN_TOTAL = "below_min_total"  # the cart's subtotal is below min_cart_total
 
 
 # Stops that new cart activity may undo: the shopper came back and the cart is worth chasing again.
@@ -53,6 +59,7 @@ REOPENABLE_REASONS = (
     Reason.PLUGIN_INACTIVE,
     Reason.CONFIGURATION_INVALID,
     Reason.PLANNING_FAILED,
+    Reason.BELOW_MIN_TOTAL,
 )
 # Suppression sources that mean "the address cannot receive mail" rather than "asked to stop".
 BOUNCE_SOURCES = ("bounced",)
@@ -152,6 +159,9 @@ class RecoveryMessage(models.Model):
             models.Index(
                 fields=["updated_at"], condition=Q(status="sending"), name="cart_recovery_msg_sending"
             ),
+            # The frequency cap counts an address's reminders handed to the mail server lately, and
+            # the coupon rule looks for its codes still valid (series.caps).
+            models.Index(fields=["recipient", "handed_over_at"], name="cart_recovery_msg_recipient"),
         ]
 
     def __str__(self):

@@ -6,9 +6,9 @@ and tasks never hold a host model instance.
 """
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -53,8 +53,15 @@ class CartSnapshot:
     language_code: str
     currency: str
     lines: tuple[CartLine, ...]
-    total: Decimal
+    total: Decimal  # the lines' total: the cart's subtotal
     shop_name: str
+    # What the owner's sending rules read (see series.rules): the checkout's metadata (public keys
+    # over private ones), then the customer account's; the first name and country of the shipping,
+    # else billing, address (the account's first name when no address has one).
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    account_metadata: Mapping[str, str] = field(default_factory=dict)
+    first_name: str = ""
+    country: str = ""  # ISO 3166 code
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,14 @@ class Shop(Protocol):
     def load_carts(self, checkout_tokens: Sequence[str]) -> dict[str, CartSnapshot]:
         """The checkouts that still exist, by token, read with a bounded number of queries
         whatever their number (no pricing run, no webhook per cart)."""
+
+    def sample_cart(self, channel_slug: str, language_code: str) -> CartSnapshot:
+        """A cart for previews and test sends when no checkout is named: a few of the channel's
+        products at their channel prices, in its currency (made-up lines when it has none)."""
+
+    def delete_expired_vouchers(self, now: datetime) -> int:
+        """Delete the vouchers this plugin issued that expired before ``now`` without being used;
+        how many were deleted."""
 
     def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
         """Per lookup's checkout token, the order placed from that checkout; else the newest order

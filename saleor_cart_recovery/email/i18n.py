@@ -9,11 +9,18 @@ from ..settings.parsers import normalize_language
 
 DEFAULT_LANGUAGE = "en"
 
+# Built-in words per step role (see .copy): the first reminder, a plain reminder worded anew, news
+# that is true now (low stock, a lower price), and the last one. Nothing here claims what is not
+# so: no expiry, no scarcity; a coupon's real expiry is said by the coupon box itself.
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
-        "preheader": "Your cart at {shop} is saved. Pick up where you left off.",
-        "heading": "You left something in your cart",
-        "intro": "We saved your cart at {shop}. It is ready whenever you are.",
+        "heading_first": "You left something in your cart",
+        "intro_first": "We saved your cart at {shop}. It is ready whenever you are.",
+        "heading_again": "Still thinking it over?",
+        "intro_again": "Your cart at {shop} is still saved. Here is what is in it, in case you want "
+        "another look.",
+        "heading_news": "An update on your cart",
+        "intro_news": "Something changed at {shop} since you left your cart:",
         "heading_last": "Your cart is still waiting",
         "intro_last": "This is the last reminder we will send about this cart.",
         "quantity": "Qty",
@@ -24,9 +31,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "unsubscribe": "Unsubscribe from cart reminders",
     },
     "tr": {
-        "preheader": "{shop} sepetiniz kaydedildi. Kaldığınız yerden devam edin.",
-        "heading": "Sepetinizde ürün bıraktınız",
-        "intro": "{shop} sepetinizi sizin için sakladık. Hazır olduğunuzda sizi bekliyor.",
+        "heading_first": "Sepetinizde ürün bıraktınız",
+        "intro_first": "{shop} sepetinizi sizin için sakladık. Hazır olduğunuzda sizi bekliyor.",
+        "heading_again": "Hâlâ karar veremediniz mi?",
+        "intro_again": "{shop} sepetiniz hâlâ kayıtlı. Bir kez daha bakmak isterseniz içindekiler "
+        "aşağıda.",
+        "heading_news": "Sepetinizle ilgili bir gelişme",
+        "intro_news": "Sepetinizden ayrıldığınızdan beri {shop} mağazasında bir şey değişti:",
         "heading_last": "Sepetiniz hâlâ sizi bekliyor",
         "intro_last": "Bu sepet hakkında göndereceğimiz son hatırlatma bu.",
         "quantity": "Adet",

@@ -18,7 +18,7 @@ from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_percent
 
 from ..settings.channel import CouponSettings, OfferSettings, RecoverySettings
-from ..settings.formats import DISCOUNT, HELP, PERCENTAGE, REMINDER, URGENCY
+from ..settings.formats import DISCOUNT, PERCENTAGE, REMINDER, URGENCY
 from ..shop import CartLine, CartSnapshot, IssuedVoucher, Shop, UpsellProduct
 from .i18n import babel_locale, format_money, offer_strings
 
@@ -182,21 +182,17 @@ def build_offer(
     facts: OfferFacts = NO_FACTS,
 ) -> dict:
     """Template data for the step's content; strings and plain containers only. ``facts`` comes
-    from :func:`offer_facts`."""
+    from :func:`offer_facts`. (What the heading and intro say is decided by :mod:`.copy`.)"""
     offers = settings.offers
     language = snapshot.language_code
     text = offer_strings(language)
     money = lambda amount: format_money(amount, snapshot.currency, language)  # noqa: E731
     offer: dict = {
         "content": content,
-        "heading": "",
-        "intro": "",
         "coupon": None,
         "urgency": [],
         "upsell": [],
     }
-    if content == HELP:
-        offer["heading"], offer["intro"] = text["heading_help"], text["intro_help"]
     if voucher_code and offers.coupon is not None and voucher_expires_at is not None:
         discount = coupon_discount(offers.coupon, money, language)
         left, until = expiry_in_words(voucher_expires_at, now, language)
@@ -213,9 +209,6 @@ def build_offer(
             "applied": text["coupon_applied"],
         }
         offer["recovery_url"] = with_coupon(settings.recovery_url(snapshot.token), voucher_code)
-        if content == DISCOUNT:
-            offer["heading"] = text["heading_discount"]
-            offer["intro"] = text["intro_discount"].format(discount=discount)
     if content == URGENCY:
         offer["urgency"] = _urgency(settings, snapshot, facts.stock, prices_then, text, money)
         if offers.upsell_enabled:

@@ -40,10 +40,14 @@ def inline_template(source: str) -> str:
         return f"<!--tpl{index}-->" if match.group(0).startswith("{%") else f"tplvar{index}x"
 
     inlined = inline_css(_TAG.sub(hide, source))
-    restored = _PLACEHOLDER.sub(lambda m: tags[int(m.group(1) or m.group(2))], inlined)
-    if _PLACEHOLDER.search(restored) or len(_TAG.findall(restored)) != len(tags):
+    seen = [0] * len(tags)
+    for match in _PLACEHOLDER.finditer(inlined):
+        seen[int(match.group(1) or match.group(2))] += 1
+    # Block tags must survive exactly once, in place; a variable may be copied (premailer repeats a
+    # style's background colour as a bgcolor attribute), never dropped.
+    if any(count != 1 if tag.startswith("{%") else count < 1 for tag, count in zip(tags, seen, strict=True)):
         raise ValueError("premailer moved or dropped template tags; the template cannot be pre-inlined")
-    return restored
+    return _PLACEHOLDER.sub(lambda m: tags[int(m.group(1) or m.group(2))], inlined)
 
 
 @cache

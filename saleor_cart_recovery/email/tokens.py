@@ -8,6 +8,8 @@ from django.core import signing
 from ..exceptions import BadToken
 
 _UNSUBSCRIBE_SALT = "saleor_cart_recovery.unsubscribe"
+# The unsubscribe link of previews and test sends: no shopper behind it, the page says so.
+PREVIEW_TOKEN = "preview"
 
 
 @dataclass(frozen=True)

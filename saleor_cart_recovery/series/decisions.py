@@ -68,13 +68,15 @@ def reason_not_to_send(
     snapshot: CartSnapshot | None,
     check_snapshot: bool = True,
     step_in_schedule: bool = True,
+    below_minimum: bool = False,
 ) -> str | None:
     """Why this reminder must not go out now, or ``None`` to send it.
 
     ``unavailable`` is why the channel's settings cannot be used (``plugin_inactive``,
     ``configuration_invalid``), ``suppression`` why the address gets no mail (``unsubscribed``,
     ``bounced``); ``step_in_schedule`` is false when the owner shortened the schedule after the
-    step was planned. Order of checks matters: a purchase is reported as such even when the
+    step was planned; ``below_minimum`` when the cart's subtotal is under the owner's
+    ``min_cart_total``. Order of checks matters: a purchase is reported as such even when the
     checkout is gone too."""
     if cart_status == CartStatus.CONVERTED or ordered:
         return Reason.PURCHASED
@@ -96,4 +98,6 @@ def reason_not_to_send(
         return Reason.CART_EMPTY
     if not snapshot.email:
         return Reason.NO_EMAIL
+    if below_minimum:
+        return Reason.BELOW_MIN_TOTAL
     return None

@@ -37,6 +37,7 @@ batch is given back for a retry.
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -45,7 +46,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from ..email.compose import compose_email
+from ..email.compose import compose_email, reminder_links
 from ..email.offers import (
     OfferFacts,
     abandoned_prices,
@@ -58,12 +59,13 @@ from ..email.offers import (
 from ..email.transport import close_connection, connection_alive, open_connection, send_on
 from ..exceptions import CartRecoveryError, RecipientRefused, SendFailed, SendRefused, SendUncertain
 from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
-from ..settings.channel import RecoverySettings
-from ..settings.formats import SmtpConfig
-from ..shop import CartSnapshot, OrderLookup, OrderRef, Shop, get_shop, usable_settings
+from ..settings.channel import CouponSettings, RecoverySettings
+from ..settings.formats import REMINDER, SmtpConfig
+from ..shop import CartSnapshot, IssuedVoucher, OrderLookup, OrderRef, Shop, get_shop, usable_settings
+from . import caps, rules
 from .activity import record_purchase
 from .decisions import next_due, reason_not_to_send
-from .suppression import normalize_email, suppress, suppression_reasons
+from .suppression import hashed_address, normalize_email, suppress, suppression_reasons
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +207,7 @@ class _Reads:
             snapshot=snapshot,
             check_snapshot=self.with_snapshots,
             step_in_schedule=settings is None or step <= settings.steps,
+            below_minimum=bool(settings and snapshot and rules.below_minimum(settings.rules, snapshot)),
         )
         return _Situation(settings, order, snapshot, reason)
 
@@ -247,20 +250,25 @@ def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
     ]
     reads = _Reads(shop, [message.cart for message in messages], with_snapshots=True)
     situations = {message.pk: reads.situation(message.cart, message.step) for message in messages}
+    now = timezone.now()
+    held_back = _apply_sending_rules(messages, claims, situations, now)
     # What the messages that may go out will say, and the shop's facts for all of them at once.
     contents: dict[int, tuple[RecoverySettings, CartSnapshot, str]] = {}
     for message in messages:
         situation = situations[message.pk]
+        if message.pk in held_back:
+            continue
         if situation.reason is None and situation.settings is not None and situation.snapshot is not None:
             settings = situation.settings
             content = content_for_step(settings.offers, message.step, settings.steps)
             contents[message.pk] = (settings, situation.snapshot, content)
     facts = dict(zip(contents, offer_facts(shop, list(contents.values())), strict=True))
-    now = timezone.now()
     ready: list[tuple[Prepared, str]] = []
     carts: dict[int, tuple[str, str]] = {}
     for message in messages:
         attempt = claims[message.pk]
+        if message.pk in held_back:
+            continue
         try:
             situation = situations[message.pk]
             if message.pk not in contents:
@@ -276,7 +284,8 @@ def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
             continue
         if prepared is None:
             continue
-        _, snapshot, content = contents[message.pk]
+        prepared, content = prepared
+        _, snapshot, _ = contents[message.pk]
         ready.append((prepared, content))
         carts[message.cart_id] = (prepared.recipient, json.dumps(abandoned_prices(snapshot.lines)))
     if not ready:
@@ -306,6 +315,73 @@ def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
     return [p for p, _ in ready if p.message_id in still_ours]
 
 
+def _apply_sending_rules(
+    messages: list[RecoveryMessage], claims: dict[int, int], situations: dict[int, _Situation], now
+) -> set[int]:
+    """The owner's rules for the messages that may otherwise go out, in this order: consent (the step
+    is skipped, ``no_consent``), quiet hours in the shopper's zone (postponed to the window's end,
+    ``quiet_hours``), the frequency cap (skipped, ``frequency_cap``; checked again under the
+    address's lock right before the send). The ids of the messages held back; each one is recorded
+    (a failure to record it is logged and leaves the claim to the dispatcher's timeouts)."""
+    candidates = [
+        m for m in messages if situations[m.pk].reason is None and situations[m.pk].snapshot is not None
+    ]
+    periods = [s.rules.frequency_cap.period for m in candidates if (s := situations[m.pk].settings) and s.rules.frequency_cap]
+    sends = (
+        caps.recent_sends(
+            ((m.cart.channel_slug, normalize_email(situations[m.pk].snapshot.email)) for m in candidates),
+            now - max(periods),
+        )
+        if periods
+        else {}
+    )
+    held: set[int] = set()
+    for message in candidates:
+        settings, snapshot = situations[message.pk].settings, situations[message.pk].snapshot
+        assert settings is not None and snapshot is not None
+        sending = settings.rules
+        address = (message.cart.channel_slug, normalize_email(snapshot.email))
+        try:
+            if not rules.has_consent(sending, snapshot):
+                _skip_step(message, claims[message.pk], Reason.NO_CONSENT, now)
+            elif until := rules.quiet_until(now, rules.shopper_zone(snapshot, sending.time_zone, now), sending.quiet_hours):
+                _postpone_quiet(message, claims[message.pk], until, now)
+            elif not rules.cap_allows(sending.frequency_cap, sends.get(address, ()), now):
+                _skip_step(message, claims[message.pk], Reason.FREQUENCY_CAP, now)
+            else:
+                continue
+        except Exception:
+            logger.exception("cart recovery: could not apply the sending rules to message %s", message.pk)
+        held.add(message.pk)
+    return held
+
+
+def _skip_step(message: RecoveryMessage, attempt: int, reason: str, now) -> None:
+    """This step does not go out, the series goes on with the next one (a skipped last step
+    finishes it)."""
+    with transaction.atomic():
+        if _ours(message.pk, attempt).update(status=MessageStatus.SKIPPED, reason=reason, updated_at=now):
+            finish_if_done([message.cart_id], now)
+    logger.info("cart %s step %s skipped: %s", message.cart.checkout_token, message.step, reason)
+
+
+def _postpone_quiet(message: RecoveryMessage, attempt: int, until, now) -> None:
+    """Back to ``scheduled`` until the quiet window ends, without counting the attempt. The cart's
+    spacing restarts from then, so the next step keeps its configured gap after this one."""
+    with transaction.atomic():
+        if _ours(message.pk, attempt).update(
+            status=MessageStatus.SCHEDULED,
+            reason=Reason.QUIET_HOURS,
+            attempts=attempt - 1,
+            attempt_after=until,
+            updated_at=now,
+        ):
+            RecoveryCart.objects.filter(pk=message.cart_id, last_planned_at__lt=until).update(
+                last_planned_at=until
+            )
+    logger.info("cart %s step %s waits for quiet hours to end at %s", message.cart.checkout_token, message.step, until)
+
+
 def _skip_for(message: RecoveryMessage, attempt: int, situation: _Situation) -> None:
     """A message whose situation does not let it go out: skipped with the reason."""
     reason = situation.reason or Reason.CHECKOUT_DELETED  # no reason means settings and cart are there
@@ -321,8 +397,8 @@ def _prepare_one(
     facts: OfferFacts,
     now,
 ) -> Prepared | None:
-    """One message that may go out: postponed when the shopper came back (``None``), else its
-    coupon issued and its email rendered."""
+    """One message that may go out, with what it says: postponed when the shopper came back
+    (``None``), else its coupon issued and its email rendered."""
     cart = message.cart
     settings, snapshot = situation.settings, situation.snapshot
     assert settings is not None and snapshot is not None
@@ -331,13 +407,11 @@ def _prepare_one(
         return None
     coupon = settings.offers.coupon
     if coupon is not None and coupon_due(settings.offers, message.step) and not message.voucher_code:
-        issued = issue_coupon(shop, coupon, snapshot, now=now)
-        message.voucher_code, message.voucher_expires_at = issued.code, issued.expires_at
-        if not _ours(message.pk, attempt).update(
-            voucher_code=issued.code, voucher_expires_at=issued.expires_at, updated_at=now
-        ):
-            logger.warning("cart %s: claim lost; voucher %s stays unused", cart.checkout_token, issued.code)
+        issued = _issue_coupon_once(shop, coupon, message, attempt, snapshot, now)
+        if issued is False:
             return None
+        if issued is None:
+            content = REMINDER  # the address holds a valid code already: this step goes without one
     offer = build_offer(
         settings,
         snapshot,
@@ -349,16 +423,15 @@ def _prepare_one(
         facts=facts,
     )
     email = compose_email(
-        shop,
         settings,
         snapshot,
         step=message.step,
         variant=message.variant,
         offer=offer,
-        message_id=message.pk,
+        links=reminder_links(shop, cart.channel_slug, message.pk),
     )
     email.message()  # headers and addresses checked now: a bad one fails preparation, not the send
-    return Prepared(
+    prepared = Prepared(
         message_id=message.pk,
         attempt=attempt,
         cart_id=cart.pk,
@@ -371,6 +444,31 @@ def _prepare_one(
         last_step=cart.next_due_at is None,
         lookup=_lookup(cart, email=normalize_email(snapshot.email)),
     )
+    return prepared, content
+
+
+def _issue_coupon_once(
+    shop: Shop, coupon: CouponSettings, message: RecoveryMessage, attempt: int, snapshot: CartSnapshot, now
+) -> IssuedVoucher | bool | None:
+    """Issue the step's coupon and store it on the message, unless the address already holds a
+    valid code in the channel (``None``: no coupon farming by opening many carts). Under the
+    address's lock, in one transaction with the voucher: a claim lost meanwhile (``False``) leaves
+    no voucher behind."""
+    address = normalize_email(snapshot.email)
+    with transaction.atomic():
+        caps.lock_address(message.cart.channel_slug, address)
+        if caps.coupon_live(message.cart.channel_slug, address, now=now, other_than=message.pk):
+            logger.info("cart %s: %s holds a valid code already; no new coupon", snapshot.token, address)
+            return None
+        issued = issue_coupon(shop, coupon, snapshot, now=now)
+        if not _ours(message.pk, attempt).update(
+            voucher_code=issued.code, voucher_expires_at=issued.expires_at, recipient=address, updated_at=now
+        ):
+            transaction.set_rollback(True)
+            logger.warning("cart %s: claim lost; the voucher was not kept", snapshot.token)
+            return False
+    message.voucher_code, message.voucher_expires_at = issued.code, issued.expires_at
+    return issued
 
 
 # Claims of a batch that wait for their turn are touched this often, so the dispatcher never takes
@@ -462,7 +560,9 @@ def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> bool:
 
 # Step 4's common case in one statement: the claim still ours, the cart still active with the
 # address and last activity the order check just used (so the shopper has not come back), the
-# address not suppressed. Anything else goes to the full re-check, which records why.
+# address not suppressed (as written, or as the keyed hash an erasure leaves), and — with a
+# frequency cap, under the address's lock — still under the cap. Anything else goes to the full
+# re-check, which records why.
 _MARK = f"""
 UPDATE {RecoveryMessage._meta.db_table} AS m SET handed_over_at = %(now)s, updated_at = %(now)s
 FROM {RecoveryCart._meta.db_table} AS c
@@ -470,9 +570,12 @@ WHERE m.id = %(id)s AND m.status = %(sending)s AND m.attempts = %(attempt)s
   AND c.id = m.cart_id AND c.status = %(active)s AND c.email = %(email)s
   AND c.last_activity_at = %(last_activity_at)s AND c.last_activity_at <= m.planned_at
   AND NOT EXISTS (SELECT 1 FROM {Suppression._meta.db_table} AS s
-                  WHERE s.channel_slug = c.channel_slug AND s.email = c.email)
+                  WHERE s.channel_slug = c.channel_slug AND s.email IN (c.email, %(hashed)s))
+  {{cap}}
 RETURNING m.id
 """
+_MARK_ANY = _MARK.format(cap="")
+_MARK_CAPPED = _MARK.format(cap=f"AND {caps.UNDER_CAP}")
 
 
 def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
@@ -482,17 +585,25 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
     settings, _ = usable_settings(prepared.channel_slug, shop)
     lookup = prepared.lookup
     if settings is not None and prepared.step <= settings.steps and not shop.find_orders([lookup]):
-        with connection.cursor() as cursor:
+        now = timezone.now()
+        cap = settings.rules.frequency_cap
+        # With a cap, the lock and the count-and-mark are one transaction; without, one statement.
+        with transaction.atomic() if cap else nullcontext(), connection.cursor() as cursor:
+            if cap is not None:
+                caps.lock_address(prepared.channel_slug, lookup.email)
             cursor.execute(
-                _MARK,
+                _MARK_ANY if cap is None else _MARK_CAPPED,
                 {
                     "id": prepared.message_id,
                     "attempt": prepared.attempt,
                     "email": lookup.email,
+                    "hashed": hashed_address(lookup.email),
                     "last_activity_at": lookup.since,
-                    "now": timezone.now(),
+                    "now": now,
                     "sending": MessageStatus.SENDING.value,
                     "active": CartStatus.ACTIVE.value,
+                    "cap_since": now - cap.period if cap else None,
+                    "cap_count": cap.count if cap else None,
                 },
             )
             if cursor.fetchone() is not None:
@@ -525,6 +636,13 @@ def _recheck_in_full(shop: Shop, prepared: Prepared) -> bool:
         if situation.settings is not None and (_came_back(cart, message) or cart.email != prepared.recipient):
             _postpone(prepared.message_id, prepared.attempt, situation.settings, cart, prepared.step)
             return False
+        cap = situation.settings.rules.frequency_cap if situation.settings else None
+        if cap is not None:
+            caps.lock_address(cart.channel_slug, prepared.recipient)
+            sent = caps.recent_sends([(cart.channel_slug, prepared.recipient)], now - cap.period)
+            if not rules.cap_allows(cap, sent.get((cart.channel_slug, prepared.recipient), ()), now):
+                _skip_step(message, prepared.attempt, Reason.FREQUENCY_CAP, now)
+                return False
         _ours(prepared.message_id, prepared.attempt).update(handed_over_at=now, updated_at=now)
     return True
 
@@ -575,7 +693,7 @@ def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> None:
         _release(message_id, attempt, Reason.RETRIES_EXHAUSTED, error=str(outcome))
         return
     if outcome is None:
-        fields = {"status": MessageStatus.SENT, "sent_at": now, "error": ""}
+        fields = {"status": MessageStatus.SENT, "sent_at": now, "error": "", "reason": ""}
     elif isinstance(outcome, SendUncertain):
         # The server may have it: sending again could mail the step twice (invariant 2).
         fields = {"status": MessageStatus.FAILED, "reason": Reason.INTERRUPTED, "error": str(outcome)}

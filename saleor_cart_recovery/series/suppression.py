@@ -3,6 +3,9 @@
 The unsubscribe link, the developer API's ``suppress`` and a hard bounce share :func:`suppress`, so
 each records the address the same way and stops the address's live series at once; the send path
 checks :func:`suppression_reason` again right before each send (see :mod:`.delivery`).
+
+An erased shopper's suppressions stay, with the address replaced by :func:`hashed_address` (a keyed
+hash: not readable, still matched), so the opt-out outlives the erasure (invariant 10).
 """
 
 import logging
@@ -11,6 +14,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from ..models import BOUNCE_SOURCES, CartStatus, Reason, RecoveryCart, Suppression
 from ..shop import get_shop
@@ -22,6 +26,13 @@ logger = logging.getLogger(__name__)
 def normalize_email(email: str) -> str:
     """Addresses are stored and compared lowercased, as the checkout hooks record them."""
     return email.strip().lower()
+
+
+def hashed_address(email: str) -> str:
+    """The address as an erasure keeps it: an HMAC keyed with ``SECRET_KEY`` (rotating the key
+    forgets the erased addresses' suppressions; documented)."""
+    digest = salted_hmac("saleor_cart_recovery.suppression", normalize_email(email), algorithm="sha256")
+    return f"hmac:{digest.hexdigest()}"
 
 
 def reason_for(source: str) -> str:
@@ -56,7 +67,9 @@ def unsuppress(channel_slug: str, email: str) -> bool:
     suppression stay stopped. Returns whether a suppression existed."""
     email = normalize_email(email)
     with get_shop().write_access():
-        deleted, _ = Suppression.objects.filter(channel_slug=channel_slug, email=email).delete()
+        deleted, _ = Suppression.objects.filter(
+            channel_slug=channel_slug, email__in=(email, hashed_address(email))
+        ).delete()
     if deleted:
         logger.info("unsuppressed %s in channel %s", email, channel_slug)
     return bool(deleted)
@@ -68,11 +81,14 @@ def suppression_reasons(addresses: Iterable[tuple[str, str]]) -> dict[tuple[str,
     pairs = {(channel_slug, normalize_email(email)) for channel_slug, email in addresses}
     if not pairs:
         return {}
+    stored = {}  # the stored form (as written, or hashed by an erasure) → the address asked about
     wanted = Q()
     for channel_slug, email in pairs:
-        wanted |= Q(channel_slug=channel_slug, email=email)
+        hashed = hashed_address(email)
+        stored[(channel_slug, email)] = stored[(channel_slug, hashed)] = (channel_slug, email)
+        wanted |= Q(channel_slug=channel_slug, email__in=(email, hashed))
     rows = Suppression.objects.filter(wanted).values_list("channel_slug", "email", "source")
-    return {(channel_slug, email): reason_for(source) for channel_slug, email, source in rows}
+    return {stored[(channel_slug, email)]: reason_for(source) for channel_slug, email, source in rows}
 
 
 def suppression_reason(channel_slug: str, email: str) -> str | None:

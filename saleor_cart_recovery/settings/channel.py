@@ -12,11 +12,14 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..exceptions import ConfigurationError
+from .email_copy import CopyLine, text_on
 from .formats import AUTO, DISCOUNT, PERCENTAGE, Cadence, SmtpConfig, Subject
 from .parsers import normalize_language
 from .registry import BY_NAME, DEFAULTS
+from .sending_rules import CONSENTED, FrequencyCap, QuietWindow
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,39 @@ class ExperimentSettings:
 
 
 @dataclass(frozen=True)
+class SendingRules:
+    """Who may be mailed, when and how often (applied right before each send, see
+    :mod:`..series.rules`)."""
+
+    audience: str  # "all" or "consented"
+    consent_key: str  # metadata key read on the checkout, then on the customer account
+    time_zone: ZoneInfo  # for quiet hours when the shopper's own zone is unknown
+    quiet_hours: tuple[QuietWindow, ...]
+    frequency_cap: FrequencyCap | None
+    min_cart_total: Decimal | None
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.audience == CONSENTED
+
+
+@dataclass(frozen=True)
+class EmailLook:
+    """The owner's words (``email_copy``), accent colour and logo."""
+
+    copy: tuple[CopyLine, ...]
+    brand_color: str  # #RRGGBB
+    logo_url: str  # "" → the shop's name instead
+
+    @property
+    def brand_text_color(self) -> str:
+        return text_on(self.brand_color)
+
+    def lines(self, step: int, field: str) -> tuple[CopyLine, ...]:
+        return tuple(line for line in self.copy if line.step == step and line.field == field)
+
+
+@dataclass(frozen=True)
 class RecoverySettings:
     schedule: tuple[timedelta, ...]
     cutoff: timedelta
@@ -77,6 +113,9 @@ class RecoverySettings:
     holdout_percent: Decimal  # share of new carts that get no email (control group)
     experiments: ExperimentSettings
     offers: OfferSettings
+    rules: SendingRules
+    look: EmailLook
+    retention: timedelta  # carts and messages untouched this long, with nothing to send, are deleted
 
     @classmethod
     def from_plugin_configuration(cls, configuration: Iterable[Mapping]) -> "RecoverySettings":
@@ -231,6 +270,16 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
             urgency_stock_threshold=v["urgency_stock_threshold"],
             step_content=v["step_content"],
         ),
+        rules=SendingRules(
+            audience=v["audience"],
+            consent_key=v["consent_metadata_key"],
+            time_zone=v["time_zone"],
+            quiet_hours=v["quiet_hours"],
+            frequency_cap=v["frequency_cap"],
+            min_cart_total=v["min_cart_total"],
+        ),
+        look=EmailLook(copy=v["email_copy"], brand_color=v["brand_color"], logo_url=v["logo_url"]),
+        retention=v["retention"],
     )
 
 
@@ -296,10 +345,20 @@ def _step_content(v: dict) -> str | None:
     return None
 
 
+def _email_copy(v: dict) -> str | None:
+    schedule = v.get("schedule")
+    beyond = sorted({line.step for line in v["email_copy"] if schedule is not None and line.step > len(schedule)})
+    if beyond:
+        steps = ", ".join(map(str, beyond))
+        return f"step {steps} has copy but the schedule has only {len(schedule)} step(s)"
+    return None
+
+
 _CROSS_CHECKS: tuple[tuple[str, Callable[[dict], str | None]], ...] = (
     ("subjects", _subjects),
     ("cadences", _cadences),
     ("coupon_step", _coupon_step),
     ("coupon_value", _coupon_value),
     ("step_content", _step_content),
+    ("email_copy", _email_copy),
 )

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from . import formats
+from . import email_copy, formats, sending_rules
 from .parsers import parse_bool, parse_decimal, parse_duration, parse_int, parse_sender, parse_url_template
 
 STRING, MULTILINE, BOOLEAN, SECRET = "string", "multiline", "boolean", "secret"
@@ -21,10 +21,10 @@ DEFAULT_SUBJECTS = "\n".join(
     [
         "1: Forgot something?",
         "2: Your cart is still waiting for you",
-        "3: Last call: your cart is about to expire",
+        "3: One last reminder about your cart",
         "1 [tr]: Bir şey mi unuttunuz?",
         "2 [tr]: Sepetiniz sizi bekliyor",
-        "3 [tr]: Son çağrı: sepetinizin süresi dolmak üzere",
+        "3 [tr]: Sepetiniz için son hatırlatma",
     ]
 )
 
@@ -307,6 +307,143 @@ FIELDS: tuple[Field, ...] = (
         "answer questions), `urgency` (true low-stock and price-drop lines plus upsell products) or "
         "`discount` (the coupon; only on `coupon_step`). Unlisted steps: step 1 `reminder`, the coupon "
         "step `discount`, every other step `urgency`.",
+    ),
+    Field(
+        "audience",
+        "Audience",
+        STRING,
+        sending_rules.ALL,
+        sending_rules.parse_audience,
+        "all: every abandoned checkout with an address; consented: only shoppers whose consent is in "
+        "the metadata key below (read at each send, checkout first, then the customer account).",
+        example="consented",
+        doc="`all`: every abandoned checkout with an address gets the series. `consented`: only shoppers "
+        "who agreed to marketing email (GDPR/ePrivacy, Turkey's 6563 and İYS rules). Consent is read "
+        "right before each reminder — the storefront may set it after the checkout was created — from "
+        "the checkout's metadata (public, then private), else the customer account's; the first place "
+        "that has the key decides, and `true`, `yes` or `1` means yes. A step without consent is "
+        "recorded `skipped`/`no_consent` and the series goes on (a later step goes out once consent "
+        "is there).",
+    ),
+    Field(
+        "consent_metadata_key",
+        "Consent metadata key",
+        STRING,
+        "marketing_consent",
+        sending_rules.parse_metadata_key,
+        "The metadata key that holds the shopper's consent (true, yes or 1) on the checkout or the "
+        "customer account.",
+        example="marketing_consent",
+    ),
+    Field(
+        "time_zone",
+        "Time zone",
+        STRING,
+        "UTC",
+        sending_rules.parse_time_zone,
+        "IANA time zone for quiet hours when the shopper's own zone is not known.",
+        example="Europe/Istanbul",
+        doc="IANA time zone for quiet hours when the shopper's own is not known. The shopper's zone is "
+        "the checkout metadata key `time_zone` (an IANA name the storefront can take from the browser: "
+        "`Intl.DateTimeFormat().resolvedOptions().timeZone`), else the zone of the shipping (then "
+        "billing) address's country when that country keeps one time (Turkey, France, Germany — not "
+        "the United States or Spain), else this setting.",
+    ),
+    Field(
+        "quiet_hours",
+        "Quiet hours",
+        STRING,
+        "",
+        sending_rules.parse_quiet_hours,
+        "Daily window(s) HH:MM-HH:MM in the shopper's time zone when no reminder goes out; a step due "
+        "inside one goes out when it ends. Empty: any time.",
+        example="21:00-08:00",
+        doc="Daily window(s) `HH:MM-HH:MM` (several separated by commas, not overlapping, at least 4 "
+        "hours a day left open) in the shopper's own time zone (see `time_zone`) when no reminder goes "
+        "out. A step due inside a window is postponed to its end — never skipped — and recorded "
+        "`scheduled`/`quiet_hours` meanwhile; the next step keeps its configured gap after it, so "
+        "postponed steps never bunch. Daylight-saving changes follow the zone's rules. Empty: any time.",
+    ),
+    Field(
+        "frequency_cap",
+        "Frequency cap",
+        STRING,
+        "",
+        sending_rules.parse_frequency_cap,
+        "At most N reminders per address per period across all its carts in this channel, e.g. "
+        "'1 per 24h'; a step over the cap is skipped (frequency_cap). Empty: no cap.",
+        example="1 per 24h",
+        doc="At most N reminders (1–100) to one address within any period (1h–30d) in this channel, "
+        "counted over all its carts, e.g. `1 per 24h`. A step that would go over is **skipped** with "
+        "reason `frequency_cap` (and the series goes on with its next step) rather than postponed: a "
+        "postponed reminder about an old cart would pile up behind the new one. Enforced under a lock "
+        "per address, so two workers cannot both send the last allowed reminder. Whatever the cap, a "
+        "coupon is issued at most once per address per `coupon_valid_for`: a shopper cannot collect "
+        "codes by opening many carts (the later step goes out without one).",
+    ),
+    Field(
+        "min_cart_total",
+        "Minimum cart total",
+        STRING,
+        "",
+        _optional_amount,
+        "Carts whose subtotal (channel currency) is below this get no reminder. Empty: any cart.",
+        example="25",
+        doc="Carts whose subtotal (the lines' total, channel currency) is below this get no reminder: "
+        "checked right before each step; such a cart is stopped with reason `below_min_total` and "
+        "picks the series up again if the shopper adds to it. Empty: any cart.",
+    ),
+    Field(
+        "email_copy",
+        "Email copy",
+        MULTILINE,
+        "",
+        lambda text: email_copy.parse_email_copy(text, max_steps=formats.MAX_STEPS),
+        "Your own words per step: 'step [lang] field: text' with field heading, intro, button or "
+        "footer; {shop_name} and {first_name} are filled in. Unlisted: the built-in copy.",
+        example="1 heading: Your basket misses you\n1 [tr] heading: Sepetiniz sizi özledi\n"
+        "3 intro: Hi {first_name}, this is the last note from {shop_name} about this cart.",
+        doc="Your own words, one line per step, language and field: `step [lang] field: text` with field "
+        "`heading` (150 characters), `intro` (600), `button` (60) or `footer` (600). Plain text: it is "
+        "shown exactly as written (escaped in the HTML), in both the HTML and the plain-text part. "
+        "`{shop_name}` (Saleor's Site name) and `{first_name}` (the address's, else the account's) are "
+        "filled in; a line with `{first_name}` is passed over for a shopper whose name is unknown. For a "
+        "shopper's language the line with that language is used, else the line without one, else the "
+        "built-in English or Turkish copy.",
+    ),
+    Field(
+        "brand_color",
+        "Brand colour",
+        STRING,
+        email_copy.DEFAULT_BRAND_COLOR,
+        email_copy.parse_brand_color,
+        "Accent colour #RRGGBB of the button and headings; the button text turns black or white, "
+        "whichever reads better.",
+        example="#0B6E4F",
+    ),
+    Field(
+        "logo_url",
+        "Logo",
+        STRING,
+        "",
+        email_copy.parse_logo_url,
+        "An https:// image shown at the top of every reminder (about 200×60 pixels). Empty: the shop's "
+        "name.",
+        example="https://shop.example.com/static/logo.png",
+    ),
+    Field(
+        "retention",
+        "Data retention",
+        STRING,
+        "365d",
+        _duration(timedelta(days=30), timedelta(days=1095), " (30 days to 3 years)"),
+        "Carts and their messages whose series ended longer ago than this are deleted (daily, "
+        "cart_recovery_cleanup), 30d to 1095d.",
+        example="365d",
+        doc="Carts and their messages untouched for longer than this, with nothing left to send, are "
+        "deleted by `cart_recovery_cleanup` (run daily by beat), 30d to 1095d; so are the plugin's "
+        "coupons that expired unused. Suppressions (unsubscribed, bounced) are kept: an opt-out lasts. "
+        "Channels where the plugin is off or misconfigured keep the default, 365d.",
     ),
 )
 

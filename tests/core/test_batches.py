@@ -156,10 +156,10 @@ def test_a_message_that_cannot_be_prepared_fails_only_itself(mail_server, channe
     ids = plan(channel, recovery_settings, 3)
     real_compose = delivery.compose_email
 
-    def compose(shop, settings, snapshot, **kwargs):
+    def compose(settings, snapshot, **kwargs):
         if snapshot.email == "shopper1@example.com":
             raise ValueError("template blew up")
-        return real_compose(shop, settings, snapshot, **kwargs)
+        return real_compose(settings, snapshot, **kwargs)
 
     with freeze_time(DUE), mock.patch.object(delivery, "compose_email", compose):
         outcome = deliver_batch(ids)

@@ -176,7 +176,7 @@ def test_series_runs_step_by_step_and_finishes(celery_for_real, inbox, channel, 
 
     schedule = [
         (now, "Forgot something?", "You left something in your cart"),
-        (now + 23 * HOUR + timedelta(minutes=1), "Still thinking?", "You left something in your cart"),
+        (now + 23 * HOUR + timedelta(minutes=1), "Still thinking?", "Your cart at Test Shop is still saved."),
         (now + 3 * DAY, "Last call", "This is the last reminder we will send about this cart."),
     ]
     for count, (moment, subject, wording) in enumerate(schedule, start=1):

@@ -13,7 +13,7 @@ from ...experiments.report_json import report_data
 from ...models import CartStatus, RecoveryCart
 from ...models import Suppression as SuppressionRow
 from ...series.dispatch import backlog
-from ...series.suppression import is_suppressed, normalize_email
+from ...series.suppression import hashed_address, is_suppressed, normalize_email
 from ...shop import settings_or_none
 from .types import (
     Backlog,
@@ -139,7 +139,12 @@ class Query(graphene.ObjectType):
     @staticmethod
     def resolve_suppression(root, info, email):
         address = _address(email)
-        return SuppressionRow.objects.filter(channel_slug=info.context.channel_slug, email=address).first()
+        row = SuppressionRow.objects.filter(
+            channel_slug=info.context.channel_slug, email__in=(address, hashed_address(address))
+        ).first()
+        if row is not None:
+            row.email = address  # an erased shopper's row keeps only the hash: answer with the address asked
+        return row
 
     @staticmethod
     def resolve_backlog(root, info):
