@@ -17,6 +17,7 @@ from .http import router
 from .saleor_host.offers import unavailable_products
 from .saleor_host.shop import PLUGIN_ID, order_ref
 from .series.activity import record_activity, record_order, record_refund
+from .series.retention import erase_address
 from .settings import registry
 from .settings.channel import RecoverySettings, validate_for_activation, validate_subject_languages
 
@@ -106,6 +107,14 @@ class CartRecoveryPlugin(BasePlugin):
         self._record_refund(order)
         return previous_value
 
+    def customer_deleted(self, customer, previous_value, webhooks=None):
+        self._erase(customer)
+        return previous_value
+
+    def account_deleted(self, account, previous_value, webhooks=None):
+        self._erase(account)
+        return previous_value
+
     def webhook(self, request, path, previous_value):
         """Both plugin paths: ``/plugins/channel/<slug>/<id>/…`` (only while active in the channel)
         and ``/plugins/<id>/…``, which Saleor 3.23 routes to any instance of the plugin, active or
@@ -135,6 +144,17 @@ class CartRecoveryPlugin(BasePlugin):
                 )
         except Exception:
             logger.exception("cart recovery: could not record activity of checkout %s", checkout.pk)
+
+    def _erase(self, user) -> None:
+        """Everything of the deleted customer's address, in every channel (Saleor calls the hook
+        once per channel where the plugin is active; the second call finds nothing). Never raises."""
+        if not self.active:
+            return
+        try:
+            with allow_writer():
+                erase_address(user.email or "")
+        except Exception:
+            logger.exception("cart recovery: could not erase the data of deleted customer %s", user.pk)
 
     def _record_refund(self, order) -> None:
         """Copy the order's refunds and cancellation, as they are now, onto the carts it converted

@@ -1,13 +1,15 @@
 """Celery tasks (found by Celery's autodiscovery of ``<app>.tasks``): thin shims over
-:mod:`.series.dispatch`, :mod:`.series.delivery` and :mod:`.experiments.rollup` that take ids only."""
+:mod:`.series.dispatch`, :mod:`.series.delivery`, :mod:`.series.retention` and
+:mod:`.experiments.rollup` that take ids only."""
 
 from celery import shared_task
 from django.utils import timezone
 
 from .experiments.rollup import rollup
-from .series.beat import DISPATCH, ROLLUP
+from .series.beat import CLEANUP, DISPATCH, ROLLUP
 from .series.delivery import deliver, deliver_batch
 from .series.dispatch import LEASE, dispatch
+from .series.retention import cleanup as clean_up
 from .shop import get_shop, settings_or_none
 
 # A send task still queued this long after it was enqueued is dropped by the worker: by then the
@@ -43,3 +45,10 @@ def report_rollup() -> str:
     with get_shop().write_access():
         decided = rollup(timezone.now(), settings_or_none)
     return "; ".join(decided) or "no new winner"
+
+
+@shared_task(name=CLEANUP.task, ignore_result=True, expires=CLEANUP.expires)
+def cleanup() -> str:
+    shop = get_shop()
+    with shop.write_access():
+        return str(clean_up(timezone.now(), settings_or_none, shop))

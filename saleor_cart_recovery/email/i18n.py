@@ -34,8 +34,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "heading_first": "Sepetinizde ürün bıraktınız",
         "intro_first": "{shop} sepetinizi sizin için sakladık. Hazır olduğunuzda sizi bekliyor.",
         "heading_again": "Hâlâ karar veremediniz mi?",
-        "intro_again": "{shop} sepetiniz hâlâ kayıtlı. Bir kez daha bakmak isterseniz içindekiler "
-        "aşağıda.",
+        "intro_again": "{shop} sepetiniz hâlâ kayıtlı. Bir kez daha bakmak isterseniz içindekiler aşağıda.",
         "heading_news": "Sepetinizle ilgili bir gelişme",
         "intro_news": "Sepetinizden ayrıldığınızdan beri {shop} mağazasında bir şey değişti:",
         "heading_last": "Sepetiniz hâlâ sizi bekliyor",

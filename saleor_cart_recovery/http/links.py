@@ -19,7 +19,7 @@ from django.utils.html import escape
 
 from ..email.i18n import language_for
 from ..email.offers import with_coupon
-from ..email.tokens import read_click_token, read_unsubscribe_token
+from ..email.tokens import PREVIEW_TOKEN, read_click_token, read_unsubscribe_token
 from ..exceptions import BadToken
 from ..models import RecoveryCart, RecoveryMessage
 from ..series.suppression import suppress
@@ -37,6 +37,9 @@ _PAGES = {
         "done_text": "{email} will not get cart reminders from this shop any more.",
         "invalid_title": "This link is not valid",
         "invalid_text": "The unsubscribe link is damaged or was not issued by this shop.",
+        "preview_title": "This is a sample email",
+        "preview_text": "In a real cart reminder this link unsubscribes the shopper it was sent to. "
+        "Nothing was changed.",
         "open_cart": "Opening your cart…",
         "open_product": "Opening the product page…",
         "open_text": "If it does not open by itself, follow this link:",
@@ -50,6 +53,9 @@ _PAGES = {
         "done_text": "{email} artık bu mağazadan sepet hatırlatması almayacak.",
         "invalid_title": "Bu bağlantı geçerli değil",
         "invalid_text": "Abonelikten çıkma bağlantısı bozuk ya da bu mağaza tarafından verilmemiş.",
+        "preview_title": "Bu bir örnek e-posta",
+        "preview_text": "Gerçek bir sepet hatırlatmasında bu bağlantı, gönderildiği alışverişçinin "
+        "aboneliğini sonlandırır. Hiçbir şey değiştirilmedi.",
         "open_cart": "Sepetiniz açılıyor…",
         "open_product": "Ürün sayfası açılıyor…",
         "open_text": "Kendiliğinden açılmazsa bu bağlantıyı izleyin:",
@@ -116,7 +122,9 @@ class UnsubscribeEndpoint(Endpoint):
     methods = ("GET", "POST")
     serves_without_channel = True
 
-    def validate(self, channel_slug: str | None, arg: str) -> Recipient:
+    def validate(self, channel_slug: str | None, arg: str) -> Recipient | None:
+        if arg == PREVIEW_TOKEN:
+            return None  # the link of a preview or test send: nobody to unsubscribe
         claim = read_unsubscribe_token(arg)
         if claim.message_id is not None:
             message = (
@@ -147,6 +155,8 @@ class UnsubscribeEndpoint(Endpoint):
         return _page(strings["invalid_title"], strings["invalid_text"], status=400)
 
     def get(self, request, recipient):
+        if recipient is None:
+            return _sample_page(request)
         strings = _PAGES[language_for(recipient.language)]
         form = (
             "<form method='post'><button type='submit' style='font-size:16px;padding:10px 20px'>"
@@ -156,10 +166,17 @@ class UnsubscribeEndpoint(Endpoint):
         return _page(strings["confirm_title"], text, body=form)
 
     def post(self, request, recipient):
+        if recipient is None:
+            return _sample_page(request)
         source = "one_click" if "List-Unsubscribe" in request.POST else "link"
         suppress(recipient.channel_slug, recipient.email, source=source)
         strings = _PAGES[language_for(recipient.language)]
         return _page(strings["done_title"], strings["done_text"].format(email=recipient.email))
+
+
+def _sample_page(request: HttpRequest) -> HttpResponse:
+    strings = _PAGES[language_for(request.headers.get("Accept-Language", "")[:2])]
+    return _page(strings["preview_title"], strings["preview_text"])
 
 
 @dataclass(frozen=True)

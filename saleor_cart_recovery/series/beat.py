@@ -31,7 +31,13 @@ ROLLUP = Periodic(
     540,
     "Cart Recovery: store each channel's report and record the automatic winners it proves.",
 )
-SCHEDULE = (DISPATCH, ROLLUP)
+CLEANUP = Periodic(
+    "saleor_cart_recovery.cleanup",
+    86400,
+    3600,
+    "Cart Recovery: delete carts past each channel's retention and the coupons that expired unused.",
+)
+SCHEDULE = (DISPATCH, ROLLUP, CLEANUP)
 
 
 def periodic_task_model(apps=global_apps):

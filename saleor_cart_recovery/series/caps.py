@@ -44,7 +44,9 @@ LIMIT 1
 """
 
 
-def recent_sends(addresses: Iterable[tuple[str, str]], since: datetime) -> dict[tuple[str, str], list[datetime]]:
+def recent_sends(
+    addresses: Iterable[tuple[str, str]], since: datetime
+) -> dict[tuple[str, str], list[datetime]]:
     """When each ``(channel, address)`` was handed a reminder after ``since``, in one query."""
     pairs = set(addresses)
     found: dict[tuple[str, str], list[datetime]] = defaultdict(list)

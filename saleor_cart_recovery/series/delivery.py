@@ -275,16 +275,16 @@ def _prepare(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
                 _skip_for(message, attempt, situation)
                 continue
             _, _, content = contents[message.pk]
-            prepared = _prepare_one(shop, message, attempt, situation, content, facts[message.pk], now)
+            outcome = _prepare_one(shop, message, attempt, situation, content, facts[message.pk], now)
         except Exception as exc:
             # Shop data, rendering, a voucher: nothing was sent. The attempt counts, so a message
             # that can never be prepared stops being handed out.
             logger.exception("cart recovery: could not prepare message %s", message.pk)
             _release(message.pk, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
             continue
-        if prepared is None:
+        if outcome is None:
             continue
-        prepared, content = prepared
+        prepared, content = outcome
         _, snapshot, _ = contents[message.pk]
         ready.append((prepared, content))
         carts[message.cart_id] = (prepared.recipient, json.dumps(abandoned_prices(snapshot.lines)))
@@ -321,37 +321,32 @@ def _apply_sending_rules(
     """The owner's rules for the messages that may otherwise go out, in this order: consent (the step
     is skipped, ``no_consent``), quiet hours in the shopper's zone (postponed to the window's end,
     ``quiet_hours``), the frequency cap (skipped, ``frequency_cap``; checked again under the
-    address's lock right before the send). The ids of the messages held back; each one is recorded
-    (a failure to record it is logged and leaves the claim to the dispatcher's timeouts)."""
-    candidates = [
-        m for m in messages if situations[m.pk].reason is None and situations[m.pk].snapshot is not None
-    ]
-    periods = [s.rules.frequency_cap.period for m in candidates if (s := situations[m.pk].settings) and s.rules.frequency_cap]
-    sends = (
-        caps.recent_sends(
-            ((m.cart.channel_slug, normalize_email(situations[m.pk].snapshot.email)) for m in candidates),
-            now - max(periods),
-        )
-        if periods
-        else {}
-    )
+    address's lock right before the send). The ids of the messages held back, each one recorded."""
+    candidates = []
+    for message in messages:
+        situation = situations[message.pk]
+        if situation.reason is None and situation.settings and situation.snapshot:
+            address = (message.cart.channel_slug, normalize_email(situation.snapshot.email))
+            candidates.append((message, situation.settings, situation.snapshot, address))
+    periods = [s.rules.frequency_cap.period for _, s, _, _ in candidates if s.rules.frequency_cap]
+    sends = caps.recent_sends((a for *_, a in candidates), now - max(periods)) if periods else {}
     held: set[int] = set()
-    for message in candidates:
-        settings, snapshot = situations[message.pk].settings, situations[message.pk].snapshot
-        assert settings is not None and snapshot is not None
-        sending = settings.rules
-        address = (message.cart.channel_slug, normalize_email(snapshot.email))
+    for message, settings, snapshot, address in candidates:
+        sending, attempt = settings.rules, claims[message.pk]
         try:
             if not rules.has_consent(sending, snapshot):
-                _skip_step(message, claims[message.pk], Reason.NO_CONSENT, now)
-            elif until := rules.quiet_until(now, rules.shopper_zone(snapshot, sending.time_zone, now), sending.quiet_hours):
-                _postpone_quiet(message, claims[message.pk], until, now)
+                _skip_step(message, attempt, Reason.NO_CONSENT, now)
+            elif until := rules.quiet_until(
+                now, rules.shopper_zone(snapshot, sending.time_zone, now), sending.quiet_hours
+            ):
+                _postpone_quiet(message, attempt, until, now)
             elif not rules.cap_allows(sending.frequency_cap, sends.get(address, ()), now):
-                _skip_step(message, claims[message.pk], Reason.FREQUENCY_CAP, now)
+                _skip_step(message, attempt, Reason.FREQUENCY_CAP, now)
             else:
                 continue
-        except Exception:
+        except Exception as exc:  # nothing was sent: retried like any preparation failure
             logger.exception("cart recovery: could not apply the sending rules to message %s", message.pk)
+            _release(message.pk, attempt, Reason.PREPARE_FAILED, error=f"sending rules failed: {exc!r}")
         held.add(message.pk)
     return held
 
@@ -379,7 +374,9 @@ def _postpone_quiet(message: RecoveryMessage, attempt: int, until, now) -> None:
             RecoveryCart.objects.filter(pk=message.cart_id, last_planned_at__lt=until).update(
                 last_planned_at=until
             )
-    logger.info("cart %s step %s waits for quiet hours to end at %s", message.cart.checkout_token, message.step, until)
+    logger.info(
+        "cart %s step %s waits for quiet hours to end at %s", message.cart.checkout_token, message.step, until
+    )
 
 
 def _skip_for(message: RecoveryMessage, attempt: int, situation: _Situation) -> None:
@@ -396,7 +393,7 @@ def _prepare_one(
     content: str,
     facts: OfferFacts,
     now,
-) -> Prepared | None:
+) -> tuple[Prepared, str] | None:
     """One message that may go out, with what it says: postponed when the shopper came back
     (``None``), else its coupon issued and its email rendered."""
     cart = message.cart

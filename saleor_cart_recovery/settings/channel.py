@@ -347,7 +347,9 @@ def _step_content(v: dict) -> str | None:
 
 def _email_copy(v: dict) -> str | None:
     schedule = v.get("schedule")
-    beyond = sorted({line.step for line in v["email_copy"] if schedule is not None and line.step > len(schedule)})
+    if schedule is None:
+        return None
+    beyond = sorted({line.step for line in v["email_copy"] if line.step > len(schedule)})
     if beyond:
         steps = ", ".join(map(str, beyond))
         return f"step {steps} has copy but the schedule has only {len(schedule)} step(s)"

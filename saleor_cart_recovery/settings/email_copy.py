@@ -45,7 +45,12 @@ def parse_email_copy(text: str, *, max_steps: int = 10) -> tuple[CopyLine, ...]:
                 f"line {number} ('{line[:60]}') must look like '1 heading: Your basket misses you' or "
                 "'1 [tr] intro: ...'"
             )
-        step, language, field, words = int(match.group(1)), match.group(2), match.group(3).lower(), match.group(4)
+        step, language, field, words = (
+            int(match.group(1)),
+            match.group(2),
+            match.group(3).lower(),
+            match.group(4),
+        )
         words = words.strip()
         if field not in COPY_FIELDS:
             raise ValueError(f"line {number}: '{field}' is not a field; use {', '.join(COPY_FIELDS)}")

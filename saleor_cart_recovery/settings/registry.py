@@ -427,8 +427,7 @@ FIELDS: tuple[Field, ...] = (
         STRING,
         "",
         email_copy.parse_logo_url,
-        "An https:// image shown at the top of every reminder (about 200×60 pixels). Empty: the shop's "
-        "name.",
+        "An https:// image shown at the top of every reminder (about 200×60 pixels). Empty: the shop's name.",
         example="https://shop.example.com/static/logo.png",
     ),
     Field(

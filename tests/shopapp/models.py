@@ -15,6 +15,12 @@ class ShopCheckout(models.Model):
     email = models.CharField(max_length=254, blank=True)
     language_code = models.CharField(max_length=35, default="en")
     currency = models.CharField(max_length=3, default="USD")
+    # What the sending rules read: metadata of the checkout and of its customer account, the
+    # address's first name and country.
+    metadata = models.JSONField(default=dict)
+    account_metadata = models.JSONField(default=dict)
+    first_name = models.CharField(max_length=64, blank=True)
+    country = models.CharField(max_length=2, blank=True)
 
 
 class ShopLine(models.Model):
@@ -64,4 +70,5 @@ class ShopVoucher(models.Model):
     currency = models.CharField(max_length=3)
     min_total = models.DecimalField(max_digits=12, decimal_places=2, null=True)
     usage_limit = models.PositiveIntegerField()
+    used = models.PositiveIntegerField(default=0)
     expires_at = models.DateTimeField()

@@ -41,6 +41,39 @@ class DbShop:
         )
         return {checkout.token: snapshot(checkout) for checkout in checkouts}
 
+    def sample_cart(self, channel_slug, language_code):
+        products = ShopProduct.objects.filter(channel__slug=channel_slug, published=True).order_by("name")[:2]
+        lines = tuple(
+            CartLine(
+                variant_id=product.variant_id,
+                product_name=product.name,
+                variant_name="",
+                sku=f"SKU-{product.variant_id}",
+                quantity=1,
+                unit_price=product.price,
+                total=product.price,
+                image_url=product.image_url or None,
+                listing_price=product.price,
+            )
+            for product in products
+        ) or (
+            CartLine("sample", "Sample product", "", "SAMPLE", 2, Decimal("24.50"), Decimal("49.00"), None),
+        )
+        return CartSnapshot(
+            token="00000000-0000-0000-0000-000000000000",
+            channel_slug=channel_slug,
+            email="shopper@example.com",
+            language_code=language_code,
+            currency="USD",
+            lines=lines,
+            total=sum((line.total for line in lines), Decimal(0)),
+            shop_name="Test Shop",
+            first_name="Alex",
+        )
+
+    def delete_expired_vouchers(self, now):
+        return ShopVoucher.objects.filter(expires_at__lt=now, used=0).delete()[0]
+
     def find_orders(self, lookups):
         if not lookups:
             return {}
@@ -153,6 +186,10 @@ def snapshot(checkout: ShopCheckout) -> CartSnapshot:
         lines=lines,
         total=sum((line.total for line in lines), Decimal(0)),
         shop_name="Test Shop",
+        metadata=checkout.metadata,
+        account_metadata=checkout.account_metadata,
+        first_name=checkout.first_name,
+        country=checkout.country,
     )
 
 

@@ -1,4 +1,4 @@
-"""Changes: stop a cart's series, suppress or unsuppress an address.
+"""Changes: stop a cart's series, suppress or unsuppress an address, send a test email.
 
 User errors come back in the payload's ``errors`` (Saleor's style) and then nothing changed.
 """
@@ -9,10 +9,12 @@ import graphene
 from django.db import transaction
 from django.utils import timezone
 
+from ...email.preview import PreviewError, build_preview, send_test
+from ...exceptions import CartRecoveryError
 from ...models import CartStatus, Reason, RecoveryCart
 from ...series.decisions import accepts_activity
 from ...series.suppression import suppress, unsuppress
-from ...shop import get_shop
+from ...shop import get_shop, settings_or_none
 from .types import Cart, Error, channel_carts, valid_email, with_messages
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,56 @@ class Unsuppress(_AddressMutation):
         return cls(email=address, suppressed=False, errors=[])
 
 
+class SendTest(graphene.Mutation):
+    """Send a step's email to any address now, through the channel's mail server: the subject starts
+    with "[Test] ", a coupon step shows a sample code (no voucher is issued), links are not tracked
+    and nothing is recorded on any cart."""
+
+    class Arguments:
+        step = graphene.Int(required=True)
+        email = graphene.String(required=True)
+        checkout_token = graphene.String(description="A checkout of this channel; a sample cart without it.")
+        language = graphene.String()
+        variant = graphene.Int(default_value=0)
+
+    sent = graphene.Boolean(required=True)
+    subject = graphene.String()
+    errors = graphene.List(graphene.NonNull(Error), required=True)
+
+    @staticmethod
+    def mutate(root, info, step, email, checkout_token=None, language=None, variant=0):
+        try:
+            address = valid_email(email)
+        except ValueError as exc:
+            return SendTest(sent=False, errors=[_error("email", str(exc))])
+        channel = info.context.channel_slug
+        settings = settings_or_none(channel)
+        if settings is None:
+            message = "The channel's settings cannot be used right now; check them in the Dashboard."
+            return SendTest(sent=False, errors=[_error(None, message)])
+        try:
+            preview = build_preview(
+                get_shop(),
+                settings,
+                channel,
+                step=step,
+                checkout_token=checkout_token,
+                language=language,
+                variant=variant,
+                to=address,
+                test=True,
+            )
+        except PreviewError as exc:
+            return SendTest(sent=False, errors=[_error(exc.field, exc.message)])
+        try:
+            send_test(settings, preview)
+        except CartRecoveryError as exc:  # the mail server's answer, for the owner to act on
+            logger.warning("cart recovery: test send to %s failed: %s", address, exc)
+            return SendTest(sent=False, subject=preview.subject, errors=[_error(None, f"Not sent: {exc}")])
+        logger.info("cart recovery: test email of step %s sent to %s", step, address)
+        return SendTest(sent=True, subject=preview.subject, errors=[])
+
+
 def _error(field: str | None, message: str) -> Error:
     return Error(field=field, message=message)
 
@@ -117,3 +169,4 @@ class Mutation(graphene.ObjectType):
     stop_cart = StopCart.Field()
     suppress = Suppress.Field()
     unsuppress = Unsuppress.Field()
+    send_test = SendTest.Field()

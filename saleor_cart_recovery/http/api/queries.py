@@ -9,17 +9,19 @@ import graphene
 from django.utils import timezone
 from graphql import GraphQLError
 
+from ...email.preview import PreviewError, build_preview
 from ...experiments.report_json import report_data
 from ...models import CartStatus, RecoveryCart
 from ...models import Suppression as SuppressionRow
 from ...series.dispatch import backlog
 from ...series.suppression import hashed_address, is_suppressed, normalize_email
-from ...shop import settings_or_none
+from ...shop import get_shop, settings_or_none
 from .types import (
     Backlog,
     Cart,
     CartConnection,
     CartEdge,
+    EmailPreview,
     PageInfo,
     Suppression,
     channel_carts,
@@ -97,6 +99,17 @@ class Query(graphene.ObjectType):
         "says when it was `computed_at`.",
     )
 
+    preview = graphene.Field(
+        EmailPreview,
+        required=True,
+        step=graphene.Int(required=True),
+        checkout_token=graphene.String(description="A checkout of this channel; a sample cart without it."),
+        language=graphene.String(description="Language code; the checkout's (or en) without it."),
+        variant=graphene.Int(default_value=0, description="Subject variant: 0 is A, 1 is B, …"),
+        description="A step's email as it would go out now: the live cart, the owner's words, brand and "
+        "true offers; a coupon step shows a sample code (no voucher is issued) and no link is tracked.",
+    )
+
     @staticmethod
     def resolve_cart(root, info, checkout_token):
         carts = channel_carts(info).filter(checkout_token=checkout_token)
@@ -156,3 +169,25 @@ class Query(graphene.ObjectType):
             since = since.replace(tzinfo=UTC)
         channel = info.context.channel_slug
         return report_data(channel=channel, since=since, settings_for=settings_or_none, fresh=fresh)
+
+    @staticmethod
+    def resolve_preview(root, info, step, checkout_token=None, language=None, variant=0):
+        channel = info.context.channel_slug
+        settings = settings_or_none(channel)
+        if settings is None:
+            raise GraphQLError(
+                "The channel's settings cannot be used right now; check them in the Dashboard."
+            )
+        try:
+            preview = build_preview(
+                get_shop(),
+                settings,
+                channel,
+                step=step,
+                checkout_token=checkout_token,
+                language=language,
+                variant=variant,
+            )
+        except PreviewError as exc:
+            raise GraphQLError(f"{exc.field}: {exc.message}" if exc.field else exc.message) from None
+        return EmailPreview(subject=preview.subject, html=preview.html, text=preview.text)

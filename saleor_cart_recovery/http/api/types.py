@@ -161,6 +161,14 @@ class Backlog(graphene.ObjectType):
     oldest_due = graphene.DateTime(description="When the longest-waiting of them was due; null when none.")
 
 
+class EmailPreview(graphene.ObjectType):
+    """A step's email as the series would send it now (no voucher issued, links not tracked)."""
+
+    subject = graphene.String(required=True)
+    html = graphene.String(required=True)
+    text = graphene.String(required=True, description="The plain-text part.")
+
+
 class Error(graphene.ObjectType):
     field = graphene.String(description="The argument at fault; null when it is not one argument.")
     message = graphene.String(required=True)
