@@ -33,10 +33,14 @@ from saleor.product.models import (
 )
 from saleor.warehouse.models import Stock
 
+from ..models import RecoveryMessage
 from ..settings.formats import PERCENTAGE
-from ..shop import IssuedVoucher, UpsellProduct
+from ..shop import CartLine, CartSnapshot, IssuedVoucher, UpsellProduct
 
 logger = logging.getLogger(__name__)
+
+# Private metadata key on the vouchers this plugin issues: cleanup deletes only its own.
+VOUCHER_MARK = "saleor_cart_recovery"
 
 
 def issue_voucher(
@@ -52,6 +56,7 @@ def issue_voucher(
     voucher = Voucher.objects.create(
         type=VoucherType.ENTIRE_ORDER,
         name=name,
+        private_metadata={VOUCHER_MARK: "coupon"},
         usage_limit=1,
         single_use=True,
         start_date=timezone.now(),
@@ -276,3 +281,75 @@ def _images(product_ids: set[int], image_url) -> dict[int, str | None]:
     variants = Prefetch("variants", queryset=ProductVariant.objects.order_by("pk").prefetch_related("media"))
     products = Product.objects.filter(pk__in=product_ids).prefetch_related(variants, "media")
     return {product.pk: image_url(next(iter(product.variants.all()), None), product) for product in products}
+
+
+def delete_expired_vouchers(now) -> int:
+    """The plugin's vouchers (marked, or named in its messages by versions before the mark) that
+    expired before ``now`` with no code used; deleted with their codes and channel listings."""
+    recorded = RecoveryMessage.objects.exclude(voucher_code="").values("voucher_code")
+    ours = Voucher.objects.filter(
+        Q(private_metadata__has_key=VOUCHER_MARK) | Q(codes__code__in=recorded), end_date__lt=now
+    )
+    used = VoucherCode.objects.filter(voucher=OuterRef("pk"), used__gt=0)
+    ids = list(ours.exclude(Exists(used)).exclude(used__gt=0).values_list("pk", flat=True).distinct())
+    if not ids:
+        return 0
+    Voucher.objects.filter(pk__in=ids).delete()
+    logger.info("cart recovery: deleted %s expired unused voucher(s)", len(ids))
+    return len(ids)
+
+
+SAMPLE_PRODUCTS = 2
+
+
+def sample_cart(channel_slug: str, language_code: str, image_url) -> CartSnapshot:
+    """A few of the channel's published, priced products (cheapest first), one of each; a made-up
+    line when the channel sells nothing yet."""
+    channel = Channel.objects.get(slug=channel_slug)
+    listings = list(
+        ProductVariantChannelListing.objects.filter(
+            channel=channel,
+            price_amount__isnull=False,
+            variant__product__channel_listings__channel=channel,
+            variant__product__channel_listings__is_published=True,
+        )
+        .select_related("variant__product")
+        .prefetch_related("variant__media", "variant__product__media")
+        .order_by("price_amount", "variant_id")[:SAMPLE_PRODUCTS]
+    )
+    lines = []
+    for listing in listings:
+        price = (
+            listing.discounted_price_amount
+            if listing.discounted_price_amount is not None
+            else listing.price_amount
+        )
+        variant = listing.variant
+        lines.append(
+            CartLine(
+                variant_id=str(variant.pk),
+                product_name=variant.product.name,
+                variant_name=variant.name,
+                sku=variant.sku or "",
+                quantity=1,
+                unit_price=price,
+                total=price,
+                image_url=image_url(variant, variant.product),
+                listing_price=price,
+            )
+        )
+    if not lines:
+        lines.append(
+            CartLine("sample", "Sample product", "", "SAMPLE", 1, Decimal("49.00"), Decimal("49.00"), None)
+        )
+    return CartSnapshot(
+        token="00000000-0000-0000-0000-000000000000",
+        channel_slug=channel_slug,
+        email="",
+        language_code=language_code,
+        currency=channel.currency_code,
+        lines=tuple(lines),
+        total=sum((line.total for line in lines), Decimal(0)),
+        shop_name=Site.objects.get_current().name,
+        first_name="Alex",
+    )

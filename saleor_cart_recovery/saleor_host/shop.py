@@ -121,7 +121,8 @@ class SaleorShop:
         return settings
 
     def load_carts(self, checkout_tokens):
-        """Lines, variants, products, images and prices of every checkout in five queries.
+        """Lines, variants, products, images and prices of every checkout in five queries (the
+        metadata, addresses and account ride along with the checkout).
 
         Prices are the ones Saleor stored on the checkout lines when it last priced the checkout
         for the shopper (discounts, vouchers and taxes, a tax app included), unless the checkout
@@ -133,7 +134,9 @@ class SaleorShop:
         """
         tokens = [token for token in checkout_tokens if _is_uuid(token)]
         checkouts = list(
-            Checkout.objects.select_related("channel", "user")
+            Checkout.objects.select_related(
+                "channel", "user", "metadata_storage", "shipping_address", "billing_address"
+            )
             .filter(token__in=tokens)
             .prefetch_related(
                 Prefetch(
@@ -155,6 +158,11 @@ class SaleorShop:
         }
         shop_name = Site.objects.get_current().name
         return {str(c.token): _snapshot(c, listings, shop_name) for c in checkouts}
+
+    def sample_cart(self, channel_slug, language_code):
+        return offers.sample_cart(channel_slug, language_code, _image_url)
+
+    delete_expired_vouchers = staticmethod(offers.delete_expired_vouchers)
 
     def find_orders(self, lookups):
         """One statement (the send path asks it right before every email, so it is kept lean):
@@ -233,6 +241,8 @@ def _snapshot(checkout: Checkout, listings: dict, shop_name: str) -> CartSnapsho
                 listing_price=listing_price,
             )
         )
+    addresses = [a for a in (checkout.shipping_address, checkout.billing_address) if a is not None]
+    user = checkout.user
     return CartSnapshot(
         token=str(checkout.token),
         channel_slug=checkout.channel.slug,
@@ -242,7 +252,18 @@ def _snapshot(checkout: Checkout, listings: dict, shop_name: str) -> CartSnapsho
         lines=tuple(lines),
         total=sum((line.total for line in lines), Decimal(0)),
         shop_name=shop_name,
+        metadata=_metadata(getattr(checkout, "metadata_storage", None)),
+        account_metadata=_metadata(user),
+        first_name=next((a.first_name for a in addresses if a.first_name), user.first_name if user else ""),
+        country=next((a.country.code for a in addresses if a.country), ""),
     )
+
+
+def _metadata(owner) -> dict[str, str]:
+    """Public keys over private ones (the storefront writes public metadata; apps may write either)."""
+    if owner is None:
+        return {}
+    return {**(owner.private_metadata or {}), **(owner.metadata or {})}
 
 
 def _image_url(variant, product) -> str | None:
