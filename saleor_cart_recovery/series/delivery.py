@@ -43,7 +43,8 @@ from datetime import timedelta
 
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Case, Exists, OuterRef, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ..email.compose import compose_email, reminder_links
@@ -371,8 +372,11 @@ def _postpone_quiet(message: RecoveryMessage, attempt: int, until, now) -> None:
             attempt_after=until,
             updated_at=now,
         ):
-            RecoveryCart.objects.filter(pk=message.cart_id, last_planned_at__lt=until).update(
-                last_planned_at=until
+            # The dispatcher need not look at the cart before the window ends (its next step waits
+            # for this one anyway).
+            RecoveryCart.objects.filter(pk=message.cart_id).update(
+                last_planned_at=Greatest("last_planned_at", Value(until)),
+                next_due_at=Case(When(next_due_at__lt=until, then=Value(until)), default="next_due_at"),
             )
     logger.info(
         "cart %s step %s waits for quiet hours to end at %s", message.cart.checkout_token, message.step, until
@@ -742,6 +746,7 @@ def _postpone(message_id: int, attempt: int, settings, cart: RecoveryCart, step:
     )
     _ours(message_id, attempt).update(
         status=MessageStatus.SCHEDULED,
+        reason="",
         attempts=attempt - 1,
         attempt_after=due,
         planned_at=cart.last_activity_at,

@@ -53,7 +53,9 @@ class Message(graphene.ObjectType):
 
     step = graphene.Int(required=True)
     status = graphene.String(required=True, description="scheduled, sending, sent, skipped or failed.")
-    reason = graphene.String(description="Why it was skipped or failed.")
+    reason = graphene.String(
+        description="Why it was skipped or failed, or why a scheduled step waits (quiet_hours)."
+    )
     variant = graphene.Int(required=True, description="Subject variant: 0 is A, 1 is B, …")
     subject = graphene.String(description="Set when the email was prepared.")
     content = graphene.String(required=True, description="reminder, help, urgency or discount.")
