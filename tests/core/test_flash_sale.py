@@ -103,8 +103,10 @@ def abandon(channel: ShopChannel) -> dict[str, float]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {checkouts} (token, channel_id, email, language_code, currency)
-            SELECT 'flash-' || g, %(channel_id)s, 'shopper-' || g || '@example.com', 'en', 'USD'
+            INSERT INTO {checkouts} (token, channel_id, email, language_code, currency, metadata,
+                account_metadata, first_name, country)
+            SELECT 'flash-' || g, %(channel_id)s, 'shopper-' || g || '@example.com', 'en', 'USD', '{{}}',
+                '{{}}', '', ''
             FROM generate_series(1, %(count)s) AS g
             """,
             params,
