@@ -31,3 +31,12 @@ class SendUncertain(CartRecoveryError):
 
 class SendFailed(CartRecoveryError):
     """Delivery failed in a way that may succeed later (connection, timeout, 4xx reply)."""
+
+
+class DashboardRefused(CartRecoveryError):
+    """A Dashboard page was asked for without a token it can trust (``status`` 401) or by someone
+    the token does not allow there (403); ``message`` says which, for the page to show."""
+
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+        super().__init__(message)

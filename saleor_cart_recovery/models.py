@@ -218,3 +218,15 @@ class Suppression(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel_slug", "email"], name="cart_recovery_one_suppression")
         ]
+
+
+class WorkerHeartbeat(models.Model):
+    """When a Celery worker last ran one of our periodic tasks (one row per task, overwritten): the
+    Dashboard's settings page flags a channel whose reminders nobody is sending."""
+
+    task = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    at = models.DateTimeField()
+
+    class Meta:
+        db_table = "cart_recovery_worker_heartbeat"

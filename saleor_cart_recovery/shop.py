@@ -109,6 +109,36 @@ class OrderRef:
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
+class DashboardChannel:
+    slug: str
+    name: str
+    currency: str
+    active: bool  # the plugin is active in the channel
+
+
+@dataclass(frozen=True)
+class DashboardViewer:
+    """A staff user looking at the plugin's pages inside the Saleor Dashboard, as the Dashboard's
+    token for our app says: who, and the channels they may see (by name)."""
+
+    email: str
+    channels: tuple[DashboardChannel, ...]
+
+    def channel(self, slug: str) -> DashboardChannel | None:
+        return next((channel for channel in self.channels if channel.slug == slug), None)
+
+
+@dataclass(frozen=True)
+class DashboardInstall:
+    """What ``cart_recovery_dashboard`` left in the shop: the app and its extensions."""
+
+    app_id: str
+    created: bool
+    app_url: str
+    extensions: tuple[str, ...]  # "label (mount, target)"
+
+
 class Shop(Protocol):
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
         """The channel's settings while the plugin is active there, else ``None``; raises
@@ -146,6 +176,28 @@ class Shop(Protocol):
         """Whether the request comes from staff or an app allowed to read the report and use the
         API of the channel (MANAGE_CHECKOUTS or MANAGE_PLUGINS, and access to the channel);
         ``None`` when it carries no valid credentials."""
+
+    def dashboard_viewer(self, token: str) -> DashboardViewer:
+        """The staff user the Dashboard's token (handed to our page in its handshake) was issued
+        to, for our app or one of its extensions, with MANAGE_CHECKOUTS; raises
+        :class:`DashboardRefused` (401: forged, expired, another app's; 403: not allowed)."""
+
+    def stored_configuration(self, channel_slug: str) -> dict[str, str] | None:
+        """The channel's configuration as saved in the Dashboard (active or not, parsed or not);
+        ``None`` when it was never saved."""
+
+    def customer_email(self, customer_id: str) -> str | None:
+        """The email of a customer account named by its (global) ID; ``None`` when unknown."""
+
+    def install_dashboard(self, app_url: str, origins: Sequence[str] = ()) -> DashboardInstall:
+        """Create or update the Dashboard app and its extensions pointing at ``app_url``;
+        ``origins`` (empty: any) are the Dashboard origins allowed to frame its pages."""
+
+    def dashboard_origins(self) -> tuple[str, ...]:
+        """The origins given at install (empty: any Dashboard may frame the pages)."""
+
+    def remove_dashboard(self) -> bool:
+        """Remove the Dashboard app; whether there was one."""
 
     def issue_voucher(
         self,

@@ -9,6 +9,7 @@ from .experiments.rollup import rollup
 from .series.beat import CLEANUP, DISPATCH, ROLLUP
 from .series.delivery import deliver, deliver_batch
 from .series.dispatch import LEASE, dispatch
+from .series.health import record_heartbeat
 from .series.retention import cleanup as clean_up
 from .shop import get_shop, settings_or_none
 
@@ -36,7 +37,10 @@ def enqueue_send(message_ids: list[int]) -> None:
 
 @shared_task(name=DISPATCH.task, ignore_result=True, expires=DISPATCH.expires)
 def dispatch_due_reminders() -> str:
-    return str(dispatch(send=enqueue_send))
+    result = str(dispatch(send=enqueue_send))
+    with get_shop().write_access():
+        record_heartbeat(DISPATCH.task, timezone.now())  # the Dashboard's "worker seen" check
+    return result
 
 
 @shared_task(name=ROLLUP.task, ignore_result=True, expires=ROLLUP.expires)

@@ -1,10 +1,12 @@
 """Routes ``<name>/<argument>`` under the plugin's paths to its endpoint: the channel's
 ``/plugins/channel/<slug>/saleor_cart_recovery/…`` (served while the plugin is active there) and
-the channel-less ``/plugins/saleor_cart_recovery/…`` (served always; unsubscribe links only)."""
+the channel-less ``/plugins/saleor_cart_recovery/…`` (served always: unsubscribe links, and the
+Dashboard pages, which pick their channel themselves)."""
 
 from django.http import HttpRequest, HttpResponse
 
 from .api.view import GraphQLEndpoint
+from .dashboard.endpoint import DashboardEndpoint
 from .links import ClickEndpoint, UnsubscribeEndpoint
 from .report_page import ReportEndpoint
 
@@ -13,6 +15,7 @@ ROUTES = {
     "click": ClickEndpoint(),
     "report": ReportEndpoint(),
     "graphql": GraphQLEndpoint(),
+    "dashboard": DashboardEndpoint(),
 }
 
 

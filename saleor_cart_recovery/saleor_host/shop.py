@@ -26,7 +26,7 @@ from saleor.thumbnail.utils import get_image_or_proxy_url
 
 from ..settings.channel import RecoverySettings, validate_for_activation
 from ..shop import CartLine, CartSnapshot, OrderRef, match_orders
-from . import offers
+from . import dashboard, offers
 from .auth import staff_can_view_reports
 
 logger = logging.getLogger(__name__)
@@ -202,6 +202,27 @@ class SaleorShop:
         return offers.upsell_products(channel_slug, carts, configured, limit, _image_url)
 
     staff_can_view_reports = staticmethod(staff_can_view_reports)
+
+    def dashboard_viewer(self, token):
+        return dashboard.viewer(token, PLUGIN_ID)
+
+    def stored_configuration(self, channel_slug):
+        config = (
+            PluginConfiguration.objects.filter(identifier=PLUGIN_ID, channel__slug=channel_slug)
+            .only("configuration", "active")
+            .first()
+        )
+        if config is None:
+            return None
+        return {item["name"]: str(item.get("value") or "") for item in config.configuration}
+
+    customer_email = staticmethod(dashboard.customer_email)
+
+    def install_dashboard(self, app_url, origins=()):
+        return dashboard.install(app_url, tuple(origins))
+
+    remove_dashboard = staticmethod(dashboard.remove)
+    dashboard_origins = staticmethod(dashboard.origins)
 
 
 def _is_uuid(token: str) -> bool:

@@ -9,10 +9,13 @@ from django.conf import settings
 from django.db.models import Prefetch, Q
 from django.db.models.functions import Lower
 
+from saleor_cart_recovery.exceptions import DashboardRefused
 from saleor_cart_recovery.settings.channel import RecoverySettings, validate_for_activation
 from saleor_cart_recovery.shop import (
     CartLine,
     CartSnapshot,
+    DashboardChannel,
+    DashboardViewer,
     IssuedVoucher,
     OrderRef,
     UpsellProduct,
@@ -160,6 +163,39 @@ class DbShop:
         if staff is None:
             return None
         return staff in ("MANAGE_CHECKOUTS", "MANAGE_PLUGINS")
+
+    def dashboard_viewer(self, token):
+        """Test tokens ``staff:<email>:<permission>:<channel slugs, comma separated, or *>``; anything
+        else is not a token (401). The real check (signature, app, extension) is Saleor's, tested
+        in the Saleor suite."""
+        kind, _, rest = token.partition(":")
+        email, _, rest = rest.partition(":")
+        permission, _, slugs = rest.partition(":")
+        if kind != "staff" or not email or not slugs:
+            raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.")
+        if permission != "MANAGE_CHECKOUTS":
+            raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
+        channels = ShopChannel.objects.order_by("slug")
+        if slugs != "*":
+            channels = channels.filter(slug__in=slugs.split(","))
+        return DashboardViewer(
+            email=email,
+            channels=tuple(DashboardChannel(c.slug, c.slug.title(), "USD", c.active) for c in channels),
+        )
+
+    def stored_configuration(self, channel_slug):
+        channel = ShopChannel.objects.filter(slug=channel_slug).first()
+        if channel is None:
+            return None
+        return {item["name"]: str(item["value"]) for item in channel.configuration}
+
+    def customer_email(self, customer_id):
+        """Test customer IDs are ``customer:<email>``."""
+        kind, _, email = customer_id.partition(":")
+        return email if kind == "customer" and "@" in email else None
+
+    def dashboard_origins(self):
+        return tuple(getattr(settings, "CART_RECOVERY_TEST_DASHBOARD_ORIGINS", ()))
 
 
 def snapshot(checkout: ShopCheckout) -> CartSnapshot:

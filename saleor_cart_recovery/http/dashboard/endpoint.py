@@ -1,0 +1,171 @@
+"""``…/saleor_cart_recovery/dashboard/<page>``: the Dashboard's iframe pages.
+
+``dashboard/`` (and ``dashboard/customer``, the customer page's action) is a shell with no data:
+its script waits for the Dashboard's AppBridge handshake, keeps the token in memory only and asks
+for each page's server-rendered fragment with ``Authorization: Bearer <token>``. Fragments answer
+401 without a token Saleor signed for our app, 403 for a user without MANAGE_CHECKOUTS or without
+access to the channel, 400 for a bad parameter — each with a fragment saying so; never 500.
+
+Headers: the shell may be framed by the Dashboard origins given to ``cart_recovery_dashboard``
+(``frame-ancestors``; any origin when none were given — the page shows nothing without a token
+the framing page would have to hold already); scripts and styles only from this endpoint; no
+referrer; nothing cached.
+"""
+
+import json
+import logging
+from importlib import resources
+
+from django.http import HttpRequest, HttpResponse, QueryDict
+
+from ...exceptions import BadToken, DashboardRefused
+from ...shop import DashboardViewer, get_shop
+from ...templating import render
+from ..base import Endpoint
+from .formatting import Formatter, locale_of
+from .views import TABS, VIEWS, Invalid, Page
+
+logger = logging.getLogger(__name__)
+
+ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+SHELLS = {"": "overview", "customer": "carts"}  # shell path -> the page it opens first
+TAB_NAMES = (("overview", "Overview"), ("carts", "Carts"), ("test", "Test send"), ("settings", "Settings"))
+PARTIAL = {"check-connection"}  # answers that replace one region of the page, not the page
+_FRAGMENT_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+class DashboardEndpoint(Endpoint):
+    methods = ("GET", "POST")
+    needs_arg = False
+    serves_without_channel = True  # one app URL for every channel: the page picks the channel
+
+    def validate(self, channel_slug: str | None, arg: str) -> tuple[str | None, str]:
+        if arg in SHELLS or arg in ASSETS or arg in VIEWS:
+            return channel_slug, arg
+        raise BadToken(f"no dashboard page '{arg}'")
+
+    def invalid(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(status=404)
+
+    def get(self, request: HttpRequest, claim: tuple[str | None, str]) -> HttpResponse:
+        channel_slug, name = claim
+        if name in ASSETS:
+            return _asset(name)
+        if name in SHELLS:
+            return self.shell(request, channel_slug, name)
+        return self.fragment(request, channel_slug, name, request.GET)
+
+    def post(self, request: HttpRequest, claim: tuple[str | None, str]) -> HttpResponse:
+        channel_slug, name = claim
+        if name not in VIEWS:
+            return _not_allowed("GET")
+        return self.fragment(request, channel_slug, name, request.POST)
+
+    def shell(self, request: HttpRequest, channel_slug: str | None, name: str) -> HttpResponse:
+        base = request.path[: request.path.index("/dashboard") + len("/dashboard/")]
+        try:
+            origins = get_shop().dashboard_origins()
+        except Exception:  # the shell still loads; framing then follows the default
+            logger.exception("cart recovery dashboard: could not read the allowed Dashboard origins")
+            origins = ()
+        html = render(
+            "cart_recovery/dashboard/shell.html",
+            {
+                "base": base,
+                "first_page": SHELLS[name],
+                "origins": json.dumps(list(origins)),
+                "channel": channel_slug or "",
+            },
+        )
+        response = HttpResponse(html, content_type="text/html; charset=utf-8")
+        response["Content-Security-Policy"] = (
+            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src * data:; "
+            "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+            f"frame-ancestors {' '.join(origins) if origins else '*'}"
+        )
+        return _private(response)
+
+    def fragment(
+        self, request: HttpRequest, channel_slug: str | None, name: str, params: QueryDict
+    ) -> HttpResponse:
+        method, view = VIEWS[name]
+        if request.method != method:
+            return _not_allowed(method)
+        fmt = Formatter(locale_of(request.headers.get("X-Dashboard-Locale")))
+        try:
+            viewer = get_shop().dashboard_viewer(_bearer(request))
+        except DashboardRefused as exc:
+            return _message(exc.status, exc.message)
+        except Exception:
+            logger.exception("cart recovery dashboard: could not check the token")
+            return _message(503, "The Dashboard token could not be checked right now; try again.")
+        slug = params.get("channel") or channel_slug or _first_channel(viewer)
+        channel = viewer.channel(slug)
+        if channel is None:
+            return _message(403, f"You have no access to the channel '{slug}'.")
+        page = Page(viewer=viewer, channel=channel, fmt=fmt)
+        try:
+            template, data = view(page, params)
+        except Invalid as exc:
+            return _message(400, exc.message, field=exc.field)
+        except Exception:
+            logger.exception("cart recovery dashboard: page %s of channel %s failed", name, channel.slug)
+            return _message(503, "This page could not be built right now (the error is logged); try again.")
+        partial = name in PARTIAL
+        context = {
+            **data,
+            "page_name": name,
+            "tab": TABS[name],
+            "tabs": [{"name": tab, "label": label} for tab, label in TAB_NAMES],
+            "channel": {"slug": channel.slug, "name": channel.name, "active": channel.active},
+            "channels": [{"slug": c.slug, "name": c.name, "active": c.active} for c in viewer.channels],
+            "viewer": viewer.email,
+            "locale": fmt.locale,
+        }
+        body = render(f"cart_recovery/dashboard/{template}", context)
+        if not partial:
+            body = render("cart_recovery/dashboard/frame.html", {**context, "body": body})
+        return _private(HttpResponse(body, content_type="text/html; charset=utf-8"))
+
+
+def _bearer(request: HttpRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise DashboardRefused(401, "Open Cart Recovery from the Saleor Dashboard.")
+    return token.strip()
+
+
+def _first_channel(viewer: DashboardViewer) -> str:
+    active = [channel for channel in viewer.channels if channel.active]
+    return (active or list(viewer.channels))[0].slug
+
+
+def _message(status: int, text: str, field: str = "") -> HttpResponse:
+    html = render("cart_recovery/dashboard/message.html", {"status": status, "text": text, "field": field})
+    response = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="saleor-dashboard"'
+    return _private(response)
+
+
+def _asset(name: str) -> HttpResponse:
+    content = (resources.files("saleor_cart_recovery") / "static" / "cart_recovery" / name).read_bytes()
+    response = HttpResponse(content, content_type=ASSETS[name])
+    response["Cache-Control"] = "public, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _not_allowed(method: str) -> HttpResponse:
+    response = HttpResponse(status=405)
+    response["Allow"] = method
+    return response
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Vary"] = "Authorization"
+    response.setdefault("Content-Security-Policy", _FRAGMENT_CSP)
+    return response

@@ -1,0 +1,461 @@
+"""What each Dashboard page shows, as plain data for its template (invariant 7).
+
+Every view gets the :class:`Page` (who is looking, at which channel, in which locale) and the
+request's parameters, and returns the template's name and data. Nothing here writes except the
+test send (which records nothing on any cart, see :mod:`...email.preview`).
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Sum
+from django.db.models.functions import TruncDate
+from django.http import QueryDict
+from django.utils import timezone
+
+from ...email.preview import PreviewError, build_preview, send_test
+from ...exceptions import CartRecoveryError, ConfigurationError
+from ...experiments.report_json import report_data
+from ...experiments.report_table import VERDICTS
+from ...models import CartStatus, RecoveryCart, Suppression
+from ...series.dispatch import backlog
+from ...series.health import WORKER_SILENCE, check_mail_server, health
+from ...series.suppression import hashed_address, normalize_email
+from ...settings import registry
+from ...settings.channel import RecoverySettings, validate_for_activation
+from ...shop import DashboardChannel, DashboardViewer, get_shop, settings_or_none
+from .formatting import Formatter
+from .timeline import VARIANTS, reason_text, timeline
+
+SEARCH_LIMIT = 50
+REVENUE_DAYS = 30
+_TOKEN = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Page:
+    viewer: DashboardViewer
+    channel: DashboardChannel
+    fmt: Formatter
+
+
+class Invalid(CartRecoveryError):
+    """A parameter of a page is wrong; ``field`` names it, the page shows ``message`` next to it."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        super().__init__(message)
+
+
+# -- Overview ------------------------------------------------------------------------------------
+
+
+def overview(page: Page, params: QueryDict) -> tuple[str, dict]:
+    fresh = params.get("fresh") == "1"
+    reports = report_data(channel=page.channel.slug, settings_for=settings_or_none, fresh=fresh)
+    current = next((report for report in reports if report["current"]), reports[0] if reports else None)
+    data: dict = {"report": None, "earlier": len(reports) - (1 if current else 0)}
+    if current is not None:
+        data["report"] = _report(current, page.fmt)
+    data["revenue_days"] = _revenue_over_time(page, current["currency"] if current else page.channel.currency)
+    data["backlog"] = _backlog(page)
+    return "overview.html", data
+
+
+def _report(report: dict, fmt: Formatter) -> dict:
+    currency = report["currency"]
+    treated, held = report["treated"], report["holdout"]
+    interval = report["lift_always_valid_interval_pct"] or report["lift_interval_pct"]
+    funnel_top = max([step["total"]["carts"] for step in report["steps"]] or [0])
+    steps = []
+    for step in report["steps"]:
+        total = step["total"]
+        stages = [
+            ("reached", total["carts"]),
+            ("sent", total["sent"]),
+            ("clicked", total["clicked"]),
+            ("recovered", total["attributed"]["orders"]),
+        ]
+        steps.append(
+            {
+                "step": step["step"],
+                "stages": [
+                    {"name": name, "value": fmt.number(value), "width": _width(value, funnel_top)}
+                    for name, value in stages
+                ],
+                "arms": _arms(step, report, fmt),
+                "decided": step["decided"],
+            }
+        )
+    return {
+        "experiment": report["experiment"] or "without version",
+        "computed": fmt.when(report["computed_at"]),
+        "currency": currency,
+        "net_recovered": fmt.money(report["recovered_after_reminder"]["revenue"], currency),
+        "recovered_orders": fmt.number(report["recovered_after_reminder"]["orders"]),
+        "incremental": fmt.money(report["incremental_revenue"], currency),
+        "treated_rate": fmt.pct(treated["conversion_rate_pct"]),
+        "holdout_rate": fmt.pct(held["conversion_rate_pct"]),
+        "treated_carts": fmt.number(treated["carts"]),
+        "holdout_carts": fmt.number(held["carts"]),
+        "has_holdout": held["carts"] > 0,
+        "lift": fmt.points(report["lift_pct"]),
+        "interval": f"{fmt.points(interval[0])} to {fmt.points(interval[1])}" if interval else "—",
+        "verdict": VERDICTS[report["lift_verdict"]],
+        "verdict_kind": report["lift_verdict"],
+        "net_treated": fmt.money(treated["revenue"]["net"], currency),
+        "refunded": fmt.money(treated["revenue"]["refunded"], currency),
+        "bounced": fmt.number(treated["bounced"]),
+        "min_recipients": fmt.number(report["min_recipients"]),
+        "attribution_window": report["attribution_window"],
+        "steps": steps,
+        "cadences": _arms(report["cadences"], report, fmt) if len(report["cadences"]["arms"]) > 1 else [],
+    }
+
+
+def _arms(arm_set: dict, report: dict, fmt: Formatter) -> list[dict]:
+    tested = any(arm["p_value"] is not None for arm in arm_set["arms"])
+    top = max([arm["conversion_rate_pct"] or 0 for arm in arm_set["arms"]] or [0])
+    arms = []
+    for index, arm in enumerate(arm_set["arms"]):
+        label = (
+            arm["label"] if not str(arm["label"]).isdigit() else VARIANTS[int(arm["label"]) % len(VARIANTS)]
+        )
+        if arm["winner"]:
+            verdict = "winner"
+        elif arm["carts"] < report["min_recipients"]:
+            verdict = "not enough data"
+        elif tested:
+            verdict = "not proven better"
+        else:
+            verdict = "—"
+        arms.append(
+            {
+                "label": label if label != "" else VARIANTS[index],
+                "carts": fmt.number(arm["carts"]),
+                "sent": fmt.number(arm["sent"]),
+                "clicked": fmt.number(arm["clicked"]),
+                "converted": fmt.number(arm["converted"]),
+                "rate": fmt.pct(arm["conversion_rate_pct"]),
+                "net": fmt.money(arm["revenue"]["net"], report["currency"]),
+                "width": _width(arm["conversion_rate_pct"] or 0, top),
+                "verdict": verdict,
+            }
+        )
+    return arms
+
+
+def _width(value, largest) -> float:
+    return round(100 * value / largest, 1) if largest else 0.0
+
+
+def _revenue_over_time(page: Page, currency: str) -> dict:
+    """Net revenue of the channel's converted carts per day over the last 30 days, treated and
+    held out (one grouped query over converted carts)."""
+    today = timezone.now().date()
+    start = today - timedelta(days=REVENUE_DAYS - 1)
+    rows = (
+        RecoveryCart.objects.filter(
+            channel_slug=page.channel.slug,
+            status=CartStatus.CONVERTED,
+            converted_at__date__gte=start,
+            order_cancelled=False,
+        )
+        .annotate(day=TruncDate("converted_at"))
+        .values("day", "holdout")
+        .annotate(net=Sum(F("order_total") - F("order_refunded")), orders=Count("id"))
+    )
+    by_day: dict = {}
+    for row in rows:
+        by_day.setdefault(row["day"], {True: Decimal(0), False: Decimal(0)})[row["holdout"]] += max(
+            row["net"] or Decimal(0), Decimal(0)
+        )
+    days = [start + timedelta(days=n) for n in range(REVENUE_DAYS)]
+    top = max([sum(by_day.get(day, {True: 0, False: 0}).values()) for day in days] or [0])
+    bars = []
+    for index, day in enumerate(days):
+        values = by_day.get(day, {True: Decimal(0), False: Decimal(0)})
+        treated, held = values[False], values[True]
+        bars.append(
+            {
+                "x": index * 20,
+                "treated_h": round(float(treated) / float(top) * 100, 1) if top else 0,
+                "held_h": round(float(held) / float(top) * 100, 1) if top else 0,
+                "label": f"{page.fmt.when_day(day)}: {page.fmt.money(treated, currency)} after reminders, "
+                f"{page.fmt.money(held, currency)} holdout",
+            }
+        )
+    for bar in bars:
+        bar["treated_y"] = 110 - bar["treated_h"]
+        bar["held_y"] = bar["treated_y"] - bar["held_h"]
+    total = sum((sum(values.values()) for values in by_day.values()), Decimal(0))
+    return {"bars": bars, "total": page.fmt.money(total, currency), "empty": not by_day, "days": REVENUE_DAYS}
+
+
+def _backlog(page: Page) -> dict:
+    waiting = backlog(timezone.now(), page.channel.slug)
+    return {
+        "due": page.fmt.number(waiting.due_unplanned),
+        "unsent": page.fmt.number(waiting.planned_unsent),
+        "oldest": page.fmt.when(waiting.oldest_due) if waiting.oldest_due else "",
+    }
+
+
+# -- Carts and a cart's story --------------------------------------------------------------------
+
+
+def carts(page: Page, params: QueryDict) -> tuple[str, dict]:
+    query = params.get("q", "").strip()
+    customer = params.get("customer", "").strip()
+    data: dict = {"q": query, "error": "", "customer_email": ""}
+    found = RecoveryCart.objects.filter(channel_slug=page.channel.slug)
+    if customer:
+        email = get_shop().customer_email(customer)
+        if email is None:
+            data["error"] = "This customer is not known to Saleor."
+            found = found.none()
+        else:
+            data["customer_email"] = query = data["q"] = email
+    if query:
+        if _TOKEN.match(query):
+            found = found.filter(checkout_token=query.lower())
+        elif _EMAIL.match(query):
+            found = found.filter(email=normalize_email(query))
+        else:
+            data["error"] = "Enter a whole email address or a checkout token."
+            found = found.none()
+    rows = list(found.order_by("-last_activity_at", "-id").prefetch_related("messages")[: SEARCH_LIMIT + 1])
+    data["more"] = len(rows) > SEARCH_LIMIT
+    data["carts"] = [_cart_row(cart, page.fmt) for cart in rows[:SEARCH_LIMIT]]
+    data["searched"] = bool(query)
+    return "carts.html", data
+
+
+def _cart_row(cart: RecoveryCart, fmt: Formatter) -> dict:
+    messages = list(cart.messages.all())
+    return {
+        "token": cart.checkout_token,
+        "email": cart.email,
+        "status": cart.status,
+        "why": reason_text(cart.stop_reason),
+        "activity": fmt.when(cart.last_activity_at),
+        "sent": sum(1 for message in messages if message.status == "sent"),
+        "steps": len(messages),
+        "holdout": cart.holdout,
+    }
+
+
+def cart(page: Page, params: QueryDict) -> tuple[str, dict]:
+    token = params.get("token", "").strip()
+    found = (
+        RecoveryCart.objects.filter(channel_slug=page.channel.slug, checkout_token=token.lower())
+        .prefetch_related("messages")
+        .first()
+        if _TOKEN.match(token)
+        else None
+    )
+    if found is None:
+        raise Invalid("token", "No cart with this checkout token in this channel.")
+    address = normalize_email(found.email)
+    row = (
+        Suppression.objects.filter(
+            channel_slug=page.channel.slug, email__in=(address, hashed_address(address))
+        )
+        .values_list("source", "created_at")
+        .first()
+    )
+    return "cart.html", {
+        "cart": _cart_row(found, page.fmt),
+        "events": timeline(found, row, page.fmt),
+        "language": found.language_code,
+        "steps": [message.step for message in sorted(found.messages.all(), key=lambda m: m.step)],
+    }
+
+
+# -- Preview and test send -----------------------------------------------------------------------
+
+
+def test_send(page: Page, params: QueryDict) -> tuple[str, dict]:
+    """The form, and with ``preview=1`` the step's email as it would go out now."""
+    settings = _usable(page)
+    data = _send_form(page, settings, params)
+    if settings is not None and params.get("preview") == "1":
+        preview = _build(page, settings, params, to=None)
+        data["preview"] = {"subject": preview.subject, "html": preview.html, "text": preview.text}
+    return "test_send.html", data
+
+
+def send(page: Page, params: QueryDict) -> tuple[str, dict]:
+    """POST: mail the step to the address given, subject prefixed ``[Test]``; nothing recorded."""
+    settings = _usable(page)
+    data = _send_form(page, settings, params)
+    if settings is None:
+        return "test_send.html", data
+    email = params.get("email", "").strip()
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise Invalid("email", "Enter the email address to send the test to.")
+    preview = _build(page, settings, params, to=email)
+    try:
+        send_test(settings, preview)
+    except CartRecoveryError as exc:
+        data["result"] = {"ok": False, "text": f"Not sent: {exc}"}
+    else:
+        data["result"] = {"ok": True, "text": f"Sent “{preview.subject}” to {email}."}
+    return "test_send.html", data
+
+
+def _usable(page: Page) -> RecoverySettings | None:
+    return settings_or_none(page.channel.slug)
+
+
+def _send_form(page: Page, settings: RecoverySettings | None, params: QueryDict) -> dict:
+    return {
+        "usable": settings is not None,
+        "step_choices": list(range(1, settings.steps + 1)) if settings else [],
+        "step": params.get("step", "1"),
+        "email": params.get("email", ""),
+        "token": params.get("token", ""),
+        "language": params.get("language", ""),
+        "viewer_email": page.viewer.email,
+    }
+
+
+def _build(page: Page, settings: RecoverySettings, params: QueryDict, *, to: str | None):
+    step_text = params.get("step", "")
+    if not step_text.isdigit():
+        raise Invalid("step", "Choose a step.")
+    try:
+        return build_preview(
+            get_shop(),
+            settings,
+            page.channel.slug,
+            step=int(step_text),
+            checkout_token=params.get("token", "").strip() or None,
+            language=params.get("language", "").strip() or None,
+            to=to,
+            test=to is not None,
+        )
+    except PreviewError as exc:
+        field = {"checkoutToken": "token"}.get(exc.field or "", exc.field or "step")
+        raise Invalid(field, exc.message) from None
+
+
+# -- Settings at a glance ------------------------------------------------------------------------
+
+
+def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
+    stored = get_shop().stored_configuration(page.channel.slug)
+    problems: list[dict] = []
+    fields: list[dict] = []
+    parsed = None
+    if stored is None:
+        problems.append(_problem("error", "Cart Recovery was never configured in this channel.", "plugin"))
+    else:
+        try:
+            parsed = RecoverySettings.from_plugin_configuration(
+                [{"name": name, "value": value} for name, value in stored.items()]
+            )
+        except ConfigurationError as exc:
+            for name, message in exc.errors.items():
+                problems.append(_problem("error", f"{_label(name)}: {message}", name))
+        if parsed is not None:
+            try:
+                validate_for_activation(parsed)
+            except ConfigurationError as exc:
+                for name, message in exc.errors.items():
+                    problems.append(_problem("error", f"{_label(name)}: {message}", name))
+        for field in registry.FIELDS:
+            value = stored.get(field.name, field.default)
+            shown = ("set (hidden)" if value else "not set") if field.kind == registry.SECRET else value
+            fields.append(
+                {"name": field.name, "label": field.label, "value": shown, "default": value == field.default}
+            )
+    if not page.channel.active:
+        problems.append(
+            _problem("error", "Cart Recovery is not active in this channel: no reminder goes out.", "plugin")
+        )
+    now = timezone.now()
+    state = health()
+    for name in state.missing_beat_entries:
+        problems.append(
+            _problem(
+                "error",
+                f"Beat has no enabled entry for {name}: run `manage.py migrate` and start beat.",
+                "beat",
+            )
+        )
+    if state.worker_silent(now):
+        seen = page.fmt.when(state.worker_seen_at) if state.worker_seen_at else "never"
+        minutes = int(WORKER_SILENCE.total_seconds() // 60)
+        problems.append(
+            _problem(
+                "error",
+                f"No Celery worker ran the dispatcher in the last {minutes} minutes (last seen: {seen}).",
+                "worker",
+            )
+        )
+    return "settings.html", {
+        "fields": fields,
+        "problems": problems,
+        "worker_seen": page.fmt.when(state.worker_seen_at) if state.worker_seen_at else "never",
+        "mail_server": _mail_server_name(stored),
+        "can_check": parsed is not None,
+        "backlog": _backlog(page),
+    }
+
+
+def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
+    """POST: connect to the channel's mail server as a send would (and log in), send nothing."""
+    stored = get_shop().stored_configuration(page.channel.slug) or {}
+    try:
+        parsed = RecoverySettings.from_plugin_configuration(
+            [{"name": name, "value": value} for name, value in stored.items()]
+        )
+    except ConfigurationError as exc:
+        return "connection.html", {"ok": False, "text": f"The settings do not parse: {exc}"}
+    failure = check_mail_server(parsed.smtp)
+    name = _mail_server_name(stored)
+    if failure:
+        return "connection.html", {"ok": False, "text": f"{name}: {failure}"}
+    return "connection.html", {"ok": True, "text": f"{name} answered and accepted the login."}
+
+
+def _mail_server_name(stored: dict | None) -> str:
+    url = (stored or {}).get("smtp_url", "")
+    if not url:
+        return "Saleor's email settings (EMAIL_URL)"
+    host = url.split("@")[-1].split("?")[0].split("/")[0] if "://" in url else ""
+    return f"the mail server {host}" if host else "the configured mail server"
+
+
+def _problem(level: str, text: str, field: str) -> dict:
+    return {"level": level, "text": text, "field": field}
+
+
+def _label(name: str) -> str:
+    field = registry.BY_NAME.get(name)
+    return field.label if field else name
+
+
+VIEWS = {
+    "overview": ("GET", overview),
+    "carts": ("GET", carts),
+    "cart": ("GET", cart),
+    "test": ("GET", test_send),
+    "send": ("POST", send),
+    "settings": ("GET", settings),
+    "check-connection": ("POST", check_connection),
+}
+# Which tab a view belongs to.
+TABS = {
+    "overview": "overview",
+    "carts": "carts",
+    "cart": "carts",
+    "test": "test",
+    "send": "test",
+    "settings": "settings",
+    "check-connection": "settings",
+}
