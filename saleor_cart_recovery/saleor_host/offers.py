@@ -291,7 +291,7 @@ def delete_expired_vouchers(now) -> int:
         Q(private_metadata__has_key=VOUCHER_MARK) | Q(codes__code__in=recorded), end_date__lt=now
     )
     used = VoucherCode.objects.filter(voucher=OuterRef("pk"), used__gt=0)
-    ids = list(ours.exclude(Exists(used)).exclude(used__gt=0).values_list("pk", flat=True).distinct())
+    ids = list(ours.exclude(Exists(used)).values_list("pk", flat=True).distinct())
     if not ids:
         return 0
     Voucher.objects.filter(pk__in=ids).delete()

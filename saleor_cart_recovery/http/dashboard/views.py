@@ -179,18 +179,19 @@ def _revenue_over_time(page: Page, currency: str) -> dict:
     for index, day in enumerate(days):
         values = by_day.get(day, {True: Decimal(0), False: Decimal(0)})
         treated, held = values[False], values[True]
+        treated_h = round(float(treated) / float(top) * 100, 1) if top else 0.0
+        held_h = round(float(held) / float(top) * 100, 1) if top else 0.0
         bars.append(
             {
                 "x": index * 20,
-                "treated_h": round(float(treated) / float(top) * 100, 1) if top else 0,
-                "held_h": round(float(held) / float(top) * 100, 1) if top else 0,
-                "label": f"{page.fmt.when_day(day)}: {page.fmt.money(treated, currency)} after reminders, "
+                "treated_h": treated_h,
+                "treated_y": 110 - treated_h,
+                "held_h": held_h,
+                "held_y": 110 - treated_h - held_h,
+                "label": f"{page.fmt.when_day(day)}: {page.fmt.money(treated, currency)} treated carts, "
                 f"{page.fmt.money(held, currency)} holdout",
             }
         )
-    for bar in bars:
-        bar["treated_y"] = 110 - bar["treated_h"]
-        bar["held_y"] = bar["treated_y"] - bar["held_h"]
     total = sum((sum(values.values()) for values in by_day.values()), Decimal(0))
     return {"bars": bars, "total": page.fmt.money(total, currency), "empty": not by_day, "days": REVENUE_DAYS}
 
