@@ -1,7 +1,9 @@
 """The Saleor plugin: Dashboard configuration, checkout/order hooks and the HTTP endpoint.
 
 A thin adapter: hooks hand plain values to :mod:`.series.activity` and never raise into the shopper's
-mutation; everything else lives in the core.
+mutation; everything else lives in the core. Erasure on customer deletion is not a hook here but a
+``post_delete`` listener (:mod:`.saleor_host.erasure`): Saleor 3.23 never calls per-channel plugins'
+``customer_deleted`` / ``account_deleted``.
 """
 
 import logging
@@ -14,14 +16,18 @@ from saleor.plugins.error_codes import PluginErrorCode
 
 from .exceptions import ConfigurationError
 from .http import router
+from .saleor_host import erasure
 from .saleor_host.offers import unavailable_products
 from .saleor_host.shop import PLUGIN_ID, order_ref
 from .series.activity import record_activity, record_order, record_refund
-from .series.retention import erase_address
 from .settings import registry
 from .settings.channel import RecoverySettings, validate_for_activation, validate_subject_languages
 
 logger = logging.getLogger(__name__)
+
+# Saleor imports this module in every process it starts (web, worker, beat): deleting a customer
+# erases their carts from then on (see saleor_host.erasure for why not the plugin hooks).
+erasure.connect()
 
 _TYPES = {
     registry.STRING: ConfigurationTypeField.STRING,
@@ -107,14 +113,6 @@ class CartRecoveryPlugin(BasePlugin):
         self._record_refund(order)
         return previous_value
 
-    def customer_deleted(self, customer, previous_value, webhooks=None):
-        self._erase(customer)
-        return previous_value
-
-    def account_deleted(self, account, previous_value, webhooks=None):
-        self._erase(account)
-        return previous_value
-
     def webhook(self, request, path, previous_value):
         """Both plugin paths: ``/plugins/channel/<slug>/<id>/…`` (only while active in the channel)
         and ``/plugins/<id>/…``, which Saleor 3.23 routes to any instance of the plugin, active or
@@ -144,17 +142,6 @@ class CartRecoveryPlugin(BasePlugin):
                 )
         except Exception:
             logger.exception("cart recovery: could not record activity of checkout %s", checkout.pk)
-
-    def _erase(self, user) -> None:
-        """Everything of the deleted customer's address, in every channel (Saleor calls the hook
-        once per channel where the plugin is active; the second call finds nothing). Never raises."""
-        if not self.active:
-            return
-        try:
-            with allow_writer():
-                erase_address(user.email or "")
-        except Exception:
-            logger.exception("cart recovery: could not erase the data of deleted customer %s", user.pk)
 
     def _record_refund(self, order) -> None:
         """Copy the order's refunds and cancellation, as they are now, onto the carts it converted

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
@@ -59,14 +60,14 @@ def overview(page: Page, params: QueryDict) -> tuple[str, dict]:
     current = next((report for report in reports if report["current"]), reports[0] if reports else None)
     data: dict = {"report": None, "earlier": len(reports) - (1 if current else 0)}
     if current is not None:
-        data["report"] = _report(current, page.fmt)
-    data["revenue_days"] = _revenue_over_time(page, current["currency"] if current else page.channel.currency)
+        data["report"] = _report(current, page.fmt, page.channel.currency)
+    data["revenue_days"] = _revenue_over_time(page, (current or {}).get("currency") or page.channel.currency)
     data["backlog"] = _backlog(page)
     return "overview.html", data
 
 
-def _report(report: dict, fmt: Formatter) -> dict:
-    currency = report["currency"]
+def _report(report: dict, fmt: Formatter, channel_currency: str) -> dict:
+    currency = report["currency"] or channel_currency  # none yet when no cart has an order
     treated, held = report["treated"], report["holdout"]
     interval = report["lift_always_valid_interval_pct"] or report["lift_interval_pct"]
     funnel_top = max([step["total"]["carts"] for step in report["steps"]] or [0])
@@ -86,7 +87,7 @@ def _report(report: dict, fmt: Formatter) -> dict:
                     {"name": name, "value": fmt.number(value), "width": _width(value, funnel_top)}
                     for name, value in stages
                 ],
-                "arms": _arms(step, report, fmt),
+                "arms": _arms(step, report, fmt, currency),
                 "decided": step["decided"],
             }
         )
@@ -112,11 +113,13 @@ def _report(report: dict, fmt: Formatter) -> dict:
         "min_recipients": fmt.number(report["min_recipients"]),
         "attribution_window": report["attribution_window"],
         "steps": steps,
-        "cadences": _arms(report["cadences"], report, fmt) if len(report["cadences"]["arms"]) > 1 else [],
+        "cadences": _arms(report["cadences"], report, fmt, currency)
+        if len(report["cadences"]["arms"]) > 1
+        else [],
     }
 
 
-def _arms(arm_set: dict, report: dict, fmt: Formatter) -> list[dict]:
+def _arms(arm_set: dict, report: dict, fmt: Formatter, currency: str) -> list[dict]:
     tested = any(arm["p_value"] is not None for arm in arm_set["arms"])
     top = max([arm["conversion_rate_pct"] or 0 for arm in arm_set["arms"]] or [0])
     arms = []
@@ -140,7 +143,7 @@ def _arms(arm_set: dict, report: dict, fmt: Formatter) -> list[dict]:
                 "clicked": fmt.number(arm["clicked"]),
                 "converted": fmt.number(arm["converted"]),
                 "rate": fmt.pct(arm["conversion_rate_pct"]),
-                "net": fmt.money(arm["revenue"]["net"], report["currency"]),
+                "net": fmt.money(arm["revenue"]["net"], currency),
                 "width": _width(arm["conversion_rate_pct"] or 0, top),
                 "verdict": verdict,
             }
@@ -268,8 +271,11 @@ def cart(page: Page, params: QueryDict) -> tuple[str, dict]:
         .values_list("source", "created_at")
         .first()
     )
+    settings = _usable(page)
+    next_step = found.steps_planned + 1
     return "cart.html", {
         "cart": _cart_row(found, page.fmt),
+        "next_step": next_step if settings is not None and next_step <= settings.steps else None,
         "events": timeline(found, row, page.fmt),
         "language": found.language_code,
         "steps": [message.step for message in sorted(found.messages.all(), key=lambda m: m.step)],
@@ -305,6 +311,7 @@ def send(page: Page, params: QueryDict) -> tuple[str, dict]:
         data["result"] = {"ok": False, "text": f"Not sent: {exc}"}
     else:
         data["result"] = {"ok": True, "text": f"Sent “{preview.subject}” to {email}."}
+    data["preview"] = {"subject": preview.subject, "html": preview.html, "text": preview.text}
     return "test_send.html", data
 
 
@@ -316,7 +323,7 @@ def _send_form(page: Page, settings: RecoverySettings | None, params: QueryDict)
     return {
         "usable": settings is not None,
         "step_choices": list(range(1, settings.steps + 1)) if settings else [],
-        "step": params.get("step", "1"),
+        "step": params.get("step") or "1",
         "email": params.get("email", ""),
         "token": params.get("token", ""),
         "language": params.get("language", ""),
@@ -325,7 +332,7 @@ def _send_form(page: Page, settings: RecoverySettings | None, params: QueryDict)
 
 
 def _build(page: Page, settings: RecoverySettings, params: QueryDict, *, to: str | None):
-    step_text = params.get("step", "")
+    step_text = params.get("step") or "1"
     if not step_text.isdigit():
         raise Invalid("step", "Choose a step.")
     try:
@@ -425,10 +432,15 @@ def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
 
 
 def _mail_server_name(stored: dict | None) -> str:
+    """Where the channel's mail goes, without the credentials in its URL."""
     url = (stored or {}).get("smtp_url", "")
     if not url:
         return "Saleor's email settings (EMAIL_URL)"
-    host = url.split("@")[-1].split("?")[0].split("/")[0] if "://" in url else ""
+    try:
+        parts = urlsplit(url)
+        host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    except ValueError:
+        host = None
     return f"the mail server {host}" if host else "the configured mail server"
 
 

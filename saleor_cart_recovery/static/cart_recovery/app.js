@@ -52,9 +52,9 @@
         var region = target ? document.querySelector(target) : main;
         region.innerHTML = html;
         if (!target) {
-          current = { page: page, query: params };
-          var title = main.querySelector("#page-title") || main;
-          title.focus();
+          // after a navigation, focus goes to the new page's heading (not on the first load)
+          if (current.loaded) (main.querySelector("#page-title") || main).focus();
+          current = { page: page, query: params, loaded: true };
         }
         say(response.ok ? "" : "The page answered " + response.status + ".");
       });

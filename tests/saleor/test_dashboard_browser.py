@@ -1,0 +1,280 @@
+"""The Dashboard pages in a real browser (headless Debian Chromium driven by Playwright) inside a
+parent page that does what Saleor's Dashboard does: load the extension's URL in an iframe and post
+it the AppBridge handshake with a token Saleor created for our app. Clicks through overview → a
+cart's story → preview and test send → settings, asserts on the DOM and on the mail a loopback
+SMTP server received, and saves screenshots (``CART_RECOVERY_SCREENSHOTS``, default a temporary
+directory) to look at."""
+
+import email
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+from pathlib import Path
+
+import graphene
+import pytest
+from aiosmtpd.controller import Controller
+from django.core.management import call_command
+from django.db import connections
+from freezegun import freeze_time
+from saleor.app.models import App
+from saleor.core.jwt import create_access_token_for_app
+
+from saleor_cart_recovery.saleor_host.dashboard import APP_IDENTIFIER
+
+from .utils import HOUR, T0, create_checkout, dispatch_at
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs playwright (pip install playwright)"
+)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+# What the Dashboard's AppFrame does on the iframe's load event (saleor-dashboard
+# src/extensions/views/ViewManifestExtension/components/AppFrame/AppFrame.tsx): post the handshake
+# to the app's origin. The stand-in also notes what the page posts back.
+PARENT = """<!DOCTYPE html><html><head><title>Saleor Dashboard</title><style>
+body {{ margin: 0; font: 14px Helvetica, Arial, sans-serif; display: flex; background: #f4f5f7; }}
+aside {{ width: 220px; padding: 16px; background: #fff; border-right: 1px solid #ddd; height: 100vh; }}
+aside p {{ margin: 6px 0; color: #555; }} aside p.on {{ font-weight: bold; color: #000; }}
+iframe {{ border: 0; width: 1000px; height: 1500px; background: #fff; }}
+</style></head><body data-got="">
+<aside><p><strong>Saleor</strong></p><p>Home</p><p>Catalog</p><p>Orders</p><p>Customers</p>
+<p class="on">&nbsp;&nbsp;Cart recovery</p><p>Discounts</p><p>Extensions</p></aside>
+<iframe id="app" title="Cart Recovery" src="{src}"
+ sandbox="allow-same-origin allow-forms allow-scripts allow-downloads allow-popups"></iframe>
+<script>
+const frame = document.getElementById("app");
+frame.addEventListener("load", () => frame.contentWindow.postMessage(
+  {{type: "handshake", payload: {{token: {token}, version: 1}}}}, {origin}));
+window.addEventListener("message", (event) => {{
+  if (event.source === frame.contentWindow) document.body.dataset.got += event.data.type + " ";
+}});
+</script></body></html>"""
+
+
+class Inbox:
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def screenshots():
+    folder = Path(
+        os.environ.get("CART_RECOVERY_SCREENSHOTS") or tempfile.mkdtemp(prefix="cart-recovery-shots-")
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def shop_with_a_reminded_cart(
+    live_server,
+    enable_cart_recovery,
+    channel_USD,
+    stocked_variant,
+    api_client,
+    run_dispatch,
+    smtp,
+    monkeypatch,
+):
+    """The plugin active in "main" with a loopback mail server, a cart whose first reminder went out,
+    and the Dashboard app installed at the live server's URL."""
+    inbox, port = smtp
+    # the live server's thread opens its own connections: the replica alias must be the test database
+    monkeypatch.setitem(connections.settings["replica"], "NAME", connections["default"].settings_dict["NAME"])
+    enable_cart_recovery(smtp_url=f"smtp://127.0.0.1:{port}")
+    with freeze_time(T0):
+        token = create_checkout(
+            api_client, channel_USD, stocked_variant, quantity=2, email="shopper@example.com"
+        )
+    dispatch_at(run_dispatch, T0 + 2 * HOUR)
+    assert [message["To"] for message in inbox.messages] == ["shopper@example.com"]
+    call_command("cart_recovery_dashboard", "--url", live_server.url, stdout=StringIO())
+    return token
+
+
+def _parent(live_server, token: str, path: str = "") -> str:
+    src = f"{live_server.url}/plugins/saleor_cart_recovery/dashboard/{path}?locale=en-US&theme=light"
+    return PARENT.format(src=src, token=repr(token), origin=repr(live_server.url))
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs its event loop in this thread: Django's ORM must not refuse it
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def dashboard_server():
+    """The stand-in Dashboard on its own loopback origin (127.0.0.1, another port): a real
+    cross-origin parent, as the Dashboard is to Saleor's API (Chromium refuses to frame a local page
+    in one it cannot place on the local network, so a routed fake host would not do)."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", pages
+    finally:
+        server.shutdown()
+
+
+def open_dashboard(browser, dashboard_server, html: str):
+    origin, pages = dashboard_server
+    pages["/"] = html.encode()
+    page = browser.new_page(viewport={"width": 1240, "height": 1500}, locale="en-US")
+    # what the browser complained about (CSP refusals, script errors) shows in a failing test's output
+    page.on("console", lambda message: print(f"browser console: {message.type}: {message.text}"))
+    page.on("pageerror", lambda error: print(f"browser page error: {error}"))
+    page.goto(origin + "/")
+    return page, page.frame_locator("#app")
+
+
+def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
+    live_server,
+    shop_with_a_reminded_cart,
+    staff_user,
+    permission_manage_checkouts,
+    smtp,
+    browser,
+    dashboard_server,
+    screenshots,
+):
+    inbox, _ = smtp
+    staff_user.user_permissions.add(permission_manage_checkouts)
+    token = create_access_token_for_app(App.objects.get(identifier=APP_IDENTIFIER), staff_user)
+    expect = playwright_api.expect
+
+    page, app = open_dashboard(browser, dashboard_server, _parent(live_server, token))
+    # the handshake was taken and answered the way the Dashboard expects
+    page.wait_for_function("document.body.dataset.got.includes('notifyReady')")
+    expect(app.locator("#page-title")).to_have_text("Cart Recovery")
+    expect(app.get_by_role("navigation", name="Cart Recovery pages")).to_be_visible()
+    expect(app.locator("#funnel-title")).to_be_visible()
+    expect(app.locator("[data-stage='sent']").first).to_have_text("1")
+    expect(app.locator("#channel-select")).to_have_value("main")
+    page.screenshot(path=screenshots / "dashboard-overview.png", full_page=True)
+
+    # keyboard only: the Carts tab, a search, the cart's story
+    app.get_by_role("link", name="Carts").focus()
+    page.keyboard.press("Enter")
+    search = app.get_by_label("Email or checkout token")
+    search.fill("shopper@example.com")
+    search.press("Enter")
+    expect(app.locator("#cart-list")).to_contain_text("shopper@example.com")
+    app.get_by_role("link", name="Story of the cart of shopper@example.com").click()
+    timeline = app.locator("#timeline")
+    expect(timeline).to_contain_text("Cart first seen")
+    expect(timeline).to_contain_text("Step 1 sent to shopper@example.com")
+    expect(timeline).to_contain_text("Forgot something?")
+    expect(app.locator("#page-title")).to_be_focused()  # focus moves to the new page's heading
+    page.screenshot(path=screenshots / "dashboard-cart.png", full_page=True)
+
+    # preview of this cart's next step, then a test send to the owner
+    app.get_by_role("link", name="Preview its next reminder (step 2)").click()
+    expect(app.locator("#preview-subject")).to_have_text("Your cart is waiting")  # step 2 is next
+    expect(app.locator("#step")).to_have_value("2")
+    app.locator("#email").fill("owner@shop.example.com")
+    app.locator("#preview-button").click()
+    expect(app.locator("#preview-subject")).to_have_text("Your cart is waiting")
+    app.locator("#send-button").click()
+    expect(app.locator("#send-result")).to_have_text(
+        "Sent “[Test] Your cart is waiting” to owner@shop.example.com."
+    )
+    page.screenshot(path=screenshots / "dashboard-test-send.png", full_page=True)
+
+    app.get_by_role("link", name="Settings").click()
+    expect(app.locator("#problems-title")).to_be_visible()
+    app.locator("#check-connection").click()
+    expect(app.locator("#connection-answer")).to_contain_text("answered and accepted the login")
+    page.screenshot(path=screenshots / "dashboard-settings.png", full_page=True)
+    page.close()
+
+    tests = [message for message in inbox.messages if message["To"] == "owner@shop.example.com"]
+    assert [message["Subject"] for message in tests] == ["[Test] Your cart is waiting"]
+    assert "Test product" in tests[0].get_body(("plain",)).get_content()
+
+
+def test_the_customer_action_opens_that_customers_carts(
+    live_server,
+    shop_with_a_reminded_cart,
+    staff_user,
+    permission_manage_checkouts,
+    customer_user,
+    browser,
+    dashboard_server,
+):
+    staff_user.user_permissions.add(permission_manage_checkouts)
+    token = create_access_token_for_app(App.objects.get(identifier=APP_IDENTIFIER), staff_user)
+    customer_id = graphene.Node.to_global_id("User", customer_user.pk)
+    html = _parent(live_server, token, path="customer").replace(
+        "?locale", f"?customerId={customer_id}&locale"
+    )
+    page, app = open_dashboard(browser, dashboard_server, html)
+    playwright_api.expect(app.locator(".page")).to_contain_text(
+        f"Carts of the customer {customer_user.email}"
+    )
+    page.close()
+
+
+@pytest.mark.parametrize(
+    ("token", "text"),
+    [
+        ("forged.token.value", "This page needs a token from the Saleor Dashboard."),
+        ("", "Open Cart Recovery from"),
+    ],
+    ids=["forged_case", "no_handshake_case"],
+)
+def test_without_a_valid_handshake_the_page_shows_nothing_but_why(
+    live_server, shop_with_a_reminded_cart, browser, dashboard_server, token, text
+):
+    page, app = open_dashboard(browser, dashboard_server, _parent(live_server, token))
+    playwright_api.expect(app.locator("#app")).to_contain_text(text, timeout=10_000)
+    playwright_api.expect(app.locator("nav")).to_have_count(0)
+    page.close()
