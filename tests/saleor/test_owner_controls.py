@@ -77,6 +77,9 @@ mutation ($id: ID, $address: AddressInput!) {
 CUSTOMER_DELETE = """
 mutation ($id: ID!) { customerDelete(id: $id) { user { email } errors { field message code } } }
 """
+CUSTOMER_BULK_DELETE = """
+mutation ($ids: [ID!]!) { customerBulkDelete(ids: $ids) { count errors { field message } } }
+"""
 ACCOUNT_REQUEST_DELETION = """
 mutation ($redirectUrl: String!, $channel: String) {
   accountRequestDeletion(redirectUrl: $redirectUrl, channel: $channel) { errors { field message code } }
@@ -396,6 +399,46 @@ def test_customer_delete_by_staff_erases_the_customers_carts_and_keeps_the_opt_o
     dispatch_at(run_dispatch, T0 + 2 * DAY + HOUR)
     assert [m.to[0] for m in mail.outbox].count("test@example.com") == 1
     assert messages(again) == {1: ("skipped", "unsubscribed")}
+
+
+def test_customers_deleted_in_bulk_are_erased_and_a_failing_erasure_never_blocks_a_deletion(
+    api_client,
+    user_api_client,
+    staff_api_client,
+    customer_user,
+    customer_user2,
+    permission_manage_users,
+    cart_recovery,
+    channel_USD,
+    stocked_variant,
+    monkeypatch,
+    caplog,
+):
+    # given carts of two customers
+    with freeze_time(T0):
+        create_checkout(user_api_client, channel_USD, stocked_variant, email=None)
+        create_checkout(api_client, channel_USD, stocked_variant, email=customer_user2.email)
+    assert RecoveryCart.objects.count() == 2
+    staff_api_client.user.user_permissions.add(permission_manage_users)
+
+    # when both are deleted at once
+    response = staff_api_client.post_graphql(
+        CUSTOMER_BULK_DELETE, {"ids": [gid(customer_user), gid(customer_user2)]}
+    )
+    assert get_graphql_content(response)["data"]["customerBulkDelete"]["errors"] == []
+
+    # then both are erased
+    assert RecoveryCart.objects.count() == 0
+
+    # and when erasure fails, the deletion still happens (and the failure is logged)
+    def broken(email):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr("saleor_cart_recovery.saleor_host.erasure.erase_address", broken)
+    third = User.objects.create(email="third@example.com")
+    third.delete()
+    assert not User.objects.filter(email="third@example.com").exists()
+    assert "could not erase the data of deleted customer" in caplog.text
 
 
 def test_account_delete_through_its_emailed_token_erases_the_account_holders_carts(
