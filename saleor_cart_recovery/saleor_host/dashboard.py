@@ -54,7 +54,8 @@ EXTENSIONS = (
 
 
 def _app() -> App | None:
-    return App.objects.filter(identifier=APP_IDENTIFIER, removed_at__isnull=True).first()
+    """Ours: the oldest app with our identifier (Saleor does not keep identifiers unique)."""
+    return App.objects.filter(identifier=APP_IDENTIFIER, removed_at__isnull=True).order_by("pk").first()
 
 
 def install(app_url: str, origins: tuple[str, ...]) -> DashboardInstall:
@@ -65,8 +66,11 @@ def install(app_url: str, origins: tuple[str, ...]) -> DashboardInstall:
         app = _app()
         created = app is None
         if app is None:
-            app = App(identifier=APP_IDENTIFIER, type=AppType.LOCAL)
-        app.name, app.app_url, app.is_active, app.is_installed = APP_NAME, app_url, True, True
+            app = App(identifier=APP_IDENTIFIER)
+        # THIRDPARTY: Saleor gives the Dashboard an App.accessToken (the app page's handshake token)
+        # only for third-party apps (saleor/graphql/app/resolvers.py, resolve_access_token_for_app)
+        app.type, app.name, app.app_url = AppType.THIRDPARTY, APP_NAME, app_url
+        app.is_active, app.is_installed = True, True
         app.about_app = "Abandoned-cart recovery: the report, each cart's story and test sends."
         app.store_value_in_private_metadata({ORIGINS_KEY: json.dumps(list(origins))})
         app.save()
@@ -170,10 +174,12 @@ def _channels_of(user: User, plugin_id: str) -> tuple[DashboardChannel, ...]:
 
 
 def customer_email(customer_id: str) -> str | None:
+    """A customer's email (never a staff member's: the action is on customer pages, and seeing a
+    staff address needs MANAGE_STAFF)."""
     try:
         kind, pk = graphene.Node.from_global_id(customer_id)
     except Exception:
         return None
     if kind != "User" or not str(pk).isdigit():
         return None
-    return User.objects.filter(pk=pk).values_list("email", flat=True).first()
+    return User.objects.filter(pk=pk, is_staff=False).values_list("email", flat=True).first()

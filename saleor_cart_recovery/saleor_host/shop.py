@@ -209,7 +209,7 @@ class SaleorShop:
     def stored_configuration(self, channel_slug):
         config = (
             PluginConfiguration.objects.filter(identifier=PLUGIN_ID, channel__slug=channel_slug)
-            .only("configuration", "active")
+            .only("configuration")
             .first()
         )
         if config is None:

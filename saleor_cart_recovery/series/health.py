@@ -30,9 +30,13 @@ class Health:
 
 
 def record_heartbeat(task: str, now: datetime) -> None:
-    """One upsert per periodic run: the task ran on this host at ``now``."""
-    WorkerHeartbeat.objects.update_or_create(
-        task=task, defaults={"hostname": socket.gethostname()[:255], "at": now}
+    """One upsert statement per periodic run (two workers' first runs cannot collide): the task ran
+    on this host at ``now``."""
+    WorkerHeartbeat.objects.bulk_create(
+        [WorkerHeartbeat(task=task, hostname=socket.gethostname()[:255], at=now)],
+        update_conflicts=True,
+        unique_fields=["task"],
+        update_fields=["hostname", "at"],
     )
 
 

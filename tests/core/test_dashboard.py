@@ -28,10 +28,11 @@ TOKEN = "staff:owner@shop.example.com:MANAGE_CHECKOUTS:*"
 
 
 def get(client, page, auth=TOKEN, locale="en-US", **params):
+    """A page as the script asks for it: POST with the parameters in the body."""
     headers = {"HTTP_X_DASHBOARD_LOCALE": locale}
     if auth is not None:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {auth}"
-    return client.get(BASE + page, params, **headers)
+    return client.post(BASE + page, params, **headers)
 
 
 def post(client, page, data, auth=TOKEN):
@@ -80,13 +81,22 @@ def test_every_page_needs_a_dashboard_token_for_the_channel(client, channel, tok
         assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize(
-    ("method", "page"), [("post", "overview"), ("get", "send"), ("get", "check-connection")]
-)
-def test_a_page_answers_only_its_method_and_unknown_pages_are_404(client, channel, method, page):
-    assert getattr(client, method)(BASE + page, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 405
+@pytest.mark.parametrize("page", ["overview", "carts", "cart", "test", "send", "settings", "check-connection"])
+def test_pages_are_asked_for_with_post_only_and_unknown_pages_are_404(client, channel, page):
+    response = client.get(BASE + page, {"q": "shopper@example.com"}, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 405 and response["Allow"] == "POST"
     assert get(client, "nothing-here").status_code == 404
     assert client.post(BASE + "app.js").status_code == 405
+
+
+def test_the_shell_finds_its_assets_under_the_url_the_dashboard_builds(client, channel):
+    # url-join drops the slash before the query: …/dashboard?domain=…&id=…
+    html = client.get(BASE.rstrip("/"), {"domain": "api.example.com", "id": "QXBwOjE="}).content.decode()
+    assert f'src="{BASE}app.js"' in html and f'href="{BASE}app.css"' in html
+    per_channel = "/plugins/channel/dashboard-eu/saleor_cart_recovery/dashboard"
+    assert 'src="/plugins/channel/dashboard-eu/saleor_cart_recovery/dashboard/app.js"' in client.get(
+        per_channel
+    ).content.decode()
 
 
 def test_the_overview_explains_what_to_do_first_in_an_empty_channel(client, channel):
@@ -146,6 +156,8 @@ def test_carts_are_found_by_email_or_token_and_bad_input_is_explained(client, tr
     assert "buyer@example.com" in by_email and "held@example.com" not in by_email
     by_token = get(client, "carts", q=tracked).content.decode()
     assert f"token={tracked}" in by_token
+    typed = get(client, "carts", q=tracked.replace("-", "").upper()).content.decode()
+    assert f"token={tracked}" in typed
     nothing = get(client, "carts", q="nobody@example.com").content.decode()
     assert 'id="no-carts"' in nothing
     bad = get(client, "carts", q="robert'); drop table")
@@ -198,10 +210,11 @@ def test_a_skipped_step_says_why_in_words(client, channel, recovery_settings):
 
 
 @pytest.mark.parametrize("token", ["", "not-a-uuid", "00000000-0000-0000-0000-000000000000"])
-def test_an_unknown_cart_is_a_400_naming_the_token(client, channel, token):
+def test_an_unknown_cart_is_a_400_naming_the_token_inside_the_page(client, channel, token):
     response = get(client, "cart", token=token)
+    html = response.content.decode()
     assert response.status_code == 400
-    assert 'data-field="token"' in response.content.decode()
+    assert 'data-field="token"' in html and 'aria-label="Cart Recovery pages"' in html  # tabs still there
 
 
 @pytest.fixture
@@ -217,6 +230,9 @@ def test_preview_shows_the_steps_email_in_a_sandboxed_frame(client, mailing_chan
     html = get(client, "test", step="3", preview="1").content.decode()
     assert 'id="preview-subject">Last call<' in html
     assert "<iframe" in html and "sandbox" in html and "SAMPLE-CODE" in html
+    # the email's markup is an escaped attribute value, never markup of this page
+    srcdoc = html.split('srcdoc="', 1)[1].split('"', 1)[0]
+    assert "<" not in srcdoc and "&lt;html" in srcdoc and "&quot;" in srcdoc
 
 
 def test_a_test_send_reaches_the_mail_server_and_records_nothing(client, mailing_channel, inbox):

@@ -21,12 +21,15 @@ from saleor.graphql.tests.utils import get_graphql_content
 
 from saleor_cart_recovery.saleor_host.dashboard import APP_IDENTIFIER
 
-from .utils import T0, create_checkout
+from .utils import T0, create_checkout, gid
 
 PAGES = "/plugins/saleor_cart_recovery/dashboard/"
 APP_EXTENSIONS = """
 query { appExtensions(first: 10) { edges { node { label url mountName targetName accessToken } } } }
 """
+
+
+APP_TOKEN = "query ($id: ID!) { app(id: $id) { appUrl accessToken } }"
 
 
 def install(*args) -> str:
@@ -48,11 +51,13 @@ def checkout_staff(staff_user, permission_manage_checkouts):
 
 
 def page(client, name, token, **params):
-    return client.get(PAGES + name, params, HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client.post(PAGES + name, params, HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
 def test_the_command_installs_one_app_with_a_page_and_a_customer_action_and_can_take_it_out(cart_recovery):
-    first = install("--url", "https://api.shop.example.com", "--dashboard-origin", "https://dash.example.com")
+    first = install(
+        "--url", "https://api.shop.example.com/graphql/", "--dashboard-origin", "https://dash.example.com"
+    )
     second = install(
         "--url", "https://api.shop.example.com", "--dashboard-origin", "https://dash.example.com"
     )
@@ -60,6 +65,7 @@ def test_the_command_installs_one_app_with_a_page_and_a_customer_action_and_can_
     app = App.objects.get(identifier=APP_IDENTIFIER)
     assert App.objects.filter(identifier=APP_IDENTIFIER).count() == 1
     assert app.name == "Cart Recovery" and app.is_active and app.is_installed
+    assert app.type == "thirdparty"  # Saleor gives the Dashboard an App.accessToken only for these
     assert app.app_url == "https://api.shop.example.com/plugins/saleor_cart_recovery"
     assert [p.codename for p in app.permissions.all()] == ["manage_checkouts"]
     extensions = {
@@ -94,7 +100,14 @@ def test_the_shell_may_be_framed_only_by_the_given_dashboard(client, cart_recove
 
 
 def test_the_tokens_the_dashboard_gets_from_saleor_open_the_pages(
-    client, staff_api_client, dashboard_app, checkout_staff, api_client, channel_USD, stocked_variant
+    client,
+    staff_api_client,
+    dashboard_app,
+    checkout_staff,
+    customer_user,
+    api_client,
+    channel_USD,
+    stocked_variant,
 ):
     with freeze_time(T0):
         create_checkout(api_client, channel_USD, stocked_variant, email="shopper@example.com")
@@ -106,13 +119,17 @@ def test_the_tokens_the_dashboard_gets_from_saleor_open_the_pages(
     ours = {edge["node"]["mountName"]: edge["node"] for edge in edges}
     popup = ours["CUSTOMER_DETAILS_MORE_ACTIONS"]
     assert popup["targetName"] == "POPUP" and popup["accessToken"]
-    customer_id = graphene.Node.to_global_id("User", checkout_staff.pk)
-    response = page(client, "carts", popup["accessToken"], customer=customer_id)
+    response = page(client, "carts", popup["accessToken"], customer=gid(customer_user))
     assert response.status_code == 200
-    assert f"Carts of the customer {checkout_staff.email}" in response.content.decode()
-    # the app page gets the App's token (create_access_token_for_app)
-    app_token = create_access_token_for_app(dashboard_app, checkout_staff)
-    overview = page(client, "carts", app_token, q="shopper@example.com")
+    assert f"Carts of the customer {customer_user.email}" in response.content.decode()
+    # a staff member is no customer: their address is not shown to whoever manages checkouts
+    staff = page(client, "carts", popup["accessToken"], customer=gid(checkout_staff)).content.decode()
+    assert "This customer is not known to Saleor." in staff and checkout_staff.email not in staff
+    # the app page gets the App's token, read by the Dashboard as `app(id) { accessToken }`
+    app_query = {"id": graphene.Node.to_global_id("App", dashboard_app.pk)}
+    app_data = get_graphql_content(staff_api_client.post_graphql(APP_TOKEN, app_query))["data"]["app"]
+    assert app_data["appUrl"] == "https://api.shop.example.com/plugins/saleor_cart_recovery"
+    overview = page(client, "carts", app_data["accessToken"], q="shopper@example.com")
     assert overview.status_code == 200 and "shopper@example.com" in overview.content.decode()
     assert '<option value="main" selected>' in overview.content.decode()
 
@@ -157,7 +174,7 @@ def test_a_wrong_token_is_refused(
     other, _ = app_with_extensions
     other.permissions.add(*dashboard_app.permissions.all())
     token = make(dashboard_app, checkout_staff, other)
-    response = client.get(PAGES + "overview", HTTP_AUTHORIZATION=f"Bearer {token}" if token else "")
+    response = client.post(PAGES + "overview", HTTP_AUTHORIZATION=f"Bearer {token}" if token else "")
     assert response.status_code == status
     assert text in unescape(response.content.decode())
     assert "<nav" not in response.content.decode()

@@ -15,19 +15,22 @@ from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import graphene
 import pytest
 from aiosmtpd.controller import Controller
 from django.core.management import call_command
 from django.db import connections
+from django.utils import timezone
 from freezegun import freeze_time
 from saleor.app.models import App
 from saleor.core.jwt import create_access_token_for_app
+from saleor.order.models import Order
 
 from saleor_cart_recovery.saleor_host.dashboard import APP_IDENTIFIER
 
-from .utils import HOUR, T0, create_checkout, dispatch_at
+from .utils import HOUR, create_checkout, dispatch_at
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="needs playwright (pip install playwright)"
@@ -39,9 +42,10 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-# What the Dashboard's AppFrame does on the iframe's load event (saleor-dashboard
-# src/extensions/views/ViewManifestExtension/components/AppFrame/AppFrame.tsx): post the handshake
-# to the app's origin. The stand-in also notes what the page posts back.
+# What the Dashboard's AppFrame does (saleor-dashboard src/extensions/views/ViewManifestExtension/
+# components/AppFrame/): on the iframe's load event post the handshake to the app's origin, and
+# answer every notifyReady with another handshake (useNotifyReadyAction). The stand-in also notes
+# what the page posts back.
 PARENT = """<!DOCTYPE html><html><head><title>Saleor Dashboard</title><style>
 body {{ margin: 0; font: 14px Helvetica, Arial, sans-serif; display: flex; background: #f4f5f7; }}
 aside {{ width: 220px; padding: 16px; background: #fff; border-right: 1px solid #ddd; height: 100vh; }}
@@ -54,10 +58,13 @@ iframe {{ border: 0; width: 1000px; height: 1500px; background: #fff; }}
  sandbox="allow-same-origin allow-forms allow-scripts allow-downloads allow-popups"></iframe>
 <script>
 const frame = document.getElementById("app");
-frame.addEventListener("load", () => frame.contentWindow.postMessage(
-  {{type: "handshake", payload: {{token: {token}, version: 1}}}}, {origin}));
+frame.addEventListener("load", () => handshake());
+const handshake = () => frame.contentWindow.postMessage(
+  {{type: "handshake", payload: {{token: {token}, version: 1}}}}, {origin});
 window.addEventListener("message", (event) => {{
-  if (event.source === frame.contentWindow) document.body.dataset.got += event.data.type + " ";
+  if (event.source !== frame.contentWindow) return;
+  document.body.dataset.got += event.data.type + " ";
+  if (event.data.type === "notifyReady") handshake();
 }});
 </script></body></html>"""
 
@@ -102,27 +109,44 @@ def shop_with_a_reminded_cart(
     stocked_variant,
     api_client,
     run_dispatch,
+    complete_checkout,
     smtp,
     monkeypatch,
 ):
-    """The plugin active in "main" with a loopback mail server, a cart whose first reminder went out,
-    and the Dashboard app installed at the live server's URL."""
+    """The plugin active in "main" with a loopback mail server; two carts left three hours ago whose
+    first reminders went out an hour later, one of them bought since (so the overview has revenue
+    to show), and the Dashboard app installed at the live server's URL. Returns the other's token."""
     inbox, port = smtp
     # the live server's thread opens its own connections: the replica alias must be the test database
     monkeypatch.setitem(connections.settings["replica"], "NAME", connections["default"].settings_dict["NAME"])
     enable_cart_recovery(smtp_url=f"smtp://127.0.0.1:{port}")
-    with freeze_time(T0):
-        token = create_checkout(
-            api_client, channel_USD, stocked_variant, quantity=2, email="shopper@example.com"
+    left = timezone.now() - 3 * HOUR
+    with freeze_time(left):
+        token = create_checkout(api_client, channel_USD, stocked_variant, quantity=2)
+        bought = create_checkout(
+            api_client, channel_USD, stocked_variant, quantity=3, email="buyer@example.com"
         )
-    dispatch_at(run_dispatch, T0 + 2 * HOUR)
-    assert [message["To"] for message in inbox.messages] == ["shopper@example.com"]
+    dispatch_at(run_dispatch, left + 2 * HOUR)
+    assert sorted(message["To"] for message in inbox.messages) == ["buyer@example.com", "shopper@example.com"]
+    complete_checkout(bought)
     call_command("cart_recovery_dashboard", "--url", live_server.url, stdout=StringIO())
     return token
 
 
-def _parent(live_server, token: str, path: str = "") -> str:
-    src = f"{live_server.url}/plugins/saleor_cart_recovery/dashboard/{path}?locale=en-US&theme=light"
+def _parent(live_server, token: str, path: str = "/", **params: str) -> str:
+    """The stand-in Dashboard framing the extension URL ``…/dashboard`` + ``path`` the way the
+    Dashboard builds it (url-join drops the slash before the query it adds)."""
+    query = urlencode(
+        {
+            "domain": urlsplit(live_server.url).netloc,
+            "saleorApiUrl": f"{live_server.url}/graphql/",
+            "id": graphene.Node.to_global_id("App", App.objects.get(identifier=APP_IDENTIFIER).pk),
+            "theme": "light",
+            "locale": "en-US",
+            **params,
+        }
+    )
+    src = f"{live_server.url}/plugins/saleor_cart_recovery/dashboard{path.rstrip('/')}?{query}"
     return PARENT.format(src=src, token=repr(token), origin=repr(live_server.url))
 
 
@@ -194,12 +218,17 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
     page, app = open_dashboard(browser, dashboard_server, _parent(live_server, token))
     # the handshake was taken and answered the way the Dashboard expects
     page.wait_for_function("document.body.dataset.got.includes('notifyReady')")
+    page.wait_for_timeout(500)  # the stand-in answered it with a second handshake
+    assert page.evaluate("document.body.dataset.got") == "notifyReady "  # once: no ping-pong
     expect(app.locator("#page-title")).to_have_text("Cart Recovery")
     expect(app.get_by_role("navigation", name="Cart Recovery pages")).to_be_visible()
     expect(app.locator("#funnel-title")).to_be_visible()
-    expect(app.locator("[data-stage='sent']").first).to_have_text("1")
+    expect(app.locator("[data-stage='sent']").first).to_have_text("2")
+    expect(app.locator("[data-stage='recovered']").first).to_have_text("1")
+    # the order's real total (its lines and delivery)
+    expect(app.locator("#net-recovered")).to_have_text(f"${Order.objects.get().total_gross_amount:.2f}")
     expect(app.locator("#channel-select")).to_have_value("main")
-    page.screenshot(path=screenshots / "dashboard-overview.png", full_page=True)
+    page.screenshot(path=screenshots / "dashboard-overview.png")
 
     # keyboard only: the Carts tab, a search, the cart's story
     app.get_by_role("link", name="Carts").focus()
@@ -214,7 +243,7 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
     expect(timeline).to_contain_text("Step 1 sent to shopper@example.com")
     expect(timeline).to_contain_text("Forgot something?")
     expect(app.locator("#page-title")).to_be_focused()  # focus moves to the new page's heading
-    page.screenshot(path=screenshots / "dashboard-cart.png", full_page=True)
+    page.screenshot(path=screenshots / "dashboard-cart.png")
 
     # preview of this cart's next step, then a test send to the owner
     app.get_by_role("link", name="Preview its next reminder (step 2)").click()
@@ -223,17 +252,21 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
     app.locator("#email").fill("owner@shop.example.com")
     app.locator("#preview-button").click()
     expect(app.locator("#preview-subject")).to_have_text("Your cart is waiting")
+    # the email itself, in its sandboxed frame: the cart's lines and the shop's button
+    email_frame = app.frame_locator("iframe.email-frame")
+    expect(email_frame.locator("body")).to_contain_text("Test product")
     app.locator("#send-button").click()
     expect(app.locator("#send-result")).to_have_text(
         "Sent “[Test] Your cart is waiting” to owner@shop.example.com."
     )
-    page.screenshot(path=screenshots / "dashboard-test-send.png", full_page=True)
+    expect(email_frame.locator("body")).to_contain_text("Test product")  # the email that was sent
+    page.screenshot(path=screenshots / "dashboard-test-send.png")
 
     app.get_by_role("link", name="Settings").click()
     expect(app.locator("#problems-title")).to_be_visible()
     app.locator("#check-connection").click()
     expect(app.locator("#connection-answer")).to_contain_text("answered and accepted the login")
-    page.screenshot(path=screenshots / "dashboard-settings.png", full_page=True)
+    page.screenshot(path=screenshots / "dashboard-settings.png")
     page.close()
 
     tests = [message for message in inbox.messages if message["To"] == "owner@shop.example.com"]
@@ -253,9 +286,7 @@ def test_the_customer_action_opens_that_customers_carts(
     staff_user.user_permissions.add(permission_manage_checkouts)
     token = create_access_token_for_app(App.objects.get(identifier=APP_IDENTIFIER), staff_user)
     customer_id = graphene.Node.to_global_id("User", customer_user.pk)
-    html = _parent(live_server, token, path="customer").replace(
-        "?locale", f"?customerId={customer_id}&locale"
-    )
+    html = _parent(live_server, token, path="/customer", customerId=customer_id)
     page, app = open_dashboard(browser, dashboard_server, html)
     playwright_api.expect(app.locator(".page")).to_contain_text(
         f"Carts of the customer {customer_user.email}"

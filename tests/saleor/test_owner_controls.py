@@ -13,6 +13,7 @@ from uuid import uuid4
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.db import connection, transaction
 from freezegun import freeze_time
 from saleor.account import notifications
 from saleor.account.models import User
@@ -430,13 +431,17 @@ def test_customers_deleted_in_bulk_are_erased_and_a_failing_erasure_never_blocks
     # then both are erased
     assert RecoveryCart.objects.count() == 0
 
-    # and when erasure fails, the deletion still happens (and the failure is logged)
+    # and when erasure fails in the database itself (which aborts the transaction it runs in), the
+    # deletion still happens, the transaction stays usable and the failure is logged
     def broken(email):
-        raise RuntimeError("database hiccup")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM cart_recovery_no_such_table")
 
     monkeypatch.setattr("saleor_cart_recovery.saleor_host.erasure.erase_address", broken)
     third = User.objects.create(email="third@example.com")
-    third.delete()
+    with transaction.atomic():
+        third.delete()
+        assert not User.objects.filter(email="third@example.com").exists()
     assert not User.objects.filter(email="third@example.com").exists()
     assert "could not erase the data of deleted customer" in caplog.text
 

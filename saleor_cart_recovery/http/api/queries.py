@@ -11,7 +11,7 @@ from graphql import GraphQLError
 
 from ...email.preview import PreviewError, build_preview
 from ...experiments.report_json import report_data
-from ...models import CartStatus, RecoveryCart
+from ...models import CartStatus, RecoveryCart, newest_cart_ids
 from ...models import Suppression as SuppressionRow
 from ...series.dispatch import backlog
 from ...series.suppression import hashed_address, is_suppressed, normalize_email
@@ -128,13 +128,8 @@ class Query(graphene.ObjectType):
             carts = carts.filter(email=normalize_email(email))
         if status is not None:
             carts = carts.filter(status=status)
-        newest = carts.order_by("-id").values_list("id", flat=True)
-        if email is None and status is None:
-            # Keyset pages over the (channel, status, id) index: one bounded range per status, merged,
-            # so a page costs the same on the last page as on the first, in big and small channels.
-            per_status = [newest.filter(status=value)[: first + 1] for value in CartStatus.values]
-            newest = per_status[0].union(*per_status[1:], all=True).order_by("-id")
-        ids = list(newest[: first + 1])
+        # keyset pages: a page costs the same on the last page as on the first
+        ids = newest_cart_ids(carts, first + 1, by_status=email is None and status is None)
         page = list(
             RecoveryCart.objects.filter(id__in=ids[:first]).order_by("-id").prefetch_related(with_messages())
         )

@@ -2,7 +2,8 @@
 
 ``dashboard/`` (and ``dashboard/customer``, the customer page's action) is a shell with no data:
 its script waits for the Dashboard's AppBridge handshake, keeps the token in memory only and asks
-for each page's server-rendered fragment with ``Authorization: Bearer <token>``. Fragments answer
+for each page's server-rendered fragment with ``Authorization: Bearer <token>`` in a POST (the
+page's parameters — checkout tokens, shoppers' addresses — never appear in a URL). Fragments answer
 401 without a token Saleor signed for our app, 403 for a user without MANAGE_CHECKOUTS or without
 access to the channel, 400 for a bad parameter — each with a fragment saying so; never 500.
 
@@ -53,7 +54,7 @@ class DashboardEndpoint(Endpoint):
             return _asset(name)
         if name in SHELLS:
             return self.shell(request, channel_slug, name)
-        return self.fragment(request, channel_slug, name, request.GET)
+        return _not_allowed("POST")  # pages are asked for with POST (nothing of them in a URL)
 
     def post(self, request: HttpRequest, claim: tuple[str | None, str]) -> HttpResponse:
         channel_slug, name = claim
@@ -62,7 +63,10 @@ class DashboardEndpoint(Endpoint):
         return self.fragment(request, channel_slug, name, request.POST)
 
     def shell(self, request: HttpRequest, channel_slug: str | None, name: str) -> HttpResponse:
-        base = request.path[: request.path.index("/dashboard") + len("/dashboard/")]
+        # The Dashboard joins the extension's URL and its query with url-join, which drops the
+        # slash before "?" (…/dashboard?id=…): the assets' base is taken from the last
+        # "/dashboard" of the path, with or without its slash.
+        base = request.path[: request.path.rindex("/dashboard")] + "/dashboard/"
         try:
             origins = get_shop().dashboard_origins()
         except Exception:  # the shell still loads; framing then follows the default
@@ -88,9 +92,6 @@ class DashboardEndpoint(Endpoint):
     def fragment(
         self, request: HttpRequest, channel_slug: str | None, name: str, params: QueryDict
     ) -> HttpResponse:
-        method, view = VIEWS[name]
-        if request.method != method:
-            return _not_allowed(method)
         fmt = Formatter(locale_of(request.headers.get("X-Dashboard-Locale")))
         try:
             viewer = get_shop().dashboard_viewer(_bearer(request))
@@ -99,21 +100,13 @@ class DashboardEndpoint(Endpoint):
         except Exception:
             logger.exception("cart recovery dashboard: could not check the token")
             return _message(503, "The Dashboard token could not be checked right now; try again.")
+        if not viewer.channels:
+            return _message(403, "Your permission groups give you access to no channel.")
         slug = params.get("channel") or channel_slug or _first_channel(viewer)
         channel = viewer.channel(slug)
         if channel is None:
             return _message(403, f"You have no access to the channel '{slug}'.")
-        page = Page(viewer=viewer, channel=channel, fmt=fmt)
-        try:
-            template, data = view(page, params)
-        except Invalid as exc:
-            return _message(400, exc.message, field=exc.field)
-        except Exception:
-            logger.exception("cart recovery dashboard: page %s of channel %s failed", name, channel.slug)
-            return _message(503, "This page could not be built right now (the error is logged); try again.")
-        partial = name in PARTIAL
         context = {
-            **data,
             "page_name": name,
             "tab": TABS[name],
             "tabs": [{"name": tab, "label": label} for tab, label in TAB_NAMES],
@@ -122,10 +115,23 @@ class DashboardEndpoint(Endpoint):
             "viewer": viewer.email,
             "locale": fmt.locale,
         }
-        body = render(f"cart_recovery/dashboard/{template}", context)
-        if not partial:
-            body = render("cart_recovery/dashboard/frame.html", {**context, "body": body})
-        return _private(HttpResponse(body, content_type="text/html; charset=utf-8"))
+        status = 200
+        try:
+            try:
+                template, data = VIEWS[name](Page(viewer=viewer, channel=channel, fmt=fmt), params)
+                body = render(f"cart_recovery/dashboard/{template}", {**context, **data})
+            except Invalid as exc:  # shown in the page, the tabs and channel picker still there
+                status = 400
+                body = render(
+                    "cart_recovery/dashboard/message.html",
+                    {"status": 400, "text": exc.message, "field": exc.field},
+                )
+            if name not in PARTIAL:
+                body = render("cart_recovery/dashboard/frame.html", {**context, "body": body})
+        except Exception:
+            logger.exception("cart recovery dashboard: page %s of channel %s failed", name, channel.slug)
+            return _message(503, "This page could not be built right now (the error is logged); try again.")
+        return _private(HttpResponse(body, status=status, content_type="text/html; charset=utf-8"))
 
 
 def _bearer(request: HttpRequest) -> str:

@@ -4,7 +4,7 @@ answer to "why did this cart get no email?" without reading tables."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from ...models import MessageStatus, Reason, RecoveryCart
+from ...models import CartStatus, MessageStatus, Reason, RecoveryCart
 from .formatting import Formatter
 
 # What each recorded reason means, said the way support staff would explain it to the shop owner.
@@ -41,7 +41,8 @@ def reason_text(reason: str) -> str:
 @dataclass(frozen=True)
 class Event:
     at: datetime
-    kind: str  # activity, planned, sent, skipped, failed, waiting, clicked, coupon, order, unsubscribe, due
+    kind: str  # activity, planned, sent, skipped, failed, waiting, clicked, coupon, order, stopped,
+    # unsubscribe, due
     title: str
     detail: str = ""
 
@@ -118,6 +119,9 @@ def timeline(cart: RecoveryCart, suppression: tuple[str, datetime] | None, fmt: 
             detail += ", cancelled"
         how = {"token": "from this checkout", "email": "by the same address"}.get(cart.conversion_match, "")
         events.append(Event(cart.converted_at, "order", f"Order {cart.order_number} {how}".strip(), detail))
+    if cart.status in (CartStatus.STOPPED, CartStatus.FINISHED):
+        title = "Series finished" if cart.status == CartStatus.FINISHED else "Series stopped"
+        events.append(Event(cart.updated_at, "stopped", title, reason_text(cart.stop_reason)))
     if suppression is not None:
         source, at = suppression
         title = "Address bounced" if source == "bounced" else "Unsubscribed"

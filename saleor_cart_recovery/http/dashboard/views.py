@@ -7,9 +7,10 @@ test send (which records nothing on any cart, see :mod:`...email.preview`).
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
@@ -20,7 +21,7 @@ from ...email.preview import PreviewError, build_preview, send_test
 from ...exceptions import CartRecoveryError, ConfigurationError
 from ...experiments.report_json import report_data
 from ...experiments.report_table import VERDICTS
-from ...models import CartStatus, RecoveryCart, Suppression
+from ...models import CartStatus, RecoveryCart, Suppression, newest_cart_ids
 from ...series.dispatch import backlog
 from ...series.health import WORKER_SILENCE, check_mail_server, health
 from ...series.suppression import hashed_address, normalize_email
@@ -32,7 +33,6 @@ from .timeline import VARIANTS, reason_text, timeline
 
 SEARCH_LIMIT = 50
 REVENUE_DAYS = 30
-_TOKEN = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
@@ -88,7 +88,6 @@ def _report(report: dict, fmt: Formatter, channel_currency: str) -> dict:
                     for name, value in stages
                 ],
                 "arms": _arms(step, report, fmt, currency),
-                "decided": step["decided"],
             }
         )
     return {
@@ -164,7 +163,7 @@ def _revenue_over_time(page: Page, currency: str) -> dict:
         RecoveryCart.objects.filter(
             channel_slug=page.channel.slug,
             status=CartStatus.CONVERTED,
-            converted_at__date__gte=start,
+            converted_at__gte=datetime.combine(start, time.min, tzinfo=UTC),  # the partial index
             order_cancelled=False,
         )
         .annotate(day=TruncDate("converted_at"))
@@ -196,7 +195,14 @@ def _revenue_over_time(page: Page, currency: str) -> dict:
             }
         )
     total = sum((sum(values.values()) for values in by_day.values()), Decimal(0))
-    return {"bars": bars, "total": page.fmt.money(total, currency), "empty": not by_day, "days": REVENUE_DAYS}
+    return {
+        "bars": bars,
+        "total": page.fmt.money(total, currency),
+        "empty": not by_day,
+        "days": REVENUE_DAYS,
+        "first_day": page.fmt.when_day(days[0]),
+        "last_day": page.fmt.when_day(days[-1]),
+    }
 
 
 def _backlog(page: Page) -> dict:
@@ -224,18 +230,30 @@ def carts(page: Page, params: QueryDict) -> tuple[str, dict]:
         else:
             data["customer_email"] = query = data["q"] = email
     if query:
-        if _TOKEN.match(query):
-            found = found.filter(checkout_token=query.lower())
+        token = _checkout_token(query)
+        if token:
+            found = found.filter(checkout_token=token)
         elif _EMAIL.match(query):
             found = found.filter(email=normalize_email(query))
         else:
             data["error"] = "Enter a whole email address or a checkout token."
             found = found.none()
-    rows = list(found.order_by("-last_activity_at", "-id").prefetch_related("messages")[: SEARCH_LIMIT + 1])
+    # newest first; one address's or token's carts are few (their index), a whole channel's are
+    # read one bounded range per status
+    ids = newest_cart_ids(found, SEARCH_LIMIT + 1, by_status=not query)
+    rows = list(RecoveryCart.objects.filter(id__in=ids).order_by("-id").prefetch_related("messages"))
     data["more"] = len(rows) > SEARCH_LIMIT
     data["carts"] = [_cart_row(cart, page.fmt) for cart in rows[:SEARCH_LIMIT]]
     data["searched"] = bool(query)
     return "carts.html", data
+
+
+def _checkout_token(text: str) -> str | None:
+    """A checkout token as Saleor writes it (lower case, with dashes), whatever way it was typed."""
+    try:
+        return str(UUID(text.strip()))
+    except ValueError:
+        return None
 
 
 def _cart_row(cart: RecoveryCart, fmt: Formatter) -> dict:
@@ -253,12 +271,12 @@ def _cart_row(cart: RecoveryCart, fmt: Formatter) -> dict:
 
 
 def cart(page: Page, params: QueryDict) -> tuple[str, dict]:
-    token = params.get("token", "").strip()
+    token = _checkout_token(params.get("token", ""))
     found = (
-        RecoveryCart.objects.filter(channel_slug=page.channel.slug, checkout_token=token.lower())
+        RecoveryCart.objects.filter(channel_slug=page.channel.slug, checkout_token=token)
         .prefetch_related("messages")
         .first()
-        if _TOKEN.match(token)
+        if token
         else None
     )
     if found is None:
@@ -273,12 +291,12 @@ def cart(page: Page, params: QueryDict) -> tuple[str, dict]:
     )
     settings = _usable(page)
     next_step = found.steps_planned + 1
+    live = found.status == CartStatus.ACTIVE and settings is not None and next_step <= settings.steps
     return "cart.html", {
         "cart": _cart_row(found, page.fmt),
-        "next_step": next_step if settings is not None and next_step <= settings.steps else None,
+        "next_step": next_step if live else None,  # a preview of what the series would send next
         "events": timeline(found, row, page.fmt),
         "language": found.language_code,
-        "steps": [message.step for message in sorted(found.messages.all(), key=lambda m: m.step)],
     }
 
 
@@ -453,14 +471,16 @@ def _label(name: str) -> str:
     return field.label if field else name
 
 
+# Every page is asked for with POST: its parameters (checkout tokens, shoppers' addresses) stay out
+# of URLs and so out of access logs.
 VIEWS = {
-    "overview": ("GET", overview),
-    "carts": ("GET", carts),
-    "cart": ("GET", cart),
-    "test": ("GET", test_send),
-    "send": ("POST", send),
-    "settings": ("GET", settings),
-    "check-connection": ("POST", check_connection),
+    "overview": overview,
+    "carts": carts,
+    "cart": cart,
+    "test": test_send,
+    "send": send,
+    "settings": settings,
+    "check-connection": check_connection,
 }
 # Which tab a view belongs to.
 TABS = {

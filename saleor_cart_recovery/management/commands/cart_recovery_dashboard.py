@@ -16,8 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("--remove", action="store_true", help="remove the app and its extensions")
         parser.add_argument(
             "--url",
-            help="the public base URL of Saleor's API server, e.g. https://api.shop.example.com "
-            "(default: PUBLIC_URL, else the Site's domain)",
+            help="the public URL of Saleor's API server, e.g. https://api.shop.example.com (or its "
+            "GraphQL URL; default: PUBLIC_URL, else the Site's domain)",
         )
         parser.add_argument(
             "--dashboard-origin",
@@ -40,8 +40,8 @@ class Command(BaseCommand):
             origins = tuple(_origin(value) for value in dashboard_origin)
             app_url = shop.link_url("").rstrip("/")
             if url:
-                base = _origin(url) + urlsplit(url).path.rstrip("/")
-                app_url = base + urlsplit(app_url).path
+                path = urlsplit(url).path.rstrip("/").removesuffix("/graphql")  # the API URL is fine too
+                app_url = _origin(url) + path + urlsplit(app_url).path
             installed = shop.install_dashboard(app_url, origins)
         self.stdout.write(
             f"{'created' if installed.created else 'updated'} the Cart Recovery app {installed.app_id} at "

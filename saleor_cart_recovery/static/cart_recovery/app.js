@@ -2,7 +2,8 @@
  *
  * The Dashboard loads this page in an iframe and posts it an AppBridge "handshake" with a JWT
  * (later "tokenRefresh"). The token stays in this variable: it is sent only as a Bearer header to
- * our own endpoint, never put in a URL, a cookie or storage. Every page is rendered on the server;
+ * our own endpoint, never put in a URL, a cookie or storage. Every page is rendered on the server
+ * and asked for with POST, so its parameters (checkout tokens, addresses) never appear in a URL;
  * this script only fetches fragments and swaps them in.
  */
 (function () {
@@ -16,8 +17,9 @@
   var search = new URLSearchParams(window.location.search);
   var locale = search.get("locale") || navigator.language || "en";
   var token = null;
-  var parentOrigin = null;
-  var current = { page: app.getAttribute("data-first-page"), query: new URLSearchParams() };
+  var refused = false; // the last answer was a 401: a refreshed token asks again
+  var latest = 0; // only the newest request may fill the page
+  var current = { page: app.getAttribute("data-first-page"), query: new URLSearchParams(), loaded: false };
   if (app.getAttribute("data-channel")) current.query.set("channel", app.getAttribute("data-channel"));
   if (search.get("customerId")) current.query.set("customer", search.get("customerId"));
 
@@ -28,43 +30,39 @@
     main.setAttribute("aria-busy", on ? "true" : "false");
   }
 
-  function request(method, page, params, target) {
-    if (!token) { say("Waiting for the Saleor Dashboard…"); return Promise.resolve(); }
-    var url = base + page;
-    var init = {
-      method: method,
-      headers: { "Authorization": "Bearer " + token, "X-Dashboard-Locale": locale },
+  function request(page, params, target) {
+    if (!token) { say("Waiting for the Saleor Dashboard…"); return; }
+    var number = ++latest;
+    busy(true);
+    say("Loading…");
+    fetch(base + page, {
+      method: "POST",
+      headers: {
+        "Authorization": "Bearer " + token,
+        "X-Dashboard-Locale": locale,
+        "Content-Type": "application/x-www-form-urlencoded"
+      },
+      body: params.toString(),
       credentials: "omit",
       cache: "no-store",
       referrerPolicy: "no-referrer"
-    };
-    if (method === "GET") {
-      var query = params.toString();
-      if (query) url += "?" + query;
-    } else {
-      init.headers["Content-Type"] = "application/x-www-form-urlencoded";
-      init.body = params.toString();
-    }
-    busy(true);
-    say("Loading…");
-    return fetch(url, init).then(function (response) {
+    }).then(function (response) {
       return response.text().then(function (html) {
-        var region = target ? document.querySelector(target) : main;
-        region.innerHTML = html;
+        if (number !== latest) return; // a newer page was asked for meanwhile
+        refused = response.status === 401;
+        (target ? document.querySelector(target) : main).innerHTML = html;
         if (!target) {
           // after a navigation, focus goes to the new page's heading (not on the first load)
           if (current.loaded) (main.querySelector("#page-title") || main).focus();
-          current = { page: page, query: params, loaded: true };
+          var kept = new URLSearchParams(params);
+          kept.delete("fresh"); // "compute now" once, not on every later reload
+          current = { page: page, query: kept, loaded: true };
         }
         say(response.ok ? "" : "The page answered " + response.status + ".");
       });
     }).catch(function () {
-      say("The page could not be loaded: check the connection and try again.");
-    }).then(function () { busy(false); });
-  }
-
-  function reply(message) {
-    if (parentOrigin && window.parent !== window) window.parent.postMessage(message, parentOrigin);
+      if (number === latest) say("The page could not be loaded: check the connection and try again.");
+    }).then(function () { if (number === latest) busy(false); });
   }
 
   window.addEventListener("message", function (event) {
@@ -76,14 +74,14 @@
       if (typeof payload.token !== "string" || !payload.token) return;
       var first = token === null;
       token = payload.token;
-      parentOrigin = event.origin;
-      if (data.type === "handshake") {
-        reply({ type: "notifyReady", payload: { actionId: "cart-recovery-ready" } });
+      if (first) {
+        // once, as the app-sdk does: the Dashboard answers every notifyReady with a new handshake
+        window.parent.postMessage({ type: "notifyReady", payload: { actionId: "cart-recovery-ready" } }, event.origin);
       }
-      if (first) request("GET", current.page, current.query);
-    } else if (data.type === "localeChanged" && payload.locale) {
+      if (first || refused) request(current.page, current.query);
+    } else if (data.type === "localeChanged" && payload.locale && payload.locale !== locale) {
       locale = payload.locale;
-      request("GET", current.page, current.query);
+      if (current.loaded) request(current.page, current.query);
     } else if (data.type === "theme" && payload.theme) {
       document.documentElement.setAttribute("data-theme", payload.theme);
     }
@@ -93,7 +91,7 @@
     var link = event.target.closest("a[data-page]");
     if (!link) return;
     event.preventDefault();
-    request("GET", link.getAttribute("data-page"), new URLSearchParams(link.getAttribute("data-query") || ""));
+    request(link.getAttribute("data-page"), new URLSearchParams(link.getAttribute("data-query") || ""));
   });
 
   document.addEventListener("submit", function (event) {
@@ -101,15 +99,10 @@
     if (!form.hasAttribute("data-page")) return;
     event.preventDefault();
     var submitter = event.submitter;
-    var method = ((submitter && submitter.getAttribute("formmethod")) || form.getAttribute("method") || "get").toUpperCase();
     var page = (submitter && submitter.getAttribute("data-page")) || form.getAttribute("data-page");
     var params = new URLSearchParams(new FormData(form));
-    if (method === "POST") params.delete("preview");
-    request(method, page, params, form.getAttribute("data-target"));
-  });
-
-  document.addEventListener("change", function (event) {
-    if (event.target.id === "channel-select") event.target.form.requestSubmit();
+    if (submitter && submitter.hasAttribute("data-action")) params.delete("preview");
+    request(page, params, form.getAttribute("data-target"));
   });
 
   if (search.get("theme")) document.documentElement.setAttribute("data-theme", search.get("theme"));
