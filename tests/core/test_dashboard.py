@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from saleor_cart_recovery.http.dashboard.views import VIEWS
 from saleor_cart_recovery.models import (
     CartStatus,
     MessageStatus,
@@ -81,7 +82,7 @@ def test_every_page_needs_a_dashboard_token_for_the_channel(client, channel, tok
         assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-@pytest.mark.parametrize("page", ["overview", "carts", "cart", "test", "send", "settings", "check-connection"])
+@pytest.mark.parametrize("page", sorted(VIEWS))
 def test_pages_are_asked_for_with_post_only_and_unknown_pages_are_404(client, channel, page):
     response = client.get(BASE + page, {"q": "shopper@example.com"}, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 405 and response["Allow"] == "POST"
@@ -94,9 +95,10 @@ def test_the_shell_finds_its_assets_under_the_url_the_dashboard_builds(client, c
     html = client.get(BASE.rstrip("/"), {"domain": "api.example.com", "id": "QXBwOjE="}).content.decode()
     assert f'src="{BASE}app.js"' in html and f'href="{BASE}app.css"' in html
     per_channel = "/plugins/channel/dashboard-eu/saleor_cart_recovery/dashboard"
-    assert 'src="/plugins/channel/dashboard-eu/saleor_cart_recovery/dashboard/app.js"' in client.get(
-        per_channel
-    ).content.decode()
+    assert (
+        'src="/plugins/channel/dashboard-eu/saleor_cart_recovery/dashboard/app.js"'
+        in client.get(per_channel).content.decode()
+    )
 
 
 def test_the_overview_explains_what_to_do_first_in_an_empty_channel(client, channel):
