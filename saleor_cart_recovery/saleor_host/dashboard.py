@@ -117,7 +117,8 @@ def viewer(token: str, plugin_id: str) -> DashboardViewer:
     try:
         payload = jwt_decode(token)
     except jwt.ExpiredSignatureError:
-        raise DashboardRefused(401, "The Dashboard session expired: reload the page.") from None
+        expired = "The Dashboard session expired: close Cart Recovery and open it again."
+        raise DashboardRefused(401, expired) from None
     except jwt.PyJWTError as exc:
         logger.info("cart recovery dashboard: rejected token: %s", exc)
         raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.") from None
