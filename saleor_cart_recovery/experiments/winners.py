@@ -7,9 +7,7 @@ more in that comparison.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
-
-from ..models import RecoveryCart, RecoveryWinner
+from ..models import RecoveryCart, RecoveryWinner, channels_in
 
 CADENCE = "cadence"
 
@@ -42,21 +40,6 @@ def read_winners(keys: set[tuple[str, str]]) -> dict[tuple[str, str], Decisions]
     return found
 
 
-# The channels that have carts, through the (channel_slug, email) index: one index probe per
-# channel, however many carts each has.
-_CHANNELS = f"""
-WITH RECURSIVE ch AS (
-    (SELECT channel_slug FROM {RecoveryCart._meta.db_table} ORDER BY channel_slug LIMIT 1)
-    UNION ALL
-    SELECT (SELECT c.channel_slug FROM {RecoveryCart._meta.db_table} c
-            WHERE c.channel_slug > ch.channel_slug ORDER BY c.channel_slug LIMIT 1)
-    FROM ch WHERE ch.channel_slug IS NOT NULL
-)
-SELECT channel_slug FROM ch WHERE channel_slug IS NOT NULL
-"""
-
-
 def tracked_channels() -> list[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(_CHANNELS)
-        return [row[0] for row in cursor.fetchall()]
+    """The channels that have carts (one index probe per channel, however many carts each has)."""
+    return channels_in(RecoveryCart)

@@ -4,7 +4,7 @@ from django.db.models import Q
 
 
 class Migration(migrations.Migration):
-    # The indexes are built without locking writes to tables a live shop keeps filling.
+    # The index is built without locking writes to a table a live shop keeps filling.
     atomic = False
 
     dependencies = [("saleor_cart_recovery", "0008_owner_controls")]
@@ -22,18 +22,10 @@ class Migration(migrations.Migration):
         ),
         AddIndexConcurrently(
             model_name="recoverycart",
-            index=models.Index(fields=["email"], name="cart_recovery_cart_address"),
-        ),
-        AddIndexConcurrently(
-            model_name="recoverycart",
             index=models.Index(
                 fields=["channel_slug", "converted_at"],
                 condition=Q(status="converted"),
                 name="cart_recovery_cart_converted",
             ),
-        ),
-        AddIndexConcurrently(
-            model_name="suppression",
-            index=models.Index(fields=["email"], name="cart_recovery_supp_address"),
         ),
     ]

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from ..models import UNSENT, RecoveryCart, RecoveryMessage, Suppression
+from ..models import UNSENT, RecoveryCart, RecoveryMessage, Suppression, channels_in
 from ..settings.channel import RecoverySettings
 from ..settings.registry import BY_NAME
 from ..shop import Shop
@@ -55,14 +55,16 @@ def erase_address(email: str) -> Erased:
     if not address:
         return Erased(0, 0, 0)
     hashed = hashed_address(address)
+    # every channel by name, so the (channel, address) indexes answer: no scan inside Saleor's deletion
+    carts_in, suppressions_in = channels_in(RecoveryCart), channels_in(Suppression)
     with transaction.atomic():
-        carts = RecoveryCart.objects.filter(email=address)
+        carts = RecoveryCart.objects.filter(channel_slug__in=carts_in, email=address)
         messages = RecoveryMessage.objects.filter(Q(cart__in=carts) | Q(recipient=address)).count()
         deleted_carts = carts.count()
         RecoveryMessage.objects.filter(recipient=address).delete()
         carts.delete()
         kept = 0
-        for suppression in Suppression.objects.filter(email=address):
+        for suppression in Suppression.objects.filter(channel_slug__in=suppressions_in, email=address):
             try:
                 with transaction.atomic():  # the hash may be there already (erased twice)
                     Suppression.objects.filter(pk=suppression.pk).update(email=hashed)
