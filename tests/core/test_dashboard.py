@@ -73,13 +73,16 @@ def test_the_shell_may_be_framed_only_by_the_dashboards_given(client, channel, s
     ids=["no_header_case", "empty_case", "forged_case", "no_permission_case", "other_channel_case"],
 )
 @pytest.mark.parametrize("page", ["overview", "carts", "cart", "test", "settings"])
-def test_every_page_needs_a_dashboard_token_for_the_channel(client, channel, token, status, page):
+def test_every_page_needs_a_dashboard_token_for_the_channel(client, channel, token, status, page, caplog):
     ShopChannel.objects.create(slug="other", configuration=CONFIGURATION)
+    caplog.set_level("DEBUG")
     response = get(client, page, auth=token, channel="main")
     assert response.status_code == status
     assert "owner@" not in response.content.decode() and "<nav" not in response.content.decode()
     if status == 401:
         assert response["WWW-Authenticate"].startswith("Bearer")
+    if token:
+        assert token not in caplog.text  # refused tokens are never logged
 
 
 @pytest.mark.parametrize("page", sorted(VIEWS))

@@ -169,8 +169,9 @@ def _forged(token: str) -> str:
     ],
 )
 def test_a_wrong_token_is_refused(
-    client, dashboard_app, checkout_staff, app_with_extensions, make, status, text
+    client, dashboard_app, checkout_staff, app_with_extensions, make, status, text, caplog
 ):
+    caplog.set_level("DEBUG")
     other, _ = app_with_extensions
     other.permissions.add(*dashboard_app.permissions.all())
     token = make(dashboard_app, checkout_staff, other)
@@ -178,6 +179,8 @@ def test_a_wrong_token_is_refused(
     assert response.status_code == status
     assert text in unescape(response.content.decode())
     assert "<nav" not in response.content.decode()
+    if token:
+        assert token not in caplog.text  # a refused token is never logged
 
 
 def test_an_expired_token_is_refused(client, dashboard_app, checkout_staff, settings):
