@@ -41,15 +41,11 @@ ORIGINS_KEY = "cart_recovery.dashboard_origins"
 # (identifier, label, mount, target, path under app_url): the mounts and targets Saleor 3.23 accepts
 # are in saleor/app/migrations/0034_alter_appextension_mount.py and saleor/app/types.py. An
 # app_page's URL is relative to the app's URL (the Dashboard joins them); a popup's is absolute.
+# The app's URL is the pages' shell itself (…/saleor_cart_recovery/dashboard): the Dashboard also
+# frames the bare app URL (its installed-extensions list opens it).
 EXTENSIONS = (
-    ("cart-recovery-page", "Cart recovery", "navigation_customers", "app_page", "/dashboard/"),
-    (
-        "cart-recovery-customer",
-        "Cart recovery",
-        "customer_details_more_actions",
-        "popup",
-        "/dashboard/customer",
-    ),
+    ("cart-recovery-page", "Cart recovery", "navigation_customers", "app_page", "/"),
+    ("cart-recovery-customer", "Cart recovery", "customer_details_more_actions", "popup", "/customer"),
 )
 
 

@@ -177,7 +177,7 @@ def test_the_customer_action_lists_that_customers_carts(client, tracked):
     html = get(client, "carts", customer="customer:buyer@example.com").content.decode()
     assert "Carts of the customer buyer@example.com" in html and "held@example.com" not in html
     unknown = get(client, "carts", customer="User:999").content.decode()
-    assert "This customer is not known to Saleor." in unknown
+    assert "No customer account with this ID" in unknown
 
 
 def test_a_carts_story_tells_each_decision_in_order(client, tracked, channel):
@@ -262,8 +262,24 @@ def test_a_test_send_reaches_the_mail_server_and_records_nothing(client, mailing
 )
 def test_a_bad_test_send_names_the_field_and_sends_nothing(client, mailing_channel, inbox, data, field):
     response = post(client, "send", {"channel": "main", **data})
-    assert response.status_code == 400 and f'data-field="{field}"' in response.content.decode()
+    html = response.content.decode()
+    assert response.status_code == 400 and f'data-field="{field}"' in html
+    # the form is shown again as typed, the field marked
+    assert f'id="{field}" name="{field}" aria-invalid="true"' in html
+    assert 'value="me@shop.example.com"' in html or 'value="not an address"' in html
     assert inbox.received == []
+
+
+def test_the_preview_shows_the_owners_and_shoppers_words_as_text_never_as_markup(client, mailing_channel):
+    mailing_channel.configuration = [
+        *mailing_channel.configuration,
+        {"name": "email_copy", "value": "1 intro: Hello <img src=//evil.example/x> there"},
+    ]
+    mailing_channel.save()
+    html = get(client, "test", step="1", preview="1").content.decode()
+    text_part = html.split('<pre id="preview-text">', 1)[1].split("</pre>", 1)[0]
+    assert "&lt;img src=//evil.example/x&gt;" in text_part and "<img" not in text_part
+    assert "<img src=//evil.example" not in html
 
 
 def test_a_test_send_to_an_unreachable_server_says_so(client, channel):

@@ -54,6 +54,20 @@ def test_erasure_deletes_the_shoppers_carts_and_keeps_the_opt_out_unreadable(cha
     assert Suppression.objects.count() == 1
 
 
+def test_erasure_finds_the_address_in_every_channel_even_one_where_it_has_no_cart(channel, recovery_settings):
+    checkout = make_checkout(channel)
+    touch(checkout, START, recovery_settings)
+    ShopChannel.objects.create(slug="other", configuration=CONFIGURATION)
+    suppress("other", "shopper@example.com", source="api")  # opted out where it never had a cart
+
+    erased = erase_address("Shopper@Example.com")
+
+    assert (erased.carts, erased.suppressions_kept) == (1, 1)
+    assert not RecoveryCart.objects.exists()
+    assert suppression_reason("other", "shopper@example.com") == "unsubscribed"
+    assert not Suppression.objects.filter(email__contains="shopper").exists()
+
+
 def test_erase_command_for_a_guests_request(channel, recovery_settings):
     touch(make_checkout(channel), START, recovery_settings)
     out = StringIO()

@@ -66,14 +66,14 @@ def test_the_command_installs_one_app_with_a_page_and_a_customer_action_and_can_
     assert App.objects.filter(identifier=APP_IDENTIFIER).count() == 1
     assert app.name == "Cart Recovery" and app.is_active and app.is_installed
     assert app.type == "thirdparty"  # Saleor gives the Dashboard an App.accessToken only for these
-    assert app.app_url == "https://api.shop.example.com/plugins/saleor_cart_recovery"
+    assert app.app_url == "https://api.shop.example.com/plugins/saleor_cart_recovery/dashboard"
     assert [p.codename for p in app.permissions.all()] == ["manage_checkouts"]
     extensions = {
         (e.mount, e.target, e.url, tuple(p.codename for p in e.permissions.all()))
         for e in AppExtension.objects.filter(app=app)
     }
     assert extensions == {
-        ("navigation_customers", "app_page", "/dashboard/", ("manage_checkouts",)),
+        ("navigation_customers", "app_page", "/", ("manage_checkouts",)),
         (
             "customer_details_more_actions",
             "popup",
@@ -124,11 +124,11 @@ def test_the_tokens_the_dashboard_gets_from_saleor_open_the_pages(
     assert f"Carts of the customer {customer_user.email}" in response.content.decode()
     # a staff member is no customer: their address is not shown to whoever manages checkouts
     staff = page(client, "carts", popup["accessToken"], customer=gid(checkout_staff)).content.decode()
-    assert "This customer is not known to Saleor." in staff and checkout_staff.email not in staff
+    assert "No customer account with this ID" in staff and checkout_staff.email not in staff
     # the app page gets the App's token, read by the Dashboard as `app(id) { accessToken }`
     app_query = {"id": graphene.Node.to_global_id("App", dashboard_app.pk)}
     app_data = get_graphql_content(staff_api_client.post_graphql(APP_TOKEN, app_query))["data"]["app"]
-    assert app_data["appUrl"] == "https://api.shop.example.com/plugins/saleor_cart_recovery"
+    assert app_data["appUrl"] == "https://api.shop.example.com/plugins/saleor_cart_recovery/dashboard"
     overview = page(client, "carts", app_data["accessToken"], q="shopper@example.com")
     assert overview.status_code == 200 and "shopper@example.com" in overview.content.decode()
     assert '<option value="main" selected>' in overview.content.decode()

@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import graphene
 import pytest
 from aiosmtpd.controller import Controller
+from babel.numbers import format_currency
 from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
@@ -58,7 +59,10 @@ iframe {{ border: 0; width: 1000px; height: 1500px; background: #fff; }}
  sandbox="allow-same-origin allow-forms allow-scripts allow-downloads allow-popups"></iframe>
 <script>
 const frame = document.getElementById("app");
-frame.addEventListener("load", () => handshake());
+// the Dashboard tells the app its language right after the handshake (useAppDashboardUpdates)
+const changeLocale = (locale) => frame.contentWindow.postMessage(
+  {{type: "localeChanged", payload: {{locale}}}}, {origin});
+frame.addEventListener("load", () => {{ handshake(); changeLocale("de-DE"); }});
 const handshake = () => frame.contentWindow.postMessage(
   {{type: "handshake", payload: {{token: {token}, version: 1}}}}, {origin});
 window.addEventListener("message", (event) => {{
@@ -142,7 +146,6 @@ def _parent(live_server, token: str, path: str = "/", **params: str) -> str:
             "saleorApiUrl": f"{live_server.url}/graphql/",
             "id": graphene.Node.to_global_id("App", App.objects.get(identifier=APP_IDENTIFIER).pk),
             "theme": "light",
-            "locale": "en-US",
             **params,
         }
     )
@@ -225,8 +228,9 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
     expect(app.locator("#funnel-title")).to_be_visible()
     expect(app.locator("[data-stage='sent']").first).to_have_text("2")
     expect(app.locator("[data-stage='recovered']").first).to_have_text("1")
-    # the order's real total (its lines and delivery)
-    expect(app.locator("#net-recovered")).to_have_text(f"${Order.objects.get().total_gross_amount:.2f}")
+    # the order's real total (its lines and delivery), in the language the Dashboard announced
+    total = format_currency(Order.objects.get().total_gross_amount, "USD", locale="de_DE")
+    expect(app.locator("#net-recovered")).to_have_text(total)
     expect(app.locator("#channel-select")).to_have_value("main")
     page.screenshot(path=screenshots / "dashboard-overview.png")
 
@@ -260,6 +264,10 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
         "Sent “[Test] Your cart is waiting” to owner@shop.example.com."
     )
     expect(email_frame.locator("body")).to_contain_text("Test product")  # the email that was sent
+    # a language change reloads the page the test was sent from, never the send itself
+    page.evaluate("changeLocale('en-US')")
+    expect(app.locator("#send-result")).to_have_count(0)
+    expect(app.locator("#preview-subject")).to_have_text("Your cart is waiting")
     page.screenshot(path=screenshots / "dashboard-test-send.png")
 
     app.get_by_role("link", name="Settings").click()

@@ -122,10 +122,14 @@ class DashboardEndpoint(Endpoint):
                 body = render(f"cart_recovery/dashboard/{template}", {**context, **data})
             except Invalid as exc:  # shown in the page, the tabs and channel picker still there
                 status = 400
-                body = render(
-                    "cart_recovery/dashboard/message.html",
-                    {"status": 400, "text": exc.message, "field": exc.field},
-                )
+                if exc.form is not None:
+                    template, data = exc.form
+                    body = render(f"cart_recovery/dashboard/{template}", {**context, **data})
+                else:
+                    body = render(
+                        "cart_recovery/dashboard/message.html",
+                        {"status": 400, "text": exc.message, "field": exc.field},
+                    )
             if name not in PARTIAL:
                 body = render("cart_recovery/dashboard/frame.html", {**context, "body": body})
         except Exception:

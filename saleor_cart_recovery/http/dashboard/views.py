@@ -44,10 +44,11 @@ class Page:
 
 
 class Invalid(CartRecoveryError):
-    """A parameter of a page is wrong; ``field`` names it, the page shows ``message`` next to it."""
+    """A parameter of a page is wrong (answered 400); ``field`` names it. ``form`` is the page to
+    show again, as typed, with ``message`` next to the field; without it the message alone."""
 
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
+    def __init__(self, field: str, message: str, form: tuple[str, dict] | None = None):
+        self.field, self.message, self.form = field, message, form
         super().__init__(message)
 
 
@@ -225,7 +226,7 @@ def carts(page: Page, params: QueryDict) -> tuple[str, dict]:
     if customer:
         email = get_shop().customer_email(customer)
         if email is None:
-            data["error"] = "This customer is not known to Saleor."
+            data["error"] = "No customer account with this ID (staff accounts are not listed here)."
             found = found.none()
         else:
             data["customer_email"] = query = data["q"] = email
@@ -308,21 +309,21 @@ def test_send(page: Page, params: QueryDict) -> tuple[str, dict]:
     settings = _usable(page)
     data = _send_form(page, settings, params)
     if settings is not None and params.get("preview") == "1":
-        preview = _build(page, settings, params, to=None)
+        preview = _on_the_form(data, lambda: _build(page, settings, params, to=None))
         data["preview"] = {"subject": preview.subject, "html": preview.html, "text": preview.text}
     return "test_send.html", data
 
 
 def send(page: Page, params: QueryDict) -> tuple[str, dict]:
-    """POST: mail the step to the address given, subject prefixed ``[Test]``; nothing recorded."""
+    """Mail the step to the address given, subject prefixed ``[Test]``; nothing recorded."""
     settings = _usable(page)
     data = _send_form(page, settings, params)
     if settings is None:
         return "test_send.html", data
     email = params.get("email", "").strip()
     if not _EMAIL.match(email) or len(email) > 254:
-        raise Invalid("email", "Enter the email address to send the test to.")
-    preview = _build(page, settings, params, to=email)
+        raise _form_error(data, Invalid("email", "Enter the email address to send the test to."))
+    preview = _on_the_form(data, lambda: _build(page, settings, params, to=email))
     try:
         send_test(settings, preview)
     except CartRecoveryError as exc:
@@ -331,6 +332,22 @@ def send(page: Page, params: QueryDict) -> tuple[str, dict]:
         data["result"] = {"ok": True, "text": f"Sent “{preview.subject}” to {email}."}
     data["preview"] = {"subject": preview.subject, "html": preview.html, "text": preview.text}
     return "test_send.html", data
+
+
+def _on_the_form(data: dict, build):
+    try:
+        return build()
+    except Invalid as exc:
+        raise _form_error(data, exc) from None
+
+
+def _form_error(data: dict, exc: Invalid) -> Invalid:
+    """The test-send form again, as typed, with the error next to its field."""
+    return Invalid(
+        exc.field,
+        exc.message,
+        ("test_send.html", {**data, "error": {"field": exc.field, "message": exc.message}}),
+    )
 
 
 def _usable(page: Page) -> RecoverySettings | None:

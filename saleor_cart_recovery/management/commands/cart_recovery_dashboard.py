@@ -38,14 +38,14 @@ class Command(BaseCommand):
                 )
                 return
             origins = tuple(_origin(value) for value in dashboard_origin)
-            app_url = shop.link_url("").rstrip("/")
+            app_url = shop.link_url("dashboard")
             if url:
                 path = urlsplit(url).path.rstrip("/").removesuffix("/graphql")  # the API URL is fine too
                 app_url = _origin(url) + path + urlsplit(app_url).path
             installed = shop.install_dashboard(app_url, origins)
         self.stdout.write(
             f"{'created' if installed.created else 'updated'} the Cart Recovery app {installed.app_id} at "
-            f"{installed.app_url}/dashboard/"
+            f"{installed.app_url}"
         )
         for extension in installed.extensions:
             self.stdout.write(f"  extension: {extension}")

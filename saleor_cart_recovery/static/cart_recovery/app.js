@@ -30,7 +30,9 @@
     main.setAttribute("aria-busy", on ? "true" : "false");
   }
 
-  function request(page, params, target) {
+  // ``replay`` is what a reload (new locale, refreshed token) asks for again: the page itself, or
+  // for an action (a test send) the page it came from — an action is never repeated
+  function request(page, params, target, replay) {
     if (!token) { say("Waiting for the Saleor Dashboard…"); return; }
     var number = ++latest;
     busy(true);
@@ -54,9 +56,10 @@
         if (!target) {
           // after a navigation, focus goes to the new page's heading (not on the first load)
           if (current.loaded) (main.querySelector("#page-title") || main).focus();
-          var kept = new URLSearchParams(params);
+          var again = replay || { page: page, query: params };
+          var kept = new URLSearchParams(again.query);
           kept.delete("fresh"); // "compute now" once, not on every later reload
-          current = { page: page, query: kept, loaded: true };
+          current = { page: again.page, query: kept, loaded: true };
         }
         say(response.ok ? "" : "The page answered " + response.status + ".");
       });
@@ -80,8 +83,9 @@
       }
       if (first || refused) request(current.page, current.query);
     } else if (data.type === "localeChanged" && payload.locale && payload.locale !== locale) {
+      // the Dashboard sends it right after the handshake: the newest request wins
       locale = payload.locale;
-      if (current.loaded) request(current.page, current.query);
+      if (token) request(current.page, current.query);
     } else if (data.type === "theme" && payload.theme) {
       document.documentElement.setAttribute("data-theme", payload.theme);
     }
@@ -101,8 +105,12 @@
     var submitter = event.submitter;
     var page = (submitter && submitter.getAttribute("data-page")) || form.getAttribute("data-page");
     var params = new URLSearchParams(new FormData(form));
-    if (submitter && submitter.hasAttribute("data-action")) params.delete("preview");
-    request(page, params, form.getAttribute("data-target"));
+    var replay = null;
+    if (submitter && submitter.hasAttribute("data-action")) {
+      replay = { page: form.getAttribute("data-page"), query: new URLSearchParams(params) };
+      params.delete("preview");
+    }
+    request(page, params, form.getAttribute("data-target"), replay);
   });
 
   if (search.get("theme")) document.documentElement.setAttribute("data-theme", search.get("theme"));

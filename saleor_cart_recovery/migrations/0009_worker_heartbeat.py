@@ -1,12 +1,7 @@
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
-from django.db.models import Q
 
 
 class Migration(migrations.Migration):
-    # The index is built without locking writes to a table a live shop keeps filling.
-    atomic = False
-
     dependencies = [("saleor_cart_recovery", "0008_owner_controls")]
 
     operations = [
@@ -19,13 +14,5 @@ class Migration(migrations.Migration):
                 ("at", models.DateTimeField()),
             ],
             options={"db_table": "cart_recovery_worker_heartbeat"},
-        ),
-        AddIndexConcurrently(
-            model_name="recoverycart",
-            index=models.Index(
-                fields=["channel_slug", "converted_at"],
-                condition=Q(status="converted"),
-                name="cart_recovery_cart_converted",
-            ),
         ),
     ]
