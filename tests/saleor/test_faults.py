@@ -116,15 +116,19 @@ def test_a_stalled_mail_server_never_makes_the_shopper_wait(
         started = time.perf_counter()
         complete_checkout(token)
         completion = time.perf_counter() - started
+        # both finished while the mail server still held the reminder (it holds it until released
+        # below): had they waited for anything of the send, they could not have finished yet
+        stalled_throughout = sending.is_alive() and server.received == []
     finally:
         server.release.set()
         sending.join(30)
 
-    # then neither waited for the mail server (no lock of ours is held during SMTP)
+    # then neither waited for the mail server (no lock of ours is held during SMTP); their times are
+    # printed, not asserted (they follow the machine's load)
     print(
         f"\ncheckoutLinesUpdate {lines_update:.3f}s, checkoutComplete {completion:.3f}s during a stalled send"
     )
-    assert lines_update < 1.0 and completion < 1.0
+    assert stalled_throughout
     # and the send that was already on the wire finished: it had passed its last re-check before
     # the purchase (the window the README describes); the order still converts the cart
     assert outcome == [MessageStatus.SENT] and server.received == ["shopper@example.com"]
