@@ -113,19 +113,28 @@ def test_the_overview_explains_what_to_do_first_in_an_empty_channel(client, chan
     assert 'aria-current="page"' in html and '<option value="main" selected>' in html
 
 
+def cart_with_step_1(channel, recovery_settings, email="shopper@example.com", **message) -> RecoveryCart:
+    """A cart left at START whose step 1 was planned an hour later, as ``message`` says."""
+    checkout = make_checkout(channel, email=email)
+    touch(checkout, START, recovery_settings)
+    cart = RecoveryCart.objects.get(checkout_token=checkout.token)
+    planned = START + timedelta(hours=1)
+    RecoveryMessage.objects.create(
+        cart=cart, step=1, planned_at=planned, **{"updated_at": planned, **message}
+    )
+    return cart
+
+
 @pytest.fixture
 def tracked(channel, recovery_settings):
     """Two carts in main: one sent step 1 then converted (after a click), one held out."""
-    checkout = make_checkout(channel, email="buyer@example.com")
-    touch(checkout, START, recovery_settings)
-    cart = RecoveryCart.objects.get(checkout_token=checkout.token)
-    RecoveryMessage.objects.create(
-        cart=cart,
-        step=1,
+    cart = cart_with_step_1(
+        channel,
+        recovery_settings,
+        email="buyer@example.com",
         status=MessageStatus.SENT,
         subject="Forgot something?",
         recipient="buyer@example.com",
-        planned_at=START + timedelta(hours=1),
         sent_at=START + timedelta(hours=1, minutes=1),
         updated_at=START + timedelta(hours=1, minutes=1),
         clicks=2,
@@ -199,18 +208,10 @@ def test_a_carts_story_tells_each_decision_in_order(client, tracked, channel):
 
 
 def test_a_skipped_step_says_why_in_words(client, channel, recovery_settings):
-    checkout = make_checkout(channel)
-    touch(checkout, START, recovery_settings)
-    cart = RecoveryCart.objects.get(checkout_token=checkout.token)
-    RecoveryMessage.objects.create(
-        cart=cart,
-        step=1,
-        status=MessageStatus.SKIPPED,
-        reason=Reason.NO_CONSENT,
-        planned_at=START + timedelta(hours=1),
-        updated_at=START + timedelta(hours=1),
+    cart = cart_with_step_1(
+        channel, recovery_settings, status=MessageStatus.SKIPPED, reason=Reason.NO_CONSENT
     )
-    html = get(client, "cart", token=checkout.token).content.decode()
+    html = get(client, "cart", token=cart.checkout_token).content.decode()
     assert "Step 1 not sent" in html and "no marketing consent" in html
 
 

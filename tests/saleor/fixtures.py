@@ -9,6 +9,7 @@ from saleor.checkout import calculations
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
 from saleor.checkout.models import Checkout
 from saleor.checkout.payment_utils import update_checkout_payment_statuses
+from saleor.graphql.tests.utils import get_graphql_content
 from saleor.order.models import Order
 from saleor.plugins.manager import get_plugins_manager
 from saleor.plugins.models import PluginConfiguration
@@ -22,6 +23,7 @@ from .utils import (
     CHECKOUT_LINES_ADD,
     CONFIGURATION,
     PLUGIN_PATH,
+    PLUGIN_UPDATE,
     T0,
     create_checkout,
     gid,
@@ -51,6 +53,28 @@ def enable_cart_recovery(settings, channel_USD):
 def cart_recovery(enable_cart_recovery):
     """The plugin, active in channel "main" with the standard test configuration."""
     return enable_cart_recovery()
+
+
+@pytest.fixture
+def update_plugin(staff_api_client, permission_manage_plugins, channel_USD, settings):
+    """Saleor's `pluginUpdate` for channel "main" by staff with MANAGE_PLUGINS, as the Dashboard
+    calls it; returns the mutation's payload."""
+    settings.PLUGINS = [PLUGIN_PATH]
+    staff_api_client.user.user_permissions.add(permission_manage_plugins)
+
+    def update(values: dict, active: bool = True) -> dict:
+        variables = {
+            "id": PLUGIN_ID,
+            "channelId": gid(channel_USD),
+            "input": {
+                "active": active,
+                "configuration": [{"name": k, "value": v} for k, v in values.items()],
+            },
+        }
+        response = staff_api_client.post_graphql(PLUGIN_UPDATE, variables)
+        return get_graphql_content(response)["data"]["pluginUpdate"]
+
+    return update
 
 
 @pytest.fixture

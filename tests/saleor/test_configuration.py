@@ -1,28 +1,12 @@
 """Dashboard configuration through Saleor's real `pluginUpdate` mutation."""
 
 import pytest
-from saleor.graphql.tests.utils import get_graphql_content
 from saleor.plugins.models import PluginConfiguration
 
 from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
 from saleor_cart_recovery.settings.registry import DEFAULTS as DEFAULT_VALUES
 
-from .utils import CONFIGURATION, PLUGIN_PATH, gid
-
-PLUGIN_UPDATE = """
-mutation ($id: ID!, $channelId: ID, $input: PluginUpdateInput!) {
-  pluginUpdate(id: $id, channelId: $channelId, input: $input) {
-    plugin {
-      channelConfigurations {
-        active
-        channel { slug }
-        configuration { name value }
-      }
-    }
-    errors { field message code }
-  }
-}
-"""
+from .utils import CONFIGURATION
 
 GOOD = {
     "schedule": "2h, 1d, 5d",
@@ -32,26 +16,6 @@ GOOD = {
     "from_email": "Store <hello@store.example.org>",
     "smtp_url": "smtp://mailer:s3cret@mail.example.org:587?tls=true",
 }
-
-
-@pytest.fixture
-def update_plugin(staff_api_client, permission_manage_plugins, channel_USD, settings):
-    settings.PLUGINS = [PLUGIN_PATH]
-    staff_api_client.user.user_permissions.add(permission_manage_plugins)
-
-    def update(values: dict, active: bool = True) -> dict:
-        variables = {
-            "id": PLUGIN_ID,
-            "channelId": gid(channel_USD),
-            "input": {
-                "active": active,
-                "configuration": [{"name": k, "value": v} for k, v in values.items()],
-            },
-        }
-        response = staff_api_client.post_graphql(PLUGIN_UPDATE, variables)
-        return get_graphql_content(response)["data"]["pluginUpdate"]
-
-    return update
 
 
 def stored(channel):

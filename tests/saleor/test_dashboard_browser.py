@@ -8,7 +8,6 @@ directory) to look at."""
 import email
 import os
 import shutil
-import socket
 import tempfile
 import threading
 from email import policy
@@ -19,7 +18,6 @@ from urllib.parse import urlencode, urlsplit
 
 import graphene
 import pytest
-from aiosmtpd.controller import Controller
 from babel.numbers import format_currency
 from django.core.management import call_command
 from django.db import connections
@@ -31,7 +29,7 @@ from saleor.order.models import Order
 
 from saleor_cart_recovery.saleor_host.dashboard import APP_IDENTIFIER
 
-from .utils import HOUR, create_checkout, dispatch_at
+from .utils import HOUR, create_checkout, dispatch_at, loopback_smtp
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="needs playwright (pip install playwright)"
@@ -84,16 +82,9 @@ class Inbox:
 
 @pytest.fixture
 def smtp():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with loopback_smtp(inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

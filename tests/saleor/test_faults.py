@@ -3,13 +3,11 @@ keeps shopping, broken stored settings next to a healthy channel, a purchase thr
 checkout."""
 
 import asyncio
-import socket
 import threading
 import time
 from datetime import timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core import mail
 from django.db import connection, connections
 from django.utils import timezone
@@ -22,7 +20,7 @@ from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
 from saleor_cart_recovery.series.delivery import deliver
 from saleor_cart_recovery.series.dispatch import dispatch
 
-from .utils import CONFIGURATION, HOUR, T0, create_checkout, dispatch_at, gid, mutate
+from .utils import CONFIGURATION, HOUR, T0, create_checkout, dispatch_at, gid, loopback_smtp, mutate
 
 CHECKOUT_LINES_UPDATE = """
 mutation ($id: ID, $lines: [CheckoutLineUpdateInput!]!) {
@@ -57,17 +55,12 @@ class StallingServer:
 
 @pytest.fixture
 def stalling_smtp():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     server = StallingServer()
-    controller = Controller(server, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield server, port
-    finally:
-        server.release.set()
-        controller.stop()
+    with loopback_smtp(server) as port:
+        try:
+            yield server, port
+        finally:
+            server.release.set()  # before the server stops: a held transfer must not block it
 
 
 @pytest.mark.django_db(transaction=True)

@@ -33,7 +33,6 @@ from .utils import (
     DAY,
     HOUR,
     MINUTE,
-    PLUGIN_PATH,
     SUBJECTS,
     T0,
     create_checkout,
@@ -88,14 +87,6 @@ mutation ($redirectUrl: String!, $channel: String) {
 """
 ACCOUNT_DELETE = """
 mutation ($token: String!) { accountDelete(token: $token) { errors { field message code } } }
-"""
-PLUGIN_UPDATE = """
-mutation ($id: ID!, $channelId: ID, $input: PluginUpdateInput!) {
-  pluginUpdate(id: $id, channelId: $channelId, input: $input) {
-    plugin { channelConfigurations { channel { slug } configuration { name value } } }
-    errors { field message code }
-  }
-}
 """
 
 TURKISH_ADDRESS = {
@@ -638,24 +629,6 @@ def test_preview_and_send_test_without_a_token_are_refused(client, cart_recovery
 
 
 # -- 5. the new settings through pluginUpdate ---------------------------------------------------
-
-
-@pytest.fixture
-def update_plugin(staff_api_client, permission_manage_plugins, channel_USD, settings):
-    """Saleor's `pluginUpdate` for channel "main", as the Dashboard calls it."""
-    settings.PLUGINS = [PLUGIN_PATH]
-    staff_api_client.user.user_permissions.add(permission_manage_plugins)
-
-    def update(values: dict) -> dict:
-        variables = {
-            "id": PLUGIN_ID,
-            "channelId": gid(channel_USD),
-            "input": {"active": True, "configuration": [{"name": k, "value": v} for k, v in values.items()]},
-        }
-        response = staff_api_client.post_graphql(PLUGIN_UPDATE, variables)
-        return get_graphql_content(response)["data"]["pluginUpdate"]
-
-    return update
 
 
 OWNER_CONTROLS = {

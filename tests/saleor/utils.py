@@ -1,8 +1,11 @@
 """Constants, GraphQL documents and helpers shared by the Saleor suite's modules."""
 
+import socket
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import graphene
+from aiosmtpd.controller import Controller
 from freezegun import freeze_time
 from saleor.graphql.tests.utils import get_graphql_content
 
@@ -22,6 +25,20 @@ CONFIGURATION = {
 }
 SUBJECTS = {1: "Forgot something?", 2: "Your cart is waiting", 3: "Last call for your cart"}
 
+PLUGIN_UPDATE = """
+mutation ($id: ID!, $channelId: ID, $input: PluginUpdateInput!) {
+  pluginUpdate(id: $id, channelId: $channelId, input: $input) {
+    plugin {
+      channelConfigurations {
+        active
+        channel { slug }
+        configuration { name value }
+      }
+    }
+    errors { field message code }
+  }
+}
+"""
 CHECKOUT_CREATE = """
 mutation ($input: CheckoutCreateInput!) {
   checkoutCreate(input: $input) {
@@ -91,3 +108,18 @@ def dispatch_at(run, moment):
     """Run a dispatch cycle (fixture ``run_dispatch``) with the clock frozen at ``moment``."""
     with freeze_time(moment):
         return run()
+
+
+@contextmanager
+def loopback_smtp(handler):
+    """An aiosmtpd server on a free loopback port, handing each message to ``handler``; yields
+    the port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
