@@ -1,0 +1,115 @@
+"""Saleor's GraphQL API over HTTP, as the App host calls it: one POST per document, a bounded wait,
+and failures sorted by what the caller must do about them.
+
+A thin layer over ``requests`` rather than a GraphQL client library: the developer API is served by
+graphene 2 (Saleor 3.23 pins it), which needs graphql-core 2, while every maintained Python GraphQL
+client (gql, sgqlc, ariadne-codegen) needs graphql-core 3 under the same import name. Saleor's API
+needs nothing a client library would add here: the documents are fixed strings, batched by aliases.
+
+- :class:`SaleorUnavailable`: nothing can be said (network error, timeout, 5xx, a body that is not
+  GraphQL); the caller retries later and decides nothing meanwhile.
+- :class:`AppTokenRevoked`: Saleor no longer accepts the app's token (401, or an invalid-token
+  error): the app was uninstalled or its token deleted. Never retried.
+- :class:`SaleorQueryError`: Saleor answered, with GraphQL errors (a bug of ours, or input Saleor
+  refuses); ``errors`` are Saleor's.
+"""
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+
+from ..exceptions import CartRecoveryError
+
+logger = logging.getLogger(__name__)
+
+# Seconds to connect and to wait for Saleor's answer; a send batch waits for this at most once per
+# request before it gives its claims back.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+# Saleor's codes for a token it does not accept (saleor/graphql/core/validators + auth errors).
+_TOKEN_ERRORS = {"InvalidTokenError", "ExpiredSignatureError", "JWT_INVALID_TOKEN", "JWT_SIGNATURE_EXPIRED"}
+
+
+class SaleorUnavailable(CartRecoveryError):
+    """Saleor could not be asked (down, slow, 5xx): retry later."""
+
+
+class AppTokenRevoked(CartRecoveryError):
+    """Saleor refuses the app's token: the app is uninstalled (or its token was deleted)."""
+
+
+class SaleorQueryError(CartRecoveryError):
+    """Saleor answered with GraphQL errors."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__("; ".join(str(error.get("message", error)) for error in errors) or "GraphQL error")
+
+
+class SaleorClient:
+    """Calls one Saleor's GraphQL endpoint with one token (an app token, or a user's bearer token).
+
+    ``requests_made`` counts the HTTP requests sent, for budgets and benchmarks. Thread-safe: the
+    underlying session is per thread.
+    """
+
+    def __init__(self, api_url: str, token: str | None = None, *, timeout: float = READ_TIMEOUT):
+        self.api_url = api_url
+        self._token = token
+        self._timeout = (CONNECT_TIMEOUT, timeout)
+        self._local = threading.local()
+        self.requests_made = 0
+
+    def __repr__(self) -> str:  # the token never appears in logs or tracebacks
+        return f"SaleorClient({self.api_url!r})"
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The ``data`` of Saleor's answer; raises one of the exceptions above."""
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        self.requests_made += 1
+        try:
+            response = self._session().post(
+                self.api_url,
+                json={"query": document, "variables": dict(variables or {})},
+                headers=headers,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise SaleorUnavailable(f"could not reach Saleor at {self.api_url}: {exc}") from None
+        if response.status_code == 401:
+            raise AppTokenRevoked(f"Saleor at {self.api_url} refused the token (401)")
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise SaleorUnavailable(f"Saleor at {self.api_url} answered {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise SaleorUnavailable(
+                f"Saleor at {self.api_url} answered {response.status_code} without JSON"
+            ) from None
+        if not isinstance(body, dict):
+            raise SaleorUnavailable(f"Saleor at {self.api_url} answered an unexpected body")
+        errors = body.get("errors") or []
+        if any(_is_token_error(error) for error in errors):
+            raise AppTokenRevoked(f"Saleor at {self.api_url} refused the token")
+        if errors:
+            raise SaleorQueryError(errors)
+        if response.status_code >= 400 or not isinstance(body.get("data"), dict):
+            raise SaleorUnavailable(f"Saleor at {self.api_url} answered {response.status_code} without data")
+        return body["data"]
+
+
+def _is_token_error(error: Mapping[str, Any]) -> bool:
+    extensions = error.get("extensions") or {}
+    exception = extensions.get("exception") or {}
+    return extensions.get("code") in _TOKEN_ERRORS or exception.get("code") in _TOKEN_ERRORS
