@@ -1,15 +1,19 @@
 """Anticipated failures, caught at the boundary (hook, task, endpoint)."""
 
+from collections.abc import Iterable
+
 
 class CartRecoveryError(Exception):
     """Base class for every failure this package anticipates."""
 
 
 class ConfigurationError(CartRecoveryError):
-    """A setting is invalid; ``errors`` maps each field name to its message."""
+    """A setting is invalid; ``errors`` maps each field name to its message; ``required`` names the
+    fields whose problem is a missing value the plugin needs to be active."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(self, errors: dict[str, str], required: Iterable[str] = ()):
         self.errors = errors
+        self.required = frozenset(required)
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in errors.items()))
 
 

@@ -17,11 +17,11 @@ from saleor.plugins.error_codes import PluginErrorCode
 from .exceptions import ConfigurationError
 from .http import router
 from .saleor_host import erasure
-from .saleor_host.offers import unavailable_products
-from .saleor_host.shop import PLUGIN_ID, order_ref
+from .saleor_host.shop import PLUGIN_ID, SaleorShop, order_ref
 from .series.activity import record_activity, record_order, record_refund
 from .settings import registry
-from .settings.channel import RecoverySettings, validate_for_activation, validate_subject_languages
+from .settings.channel import RecoverySettings
+from .settings.validation import validate_configuration
 
 logger = logging.getLogger(__name__)
 
@@ -55,34 +55,28 @@ class CartRecoveryPlugin(BasePlugin):
 
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):
-        """Reject the save with one message per bad field; none of the submitted values is stored.
+        """Reject the save with one message per bad field (:func:`validate_configuration`, the check
+        the Dashboard page and the API save through too); none of the submitted values is stored.
 
         (On a channel's very first save Saleor has already created the configuration row with
         our defaults, inactive, before it calls this.) Saleor turns the keys into the ``field``
         of ``pluginUpdate``'s errors (camel-cased, e.g. ``storefrontUrl``), so each message also
         starts with the field's Dashboard label.
         """
-        try:
-            settings = RecoverySettings.from_plugin_configuration(plugin_configuration.configuration)
-            validate_subject_languages(settings)
-        except ConfigurationError as exc:
-            raise _validation_error(exc, PluginErrorCode.INVALID) from None
         channel = getattr(plugin_configuration, "channel", None)
-        if settings.offers.upsell_products and channel is not None:
-            try:
-                problems = unavailable_products(channel.slug, settings.offers.upsell_products)
-            except Exception:  # nothing may raise past validation: the owner gets a message
-                logger.exception("cart recovery: could not check the upsell products of %s", channel.slug)
-                problems = {"": "could not be checked right now; try saving again"}
-            if problems:
-                message = "; ".join(f"'{ref}': {why}" if ref else why for ref, why in problems.items())
-                error = ConfigurationError({"upsell_products": message})
-                raise _validation_error(error, PluginErrorCode.INVALID)
-        if plugin_configuration.active:
-            try:
-                validate_for_activation(settings)
-            except ConfigurationError as exc:
-                raise _validation_error(exc, PluginErrorCode.REQUIRED) from None
+        check = None
+        if channel is not None:
+            slug = channel.slug
+            check = lambda refs: SaleorShop().unavailable_products(slug, refs)  # noqa: E731
+        values = {
+            item["name"]: str(item["value"])
+            for item in plugin_configuration.configuration
+            if item.get("value") is not None
+        }
+        try:
+            validate_configuration(values, active=bool(plugin_configuration.active), unavailable_products=check)
+        except ConfigurationError as exc:
+            raise _validation_error(exc) from None
 
     def checkout_created(self, checkout, previous_value, webhooks=None):
         self._record_activity(checkout)
@@ -155,10 +149,13 @@ class CartRecoveryPlugin(BasePlugin):
             logger.exception("cart recovery: could not record refunds of order %s", order.pk)
 
 
-def _validation_error(exc: ConfigurationError, code: PluginErrorCode) -> ValidationError:
+def _validation_error(exc: ConfigurationError) -> ValidationError:
     return ValidationError(
         {
-            field: ValidationError(f"{registry.BY_NAME[field].label}: {message}", code=code.value)
+            field: ValidationError(
+                message,
+                code=(PluginErrorCode.REQUIRED if field in exc.required else PluginErrorCode.INVALID).value,
+            )
             for field, message in exc.errors.items()
         }
     )

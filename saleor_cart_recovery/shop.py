@@ -124,6 +124,8 @@ class DashboardViewer:
 
     email: str
     channels: tuple[DashboardChannel, ...]
+    # MANAGE_PLUGINS: may save the settings (seeing them needs only MANAGE_CHECKOUTS)
+    can_change_settings: bool = False
 
     def channel(self, slug: str) -> DashboardChannel | None:
         return next((channel for channel in self.channels if channel.slug == slug), None)
@@ -185,6 +187,25 @@ class Shop(Protocol):
     def stored_configuration(self, channel_slug: str) -> dict[str, str] | None:
         """The channel's configuration as saved in the Dashboard (active or not, parsed or not);
         ``None`` when it was never saved."""
+
+    def save_configuration(
+        self, channel_slug: str, values: Mapping[str, str | None], active: bool | None
+    ) -> bool:
+        """Save the named settings of the channel (the others stay as stored) and, unless ``None``,
+        whether the plugin is active there; whether it is active after the save. The values are
+        what :func:`.settings.validation.changes_to_save` makes of them (a secret given blank or
+        masked keeps its stored value, ``None`` resets a field to its default) and the whole result
+        is checked by :func:`.settings.validation.validate_configuration` with the upsell products
+        checked in the channel; raises :class:`ConfigurationError` naming every bad (or unknown)
+        field, and then nothing at all is stored."""
+
+    def unavailable_products(self, channel_slug: str, references: Iterable[str]) -> dict[str, str]:
+        """Why each of the configured upsell products (IDs, global IDs or slugs) cannot be shown in
+        the channel ("no such product", not published or purchasable there); the others are absent."""
+
+    def staff_can_change_settings(self, request, channel_slug: str) -> bool:
+        """Whether the request (already allowed to use the API, see :meth:`staff_can_view_reports`)
+        comes from staff or an app with MANAGE_PLUGINS, which saving the settings needs."""
 
     def customer_email(self, customer_id: str) -> str | None:
         """The email of a customer account named by its (global) ID; ``None`` when unknown."""

@@ -32,6 +32,12 @@ def staff_can_view_reports(request, channel_slug: str) -> bool | None:
     return not isinstance(principal, User) or _has_channel_access(principal, channel_slug)
 
 
+def staff_can_change_settings(request) -> bool:
+    """MANAGE_PLUGINS, which ``pluginUpdate`` needs (it configures every channel)."""
+    principal = _principal(request)
+    return principal is not None and principal.has_perm(PluginsPermissions.MANAGE_PLUGINS)
+
+
 def _has_channel_access(user: User, channel_slug: str) -> bool:
     """Only channel-restricted permission groups limit a user; a user in none of them (or with
     the permission granted directly) is not restricted."""

@@ -9,7 +9,8 @@ for an ``app_page`` extension the App's token (``App.accessToken``,
 intersection of the app's and the staff user's permissions. We accept one only when Saleor signed
 it, it has not expired, it names our app (and, if any, one of our app's extensions), its user is
 still an active staff member with the same token key, and both the token and the user have
-MANAGE_CHECKOUTS; the channels shown are those the user's permission groups give access to.
+MANAGE_CHECKOUTS; the channels shown are those the user's permission groups give access to. The
+settings may be saved by a user who also has MANAGE_PLUGINS.
 """
 
 import json
@@ -23,7 +24,7 @@ from saleor.app.models import App, AppExtension
 from saleor.app.types import AppType
 from saleor.channel.models import Channel
 from saleor.core.jwt import JWT_THIRDPARTY_ACCESS_TYPE, get_user_from_payload, jwt_decode
-from saleor.permission.enums import CheckoutPermissions, get_permissions_from_names
+from saleor.permission.enums import CheckoutPermissions, PluginsPermissions, get_permissions_from_names
 from saleor.plugins.models import PluginConfiguration
 
 from ..exceptions import DashboardRefused
@@ -137,7 +138,14 @@ def viewer(token: str, plugin_id: str) -> DashboardViewer:
     channels = _channels_of(user, plugin_id)
     if not channels:
         raise DashboardRefused(403, "Your permission groups give you access to no channel.")
-    return DashboardViewer(email=user.email, channels=channels)
+    # Saving the settings is pluginUpdate's permission, the user's own: the token carries the
+    # intersection with our app's permissions, and the app asks only for MANAGE_CHECKOUTS (what
+    # showing the pages needs), so the token never holds MANAGE_PLUGINS; it proves who the user is.
+    return DashboardViewer(
+        email=user.email,
+        channels=channels,
+        can_change_settings=user.has_perm(PluginsPermissions.MANAGE_PLUGINS),
+    )
 
 
 def _is_extension_of(app: App, global_id) -> bool:

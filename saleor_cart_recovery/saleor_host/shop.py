@@ -6,7 +6,8 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.contrib.sites.models import Site
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.core.exceptions import ValidationError
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Prefetch
 from django.urls import reverse
 from saleor.account.models import User
@@ -19,15 +20,19 @@ from saleor.order import OrderStatus
 from saleor.order.models import Order
 from saleor.payment import TransactionKind
 from saleor.payment.models import Payment, Transaction, TransactionItem
+from saleor.plugins.error_codes import PluginErrorCode
+from saleor.plugins.manager import get_plugins_manager
 from saleor.plugins.models import PluginConfiguration
 from saleor.product import ProductMediaTypes
 from saleor.product.models import ProductVariantChannelListing
 from saleor.thumbnail.utils import get_image_or_proxy_url
 
+from ..exceptions import ConfigurationError
 from ..settings.channel import RecoverySettings, validate_for_activation
+from ..settings.validation import changes_to_save
 from ..shop import CartLine, CartSnapshot, OrderRef, match_orders
 from . import dashboard, offers
-from .auth import staff_can_view_reports
+from .auth import staff_can_change_settings, staff_can_view_reports
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +220,38 @@ class SaleorShop:
         if config is None:
             return None
         return {item["name"]: str(item.get("value") or "") for item in config.configuration}
+
+    def save_configuration(self, channel_slug, values, active):
+        """Through Saleor's ``PluginsManager``, as ``pluginUpdate`` saves: the same merge into the
+        stored configuration, the plugin's ``validate_plugin_configuration`` (so the same check and
+        messages) and Saleor's own bookkeeping. In one transaction: on a bad value not even the row
+        Saleor creates with the defaults on a channel's first save is kept."""
+        cleaned: dict = {
+            "configuration": [{"name": name, "value": value} for name, value in changes_to_save(values).items()]
+        }
+        if active is not None:
+            cleaned["active"] = active
+        try:
+            with allow_writer(), transaction.atomic():
+                manager = get_plugins_manager(allow_replica=False)
+                saved = manager.save_plugin_configuration(PLUGIN_ID, channel_slug, cleaned)
+        except ValidationError as exc:
+            raise ConfigurationError(
+                {name: " ".join(e.message for e in errors) for name, errors in exc.error_dict.items()},
+                required={
+                    name
+                    for name, errors in exc.error_dict.items()
+                    if any(e.code == PluginErrorCode.REQUIRED.value for e in errors)
+                },
+            ) from None
+        if saved is None:
+            raise ConfigurationError({"channel": f"There is no channel '{channel_slug}'."})
+        return saved.active
+
+    unavailable_products = staticmethod(offers.unavailable_products)
+
+    def staff_can_change_settings(self, request, channel_slug):
+        return staff_can_change_settings(request)
 
     customer_email = staticmethod(dashboard.customer_email)
 

@@ -165,37 +165,46 @@ class RecoverySettings:
         return self.storefront_url.replace("{token}", checkout_token)
 
 
+# Why an active channel needs a storefront URL (also said by :mod:`.validation` on save).
+STOREFRONT_REQUIRED = (
+    "required to activate the plugin: the storefront page that restores a cart, "
+    "e.g. https://shop.example.com/cart/{token}"
+)
+
+
 def validate_for_activation(settings: RecoverySettings) -> None:
     """Checks that only matter once mail goes out: a cart link is useless without a storefront."""
     if not settings.storefront_url:
-        raise ConfigurationError(
-            {
-                "storefront_url": "required to activate the plugin: the storefront page that restores "
-                "a cart, e.g. https://shop.example.com/cart/{token}"
-            }
-        )
+        raise ConfigurationError({"storefront_url": STOREFRONT_REQUIRED})
 
 
 def validate_subject_languages(settings: RecoverySettings) -> None:
+    """Raises :class:`ConfigurationError` when :func:`subject_language_problem` finds one."""
+    problem = subject_language_problem(settings.subjects, settings.steps)
+    if problem:
+        raise ConfigurationError({"subjects": problem})
+
+
+def subject_language_problem(subjects: Iterable[Subject], steps: int) -> str | None:
     """Checked when the owner saves (not when stored settings are read, so settings saved by an
     earlier version keep working): a variant is one arm in every language — the n-th line of a step
     in a language is variant n there too — so each language needs as many lines for a step as the
     lines without a language. (Stored settings that break this read the untagged lines for that
     language: see :meth:`RecoverySettings.subject_variants`.)"""
-    for step in range(1, settings.steps + 1):
+    subjects = tuple(subjects)
+    for step in range(1, steps + 1):
         counts: dict[str | None, int] = {}
-        for subject in settings.subjects:
+        for subject in subjects:
             if subject.step == step:
                 counts[subject.language] = counts.get(subject.language, 0) + 1
         for language, count in counts.items():
             if language is not None and count != counts.get(None):
-                raise ConfigurationError(
-                    {
-                        "subjects": f"step {step} has {counts.get(None, 0)} subject variant(s) but "
-                        f"{count} in [{language}]; give each language one line per variant, in the same "
-                        "order (the n-th line is variant n in every language)"
-                    }
+                return (
+                    f"step {step} has {counts.get(None, 0)} subject variant(s) but {count} in "
+                    f"[{language}]; give each language one line per variant, in the same order (the "
+                    "n-th line is variant n in every language)"
                 )
+    return None
 
 
 ASSIGNMENT_RULE = 2

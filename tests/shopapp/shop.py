@@ -6,11 +6,14 @@ from contextlib import nullcontext
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.db.models.functions import Lower
 
 from saleor_cart_recovery.exceptions import DashboardRefused
 from saleor_cart_recovery.settings.channel import RecoverySettings, validate_for_activation
+from saleor_cart_recovery.settings.registry import DEFAULTS
+from saleor_cart_recovery.settings.validation import changes_to_save, validate_configuration
 from saleor_cart_recovery.shop import (
     CartLine,
     CartSnapshot,
@@ -165,15 +168,16 @@ class DbShop:
         return staff in ("MANAGE_CHECKOUTS", "MANAGE_PLUGINS")
 
     def dashboard_viewer(self, token):
-        """Test tokens ``staff:<email>:<permission>:<channel slugs, comma separated, or *>``; anything
-        else is not a token (401). The real check (signature, app, extension) is Saleor's, tested
-        in the Saleor suite."""
+        """Test tokens ``staff:<email>:<permissions, joined by +>:<channel slugs, comma separated, or
+        *>``; anything else is not a token (401). The real check (signature, app, extension) is
+        Saleor's, tested in the Saleor suite."""
         kind, _, rest = token.partition(":")
         email, _, rest = rest.partition(":")
         permission, _, slugs = rest.partition(":")
+        permissions = set(permission.split("+"))
         if kind != "staff" or not email or not slugs:
             raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.")
-        if permission != "MANAGE_CHECKOUTS":
+        if "MANAGE_CHECKOUTS" not in permissions:
             raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
         channels = ShopChannel.objects.order_by("slug")
         if slugs != "*":
@@ -181,6 +185,7 @@ class DbShop:
         return DashboardViewer(
             email=email,
             channels=tuple(DashboardChannel(c.slug, c.slug.title(), "USD", c.active) for c in channels),
+            can_change_settings="MANAGE_PLUGINS" in permissions,
         )
 
     def stored_configuration(self, channel_slug):
@@ -188,6 +193,42 @@ class DbShop:
         if channel is None:
             return None
         return {item["name"]: str(item["value"]) for item in channel.configuration}
+
+    def save_configuration(self, channel_slug, values, active):
+        """A channel's first save creates it, inactive unless ``active`` says otherwise (as Saleor
+        creates the plugin's row with its defaults); rolled back with everything on a bad value."""
+        changes = changes_to_save(values)
+        with transaction.atomic():
+            channel, _ = ShopChannel.objects.select_for_update().get_or_create(
+                slug=channel_slug, defaults={"active": False}
+            )
+            values = {**DEFAULTS, **{item["name"]: str(item["value"]) for item in channel.configuration}}
+            values.update(changes)
+            channel.active = channel.active if active is None else active
+            validate_configuration(
+                values,
+                active=channel.active,
+                unavailable_products=lambda refs: self.unavailable_products(channel_slug, refs),
+            )
+            channel.configuration = [{"name": name, "value": value} for name, value in values.items()]
+            channel.save(update_fields=["active", "configuration"])
+        return channel.active
+
+    def unavailable_products(self, channel_slug, references):
+        listed = dict(ShopProduct.objects.filter(slug__in=list(references)).values_list("slug", "channel__slug"))
+        published = set(
+            ShopProduct.objects.filter(channel__slug=channel_slug, published=True).values_list("slug", flat=True)
+        )
+        problems = {}
+        for reference in references:
+            if reference not in listed:
+                problems[reference] = "no such product"
+            elif reference not in published:
+                problems[reference] = f"not published and available for purchase in channel {channel_slug}"
+        return problems
+
+    def staff_can_change_settings(self, request, channel_slug):
+        return request.headers.get("X-Test-Staff") == "MANAGE_PLUGINS"
 
     def customer_email(self, customer_id):
         """Test customer IDs are ``customer:<email>``."""
