@@ -5,7 +5,8 @@ its script waits for the Dashboard's AppBridge handshake, keeps the token in mem
 for each page's server-rendered fragment with ``Authorization: Bearer <token>`` in a POST (the
 page's parameters — checkout tokens, shoppers' addresses — never appear in a URL). Fragments answer
 401 without a token Saleor signed for our app, 403 for a user without MANAGE_CHECKOUTS or without
-access to the channel, 400 for a bad parameter — each with a fragment saying so; never 500.
+access to the channel (or, saving the settings, without MANAGE_PLUGINS), 400 for a bad parameter —
+each with a fragment saying so; never 500.
 
 Headers: the shell may be framed by the Dashboard origins given to ``cart_recovery_dashboard``
 (``frame-ancestors``; any origin when none were given — the page shows nothing without a token
@@ -130,6 +131,9 @@ class DashboardEndpoint(Endpoint):
                         "cart_recovery/dashboard/message.html",
                         {"status": 400, "text": exc.message, "field": exc.field},
                     )
+            except DashboardRefused as exc:  # an action the viewer may not take (saving settings)
+                status = exc.status
+                body = render("cart_recovery/dashboard/message.html", {"status": status, "text": exc.message})
             if name not in PARTIAL:
                 body = render("cart_recovery/dashboard/frame.html", {**context, "body": body})
         except Exception:

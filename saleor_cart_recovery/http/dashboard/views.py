@@ -2,11 +2,12 @@
 
 Every view gets the :class:`Page` (who is looking, at which channel, in which locale) and the
 request's parameters, and returns the template's name and data. Nothing here writes except the
-test send (which records nothing on any cart, see :mod:`...email.preview`).
+test send (which records nothing on any cart, see :mod:`...email.preview`) and the settings form
+(through the shop, which checks the values as ``pluginUpdate`` does).
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from ...email.preview import PreviewError, build_preview, send_test
-from ...exceptions import CartRecoveryError, ConfigurationError
+from ...exceptions import CartRecoveryError, ConfigurationError, DashboardRefused
 from ...experiments.report_json import report_data
 from ...experiments.report_table import VERDICTS
 from ...models import CartStatus, RecoveryCart, Suppression, newest_cart_ids
@@ -27,6 +28,7 @@ from ...series.health import WORKER_SILENCE, check_mail_server, health
 from ...series.suppression import hashed_address, normalize_email
 from ...settings import registry
 from ...settings.channel import RecoverySettings, validate_for_activation
+from ...settings.parsers import parse_bool
 from ...shop import DashboardChannel, DashboardViewer, get_shop, settings_or_none
 from .formatting import Formatter
 from .timeline import VARIANTS, reason_text, timeline
@@ -386,13 +388,13 @@ def _build(page: Page, settings: RecoverySettings, params: QueryDict, *, to: str
         raise Invalid(field, exc.message) from None
 
 
-# -- Settings at a glance ------------------------------------------------------------------------
+# -- Settings: the checks and the form ------------------------------------------------------------
 
 
 def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
     stored = get_shop().stored_configuration(page.channel.slug)
     problems: list[dict] = []
-    fields: list[dict] = []
+    invalid: dict[str, str] = {}  # stored values that no longer pass: marked on their fields
     parsed = None
     if stored is None:
         problems.append(_problem("error", "Cart Recovery was never configured in this channel.", "plugin"))
@@ -402,20 +404,13 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
                 [{"name": name, "value": value} for name, value in stored.items()]
             )
         except ConfigurationError as exc:
-            for name, message in exc.errors.items():
-                problems.append(_problem("error", f"{_label(name)}: {message}", name))
+            invalid.update({name: f"{_label(name)}: {message}" for name, message in exc.errors.items()})
         if parsed is not None:
             try:
                 validate_for_activation(parsed)
             except ConfigurationError as exc:
-                for name, message in exc.errors.items():
-                    problems.append(_problem("error", f"{_label(name)}: {message}", name))
-        for field in registry.FIELDS:
-            value = stored.get(field.name, field.default)
-            shown = ("set (hidden)" if value else "not set") if field.kind == registry.SECRET else value
-            fields.append(
-                {"name": field.name, "label": field.label, "value": shown, "default": value == field.default}
-            )
+                invalid.update({name: f"{_label(name)}: {message}" for name, message in exc.errors.items()})
+        problems.extend(_problem("error", message, name) for name, message in invalid.items())
     if not page.channel.active:
         problems.append(
             _problem("error", "Cart Recovery is not active in this channel: no reminder goes out.", "plugin")
@@ -441,13 +436,84 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
             )
         )
     return "settings.html", {
-        "fields": fields,
+        "form": _settings_form(page, {**registry.DEFAULTS, **(stored or {})}, stored or {}, invalid),
+        "active": page.channel.active,
+        "can_change": page.viewer.can_change_settings,
         "problems": problems,
         "worker_seen": page.fmt.when(state.worker_seen_at) if state.worker_seen_at else "never",
         "mail_server": _mail_server_name(stored),
         "can_check": parsed is not None,
         "backlog": _backlog(page),
     }
+
+
+def save_settings(page: Page, params: QueryDict) -> tuple[str, dict]:
+    """POST: save the form (every field of the registry, and Active) through the shop, which checks
+    it as ``pluginUpdate`` does; on a bad value the form comes back as typed, each bad field marked
+    with its message, and nothing is stored. Needs MANAGE_PLUGINS, as ``pluginUpdate``."""
+    if not page.viewer.can_change_settings:
+        raise DashboardRefused(403, "Saving the settings needs the MANAGE_PLUGINS permission.")
+    changes: dict[str, str | None] = {}
+    for field in registry.FIELDS:
+        if field.kind == registry.BOOLEAN:
+            changes[field.name] = "true" if params.get(field.name) else "false"
+        elif field.kind == registry.SECRET and params.get(f"{field.name}__clear"):
+            changes[field.name] = None  # back to the default: the stored secret is removed
+        elif field.name in params:
+            changes[field.name] = params[field.name].replace("\r\n", "\n")
+    active = bool(params.get("active"))
+    try:
+        active = get_shop().save_configuration(page.channel.slug, changes, active)
+    except ConfigurationError as exc:
+        data = settings(page, params)[1]
+        stored = get_shop().stored_configuration(page.channel.slug) or {}
+        typed = {**registry.DEFAULTS, **stored, **{name: value or "" for name, value in changes.items()}}
+        data["form"] = _settings_form(page, typed, stored, exc.errors)
+        data["active"] = active
+        count = len(exc.errors)
+        message = f"{count} setting{'s are' if count > 1 else ' is'} not valid: nothing was saved."
+        data["error"] = {"message": message}
+        raise Invalid(next(iter(exc.errors), ""), message, ("settings.html", data)) from None
+    page = replace(page, channel=replace(page.channel, active=active))
+    template, data = settings(page, QueryDict())
+    state = "active" if active else "switched off"
+    data["saved"] = f"Saved. Cart Recovery is {state} in {page.channel.name}."
+    return template, data
+
+
+def _settings_form(page: Page, values: dict, stored: dict, errors: dict) -> list[dict]:
+    """One entry per registry field, as the template draws it: the value to show (a secret's never:
+    only whether one is stored), the default, the help and the field's message, if any."""
+    fields = []
+    for field in registry.FIELDS:
+        value = values.get(field.name, field.default)
+        fields.append(
+            {
+                "name": field.name,
+                "label": field.label,
+                "help": field.help_text,
+                "kind": field.kind,
+                "value": "" if field.kind == registry.SECRET else value,
+                "checked": field.kind == registry.BOOLEAN and _is_on(value),
+                "stored_secret": field.kind == registry.SECRET and bool(stored.get(field.name)),
+                "default": _shown_default(field),
+                "error": errors.get(field.name, ""),
+            }
+        )
+    return fields
+
+
+def _is_on(value: str) -> bool:
+    try:
+        return parse_bool(value)
+    except ValueError:
+        return False
+
+
+def _shown_default(field: registry.Field) -> str:
+    if field.kind == registry.BOOLEAN:
+        return "on" if _is_on(field.default) else "off"
+    return " / ".join(field.default.splitlines()) or "empty"
 
 
 def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
@@ -497,6 +563,7 @@ VIEWS = {
     "test": test_send,
     "send": send,
     "settings": settings,
+    "save-settings": save_settings,
     "check-connection": check_connection,
 }
 # Which tab a view belongs to.
@@ -507,5 +574,6 @@ TABS = {
     "test": "test",
     "send": "test",
     "settings": "settings",
+    "save-settings": "settings",
     "check-connection": "settings",
 }

@@ -108,6 +108,11 @@
     var replay = null;
     if (submitter && submitter.hasAttribute("data-action")) {
       replay = { page: form.getAttribute("data-page"), query: new URLSearchParams(params) };
+      var only = form.getAttribute("data-replay-only"); // what a reload may ask for again (no typed secret)
+      if (only) {
+        replay.query = new URLSearchParams();
+        only.split(" ").forEach(function (name) { if (params.has(name)) replay.query.set(name, params.get(name)); });
+      }
       params.delete("preview");
     }
     request(page, params, form.getAttribute("data-target"), replay);
