@@ -74,7 +74,8 @@ class CartRecoveryPlugin(BasePlugin):
             if item.get("value") is not None
         }
         try:
-            validate_configuration(values, active=bool(plugin_configuration.active), unavailable_products=check)
+            active = bool(plugin_configuration.active)
+            validate_configuration(values, active=active, unavailable_products=check)
         except ConfigurationError as exc:
             raise _validation_error(exc) from None
 

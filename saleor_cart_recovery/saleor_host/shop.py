@@ -226,9 +226,8 @@ class SaleorShop:
         stored configuration, the plugin's ``validate_plugin_configuration`` (so the same check and
         messages) and Saleor's own bookkeeping. In one transaction: on a bad value not even the row
         Saleor creates with the defaults on a channel's first save is kept."""
-        cleaned: dict = {
-            "configuration": [{"name": name, "value": value} for name, value in changes_to_save(values).items()]
-        }
+        changes = changes_to_save(values)
+        cleaned: dict = {"configuration": [{"name": name, "value": value} for name, value in changes.items()]}
         if active is not None:
             cleaned["active"] = active
         try:

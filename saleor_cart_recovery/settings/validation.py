@@ -8,7 +8,7 @@ write: the registry's names only, a secret left blank (or sent back masked) kept
 """
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 from ..exceptions import ConfigurationError
 from .channel import STOREFRONT_REQUIRED, RecoverySettings, subject_language_problem
@@ -98,7 +98,8 @@ def shown_configuration(stored: Mapping[str, str] | None) -> dict[str, str]:
     """Every setting as stored (defaults for the ones never saved), secrets masked: what the API
     answers (the value of a secret never leaves the store)."""
     values = {**DEFAULTS, **(stored or {})}
-    return {
-        field.name: (SECRET_MASK if values[field.name] else "") if field.kind == SECRET else values[field.name]
-        for field in FIELDS
-    }
+    shown = {field.name: values[field.name] for field in FIELDS}
+    for field in FIELDS:
+        if field.kind == SECRET and shown[field.name]:
+            shown[field.name] = SECRET_MASK
+    return shown

@@ -215,13 +215,12 @@ class DbShop:
         return channel.active
 
     def unavailable_products(self, channel_slug, references):
-        listed = dict(ShopProduct.objects.filter(slug__in=list(references)).values_list("slug", "channel__slug"))
-        published = set(
-            ShopProduct.objects.filter(channel__slug=channel_slug, published=True).values_list("slug", flat=True)
-        )
+        known = set(ShopProduct.objects.filter(slug__in=list(references)).values_list("slug", flat=True))
+        listed = ShopProduct.objects.filter(channel__slug=channel_slug, published=True, slug__in=known)
+        published = set(listed.values_list("slug", flat=True))
         problems = {}
         for reference in references:
-            if reference not in listed:
+            if reference not in known:
                 problems[reference] = "no such product"
             elif reference not in published:
                 problems[reference] = f"not published and available for purchase in channel {channel_slug}"

@@ -1,4 +1,4 @@
-"""Changes: stop a cart's series, suppress or unsuppress an address, send a test email.
+"""Changes: stop a cart's series, suppress or unsuppress an address, send a test email, save settings.
 
 User errors come back in the payload's ``errors`` (Saleor's style) and then nothing changed.
 """
@@ -8,12 +8,14 @@ import logging
 import graphene
 from django.db import transaction
 from django.utils import timezone
+from graphql import GraphQLError
 
 from ...email.preview import PreviewError, build_preview, send_test
-from ...exceptions import CartRecoveryError
+from ...exceptions import CartRecoveryError, ConfigurationError
 from ...models import CartStatus, Reason, RecoveryCart
 from ...series.decisions import accepts_activity
 from ...series.suppression import suppress, unsuppress
+from ...settings.validation import SECRET_MASK, shown_configuration
 from ...shop import get_shop, settings_or_none
 from .types import Cart, Error, channel_carts, valid_email, with_messages
 
@@ -161,6 +163,62 @@ class SendTest(graphene.Mutation):
         return SendTest(sent=True, subject=preview.subject, errors=[])
 
 
+class SettingInput(graphene.InputObjectType):
+    name = graphene.String(required=True, description="A setting's name, e.g. `schedule`.")
+    value = graphene.String(
+        description="The new value, as typed in the Dashboard. Null: back to the default (for a "
+        f"secret: the stored value is removed). A secret given empty or as `{SECRET_MASK}` keeps its "
+        "stored value."
+    )
+
+
+class Setting(graphene.ObjectType):
+    name = graphene.String(required=True)
+    value = graphene.String(required=True, description=f"As stored; a stored secret reads `{SECRET_MASK}`.")
+
+
+class UpdateSettings(graphene.Mutation):
+    """Save settings of this channel as the Dashboard's Settings tab and ``pluginUpdate`` do (the
+    same checks and messages): only the named settings change; a bad or unknown one is named in
+    ``errors`` — every one of them — and then nothing is stored. Needs MANAGE_PLUGINS."""
+
+    class Arguments:
+        active = graphene.Boolean(description="Turn reminders on or off in this channel; omitted: unchanged.")
+        input = graphene.List(graphene.NonNull(SettingInput), description="The settings to change.")
+
+    active = graphene.Boolean(description="Whether reminders go out in this channel now.")
+    settings = graphene.List(
+        graphene.NonNull(Setting), required=True, description="Every setting as stored after the call."
+    )
+    errors = graphene.List(graphene.NonNull(Error), required=True)
+
+    @staticmethod
+    def mutate(root, info, active=None, input=None):
+        channel, shop = info.context.channel_slug, get_shop()
+        if not shop.staff_can_change_settings(info.context.request, channel):
+            raise GraphQLError("updateSettings needs the MANAGE_PLUGINS permission.")
+        changes: dict[str, str | None] = {}
+        twice = []
+        for item in input or ():
+            if item.name in changes:
+                twice.append(_error(item.name, f"'{item.name}' is given more than once."))
+            changes[item.name] = item.value
+        if twice:
+            return UpdateSettings(settings=_settings(shop, channel), errors=twice)
+        try:
+            now_active = shop.save_configuration(channel, changes, active)
+        except ConfigurationError as exc:
+            errors = [_error(name, message) for name, message in exc.errors.items()]
+            return UpdateSettings(settings=_settings(shop, channel), errors=errors)
+        logger.info("cart recovery: settings of %s changed through the API: %s", channel, sorted(changes))
+        return UpdateSettings(active=now_active, settings=_settings(shop, channel), errors=[])
+
+
+def _settings(shop, channel_slug: str) -> list[Setting]:
+    shown = shown_configuration(shop.stored_configuration(channel_slug))
+    return [Setting(name=name, value=value) for name, value in shown.items()]
+
+
 def _error(field: str | None, message: str) -> Error:
     return Error(field=field, message=message)
 
@@ -170,3 +228,4 @@ class Mutation(graphene.ObjectType):
     suppress = Suppress.Field()
     unsuppress = Unsuppress.Field()
     send_test = SendTest.Field()
+    update_settings = UpdateSettings.Field()

@@ -4,6 +4,7 @@ Everything is scoped to the channel in the URL (``info.context.channel_slug``).
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import graphene
 from django.core.exceptions import ValidationError
@@ -20,6 +21,7 @@ EMAIL_MAX_LENGTH: int = SuppressionRow._meta.get_field("email").max_length or 25
 @dataclass(frozen=True)
 class ApiContext:
     channel_slug: str
+    request: Any = None  # the HTTP request, for the permission a mutation needs beyond the endpoint's
 
 
 def _blank_as_null(attribute: str):

@@ -2,7 +2,8 @@
 
 Saleor's GraphQL schema is a fixed list, so the plugin answers on its own URL
 (``/plugins/channel/<slug>/saleor_cart_recovery/graphql``), for staff and apps with
-MANAGE_CHECKOUTS or MANAGE_PLUGINS only (Saleor's own tokens, see :class:`..base.StaffEndpoint`).
+MANAGE_CHECKOUTS or MANAGE_PLUGINS only (Saleor's own tokens, see :class:`..base.StaffEndpoint`);
+``updateSettings`` needs MANAGE_PLUGINS.
 Queries raise GraphQL errors for invalid arguments; mutations answer user errors in their
 payload's ``errors``.
 """
@@ -54,12 +55,12 @@ def parse_body(body: bytes) -> Operation:
     return Operation(query, variables, name)
 
 
-def execute(operation: Operation, channel_slug: str) -> tuple[dict, int]:
+def execute(operation: Operation, channel_slug: str, request=None) -> tuple[dict, int]:
     """The JSON response and its HTTP status: 400 when the document cannot run (syntax, unknown
     field, wrong variable types), else 200 with ``data`` and any ``errors``."""
     result = schema.execute(
         operation.query,
-        context_value=ApiContext(channel_slug),
+        context_value=ApiContext(channel_slug, request),
         variable_values=operation.variables,
         operation_name=operation.operation_name,
     )
@@ -95,4 +96,4 @@ class GraphQLEndpoint(StaffEndpoint):
             operation = parse_body(request.body)
         except BadRequest as exc:
             return json_response({"errors": [{"message": str(exc)}]}, 400)
-        return json_response(*execute(operation, channel_slug))
+        return json_response(*execute(operation, channel_slug, request))

@@ -460,7 +460,7 @@ def save_settings(page: Page, params: QueryDict) -> tuple[str, dict]:
         elif field.kind == registry.SECRET and params.get(f"{field.name}__clear"):
             changes[field.name] = None  # back to the default: the stored secret is removed
         elif field.name in params:
-            changes[field.name] = params[field.name].replace("\r\n", "\n")
+            changes[field.name] = str(params.get(field.name, "")).replace("\r\n", "\n")
     active = bool(params.get("active"))
     try:
         active = get_shop().save_configuration(page.channel.slug, changes, active)
