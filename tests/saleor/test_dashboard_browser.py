@@ -1,9 +1,9 @@
 """The Dashboard pages in a real browser (headless Debian Chromium driven by Playwright) inside a
 parent page that does what Saleor's Dashboard does: load the extension's URL in an iframe and post
 it the AppBridge handshake with a token Saleor created for our app. Clicks through overview → a
-cart's story → preview and test send → settings, asserts on the DOM and on the mail a loopback
-SMTP server received, and saves screenshots (``CART_RECOVERY_SCREENSHOTS``, default a temporary
-directory) to look at."""
+cart's story → preview and test send → settings (a bad value refused on its field, then saved),
+asserts on the DOM and on the mail a loopback SMTP server received, and saves screenshots
+(``CART_RECOVERY_SCREENSHOTS``, default a temporary directory) to look at."""
 
 import email
 import os
@@ -26,8 +26,10 @@ from freezegun import freeze_time
 from saleor.app.models import App
 from saleor.core.jwt import create_access_token_for_app
 from saleor.order.models import Order
+from saleor.plugins.models import PluginConfiguration
 
 from saleor_cart_recovery.saleor_host.dashboard import APP_IDENTIFIER
+from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
 
 from .utils import HOUR, create_checkout, dispatch_at, loopback_smtp
 
@@ -199,13 +201,14 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
     shop_with_a_reminded_cart,
     staff_user,
     permission_manage_checkouts,
+    permission_manage_plugins,
     smtp,
     browser,
     dashboard_server,
     screenshots,
 ):
-    inbox, _ = smtp
-    staff_user.user_permissions.add(permission_manage_checkouts)
+    inbox, port = smtp
+    staff_user.user_permissions.add(permission_manage_checkouts, permission_manage_plugins)
     token = create_access_token_for_app(App.objects.get(identifier=APP_IDENTIFIER), staff_user)
     expect = playwright_api.expect
 
@@ -266,11 +269,39 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
     app.locator("#check-connection").click()
     expect(app.locator("#connection-answer")).to_contain_text("answered and accepted the login")
     page.screenshot(path=screenshots / "dashboard-settings.png")
+
+    # the settings form: a bad value comes back next to its field, as typed, and nothing is stored
+    before = stored_configuration()
+    expect(app.locator("#setting-smtp_url")).to_have_value("")  # the secret is never shown
+    app.locator("#setting-schedule").fill("2h, 1d, 4d")
+    app.locator("#setting-cutoff").fill("soon")
+    app.locator("#save-settings").click()
+    error = app.locator("#error-cutoff")
+    expect(error).to_contain_text("Abandonment cutoff: 'soon' is not a duration")
+    expect(app.locator("#setting-cutoff")).to_have_attribute("aria-invalid", "true")
+    expect(app.locator("#form-error")).to_have_text("1 setting is not valid: nothing was saved.")
+    expect(app.locator("#setting-schedule")).to_have_value("2h, 1d, 4d")
+    assert stored_configuration() == before
+    error.scroll_into_view_if_needed()
+    app.locator("[data-field='cutoff']").screenshot(path=screenshots / "dashboard-settings-error.png")
+    page.screenshot(path=screenshots / "dashboard-settings-error-page.png")
+    # corrected, it is saved; the secret left blank is kept
+    app.locator("#setting-cutoff").fill("45m")
+    app.locator("#save-settings").click()
+    expect(app.locator("#saved")).to_have_text("Saved. Cart Recovery is active in Main Channel.")
+    after = stored_configuration()
+    assert after["cutoff"] == "45m" and after["schedule"] == "2h, 1d, 4d"
+    assert after["smtp_url"] == f"smtp://127.0.0.1:{port}"
     page.close()
 
     tests = [message for message in inbox.messages if message["To"] == "owner@shop.example.com"]
     assert [message["Subject"] for message in tests] == ["[Test] Your cart is waiting"]
     assert "Test product" in tests[0].get_body(("plain",)).get_content()
+
+
+def stored_configuration() -> dict:
+    config = PluginConfiguration.objects.get(identifier=PLUGIN_ID, channel__slug="main")
+    return {item["name"]: item["value"] for item in config.configuration}
 
 
 def test_the_customer_action_opens_that_customers_carts(
