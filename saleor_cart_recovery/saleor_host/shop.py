@@ -244,7 +244,9 @@ class SaleorShop:
                 },
             ) from None
         if saved is None:
-            raise ConfigurationError({"channel": f"There is no channel '{channel_slug}'."})
+            # Saleor's manager found no such channel, or the plugin is not in settings.PLUGINS
+            message = f"Cart Recovery cannot be configured in channel '{channel_slug}': no such channel."
+            raise ConfigurationError({"channel": message})
         return saved.active
 
     unavailable_products = staticmethod(offers.unavailable_products)
