@@ -151,7 +151,7 @@ class RecoverySettings:
     def subject_variants(self, step: int, language: str) -> tuple[str, ...]:
         """Subjects to test for ``step`` in ``language``: its own lines, else the untagged ones. A
         language with another number of lines than the untagged ones (possible only in settings
-        saved before :func:`validate_subject_languages`) reads the untagged ones, so variant n
+        saved before :func:`subject_language_problem`) reads the untagged ones, so variant n
         means the same arm for every cart."""
         untagged = tuple(s.text for s in self.subjects if s.step == step and s.language is None)
         language = normalize_language(language)
@@ -176,13 +176,6 @@ def validate_for_activation(settings: RecoverySettings) -> None:
     """Checks that only matter once mail goes out: a cart link is useless without a storefront."""
     if not settings.storefront_url:
         raise ConfigurationError({"storefront_url": STOREFRONT_REQUIRED})
-
-
-def validate_subject_languages(settings: RecoverySettings) -> None:
-    """Raises :class:`ConfigurationError` when :func:`subject_language_problem` finds one."""
-    problem = subject_language_problem(settings.subjects, settings.steps)
-    if problem:
-        raise ConfigurationError({"subjects": problem})
 
 
 def subject_language_problem(subjects: Iterable[Subject], steps: int) -> str | None:

@@ -7,11 +7,11 @@ from saleor_cart_recovery.series.decisions import next_due
 from saleor_cart_recovery.settings.channel import (
     RecoverySettings,
     validate_for_activation,
-    validate_subject_languages,
 )
 from saleor_cart_recovery.settings.formats import parse_smtp_url
 from saleor_cart_recovery.settings.parsers import format_duration, parse_duration
 from saleor_cart_recovery.settings.registry import DEFAULTS as DEFAULT_VALUES
+from saleor_cart_recovery.settings.validation import validate_configuration
 
 SECOND, YEAR = timedelta(seconds=1), timedelta(days=365)
 
@@ -142,7 +142,7 @@ def test_a_language_with_another_number_of_variants_is_rejected_on_save(subjects
     # cart would be counted as A whichever line it got
     settings = RecoverySettings.from_plugin_configuration(config(subjects=subjects))
     with pytest.raises(ConfigurationError) as caught:
-        validate_subject_languages(settings)
+        validate_configuration({**DEFAULT_VALUES, "subjects": subjects}, active=False)
     message = caught.value.errors["subjects"]
     assert "step 1 has" in message and "[tr]" in message and "the n-th line is variant n" in message
     # settings stored by an earlier version still work: Turkish carts read the untagged lines, so
