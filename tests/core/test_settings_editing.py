@@ -400,3 +400,17 @@ def test_update_settings_needs_manage_plugins(client, channel):
         "updateSettings needs the MANAGE_PLUGINS permission."
     ]
     assert stored() == before
+
+
+def test_the_settings_query_shows_them_as_stored_to_whoever_may_use_the_api(client, channel):
+    channel.configuration = [*CONFIGURATION[:-1], {"name": "smtp_url", "value": SECRET_URL}]
+    channel.save()
+    response = client.post(
+        API,
+        data=json.dumps({"query": "{ settings { name value } }"}),
+        content_type="application/json",
+        HTTP_X_TEST_STAFF="MANAGE_CHECKOUTS",
+    )
+    shown = {item["name"]: item["value"] for item in response.json()["data"]["settings"]}
+    assert shown == {**registry.DEFAULTS, **GOOD, "smtp_url": SECRET_MASK}
+    assert "hunter2" not in response.content.decode()

@@ -15,9 +15,9 @@ from ...exceptions import CartRecoveryError, ConfigurationError
 from ...models import CartStatus, Reason, RecoveryCart
 from ...series.decisions import accepts_activity
 from ...series.suppression import suppress, unsuppress
-from ...settings.validation import SECRET_MASK, shown_configuration
+from ...settings.validation import SECRET_MASK
 from ...shop import get_shop, settings_or_none
-from .types import Cart, Error, channel_carts, valid_email, with_messages
+from .types import Cart, Error, Setting, channel_carts, stored_settings, valid_email, with_messages
 
 logger = logging.getLogger(__name__)
 
@@ -172,11 +172,6 @@ class SettingInput(graphene.InputObjectType):
     )
 
 
-class Setting(graphene.ObjectType):
-    name = graphene.String(required=True)
-    value = graphene.String(required=True, description=f"As stored; a stored secret reads `{SECRET_MASK}`.")
-
-
 class UpdateSettings(graphene.Mutation):
     """Save settings of this channel as the Dashboard's Settings tab and ``pluginUpdate`` do (the
     same checks and messages): only the named settings change; a bad or unknown one is named in
@@ -204,19 +199,14 @@ class UpdateSettings(graphene.Mutation):
                 twice.append(_error(item.name, f"'{item.name}' is given more than once."))
             changes[item.name] = item.value
         if twice:
-            return UpdateSettings(settings=_settings(shop, channel), errors=twice)
+            return UpdateSettings(settings=stored_settings(channel), errors=twice)
         try:
             now_active = shop.save_configuration(channel, changes, active)
         except ConfigurationError as exc:
             errors = [_error(name, message) for name, message in exc.errors.items()]
-            return UpdateSettings(settings=_settings(shop, channel), errors=errors)
+            return UpdateSettings(settings=stored_settings(channel), errors=errors)
         logger.info("cart recovery: settings of %s changed through the API: %s", channel, sorted(changes))
-        return UpdateSettings(active=now_active, settings=_settings(shop, channel), errors=[])
-
-
-def _settings(shop, channel_slug: str) -> list[Setting]:
-    shown = shown_configuration(shop.stored_configuration(channel_slug))
-    return [Setting(name=name, value=value) for name, value in shown.items()]
+        return UpdateSettings(active=now_active, settings=stored_settings(channel), errors=[])
 
 
 def _error(field: str | None, message: str) -> Error:

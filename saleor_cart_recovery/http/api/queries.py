@@ -23,8 +23,10 @@ from .types import (
     CartEdge,
     EmailPreview,
     PageInfo,
+    Setting,
     Suppression,
     channel_carts,
+    stored_settings,
     valid_email,
     with_messages,
 )
@@ -99,6 +101,13 @@ class Query(graphene.ObjectType):
         "says when it was `computed_at`.",
     )
 
+    settings = graphene.List(
+        graphene.NonNull(Setting),
+        required=True,
+        description="Every setting of this channel as stored (defaults for the ones never saved); "
+        "a stored secret reads masked. Change them with `updateSettings`.",
+    )
+
     preview = graphene.Field(
         EmailPreview,
         required=True,
@@ -164,6 +173,10 @@ class Query(graphene.ObjectType):
             since = since.replace(tzinfo=UTC)
         channel = info.context.channel_slug
         return report_data(channel=channel, since=since, settings_for=settings_or_none, fresh=fresh)
+
+    @staticmethod
+    def resolve_settings(root, info):
+        return stored_settings(info.context.channel_slug)
 
     @staticmethod
     def resolve_preview(root, info, step, checkout_token=None, language=None, variant=0):

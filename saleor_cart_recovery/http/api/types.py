@@ -14,6 +14,8 @@ from django.db.models import Prefetch
 from ...models import CartStatus, RecoveryCart, RecoveryMessage
 from ...models import Suppression as SuppressionRow
 from ...series.suppression import normalize_email, reason_for
+from ...settings.validation import SECRET_MASK, shown_configuration
+from ...shop import get_shop
 
 EMAIL_MAX_LENGTH: int = SuppressionRow._meta.get_field("email").max_length or 254
 
@@ -171,6 +173,19 @@ class EmailPreview(graphene.ObjectType):
     subject = graphene.String(required=True)
     html = graphene.String(required=True)
     text = graphene.String(required=True, description="The plain-text part.")
+
+
+class Setting(graphene.ObjectType):
+    """One setting of the channel, by its name in the settings table."""
+
+    name = graphene.String(required=True)
+    value = graphene.String(required=True, description=f"As stored; a stored secret reads `{SECRET_MASK}`.")
+
+
+def stored_settings(channel_slug: str) -> list[Setting]:
+    """Every setting as stored in the channel (defaults for the ones never saved), secrets masked."""
+    shown = shown_configuration(get_shop().stored_configuration(channel_slug))
+    return [Setting(name=name, value=value) for name, value in shown.items()]
 
 
 class Error(graphene.ObjectType):
