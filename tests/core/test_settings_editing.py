@@ -234,9 +234,14 @@ def test_saving_the_form_stores_the_values_and_switches_the_channel(client, chan
     active, values = stored()
     assert active is False and values["cutoff"] == "2h" and values["auto_winner"] == "true"
     assert values["schedule"] == GOOD["schedule"]
-    # the page shows what is stored now: the channel off, the box ticked
+    # the page shows what is stored now: the channel off (in the frame's notice and picker too)
+    assert "Cart Recovery is switched off in Main: no reminder goes out there." in html
+    assert ">Main (off)</option>" in html
     assert 'id="setting-active" name="active" value="true" checked' not in html
     assert "checked" in field_html(html, "auto_winner")
+    # switched on again, the frame says so at once
+    html = page(client, "save-settings", form_of()).content.decode()
+    assert "switched off" not in html and ">Main</option>" in html
     # text areas arrive with the browser's line ends and are stored with \n
     page(client, "save-settings", form_of(subjects="1: A\r\n2: B\r\n3: C"))
     assert stored()[1]["subjects"] == "1: A\n2: B\n3: C"

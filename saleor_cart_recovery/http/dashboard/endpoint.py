@@ -117,6 +117,7 @@ class DashboardEndpoint(Endpoint):
             "locale": fmt.locale,
         }
         status = 200
+        data: dict = {}
         try:
             try:
                 template, data = VIEWS[name](Page(viewer=viewer, channel=channel, fmt=fmt), params)
@@ -135,7 +136,9 @@ class DashboardEndpoint(Endpoint):
                 status = exc.status
                 body = render("cart_recovery/dashboard/message.html", {"status": status, "text": exc.message})
             if name not in PARTIAL:
-                body = render("cart_recovery/dashboard/frame.html", {**context, "body": body})
+                # a view that switched the channel on or off says so for the frame's picker and notice
+                shown = {key: data[key] for key in ("channel", "channels") if key in data}
+                body = render("cart_recovery/dashboard/frame.html", {**context, **shown, "body": body})
         except Exception:
             logger.exception("cart recovery dashboard: page %s of channel %s failed", name, channel.slug)
             return _message(503, "This page could not be built right now (the error is logged); try again.")

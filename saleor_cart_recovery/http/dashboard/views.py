@@ -478,6 +478,11 @@ def save_settings(page: Page, params: QueryDict) -> tuple[str, dict]:
     template, data = settings(page, QueryDict())
     state = "active" if active else "switched off"
     data["saved"] = f"Saved. Cart Recovery is {state} in {page.channel.name}."
+    data["channel"] = {"slug": page.channel.slug, "name": page.channel.name, "active": active}
+    data["channels"] = [
+        {"slug": c.slug, "name": c.name, "active": active if c.slug == page.channel.slug else c.active}
+        for c in page.viewer.channels
+    ]
     return template, data
 
 
