@@ -38,7 +38,7 @@ READ_TIMEOUT = 20.0
 _TOKEN_ERRORS = {"InvalidTokenError", "ExpiredSignatureError", "JWT_INVALID_TOKEN", "JWT_SIGNATURE_EXPIRED"}
 # Saleor's code for a field the requester may not read (saleor/core/exceptions.py).
 _PERMISSION_DENIED = "PermissionDenied"
-_WHO_AM_I = "query AppProbe { app { id } }"
+WHO_AM_I = "query AppProbe { app { id } }"
 
 
 class SaleorUnavailable(CartRecoveryError):
@@ -96,7 +96,7 @@ class SaleorClient:
 
     def _raise_if_revoked(self) -> None:
         try:
-            self._post(_WHO_AM_I, None)
+            self._post(WHO_AM_I, None)
         except SaleorQueryError as exc:
             if any(_code(error) == _PERMISSION_DENIED for error in exc.errors):
                 raise AppTokenRevoked(f"Saleor at {self.api_url} no longer knows the app's token") from None

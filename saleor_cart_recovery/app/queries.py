@@ -16,6 +16,15 @@ PAGE = 100
 # about 100 × 20 × 14 ≈ 28000 of Saleor's 50000.
 ORDERS_PER_ACCOUNT = 20
 THUMBNAIL_SIZE = 256
+# Saleor's query cost of one product read with CANDIDATE_FIELDS (9 on 3.23, measured with Saleor's
+# own validator by tests/saleor/test_saleor_api.py), the cost we stay under, and the aliases one
+# document may use (Saleor's limit is 100; the rest is headroom).
+PRODUCT_COST = 9
+MAX_COST = 45000
+MAX_ALIASES = 90
+# The most related products a group is asked for: six products to show, five times as many read
+# (see SaleorApi._related), plus the products of a large cart.
+MAX_RELATED = 6 * 5 + 50
 
 _MEDIA = f"media {{ type url(size: {THUMBNAIL_SIZE}) }}"
 _STOCK = "trackInventory preorder { endDate } stocks { warehouse { id } quantity quantityAllocated }"
@@ -115,6 +124,11 @@ query UpsellSeeds($ids: [ID!]!) {{
     edges {{ node {{ id product {{ id category {{ id }} collections {{ id }} }} }} }}
   }}
 }}"""
+
+
+def groups_per_request(first: int) -> int:
+    """How many categories or collections one RelatedProducts document may ask ``first`` products of."""
+    return max(1, min(MAX_ALIASES, MAX_COST // (first * PRODUCT_COST + 1)))
 
 
 def related_products(groups: int) -> str:

@@ -427,9 +427,7 @@ class SaleorApi:
         members: dict[tuple[str, str], list[_Candidate]] = {}
         currency = ""
         now = datetime.now(UTC)
-        # Aliases per request: below Saleor's limit of 100, and the cost (each product ~30 fields
-        # times `enough`) below 50000 for the usual `enough` (upsell counts are small).
-        per_request = max(1, min(90, 45000 // (30 * max(enough, 1))))
+        per_request = queries.groups_per_request(enough)
         for chunk in _chunks(groups, per_request) if groups else [()]:
             data = self.client.execute(
                 queries.related_products(len(chunk)),

@@ -19,6 +19,7 @@ Usage::
 
 import base64
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -91,12 +92,12 @@ type ProductChannelListing {
 }
 type ProductVariant {
   id: ID! name: String! sku: String trackInventory: Boolean! media: [ProductMedia!] product: Product!
-  pricing: VariantPricingInfo preorder: PreorderData stocks: [Stock]
+  pricing: VariantPricingInfo preorder: PreorderData stocks: [Stock!]
   channelListings: [ProductVariantChannelListing!]
 }
 type Product {
   id: ID! name: String! slug: String! media: [ProductMedia!] category: Category collections: [Collection!]
-  channelListings: [ProductChannelListing!] variants: [ProductVariant]
+  channelListings: [ProductChannelListing!] variants: [ProductVariant!]
 }
 type CheckoutLine { id: ID! quantity: Int! isGift: Boolean variant: ProductVariant! }
 enum LanguageCodeEnum { EN EN_US DE FR PL PT_BR }
@@ -475,7 +476,7 @@ class StandinSaleor:
 
     def __init__(self, shop: StandinShop | None = None):
         self.shop = shop or StandinShop()
-        self.token = f"app-token-{uuid.uuid4().hex}"
+        self.token = secrets.token_hex(15)  # 30 characters, as Saleor's app tokens
         self.app_id = global_id("App", 1)
         self.fault: str | None = None
         self.delay = 0.0
@@ -518,7 +519,7 @@ class StandinSaleor:
 
     def revoke(self) -> None:
         """The app's token is deleted (the app uninstalled)."""
-        self.token = f"deleted-{uuid.uuid4().hex}"
+        self.token = secrets.token_hex(15)
 
     def operations(self) -> list[str]:
         return [name for name, _ in self.received]
