@@ -396,17 +396,7 @@ class SaleorApi:
                         "cart recovery: upsell product %s skipped: out of stock or unpriced", product.slug
                     )
         return [
-            tuple(
-                UpsellProduct(
-                    product_id=database_id(p.product_id),
-                    slug=p.slug,
-                    name=p.name,
-                    price=p.price,
-                    currency=currency,
-                    image_url=p.image_url,
-                )
-                for p in [p for p in products if p.price is not None][:limit]
-            )
+            tuple(p.offer(currency) for p in products if p.price is not None)[:limit]
             for products in candidates
         ]
 
@@ -645,6 +635,16 @@ class _Candidate:
     visible: bool
     price: Decimal | None
     image_url: str | None
+
+    def offer(self, currency: str) -> UpsellProduct:
+        return UpsellProduct(
+            product_id=database_id(self.product_id),
+            slug=self.slug,
+            name=self.name,
+            price=self.price or Decimal(0),
+            currency=currency,
+            image_url=self.image_url,
+        )
 
     @classmethod
     def read(cls, node: Mapping, channel: Mapping, now: datetime) -> "_Candidate":

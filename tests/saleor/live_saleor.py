@@ -244,8 +244,12 @@ def live_saleor(
     python_path: Sequence[str] = (),
 ) -> Iterator[LiveSaleor]:
     """Saleor's server (and worker) on a free loopback port against the database URL ``database``;
-    ``broker_url`` is the Celery broker (a Redis database of the caller's); ``env`` adds to or
+    ``broker_url`` is the Celery broker, a Redis database of the caller's, emptied first (tasks a
+    server queued for an earlier database must not reach this worker); ``env`` adds to or
     overrides the environment; ``python_path`` goes before this repository and Saleor's source."""
+    import redis
+
+    redis.Redis.from_url(broker_url).flushdb()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     environment = {
@@ -333,7 +337,8 @@ def prepare_site(name: str = "Live Tea Shop") -> None:
     from saleor.site.models import SiteSettings
 
     with allow_writer():
-        site = Site.objects.get_current()
+        # the server's site (saleor.settings.SITE_ID), whatever this process's settings say
+        site, _ = Site.objects.get_or_create(pk=1, defaults={"domain": "localhost", "name": name})
         Site.objects.filter(pk=site.pk).update(name=name)
         SiteSettings.objects.get_or_create(
             site=site,
