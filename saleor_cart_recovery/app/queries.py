@@ -155,7 +155,9 @@ query ProductsByReference($channel: String!, $where: ProductWhereInput!) {{
 }}
 {CANDIDATE_FIELDS}"""
 
-CHANNELS = "query Channels { channels { id slug name currencyCode } }"
+CHANNELS = "query Channels { channels { slug name currencyCode } }"
+
+CHANNEL = "query Channel($slug: String!) { channel(slug: $slug) { id currencyCode } }"
 
 APP_IDENTITY = "query AppIdentity { app { id permissions { code } } }"
 

@@ -29,8 +29,9 @@ What the API cannot give that the plugin reads from the database (listed for the
   ``useLegacyShippingZoneStockAvailability`` the plugin counts only those in the channel's
   shipping zones.
 - **Vouchers**: the cleanup finds ours by a public metadata mark (Saleor filters vouchers on public
-  metadata only; the private mark the plugin uses is written too); vouchers the plugin issued
-  before it marked them are not found.
+  metadata only; the private mark the plugin uses is written too, so the plugin's cleanup finds
+  the App's). Vouchers the plugin issued carry only the private mark and are not found: after a
+  move from the plugin, its expired coupons stay until deleted in the Dashboard.
 - The **checkout's currency** is its channel's (the API has no checkout currency field).
 """
 
@@ -41,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from babel.numbers import get_currency_precision
@@ -519,7 +520,9 @@ class SaleorApi:
         """``voucherCreate`` with a random code (another code when Saleor says it is taken), then
         its channel listing and our mark in one request; a voucher whose listing failed is
         deleted again. Raises :class:`VoucherRefused` with Saleor's errors."""
-        channel = self.channel(channel_slug)
+        channel = self.client.execute(queries.CHANNEL, {"slug": channel_slug})["channel"]
+        if channel is None:
+            raise SaleorQueryError([{"message": f"no channel {channel_slug}"}])
         voucher_input = {
             "type": "ENTIRE_ORDER",
             "name": name,
@@ -542,7 +545,7 @@ class SaleorApi:
         else:
             raise VoucherRefused(errors)
         voucher_id = created["voucherCreate"]["voucher"]["id"]
-        listing = {"channelId": channel.id, "discountValue": str(value)}
+        listing = {"channelId": channel["id"], "discountValue": str(value)}
         if min_total is not None:
             listing["minAmountSpent"] = str(min_total)
         try:
@@ -560,7 +563,7 @@ class SaleorApi:
         except Exception:
             self.client.execute(queries.VOUCHER_DELETE, {"ids": [voucher_id]})
             raise
-        return IssuedVoucher(code=code, currency=channel.currency, expires_at=expires_at)
+        return IssuedVoucher(code=code, currency=channel["currencyCode"], expires_at=expires_at)
 
     def delete_expired_vouchers(self, now: datetime) -> int:
         """Our vouchers (marked) that ended before ``now`` with no use, deleted in one request."""
@@ -598,17 +601,11 @@ class SaleorApi:
         return user["email"] if user and not user["isStaff"] else None
 
     def channels(self) -> tuple["Channel", ...]:
-        """Every channel: slug, name, currency (and its global ID, which mutations want)."""
+        """Every channel as ``(slug, name, currency)``, for the Dashboard pages."""
         return tuple(
-            Channel(slug=c["slug"], name=c["name"], currency=c["currencyCode"], id=c["id"])
+            Channel(c["slug"], c["name"], c["currencyCode"])
             for c in self.client.execute(queries.CHANNELS)["channels"] or ()
         )
-
-    def channel(self, slug: str) -> "Channel":
-        found = next((channel for channel in self.channels() if channel.slug == slug), None)
-        if found is None:
-            raise SaleorQueryError([{"message": f"no channel {slug}"}])
-        return found
 
     def app_identity(self) -> AppIdentity:
         """The app the token belongs to; raises :class:`AppTokenRevoked` when it is not an app's."""
@@ -616,12 +613,10 @@ class SaleorApi:
         return AppIdentity(id=app["id"], permissions=frozenset(p["code"] for p in app["permissions"]))
 
 
-@dataclass(frozen=True)
-class Channel:
+class Channel(NamedTuple):
     slug: str
     name: str
     currency: str
-    id: str
 
 
 @dataclass(frozen=True)

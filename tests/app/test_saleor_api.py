@@ -290,7 +290,7 @@ def test_a_voucher_is_single_use_bound_to_its_channel_expiring_and_marked(saleor
         {"channelId": saleor.shop.channels["eu"]["id"], "discountValue": "10", "minAmountSpent": "50"}
     ]
     assert voucher["_metadata"] == voucher["_private_metadata"] == {VOUCHER_MARK: "coupon"}
-    assert saleor.operations() == ["Channels", "IssueVoucher", "ListVoucher"]
+    assert saleor.operations() == ["Channel", "IssueVoucher", "ListVoucher"]
 
 
 def test_expired_unused_vouchers_of_ours_are_deleted_and_nothing_else(saleor, api):
@@ -337,10 +337,10 @@ def test_customer_email_is_a_customers_never_staffs(saleor, api):
 
 
 def test_channels_and_the_apps_identity(saleor, api):
-    assert [(c.slug, c.name, c.currency) for c in api.channels()] == [
+    assert api.channels() == (
         ("default-channel", "Default", "USD"),
         ("eu", "Europe", "EUR"),
-    ]
+    )
     identity = api.app_identity()
     assert identity.id == saleor.app_id
     assert identity.permissions == set(saleor.shop.app_permissions)

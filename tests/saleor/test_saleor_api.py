@@ -405,6 +405,7 @@ def _documents():
                 "UPSELL_SEEDS",
                 "PRODUCTS_BY_REFERENCE",
                 "CHANNELS",
+                "CHANNEL",
                 "APP_IDENTITY",
                 "CUSTOMER_EMAIL",
                 "OUR_VOUCHERS",
