@@ -22,9 +22,6 @@ THUMBNAIL_SIZE = 256
 PRODUCT_COST = 9
 MAX_COST = 45000
 MAX_ALIASES = 90
-# The most related products a group is asked for: six products to show, five times as many read
-# (see SaleorApi._related), plus the products of a large cart.
-MAX_RELATED = 6 * 5 + 50
 
 _MEDIA = f"media {{ type url(size: {THUMBNAIL_SIZE}) }}"
 _STOCK = "trackInventory preorder { endDate } stocks { warehouse { id } quantity quantityAllocated }"

@@ -318,7 +318,10 @@ class SaleorApi:
         if not lookups:
             return {}
         tokens = sorted({lookup.checkout_token for lookup in lookups if _is_uuid(lookup.checkout_token)})
-        emails = sorted({lookup.email for lookup in lookups if lookup.email})
+        # as given and lowercased: Saleor's filters compare exactly, the rule ignores case
+        emails = sorted(
+            {e for lookup in lookups if lookup.email for e in (lookup.email, lookup.email.lower())}
+        )
         since = min(lookup.since for lookup in lookups).isoformat()
         where: dict[str, Any] = {
             "OR": [
@@ -414,7 +417,8 @@ class SaleorApi:
             {("category", category) for category, _ in seeds.values() if category}
             | {("collection", c) for _, collections in seeds.values() for c in collections}
         )
-        enough = count + max((len(products) for products in cart_products), default=0)
+        # Saleor pages at 100: a cart of more products than that may see fewer suggestions
+        enough = min(count + max((len(products) for products in cart_products), default=0), queries.PAGE)
         members: dict[tuple[str, str], list[_Candidate]] = {}
         currency = ""
         now = datetime.now(UTC)

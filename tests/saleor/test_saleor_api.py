@@ -393,8 +393,8 @@ def _documents():
     return {
         "load_carts": (queries.load_carts(queries.CARTS_PER_REQUEST), {}),
         "related_products": (
-            queries.related_products(queries.groups_per_request(queries.MAX_RELATED)),
-            {"n": queries.MAX_RELATED},
+            queries.related_products(queries.groups_per_request(queries.PAGE)),
+            {"n": queries.PAGE},
         ),
         **{
             name: (getattr(queries, name), {})
