@@ -81,6 +81,8 @@ def global_id(kind: str, pk: str) -> str:
 
 def database_id(value: str) -> str:
     """The key inside a global ID (``UHJvZHVjdFZhcmlhbnQ6NDI=`` → ``42``); other values unchanged."""
+    if value.isdigit():  # a key already (some are valid base64)
+        return value
     try:
         kind, _, pk = base64.b64decode(value, validate=True).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
