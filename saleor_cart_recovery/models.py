@@ -206,6 +206,12 @@ class RecoveryMessage(models.Model):
             # The frequency cap counts an address's reminders handed to the mail server lately, and
             # the coupon rule looks for its codes still valid (series.caps).
             models.Index(fields=["recipient", "handed_over_at"], name="cart_recovery_msg_recipient"),
+            # The deliverability rates count the messages handed over in the last 30 days.
+            models.Index(
+                fields=["handed_over_at"],
+                condition=Q(handed_over_at__isnull=False),
+                name="cart_recovery_msg_handed_over",
+            ),
             # A provider's event names the message by the provider's id.
             models.Index(
                 fields=["provider_message_id"],

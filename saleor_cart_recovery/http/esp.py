@@ -160,7 +160,7 @@ def _authenticate(
                 warnings.simplefilter("ignore")  # anymail's notice about SendGrid's support status
                 view = view_class(**options)
         except Exception as exc:  # a key anymail cannot use (not a PEM key, …): that channel's problem
-            logger.warning("cart recovery: %s signing key of channel(s) %s unusable: %r", provider, slugs, exc)
+            logger.warning("cart recovery: %s signing key of %s unusable: %r", provider, slugs, exc)
             continue
         try:
             view.run_validators(request)
@@ -240,7 +240,8 @@ def _reported(provider: str, event, now) -> ReportedEvent | None:
 
 def _log_sns_confirmation(request: HttpRequest, provider: str) -> None:
     """An authenticated SNS subscription request: the owner confirms it (docs/deliverability.md)."""
-    if provider != "amazon_ses" or request.headers.get("x-amz-sns-message-type") != "SubscriptionConfirmation":
+    sns_type = request.headers.get("x-amz-sns-message-type")
+    if provider != "amazon_ses" or sns_type != "SubscriptionConfirmation":
         return
     body = AmazonSESTrackingWebhookView._parse_sns_message(request)
     logger.warning(

@@ -44,6 +44,32 @@ SOFT_BOUNCE_PERIOD = timedelta(days=30)
 # Most events one request may carry (SendGrid and Mailjet batch them): a bigger post is refused.
 MAX_EVENTS = 1000
 
+# How the story, the API and the report name each provider ("bounced — reported by Postmark").
+PROVIDER_NAMES = {
+    "amazon_ses": "Amazon SES",
+    "brevo": "Brevo",
+    "mailersend": "MailerSend",
+    "mailgun": "Mailgun",
+    "mailjet": "Mailjet",
+    "mailtrap": "Mailtrap",
+    "postmark": "Postmark",
+    "sendgrid": "SendGrid",
+    "sparkpost": "SparkPost",
+}
+# What each kind of event is called in the story.
+KIND_TEXT: dict[str, str] = {
+    ProviderEventKind.DELIVERED: "delivered",
+    ProviderEventKind.BOUNCED: "bounced",
+    ProviderEventKind.SOFT_BOUNCED: "soft-bounced (temporary)",
+    ProviderEventKind.COMPLAINED: "marked as spam",
+    ProviderEventKind.UNSUBSCRIBED: "unsubscribed at the provider",
+}
+
+
+def provider_name(provider: str) -> str:
+    return PROVIDER_NAMES.get(provider, provider)
+
+
 _SUPPRESSES = {
     ProviderEventKind.BOUNCED: "bounced",
     ProviderEventKind.COMPLAINED: "complained",

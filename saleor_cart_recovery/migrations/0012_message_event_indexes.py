@@ -14,6 +14,14 @@ class Migration(migrations.Migration):
         AddIndexConcurrently(
             model_name="recoverymessage",
             index=models.Index(
+                fields=["handed_over_at"],
+                condition=Q(handed_over_at__isnull=False),
+                name="cart_recovery_msg_handed_over",
+            ),
+        ),
+        AddIndexConcurrently(
+            model_name="recoverymessage",
+            index=models.Index(
                 fields=["provider_message_id"],
                 condition=~Q(provider_message_id=""),
                 name="cart_recovery_msg_provider_id",

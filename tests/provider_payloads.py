@@ -1,0 +1,274 @@
+"""Mail providers' event webhooks as the providers post them, for the core and the Saleor suites.
+
+The shapes are the providers' documented examples as django-anymail's own webhook tests use them
+(tests/test_amazon_ses_webhooks.py, test_postmark_webhooks.py, test_sendgrid_webhooks.py,
+test_mailgun_webhooks.py), with the recipient, the message's ids and the event id filled in.
+Each builder returns ``(body, content_type, headers)``; :func:`post` sends one with basic auth.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+SECRET = "events:0f3c9a7d2b51e8a4c6"
+MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+KINDS = ("bounce", "soft_bounce", "complaint", "unsubscribe", "delivery")
+# Amazon SES publishes no unsubscribe event (SES's own list management is not reported by SNS).
+SUPPORTED = {
+    "amazon_ses": ("bounce", "soft_bounce", "complaint", "delivery"),
+    "postmark": KINDS,
+    "sendgrid": KINDS,
+    "mailgun": KINDS,
+}
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the provider knows of the message it reports on."""
+
+    recipient: str
+    header_id: str = ""  # our Message-ID, "<…>" ("" when the provider does not echo it)
+    provider_id: str = "provider-message-1"
+    event_id: str = "event-1"
+
+
+def amazon_ses(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
+    mail = {
+        "timestamp": "2026-03-02T10:00:01.237Z",
+        "source": "shop@example.com",
+        "messageId": sent.provider_id,
+        "destination": [sent.recipient],
+        "headersTruncated": False,
+        "headers": [
+            {"name": "From", "value": "Shop <shop@example.com>"},
+            {"name": "To", "value": sent.recipient},
+            {"name": "Message-ID", "value": sent.header_id},
+            {"name": "Subject", "value": "Forgot something?"},
+        ],
+        "commonHeaders": {"from": ["Shop <shop@example.com>"], "messageId": sent.header_id},
+    }
+    if kind in ("bounce", "soft_bounce"):
+        event = {
+            "notificationType": "Bounce",
+            "bounce": {
+                "bounceType": "Permanent" if kind == "bounce" else "Transient",
+                "bounceSubType": "General" if kind == "bounce" else "MailboxFull",
+                "bouncedRecipients": [
+                    {
+                        "emailAddress": sent.recipient,
+                        "status": "5.1.1",
+                        "action": "failed",
+                        "diagnosticCode": f"smtp; 550 5.1.1 <{sent.recipient}>... User unknown",
+                    }
+                ],
+                "timestamp": "2026-03-02T10:00:44.101Z",
+                "feedbackId": "00000138111222aa-44455566-cccc-cccc-cccc-ddddaaaa068a-000000",
+                "reportingMTA": "dns; email.example.com",
+            },
+            "mail": mail,
+        }
+    elif kind == "complaint":
+        event = {
+            "notificationType": "Complaint",
+            "complaint": {
+                "userAgent": "AnyCompany Feedback Loop (V0.01)",
+                "complainedRecipients": [{"emailAddress": sent.recipient}],
+                "complaintFeedbackType": "abuse",
+            },
+            "mail": mail,
+        }
+    else:
+        event = {
+            "notificationType": "Delivery",
+            "mail": mail,
+            "delivery": {
+                "timestamp": "2026-03-02T10:00:02.237Z",
+                "recipients": [sent.recipient],
+                "processingTimeMillis": 546,
+                "reportingMTA": "a8-70.smtp-out.amazonses.com",
+                "smtpResponse": "250 ok:  Message 64111812 accepted",
+            },
+        }
+    sns = {
+        "Type": "Notification",
+        "MessageId": sent.event_id,
+        "TopicArn": "arn:aws:sns:us-east-1:1234567890:SES_Events",
+        "Subject": "Amazon SES Email Event Notification",
+        "Message": json.dumps(event) + "\n",
+        "Timestamp": "2026-03-02T10:00:59.675Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE-SIGNATURE==",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-12345abcde.pem",
+    }
+    headers = {"x-amz-sns-message-id": sent.event_id, "x-amz-sns-message-type": "Notification"}
+    return json.dumps(sns).encode(), "text/plain; charset=UTF-8", headers
+
+
+def postmark(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
+    bounce = {
+        "RecordType": "Bounce",
+        "ID": int(hashlib.sha256(sent.event_id.encode()).hexdigest()[:8], 16),
+        "TypeCode": 1,
+        "ServerID": 23,
+        "MessageID": sent.provider_id,
+        "Email": sent.recipient,
+        "From": "shop@example.com",
+        "BouncedAt": "2026-03-02T10:00:50.3963933-04:00",
+        "DumpAvailable": True,
+        "Inactive": True,
+        "CanActivate": True,
+        "Subject": "Forgot something?",
+    }
+    if kind == "bounce":
+        event = {
+            **bounce,
+            "Type": "HardBounce",
+            "Name": "Hard bounce",
+            "Description": "The server was unable to deliver your message"
+            " (ex: unknown user, mailbox not found).",
+            "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        }
+    elif kind == "soft_bounce":
+        event = {
+            **bounce,
+            "Type": "SoftBounce",
+            "TypeCode": 4096,
+            "Name": "Soft bounce/Undeliverable",
+            "Description": "Unable to temporarily deliver this email.",
+            "Details": "smtp;452 4.2.2 The email account that you tried to reach is over quota.",
+            "Inactive": False,
+        }
+    elif kind == "complaint":
+        event = {
+            **bounce,
+            "RecordType": "SpamComplaint",
+            "Type": "SpamComplaint",
+            "TypeCode": 512,
+            "Name": "Spam complaint",
+            "Description": "",
+            "Details": "Test spam complaint details",
+            "CanActivate": False,
+        }
+    elif kind == "unsubscribe":
+        event = {
+            "RecordType": "SubscriptionChange",
+            "MessageID": sent.provider_id,
+            "ServerID": 23,
+            "MessageStream": "outbound",
+            "ChangedAt": "2026-03-02T10:05:32Z",
+            "Recipient": sent.recipient,
+            "Origin": "Recipient",
+            "SuppressSending": True,
+            "SuppressionReason": "ManualSuppression",
+            "Metadata": {},
+        }
+    else:
+        event = {
+            "RecordType": "Delivery",
+            "ServerId": 23,
+            "MessageID": sent.provider_id,
+            "Recipient": sent.recipient,
+            "Metadata": {},
+            "DeliveredAt": "2026-03-02T10:00:10.2735393-04:00",
+            "Details": "smtp;250 2.0.0 OK",
+        }
+    return json.dumps(event).encode(), "application/json", {}
+
+
+def sendgrid(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
+    event = {
+        "email": sent.recipient,
+        "timestamp": 1772445650,
+        "smtp-id": sent.header_id,
+        "sg_event_id": sent.event_id,
+        "sg_message_id": f"{sent.provider_id}.filter0077p1las1.21536.5717FC482.0",
+    }
+    if kind == "bounce":
+        event |= {
+            "event": "bounce",
+            "type": "bounce",
+            "status": "5.1.1",
+            "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
+        }
+    elif kind == "soft_bounce":
+        event |= {"event": "deferred", "response": "400 Try again later", "attempt": "5"}
+    elif kind == "complaint":
+        event |= {"event": "spamreport"}
+    elif kind == "unsubscribe":
+        event |= {"event": "unsubscribe"}
+    else:
+        event |= {"event": "delivered", "response": "250 OK", "ip": "167.89.17.173", "tls": 1}
+    return json.dumps([event]).encode(), "application/json", {}
+
+
+def mailgun(kind: str, sent: Sent, *, signing_key: str = MAILGUN_KEY) -> tuple[bytes, str, dict]:
+    data = {
+        "id": sent.event_id,
+        "timestamp": 1772445650.389832,
+        "recipient": sent.recipient,
+        "message": {
+            "headers": {
+                "to": sent.recipient,
+                "message-id": sent.header_id.strip("<>"),
+                "from": "shop@example.com",
+            }
+        },
+    }
+    if kind == "bounce":
+        data |= {
+            "event": "failed",
+            "severity": "permanent",
+            "reason": "bounce",
+            "log-level": "error",
+            "delivery-status": {
+                "code": 550,
+                "message": "5.1.1 The email account that you tried to reach does not exist.",
+                "description": "",
+                "attempt-no": 1,
+            },
+        }
+    elif kind == "soft_bounce":
+        data |= {
+            "event": "failed",
+            "severity": "temporary",
+            "reason": "generic",
+            "log-level": "warn",
+            "delivery-status": {
+                "code": 452,
+                "message": "4.2.2 Mailbox full",
+                "description": "",
+                "attempt-no": 3,
+            },
+        }
+    elif kind == "complaint":
+        data |= {"event": "complained", "log-level": "warn"}
+    elif kind == "unsubscribe":
+        data |= {"event": "unsubscribed", "log-level": "info"}
+    else:
+        data |= {
+            "event": "delivered",
+            "log-level": "info",
+            "delivery-status": {"code": 250, "message": "OK", "description": "", "attempt-no": 1},
+        }
+    token = hashlib.sha256(sent.event_id.encode()).hexdigest()[:50]
+    timestamp = "1772445650"
+    signature = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    body = {"signature": {"token": token, "timestamp": timestamp, "signature": signature}, "event-data": data}
+    return json.dumps(body).encode(), "application/json", {}
+
+
+BUILDERS = {"amazon_ses": amazon_ses, "postmark": postmark, "sendgrid": sendgrid, "mailgun": mailgun}
+
+
+def basic_auth(secret: str = SECRET) -> str:
+    return "Basic " + base64.b64encode(secret.encode()).decode()
+
+
+def post(client, url: str, provider: str, kind: str, sent: Sent, *, secret: str | None = SECRET, **build):
+    """Post the provider's event for ``sent`` to ``url`` (a Django test client) with ``secret``."""
+    body, content_type, headers = BUILDERS[provider](kind, sent, **build)
+    if secret is not None:
+        headers = {**headers, "Authorization": basic_auth(secret)}
+    return client.post(url, data=body, content_type=content_type, headers=headers)
