@@ -16,9 +16,12 @@ from saleor_cart_recovery.models import ProviderEvent, RecoveryCart, RecoveryMes
 from saleor_cart_recovery.series.delivery import deliver
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.series.provider_events import SOFT_BOUNCE_LIMIT
+from saleor_cart_recovery.series.retention import cleanup, erase_address
 from saleor_cart_recovery.settings.channel import RecoverySettings
+from saleor_cart_recovery.shop import settings_or_none
 from tests.provider_payloads import MAILGUN_KEY, SECRET, SUPPORTED, Sent, basic_auth, post
 from tests.shopapp.models import ShopChannel
+from tests.shopapp.shop import DbShop
 
 from .conftest import CONFIGURATION, START, make_checkout, touch, with_smtp
 from .realparts import Inbox, free_port
@@ -354,3 +357,21 @@ def test_the_story_the_api_and_the_rates_show_the_reports(client, channel, relay
     story = get(client, "cart", token=checkout.token).content.decode()
     assert "Step 1 bounced — reported by Postmark" in story
     assert "bounced — reported by Postmark; no more reminders in this channel" in story
+
+
+def test_erasure_and_retention_forget_the_reports(client, channel, relay):
+    _, message = mailed_cart(channel, relay[0])
+    post(client, URL.format("postmark"), "postmark", "delivery", sent_of(message, "d-1"))
+    post(client, URL.format("postmark"), "postmark", "complaint", sent_of(message, "c-1"))
+    assert ProviderEvent.objects.count() == 2
+
+    cleanup(START + timedelta(days=364), settings_or_none, DbShop())  # within the 365-day retention
+    assert ProviderEvent.objects.count() == 2
+    erased = erase_address("Shopper@Example.com")
+
+    assert ProviderEvent.objects.count() == 0
+    assert erased.suppressions_kept == 1  # the complaint's suppression stays, as a keyed hash
+    _, again = mailed_cart(channel, relay[0], email_address="later@example.com")
+    post(client, URL.format("postmark"), "postmark", "soft_bounce", sent_of(again, "s-1"))
+    cleanup(START + timedelta(days=400), settings_or_none, DbShop())
+    assert not ProviderEvent.objects.exists()
