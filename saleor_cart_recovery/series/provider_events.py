@@ -41,8 +41,9 @@ logger = logging.getLogger(__name__)
 # default series; 30 days spans several carts of a returning shopper.
 SOFT_BOUNCE_LIMIT = 3
 SOFT_BOUNCE_PERIOD = timedelta(days=30)
-# Most events one request may carry (SendGrid and Mailjet batch them): a bigger post is refused.
-MAX_EVENTS = 1000
+# Most events one request may carry (SendGrid and Mailjet batch them, SendGrid below about 1,500
+# per post): a bigger post is refused (413) rather than kept waiting.
+MAX_EVENTS = 5000
 
 # How the story, the API and the report name each provider ("bounced — reported by Postmark").
 PROVIDER_NAMES = {

@@ -375,3 +375,34 @@ def test_erasure_and_retention_forget_the_reports(client, channel, relay):
     post(client, URL.format("postmark"), "postmark", "soft_bounce", sent_of(again, "s-1"))
     cleanup(START + timedelta(days=400), settings_or_none, DbShop())
     assert not ProviderEvent.objects.exists()
+
+
+def test_an_sns_subscription_request_is_logged_for_the_owner_to_confirm(client, channel, relay, caplog):
+    mailed_cart(channel, relay[0])
+    body = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": "2336412f37",
+        "TopicArn": "arn:aws:sns:us-west-2:123456789012:SES_Events",
+        "Message": "You have chosen to subscribe to the topic …",
+        "SubscribeURL": "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&Token=2336412f37",
+        "Timestamp": "2026-03-02T10:00:00.000Z",
+    }
+    headers = {"x-amz-sns-message-id": body["MessageId"], "x-amz-sns-message-type": body["Type"]}
+
+    with caplog.at_level("WARNING", logger="saleor_cart_recovery"):
+        unauthenticated = client.post(
+            URL.format("amazon_ses"), data=json.dumps(body), content_type="text/plain", headers=headers
+        )
+        assert unauthenticated.status_code == 401 and "SubscribeURL" not in caplog.text
+        assert body["SubscribeURL"] not in caplog.text
+        response = client.post(
+            URL.format("amazon_ses"),
+            data=json.dumps(body),
+            content_type="text/plain",
+            headers={**headers, "Authorization": basic_auth()},
+        )
+
+    assert response.status_code == 200
+    assert body["SubscribeURL"] in caplog.text and "SES_Events" in caplog.text
+    assert not ProviderEvent.objects.exists()
