@@ -32,7 +32,8 @@ def _pct(part: int, whole: int) -> float | None:
 
 def rates(channel_slug: str, now: datetime) -> dict:
     """``{"7d": {...}, "30d": {...}, "warnings": [...]}`` for the channel (see the module docstring);
-    a warning is ``{"what": "bounce"|"complaint", "window": "7d", "rate_pct": …, "limit_pct": …}``."""
+    a warning is ``{"what": "bounce"|"complaint", "window": "7d", "days": 7, "rate_pct", "limit_pct"}``
+    (the shorter window first: the one that shows a recent change)."""
     since = {days: now - timedelta(days=days) for days in WINDOWS}
     longest = since[max(WINDOWS)]
     messages = RecoveryMessage.objects.filter(
@@ -86,6 +87,7 @@ def rates(channel_slug: str, now: datetime) -> dict:
                         {
                             "what": what,
                             "window": f"{days}d",
+                            "days": days,
                             "rate_pct": rate,
                             "limit_pct": round(limit * 100, 2),
                         }

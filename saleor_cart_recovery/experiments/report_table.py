@@ -137,8 +137,8 @@ def deliverability_lines(rates: dict | None) -> list[str]:
         )
     for warning in rates["warnings"]:
         lines.append(
-            f"  WARNING: {warning['what']} rate {warning['rate_pct']} % over {warning['window']} is above "
-            f"{warning['limit_pct']} % (see docs/deliverability.md)"
+            f"  WARNING: {warning['what']} rate {warning['rate_pct']} % over the last {warning['days']} days "
+            f"is above {warning['limit_pct']} % (see docs/deliverability.md)"
         )
     return lines
 

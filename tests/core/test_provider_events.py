@@ -7,9 +7,11 @@ import email
 import itertools
 import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.core.management import call_command
 from freezegun import freeze_time
 
 from saleor_cart_recovery.models import ProviderEvent, RecoveryCart, RecoveryMessage, Suppression
@@ -25,6 +27,7 @@ from tests.shopapp.shop import DbShop
 
 from .conftest import CONFIGURATION, START, make_checkout, touch, with_smtp
 from .realparts import Inbox, free_port
+from .test_dashboard import get
 
 URL = "/plugins/saleor_cart_recovery/esp/{}/tracking/"
 API = "/plugins/channel/main/saleor_cart_recovery/graphql"
@@ -352,8 +355,6 @@ def test_the_story_the_api_and_the_rates_show_the_reports(client, channel, relay
     assert (week["sent"], week["delivered"], week["bounced"], week["bounce_rate_pct"]) == (1, 1, 1, 100.0)
     assert rates["warnings"] == []  # one reminder says too little to warn about
 
-    from tests.core.test_dashboard import get
-
     story = get(client, "cart", token=checkout.token).content.decode()
     assert "Step 1 bounced — reported by Postmark" in story
     assert "bounced — reported by Postmark; no more reminders in this channel" in story
@@ -406,3 +407,36 @@ def test_an_sns_subscription_request_is_logged_for_the_owner_to_confirm(client, 
     assert response.status_code == 200
     assert body["SubscribeURL"] in caplog.text and "SES_Events" in caplog.text
     assert not ProviderEvent.objects.exists()
+
+
+def test_the_dashboard_warns_above_two_percent_bounces_and_a_tenth_of_a_percent_complaints(
+    client, channel, relay
+):
+    channel.configuration = webhook_settings(relay[0])
+    channel.save()
+    settings = RecoverySettings.from_plugin_configuration(channel.configuration)
+    checkouts = [make_checkout(channel, email=f"shopper{n}@example.com") for n in range(20)]
+    for checkout in checkouts:
+        touch(checkout, START, settings)
+    dispatch(now=DUE, send=lambda _: None)
+    with freeze_time(DUE):
+        assert {deliver(m.id) for m in RecoveryMessage.objects.all()} == {"sent"}
+    later = START + timedelta(days=1)
+    with freeze_time(later):
+        quiet = get(client, "settings").content.decode()
+    first, second = RecoveryMessage.objects.order_by("pk")[:2]
+    post(client, URL.format("sendgrid"), "sendgrid", "bounce", sent_of(first, "b-1"))
+    post(client, URL.format("sendgrid"), "sendgrid", "complaint", sent_of(second, "c-1"))
+
+    with freeze_time(later):
+        settings_page = get(client, "settings").content.decode()
+        overview = get(client, "overview").content.decode()
+        out = StringIO()
+        call_command("cart_recovery_report", "--channel", "main", "--fresh", stdout=out, stderr=StringIO())
+
+    assert 'id="deliverability-warnings"' not in quiet  # 20 reminders, nothing reported yet
+    assert "Bounce rate 5.0 % over the last 7 days is above 2.0 %." in settings_page
+    assert "Complaint rate 5.0 % over the last 7 days is above 0.1 %." in settings_page
+    assert "Frequency cap" in settings_page  # and it says what to do
+    assert 'id="deliverability"' in overview and "<td>last 7 days</td><td>20</td>" in overview
+    assert "WARNING: complaint rate 5.0 % over the last 7 days is above 0.1 %" in out.getvalue()

@@ -22,6 +22,7 @@ ADVICE = {
 
 
 def deliverability_warnings(channel_slug: str) -> list[dict]:
-    """``[{"what", "window", "rate_pct", "limit_pct", "advice"}]``, empty when the rates are fine."""
+    """``[{"what", "window", "days", "rate_pct", "limit_pct", "advice"}]``, empty when the rates are
+    fine."""
     found = rates(channel_slug, timezone.now())
     return [{**warning, "advice": ADVICE[warning["what"]]} for warning in found["warnings"]]
