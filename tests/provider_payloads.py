@@ -2,8 +2,9 @@
 
 The shapes are the providers' documented examples as django-anymail's own webhook tests use them
 (tests/test_amazon_ses_webhooks.py, test_postmark_webhooks.py, test_sendgrid_webhooks.py,
-test_mailgun_webhooks.py), with the recipient, the message's ids and the event id filled in.
-Each builder returns ``(body, content_type, headers)``; :func:`post` sends one with basic auth.
+test_mailgun_webhooks.py, test_brevo_webhooks.py, test_mailjet_webhooks.py), with the recipient,
+the message's ids and the event id filled in. Each builder returns ``(body, content_type,
+headers)``; :func:`post` sends one with basic auth.
 """
 
 import base64
@@ -21,7 +22,11 @@ SUPPORTED = {
     "postmark": KINDS,
     "sendgrid": KINDS,
     "mailgun": KINDS,
+    "brevo": KINDS,
+    "mailjet": KINDS,
 }
+# Providers whose events carry our own Message-ID (the others name the message by their own id).
+ECHO_MESSAGE_ID = ("amazon_ses", "sendgrid", "mailgun", "brevo")
 
 
 @dataclass(frozen=True)
@@ -259,7 +264,66 @@ def mailgun(kind: str, sent: Sent, *, signing_key: str = MAILGUN_KEY) -> tuple[b
     return json.dumps(body).encode(), "application/json", {}
 
 
-BUILDERS = {"amazon_ses": amazon_ses, "postmark": postmark, "sendgrid": sendgrid, "mailgun": mailgun}
+def brevo(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
+    event = {
+        "event": {
+            "bounce": "hard_bounce",
+            "soft_bounce": "soft_bounce",
+            "complaint": "spam",
+            "unsubscribe": "unsubscribe",
+            "delivery": "delivered",
+        }[kind],
+        "email": sent.recipient,
+        "id": 123456,
+        "date": "2026-03-02 11:00:44",
+        "ts": 1772445644,
+        "ts_event": 1772445644,
+        "ts_epoch": 1772445644101,
+        "message-id": sent.header_id,
+        "subject": "Forgot something?",
+        "sending_ip": "185.41.28.109",
+        "event_id": sent.event_id,  # not Brevo's: keeps the test's events apart (Brevo gives no id)
+    }
+    if kind in ("bounce", "soft_bounce"):
+        event["reason"] = " RecipientError: 550 5.5.0 Requested action not taken: mailbox unavailable."
+    return json.dumps(event).encode(), "application/json", {}
+
+
+def mailjet(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
+    event = {
+        "time": 1772445644,
+        "MessageID": sent.provider_id,
+        "Message_GUID": "1ab23cd4-e567-8901-2345-6789f0gh1i2j",
+        "email": sent.recipient,
+        "mj_campaign_id": 1234567890,
+        "mj_contact_id": 9876543210,
+        "customcampaign": sent.event_id,
+    }
+    if kind in ("bounce", "soft_bounce"):
+        event |= {
+            "event": "bounce",
+            "blocked": kind == "bounce",
+            "hard_bounce": kind == "bounce",
+            "error_related_to": "recipient",
+            "error": "user unknown" if kind == "bounce" else "quota exceeded",
+        }
+    elif kind == "complaint":
+        event |= {"event": "spam", "source": "JMRPP"}
+    elif kind == "unsubscribe":
+        event |= {"event": "unsub", "mj_list_id": 1, "ip": "127.0.0.1", "geo": "FR", "agent": "Mozilla"}
+    else:
+        event |= {"event": "sent", "smtp_reply": "sent (250 2.0.0 OK 1498093527 a67bc12345def.22 - gsmtp)"}
+    return json.dumps([event]).encode(), "application/json", {}
+
+
+BUILDERS = {
+    "amazon_ses": amazon_ses,
+    "postmark": postmark,
+    "sendgrid": sendgrid,
+    "mailgun": mailgun,
+    "brevo": brevo,
+    "mailjet": mailjet,
+}
 
 
 def basic_auth(secret: str = SECRET) -> str:

@@ -14,7 +14,8 @@ arguments), so the owner sets them in the Dashboard:
   per-channel path only that channel is considered.
 - No Authorization header → 401 with a Basic challenge (Amazon SNS sends its credentials only
   after one); credentials or signature no channel accepts → 403; a body anymail cannot read → 400.
-  Nothing is recorded then.
+  Nothing is recorded then. A database failure answers 503: providers retry, and what was
+  recorded before it counts once.
 - Amazon SNS subscriptions are not confirmed automatically (that needs AWS credentials in Saleor):
   the confirmation request is logged with its SubscribeURL, and docs/deliverability.md says how to
   confirm it.
@@ -96,7 +97,12 @@ class ProviderEventsEndpoint(Endpoint):
             response["WWW-Authenticate"] = 'Basic realm="saleor-cart-recovery provider events"'
             return response
         try:
-            view, channels = _authenticate(request, provider, _candidates(channel_slug))
+            candidates = _candidates(channel_slug)
+        except Exception:  # the database, not the request: the provider retries later
+            logger.exception("cart recovery: could not read the channels' webhook settings")
+            return _refuse("try again later", 503)
+        try:
+            view, channels = _authenticate(request, provider, candidates)
         except _Unreadable as exc:
             return _refuse(f"malformed {provider} webhook: {exc.__cause__}", 400)
         if view is None:
@@ -111,7 +117,11 @@ class ProviderEventsEndpoint(Endpoint):
         _log_sns_confirmation(request, provider)
         now = timezone.now()
         events = [event for event in (_reported(provider, item, now) for item in parsed) if event]
-        recorded = record_events(events, channels, now=now)
+        try:
+            recorded = record_events(events, channels, now=now)
+        except Exception:  # the database, not the request: what was recorded stays, a retry adds the rest
+            logger.exception("cart recovery: could not record %s events", provider)
+            return _refuse("try again later", 503)
         return json_response({"events": len(parsed), "recorded": recorded}, 200)
 
 
