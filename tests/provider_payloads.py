@@ -2,7 +2,8 @@
 
 The shapes are the providers' documented examples as django-anymail's own webhook tests use them
 (tests/test_amazon_ses_webhooks.py, test_postmark_webhooks.py, test_sendgrid_webhooks.py,
-test_mailgun_webhooks.py, test_brevo_webhooks.py, test_mailjet_webhooks.py), with the recipient,
+test_mailgun_webhooks.py, test_brevo_webhooks.py, test_mailjet_webhooks.py,
+test_mailersend_webhooks.py), with the recipient,
 the message's ids and the event id filled in. Each builder returns ``(body, content_type,
 headers)``; :func:`post` sends one with basic auth.
 """
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 
 SECRET = "events:0f3c9a7d2b51e8a4c6"
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
+MAILERSEND_KEY = "Qo8jQ3vzD1Rk5sTn2uXw"
+# What a channel's esp_signing_key holds for the providers that sign their posts.
+SIGNING_KEYS = {"mailgun": MAILGUN_KEY, "mailersend": MAILERSEND_KEY}
 KINDS = ("bounce", "soft_bounce", "complaint", "unsubscribe", "delivery")
 # Amazon SES publishes no unsubscribe event (SES's own list management is not reported by SNS).
 SUPPORTED = {
@@ -24,6 +28,7 @@ SUPPORTED = {
     "mailgun": KINDS,
     "brevo": KINDS,
     "mailjet": KINDS,
+    "mailersend": KINDS,
 }
 # Providers whose events carry our own Message-ID (the others name the message by their own id).
 ECHO_MESSAGE_ID = ("amazon_ses", "sendgrid", "mailgun", "brevo")
@@ -316,6 +321,44 @@ def mailjet(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
     return json.dumps([event]).encode(), "application/json", {}
 
 
+def mailersend(kind: str, sent: Sent, *, signing_key: str = MAILERSEND_KEY) -> tuple[bytes, str, dict]:
+    activity = {
+        "bounce": ("hard_bounced", "rejected", {"object": "recipient_bounce", "reason": "Host not found"}),
+        "soft_bounce": ("soft_bounced", "rejected", {"object": "recipient_bounce", "reason": "Mailbox full"}),
+        "complaint": ("spam_complaint", "delivered", {"object": "spam_complaint", "reason": None}),
+        "unsubscribe": (
+            "unsubscribed",
+            "delivered",
+            {
+                "object": "recipient_unsubscribe",
+                "reason": "option_3",
+                "readable_reason": "I get too many emails",
+            },
+        ),
+        "delivery": ("delivered", "delivered", None),
+    }
+    kind_name, status, morph = activity[kind]
+    event = {
+        "type": f"activity.{kind_name}",
+        "data": {
+            "object": "activity",
+            "id": sent.event_id,
+            "type": kind_name,
+            "created_at": "2026-03-02T10:00:51.865000Z",
+            "email": {
+                "status": status,
+                "message": {"id": sent.provider_id},
+                "recipient": {"email": sent.recipient},
+            },
+            "morph": morph,
+        },
+    }
+    # MailerSend backslash-escapes every "/" in its payloads, as anymail's tests do too
+    body = json.dumps(event).replace("/", "\\/").encode()
+    signature = hmac.new(signing_key.encode(), body, hashlib.sha256).hexdigest()
+    return body, "application/json", {"Signature": signature}
+
+
 BUILDERS = {
     "amazon_ses": amazon_ses,
     "postmark": postmark,
@@ -323,6 +366,7 @@ BUILDERS = {
     "mailgun": mailgun,
     "brevo": brevo,
     "mailjet": mailjet,
+    "mailersend": mailersend,
 }
 
 

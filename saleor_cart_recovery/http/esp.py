@@ -198,6 +198,8 @@ def _soft(provider: str, raw: Any) -> bool:
         return raw.get("hard_bounce") is False
     if provider == "sendgrid":
         return raw.get("type") == "blocked"
+    if provider == "mailersend":
+        return (raw.get("data") or {}).get("type") == "soft_bounced"
     return False
 
 

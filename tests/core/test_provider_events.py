@@ -21,7 +21,7 @@ from saleor_cart_recovery.series.provider_events import SOFT_BOUNCE_LIMIT
 from saleor_cart_recovery.series.retention import cleanup, erase_address
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from saleor_cart_recovery.shop import settings_or_none
-from tests.provider_payloads import MAILGUN_KEY, SECRET, SUPPORTED, Sent, basic_auth, post
+from tests.provider_payloads import SECRET, SIGNING_KEYS, SUPPORTED, Sent, basic_auth, post
 from tests.shopapp.models import ShopChannel
 from tests.shopapp.shop import DbShop
 
@@ -73,8 +73,8 @@ def relay():
 
 def webhook_settings(port: int, provider: str = "", secret: str = SECRET) -> list[dict]:
     extra = [{"name": "esp_webhook_secret", "value": secret}]
-    if provider == "mailgun":
-        extra.append({"name": "esp_signing_key", "value": MAILGUN_KEY})
+    if provider in SIGNING_KEYS:
+        extra.append({"name": "esp_signing_key", "value": SIGNING_KEYS[provider]})
     return with_smtp(port, CONFIGURATION) + extra
 
 
@@ -177,6 +177,7 @@ def refused_requests():
         ("wrong_user", "sendgrid", "complaint", {"secret": "other:0f3c9a7d2b51e8a4c6"}, 403),
         ("ses_wrong_secret", "amazon_ses", "complaint", {"secret": "events:0f3c9a7d2b51e8a4c7"}, 403),
         ("mailgun_forged_signature", "mailgun", "bounce", {"signing_key": "key-forged"}, 403),
+        ("mailersend_forged_signature", "mailersend", "complaint", {"signing_key": "forged-key"}, 403),
     ]
 
 

@@ -16,7 +16,7 @@ from saleor.core.jwt import create_access_token
 from saleor.graphql.tests.utils import get_graphql_content
 
 from saleor_cart_recovery.models import ProviderEvent, RecoveryCart, RecoveryMessage, Suppression
-from tests.provider_payloads import ECHO_MESSAGE_ID, MAILGUN_KEY, SECRET, SUPPORTED, Sent, post
+from tests.provider_payloads import ECHO_MESSAGE_ID, SECRET, SIGNING_KEYS, SUPPORTED, Sent, post
 
 from .utils import CONFIGURATION, DAY, HOUR, T0, dispatch_at
 
@@ -39,7 +39,7 @@ def reminded(enable_cart_recovery, abandoned_cart, run_dispatch):
     sets the secret, and Mailgun's signing key for Mailgun). Returns (token, message, configure)."""
 
     def configure(provider: str = "", **values):
-        key = MAILGUN_KEY if provider == "mailgun" else ""
+        key = SIGNING_KEYS.get(provider, "")
         enable_cart_recovery(esp_webhook_secret=SECRET, esp_signing_key=key, **values)
 
     configure()
