@@ -3,7 +3,7 @@
 The shapes are the providers' documented examples as django-anymail's own webhook tests use them
 (tests/test_amazon_ses_webhooks.py, test_postmark_webhooks.py, test_sendgrid_webhooks.py,
 test_mailgun_webhooks.py, test_brevo_webhooks.py, test_mailjet_webhooks.py,
-test_mailersend_webhooks.py), with the recipient,
+test_mailersend_webhooks.py, test_sparkpost_webhooks.py), with the recipient,
 the message's ids and the event id filled in. Each builder returns ``(body, content_type,
 headers)``; :func:`post` sends one with basic auth.
 """
@@ -29,6 +29,7 @@ SUPPORTED = {
     "brevo": KINDS,
     "mailjet": KINDS,
     "mailersend": KINDS,
+    "sparkpost": KINDS,
 }
 # Providers whose events carry our own Message-ID (the others name the message by their own id).
 ECHO_MESSAGE_ID = ("amazon_ses", "sendgrid", "mailgun", "brevo")
@@ -359,6 +360,37 @@ def mailersend(kind: str, sent: Sent, *, signing_key: str = MAILERSEND_KEY) -> t
     return body, "application/json", {"Signature": signature}
 
 
+def sparkpost(kind: str, sent: Sent, *, bounce_class: str = "") -> tuple[bytes, str, dict]:
+    """``bounce_class`` overrides the bounce's class (e.g. "50", a block by the receiver)."""
+    event = {
+        "event_id": sent.event_id,
+        "transmission_id": sent.provider_id,
+        "message_id": "0e0d94b7-9085-4e3c-ab30-e3f2cd9c273e",
+        "customer_id": "1",
+        "raw_rcpt_to": sent.recipient,
+        "rcpt_to": sent.recipient.lower(),
+        "timestamp": "1772445644",
+        "friendly_from": "shop@example.com",
+        "subject": "Forgot something?",
+    }
+    group = "message_event"
+    if kind in ("bounce", "soft_bounce"):
+        event |= {
+            "type": "bounce",
+            "bounce_class": bounce_class or ("10" if kind == "bounce" else "22"),
+            "raw_reason": "550 5.1.1 <recipient>... User unknown",
+            "error_code": "550",
+        }
+    elif kind == "complaint":
+        event |= {"type": "spam_complaint", "fbtype": "abuse", "report_by": "server.example.com"}
+    elif kind == "unsubscribe":
+        group = "unsubscribe_event"
+        event |= {"type": "list_unsubscribe", "mailfrom": "shop@example.com"}
+    else:
+        event |= {"type": "delivery", "queue_time": "3195", "num_retries": "0"}
+    return json.dumps([{"msys": {group: event}}]).encode(), "application/json", {}
+
+
 BUILDERS = {
     "amazon_ses": amazon_ses,
     "postmark": postmark,
@@ -367,6 +399,7 @@ BUILDERS = {
     "brevo": brevo,
     "mailjet": mailjet,
     "mailersend": mailersend,
+    "sparkpost": sparkpost,
 }
 
 

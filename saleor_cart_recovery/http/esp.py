@@ -200,8 +200,18 @@ def _soft(provider: str, raw: Any) -> bool:
         return raw.get("type") == "blocked"
     if provider == "mailersend":
         return (raw.get("data") or {}).get("type") == "soft_bounced"
+    if provider == "sparkpost":
+        event = next(iter((raw.get("msys") or {}).values()), {})
+        return str(event.get("bounce_class")) in SPARKPOST_SOFT_CLASSES
     return False
 
+
+# SparkPost's bounce classes for temporary failures (soft, DNS, mailbox full, too large, timeout,
+# transient).
+SPARKPOST_SOFT_CLASSES = ("20", "21", "22", "23", "24", "70")
+# A bounce for one of these reasons blames the sender or the content (a block list, a spam filter),
+# not the address: it suppresses nobody.
+_NOT_THE_ADDRESS = (RejectReason.BLOCKED, RejectReason.SPAM)
 
 _REJECTED = {
     RejectReason.BOUNCED: ProviderEventKind.BOUNCED,
@@ -221,7 +231,9 @@ def _kind(provider: str, event) -> str | None:
     """Our kind for an anymail event; ``None`` for what we do not act on (opens, clicks, queued, a
     rejection that blames the content or the sender rather than the address)."""
     if event.event_type == EventType.BOUNCED:
-        soft = _soft(provider, event.esp_event)
+        if event.reject_reason in _NOT_THE_ADDRESS:
+            return None
+        soft = event.reject_reason == RejectReason.TIMED_OUT or _soft(provider, event.esp_event)
         return ProviderEventKind.SOFT_BOUNCED if soft else ProviderEventKind.BOUNCED
     if event.event_type == EventType.REJECTED:
         return _REJECTED.get(event.reject_reason)

@@ -441,3 +441,15 @@ def test_the_dashboard_warns_above_two_percent_bounces_and_a_tenth_of_a_percent_
     assert "Frequency cap" in settings_page  # and it says what to do
     assert 'id="deliverability"' in overview and "<td>last 7 days</td><td>20</td>" in overview
     assert "WARNING: complaint rate 5.0 % over the last 7 days is above 0.1 %" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("provider", "options"),
+    [("sparkpost", {"bounce_class": "50"}), ("sparkpost", {"bounce_class": "51"})],
+    ids=["sparkpost_mail_block_case", "sparkpost_spam_block_case"],
+)
+def test_a_bounce_that_blames_the_sender_suppresses_nobody(client, channel, relay, provider, options):
+    _, message = mailed_cart(channel, relay[0], provider=provider)
+    response = post(client, URL.format(provider), provider, "bounce", sent_of(message), **options)
+    assert (response.status_code, response.json()["recorded"]) == (200, 0)
+    assert not Suppression.objects.exists() and not ProviderEvent.objects.exists()
