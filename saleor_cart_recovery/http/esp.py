@@ -201,7 +201,7 @@ def _soft(provider: str, raw: Any) -> bool:
     if provider == "mailersend":
         return (raw.get("data") or {}).get("type") == "soft_bounced"
     if provider == "sparkpost":
-        event = next(iter((raw.get("msys") or {}).values()), {})
+        event: dict = next(iter((raw.get("msys") or {}).values()), {})
         return str(event.get("bounce_class")) in SPARKPOST_SOFT_CLASSES
     return False
 
