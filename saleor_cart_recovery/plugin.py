@@ -111,7 +111,7 @@ class CartRecoveryPlugin(BasePlugin):
     def webhook(self, request, path, previous_value):
         """Both plugin paths: ``/plugins/channel/<slug>/<id>/…`` (only while active in the channel)
         and ``/plugins/<id>/…``, which Saleor 3.23 routes to any instance of the plugin, active or
-        not (``PluginsManager.webhook_endpoint_without_channel``) — there only the unsubscribe link
+        not (``PluginsManager.webhook_endpoint_without_channel``) — there only the links that must always work
         answers, its channel taken from its token."""
         match = getattr(request, "resolver_match", None)
         per_channel = match is not None and "channel_slug" in match.kwargs

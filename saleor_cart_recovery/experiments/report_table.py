@@ -1,6 +1,8 @@
 """The report as a plain-text table, drawn from :func:`.report_json.plain` data (the command's
 default output; README "Reading it" walks through one)."""
 
+from .deliverability import WINDOWS
+
 VERDICTS = {
     "positive": "the reminders raise conversion",
     "negative": "the reminders lower conversion",
@@ -70,6 +72,7 @@ def report_table(r: dict) -> list[str]:
     )
     lines.append(f"  incremental revenue (net) {_num(r['incremental_revenue'])} {currency}")
     lines.append(f"  bounced: {r['treated']['bounced']} reminder(s) refused for good (addresses suppressed)")
+    lines += deliverability_lines(r.get("deliverability"))
     reminder, click = r["recovered_after_reminder"], r["recovered_after_click"]
     lines.append(
         f"  attributed (not caused): recovered after a reminder {reminder['orders']} order(s), "
@@ -117,6 +120,27 @@ def report_table(r: dict) -> list[str]:
     lines += _rows(rows)
     lines += [f"  automatic winner: {decision}" for decision in decisions]
     return [*lines, ""]
+
+
+def deliverability_lines(rates: dict | None) -> list[str]:
+    """The channel's bounce and complaint rates (:func:`.deliverability.rates`) and its warnings."""
+    if not rates:
+        return []
+    lines = []
+    for days in WINDOWS:
+        w = rates[f"{days}d"]
+        lines.append(
+            f"  deliverability, last {days} days: {w['sent']} sent, {w['delivered']} delivered (reported), "
+            f"bounce rate {_num(w['bounce_rate_pct'], ' %')} ({w['bounced']}), complaint rate "
+            f"{_num(w['complaint_rate_pct'], ' %')} ({w['complained']}), {w['soft_bounced']} soft bounce(s), "
+            f"{w['unsubscribed']} unsubscribed at the provider"
+        )
+    for warning in rates["warnings"]:
+        lines.append(
+            f"  WARNING: {warning['what']} rate {warning['rate_pct']} % over the last {warning['days']} days "
+            f"is above {warning['limit_pct']} % (see docs/deliverability.md)"
+        )
+    return lines
 
 
 def _tested(arms: list[dict]) -> bool:

@@ -5,6 +5,7 @@ reads each field through its parser in :mod:`.registry`, then checks what needs 
 raises :class:`ConfigurationError` with one message per bad field.
 """
 
+import base64
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from ..exceptions import ConfigurationError
@@ -103,6 +105,26 @@ class EmailLook:
 
 
 @dataclass(frozen=True)
+class ProviderWebhookAuth:
+    """What the mail provider's event webhooks must carry to count for the channel."""
+
+    secret: str  # "user:password" (basic auth); "" → refused
+    signing_key: str  # the provider's own signing key, where it signs ("" → none)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, str]) -> "ProviderWebhookAuth":
+        """Read from a channel's stored configuration on their own, so a channel whose other
+        settings no longer parse still takes its provider's events; a bad value reads as empty."""
+        values = []
+        for name in ("esp_webhook_secret", "esp_signing_key"):
+            try:
+                values.append(BY_NAME[name].parse(str(stored.get(name) or "")))
+            except ValueError:
+                values.append("")
+        return cls(*values)
+
+
+@dataclass(frozen=True)
 class RecoverySettings:
     schedule: tuple[timedelta, ...]
     cutoff: timedelta
@@ -116,6 +138,7 @@ class RecoverySettings:
     rules: SendingRules
     look: EmailLook
     retention: timedelta  # carts and messages untouched this long, with nothing to send, are deleted
+    provider_webhooks: "ProviderWebhookAuth"
 
     @classmethod
     def from_plugin_configuration(cls, configuration: Iterable[Mapping]) -> "RecoverySettings":
@@ -162,7 +185,12 @@ class RecoverySettings:
         return untagged
 
     def recovery_url(self, checkout_token: str) -> str:
-        return self.storefront_url.replace("{token}", checkout_token)
+        """The cart's link: ``{token}`` is the checkout token, ``{checkout_id}`` the checkout's
+        Saleor GraphQL ID (base64 of ``Checkout:<token>``, URL-encoded)."""
+        checkout_id = base64.b64encode(f"Checkout:{checkout_token}".encode()).decode()
+        return self.storefront_url.replace("{token}", checkout_token).replace(
+            "{checkout_id}", quote(checkout_id, safe="")
+        )
 
 
 # Why an active channel needs a storefront URL (also said by :mod:`.validation` on save).
@@ -282,6 +310,7 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
         ),
         look=EmailLook(copy=v["email_copy"], brand_color=v["brand_color"], logo_url=v["logo_url"]),
         retention=v["retention"],
+        provider_webhooks=ProviderWebhookAuth(v["esp_webhook_secret"], v["esp_signing_key"]),
     )
 
 

@@ -195,3 +195,26 @@ def parse_step_content(text: str) -> tuple[tuple[int, str], ...]:
             raise ValueError(f"step {step} is given twice")
         chosen[step] = content
     return tuple(sorted(chosen.items()))
+
+
+# Characters that fit into a URL's user:password without escaping.
+_WEBHOOK_SECRET = re.compile(r"^([A-Za-z0-9._~-]{1,64}):([A-Za-z0-9._~-]{16,128})$")
+
+
+def parse_webhook_secret(text: str) -> str:
+    """``user:password`` for the provider webhooks' basic auth; empty stays empty (events refused)."""
+    value = text.strip()
+    if value and not _WEBHOOK_SECRET.match(value):
+        raise ValueError(
+            "must be user:password, the password at least 16 characters, letters, digits and . _ ~ - only "
+            "(they go into the webhook URL), e.g. events:0f3c9a7d2b51e8a4"
+        )
+    return value
+
+
+def parse_signing_key(text: str) -> str:
+    """A provider's webhook signing key, one line of printable ASCII; empty stays empty."""
+    value = text.strip()
+    if len(value) > 1000 or not all(32 < ord(char) < 127 for char in value):
+        raise ValueError("must be the key as your provider shows it: one line, at most 1000 characters")
+    return value

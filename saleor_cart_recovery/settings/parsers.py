@@ -116,8 +116,9 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"'{text}' is not true or false")
 
 
-def parse_url_template(text: str, placeholder: str, what: str) -> str:
-    """An http(s) link with exactly one kind of ``{placeholder}``; empty stays empty."""
+def parse_url_template(text: str, placeholders: dict[str, str]) -> str:
+    """An http(s) link with at least one of ``placeholders`` (name → what goes there) and no other
+    ``{…}``; empty stays empty."""
     url = text.strip()
     if not url:
         return ""
@@ -126,10 +127,13 @@ def parse_url_template(text: str, placeholder: str, what: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"'{url}' is not an http(s) URL")
-    if f"{{{placeholder}}}" not in url:
-        raise ValueError(f"must contain {{{placeholder}}}, where {what} goes")
-    if re.search(rf"\{{(?!{placeholder}\}})", url):
-        raise ValueError(f"only the placeholder {{{placeholder}}} is allowed")
+    named = " or ".join(f"{{{name}}}" for name in placeholders)
+    if not any(f"{{{name}}}" in url for name in placeholders):
+        whats = " or ".join(f"{{{name}}} ({what})" for name, what in placeholders.items())
+        raise ValueError(f"must contain {whats}")
+    allowed = "|".join(re.escape(name) for name in placeholders)
+    if re.search(rf"\{{(?!(?:{allowed})\}})", url):
+        raise ValueError(f"only the placeholder {named} is allowed")
     return url
 
 

@@ -111,10 +111,13 @@ FIELDS: tuple[Field, ...] = (
         "Cart recovery link",
         STRING,
         "",
-        lambda text: parse_url_template(text, "token", "the checkout token"),
-        "Storefront page that restores the cart; {token} is replaced with the checkout token (Saleor "
-        "has no storefront URLs of its own). Required to activate.",
-        example="https://shop.example.com/cart/{token}",
+        lambda text: parse_url_template(
+            text, {"token": "the checkout token", "checkout_id": "the checkout's GraphQL ID"}
+        ),
+        "Storefront page that restores the cart; {token} is replaced with the checkout token, "
+        "{checkout_id} with the checkout's GraphQL ID (what Saleor's reference storefront reads from "
+        "/checkout?checkout=). Required to activate.",
+        example="https://shop.example.com/checkout?checkout={checkout_id}",
     ),
     Field(
         "from_email",
@@ -134,6 +137,36 @@ FIELDS: tuple[Field, ...] = (
         "Where reminders are handed over: smtp://, with ?tls=true for STARTTLS, or smtps:// for TLS. "
         "Empty: Saleor's email settings (EMAIL_URL).",
         example="smtp://user:pass@mail.example.com:587?tls=true",
+    ),
+    Field(
+        "esp_webhook_secret",
+        "Provider webhook secret",
+        SECRET,
+        "",
+        formats.parse_webhook_secret,
+        "user:password your mail provider's event webhook sends as basic auth (see "
+        "docs/deliverability.md). Empty: provider events are refused for this channel.",
+        example="events:0f3c9a7d2b51e8a4",
+        doc="`user:password` that your mail provider's event webhook (bounces, complaints, unsubscribes, "
+        "deliveries) sends as HTTP basic auth: put it into the webhook URL, e.g. "
+        "`https://events:0f3c…@saleor.example.com/plugins/saleor_cart_recovery/esp/postmark/tracking/`. "
+        "The password has at least 16 characters. Channels mailed through the same provider account "
+        "use the same secret. Empty: events are refused for this channel. See "
+        "[docs/deliverability.md](docs/deliverability.md).",
+    ),
+    Field(
+        "esp_signing_key",
+        "Provider webhook signing key",
+        SECRET,
+        "",
+        formats.parse_signing_key,
+        "The key your provider signs its webhooks with, when it signs them: Mailgun's webhook signing "
+        "key, MailerSend's signing secret, SendGrid's verification key, Mailtrap's webhook secret.",
+        example="key-3ax6xnjp29jd6fds4gc373sgvjxteol0",
+        doc="The key your mail provider signs its event webhooks with; each request's signature is then "
+        "checked as well as the secret above: Mailgun's HTTP webhook signing key and MailerSend's "
+        "signing secret (both required for those providers), SendGrid's signed event webhook "
+        "verification key and Mailtrap's webhook secret (checked when given).",
     ),
     Field(
         "holdout_percent",
@@ -277,7 +310,7 @@ FIELDS: tuple[Field, ...] = (
         "Product link",
         STRING,
         "",
-        lambda text: parse_url_template(text, "slug", "the product's slug"),
+        lambda text: parse_url_template(text, {"slug": "the product's slug"}),
         "Storefront product page with {slug}. Empty: upsell products link to the cart.",
         example="https://shop.example.com/products/{slug}",
     ),

@@ -4,7 +4,9 @@ answer to "why did this cart get no email?" without reading tables."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from ...models import CartStatus, MessageStatus, Reason, RecoveryCart
+from ...models import CartStatus, MessageStatus, ProviderEvent, Reason, RecoveryCart
+from ...series.provider_events import KIND_TEXT, provider_name
+from ...series.suppression import reason_for, reported_by
 from .formatting import Formatter
 
 # What each recorded reason means, said the way support staff would explain it to the shop owner.
@@ -24,6 +26,7 @@ REASONS = {
     Reason.PREPARE_FAILED: "the email could not be prepared (logged)",
     Reason.MANUAL: "stopped by staff through the API",
     Reason.BOUNCED: "the address bounced: it cannot receive mail",
+    Reason.COMPLAINED: "the shopper marked a reminder as spam",
     Reason.CONFIGURATION_INVALID: "the channel's settings are invalid",
     Reason.PLANNING_FAILED: "an error while planning (logged)",
     Reason.NO_CONSENT: "no marketing consent in the checkout's or the account's metadata",
@@ -42,14 +45,25 @@ def reason_text(reason: str) -> str:
 class Event:
     at: datetime
     kind: str  # activity, planned, sent, skipped, failed, waiting, clicked, coupon, order, stopped,
-    # unsubscribe, due
+    # unsubscribe, provider, due
     title: str
     detail: str = ""
 
 
-def timeline(cart: RecoveryCart, suppression: tuple[str, datetime] | None, fmt: Formatter) -> list[dict]:
-    """The events of ``cart`` (its messages prefetched) oldest first; ``suppression`` is the
-    address's opt-out in the channel (source, when), if any."""
+def _reported(event: ProviderEvent, what: str) -> Event:
+    title = f"{what} {KIND_TEXT.get(event.kind, event.kind)} — reported by {provider_name(event.provider)}"
+    return Event(event.occurred_at, "provider", title, event.description)
+
+
+def timeline(
+    cart: RecoveryCart,
+    suppression: tuple[str, datetime] | None,
+    fmt: Formatter,
+    address_events: list[ProviderEvent] | tuple = (),
+) -> list[dict]:
+    """The events of ``cart`` (its messages and their provider events prefetched) oldest first;
+    ``suppression`` is the address's opt-out in the channel (source, when), if any;
+    ``address_events`` what the mail provider reported about the address without naming a message."""
     events = [
         Event(
             cart.created_at,
@@ -101,6 +115,7 @@ def timeline(cart: RecoveryCart, suppression: tuple[str, datetime] | None, fmt: 
                     f"single use, valid until {expires}",
                 )
             )
+        events += [_reported(event, step) for event in message.provider_events.all()]
         if message.first_clicked_at:
             events.append(
                 Event(
@@ -122,10 +137,13 @@ def timeline(cart: RecoveryCart, suppression: tuple[str, datetime] | None, fmt: 
     if cart.status in (CartStatus.STOPPED, CartStatus.FINISHED):
         title = "Series finished" if cart.status == CartStatus.FINISHED else "Series stopped"
         events.append(Event(cart.updated_at, "stopped", title, reason_text(cart.stop_reason)))
+    events += [_reported(event, "The address") for event in address_events]
     if suppression is not None:
         source, at = suppression
-        title = "Address bounced" if source == "bounced" else "Unsubscribed"
-        events.append(Event(at, "unsubscribe", title, f"source: {source}; no more reminders in this channel"))
+        reason, provider = reason_for(source), reported_by(source)
+        title = {"bounced": "Address bounced", "complained": "Marked as spam"}.get(reason, "Unsubscribed")
+        how = f"{reason} — reported by {provider_name(provider)}" if provider else f"source: {source}"
+        events.append(Event(at, "unsubscribe", title, f"{how}; no more reminders in this channel"))
     events.sort(key=lambda event: event.at)
     if cart.next_due_at:
         events.append(
