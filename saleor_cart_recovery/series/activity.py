@@ -57,6 +57,7 @@ ON CONFLICT (checkout_token) DO UPDATE SET
     next_due_at = CASE WHEN {_ACCEPTS} THEN EXCLUDED.next_due_at ELSE c.next_due_at END,
     stop_reason = CASE WHEN {_ACCEPTS} THEN '' ELSE c.stop_reason END,
     status = CASE WHEN {_ACCEPTS} THEN 'active' ELSE c.status END
+WHERE c.last_activity_at <= EXCLUDED.last_activity_at
 RETURNING (SELECT set_config('lock_timeout', previous, true) FROM wait)
 """
 
