@@ -147,9 +147,6 @@ def dashboard_viewer(token: str) -> DashboardViewer:
     except SignatureInvalid as exc:
         logger.info("cart recovery dashboard: rejected token: %s", exc)
         raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.") from None
-    except KeysUnavailable as exc:
-        logger.warning("cart recovery dashboard: %s", exc)
-        raise DashboardRefused(401, "Saleor could not be asked to check your session: try again.") from None
     if claims.get("type") != THIRDPARTY or "app" not in claims:
         raise DashboardRefused(401, "This page needs the Dashboard's token for the Cart Recovery app.")
     found = installation.stored()
@@ -163,12 +160,9 @@ def dashboard_viewer(token: str) -> DashboardViewer:
         raise DashboardRefused(403, "Only staff members may open Cart Recovery.")
     if PERMISSION not in (claims.get("permissions") or ()):
         raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
-    try:
-        data = ANSWERS.get(token, lambda: _ask(token, ME))
-    except SaleorUnavailable as exc:
-        logger.warning("cart recovery dashboard: %s", exc)
-        raise DashboardRefused(401, "Saleor could not be asked to check your session: try again.") from None
-    me = (data or {}).get("me")
+    # Saleor or its keys out of reach (KeysUnavailable, SaleorUnavailable) propagate: the page
+    # answers 503 "could not be checked right now", not a refusal.
+    me = (ANSWERS.get(token, lambda: _ask(token, ME)) or {}).get("me")
     if not me or not me.get("isActive"):
         raise DashboardRefused(401, "The Dashboard session is no longer valid: sign in again.")
     if not me.get("isStaff"):

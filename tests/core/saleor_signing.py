@@ -9,6 +9,7 @@ server asks about a caller's token (``app``, ``me``) for the tokens registered h
 
 import base64
 import hashlib
+import itertools
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -26,9 +27,22 @@ def _b64(number: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _generate() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+# RSA keys take a while to make on a busy machine: the suite makes a few once and hands them out in
+# turn, so any eight keys taken one after another (a test uses three at most) are distinct.
+_POOL: list[rsa.RSAPrivateKey] = []
+_TAKEN = itertools.count()
+POOL_SIZE = 8
+
+
 class SigningKey:
     def __init__(self) -> None:
-        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if not _POOL:
+            _POOL.extend(_generate() for _ in range(POOL_SIZE))
+        self.private = _POOL[next(_TAKEN) % POOL_SIZE]
         numbers = self.private.public_key().public_numbers()
         canonical = json.dumps({"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}, separators=(",", ":"))
         self.kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
@@ -139,7 +153,7 @@ class StandinSaleor:
         key = key or self.key
         return jwt.encode(payload, key.private, algorithm="RS256", headers={"kid": key.kid})
 
-    def staff(self, permissions=("MANAGE_CHECKOUTS",), channels=("main",), restricted=False, **claims) -> str:
+    def staff(self, user_permissions=("MANAGE_CHECKOUTS",), channels=("main",), restricted=False, **claims) -> str:
         """A staff member's JWT that this Saleor's ``me`` answers for."""
         token = self.token(**claims)
         self.users[token] = {
@@ -147,7 +161,7 @@ class StandinSaleor:
             "isStaff": claims.get("is_staff", True),
             "isActive": True,
             "restrictedAccessToChannels": restricted,
-            "userPermissions": [{"code": code} for code in permissions],
+            "userPermissions": [{"code": code} for code in user_permissions],
             "accessibleChannels": [
                 {"slug": slug, "name": slug.title(), "currencyCode": "USD"} for slug in channels
             ],
