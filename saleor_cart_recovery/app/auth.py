@@ -143,7 +143,9 @@ def dashboard_viewer(token: str) -> DashboardViewer:
     try:
         claims = verify_jwt(token)
     except TokenExpired:
-        raise DashboardRefused(401, "The Dashboard session expired: close Cart Recovery and open it again.") from None
+        raise DashboardRefused(
+            401, "The Dashboard session expired: close Cart Recovery and open it again."
+        ) from None
     except SignatureInvalid as exc:
         logger.info("cart recovery dashboard: rejected token: %s", exc)
         raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.") from None

@@ -37,7 +37,7 @@ class Installed:
 def same_saleor(api_url: str | None) -> bool:
     """Whether ``api_url`` (as a request names its Saleor) is this deployment's ``SALEOR_API_URL``
     (a trailing slash aside: Saleor names its API with one)."""
-    return bool(api_url) and api_url.rstrip("/") == settings.SALEOR_API_URL.rstrip("/")
+    return api_url is not None and api_url.rstrip("/") == settings.SALEOR_API_URL.rstrip("/")
 
 
 def record(*, app_id: str, token: str, permissions: list[str]) -> Installation:

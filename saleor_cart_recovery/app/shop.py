@@ -54,13 +54,15 @@ class AppShop:
 
         found = installation.current()
         if found is None:
-            raise installation.NotInstalled(f"Cart Recovery is not installed in Saleor at {settings.SALEOR_API_URL}")
+            raise installation.NotInstalled(
+                f"Cart Recovery is not installed in Saleor at {settings.SALEOR_API_URL}"
+            )
         return SaleorApi(SaleorClient(found.api_url, found.token))
 
-    def _ask(self, name: str, *args, **kwargs):
-        """``SaleorApi.<name>(...)``; a refused token uninstalls the app, then propagates."""
+    def _ask(self, method: str, /, *args, **kwargs):
+        """``SaleorApi.<method>(...)``; a refused token uninstalls the app, then propagates."""
         try:
-            return getattr(self._api(), name)(*args, **kwargs)
+            return getattr(self._api(), method)(*args, **kwargs)
         except AppTokenRevoked as exc:
             installation.uninstall(f"Saleor refused the app token: {exc}")
             raise
@@ -78,7 +80,11 @@ class AppShop:
         return self._ask("stock_levels", channel_slug, variant_ids)
 
     def upsell_products(
-        self, channel_slug: str, carts: Sequence[Iterable[str]], configured: tuple[str, ...] | None, limit: int
+        self,
+        channel_slug: str,
+        carts: Sequence[Iterable[str]],
+        configured: tuple[str, ...] | None,
+        limit: int,
     ) -> list[tuple[UpsellProduct, ...]]:
         return self._ask("upsell_products", channel_slug, carts, configured, limit)
 
@@ -145,7 +151,9 @@ class AppShop:
             app_id=found.app_id,
             created=False,
             app_url=dashboard_url(settings.APP_URL),
-            extensions=tuple(f"{label} ({mount.lower()}, {target.lower()})" for _, label, mount, target, _ in EXTENSIONS),
+            extensions=tuple(
+                f"{label} ({mount.lower()}, {target.lower()})" for _, label, mount, target, _ in EXTENSIONS
+            ),
         )
 
     def dashboard_origins(self) -> tuple[str, ...]:

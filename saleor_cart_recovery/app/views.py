@@ -118,7 +118,10 @@ def channel_path(request: HttpRequest, channel_slug: str, path: str) -> HttpResp
     response = router.handle(request, channel_slug, path)
     if path.strip("/") == "graphql" and response.status_code == 200 and _uninstalled():
         body = json.loads(response.content)
-        body.setdefault("extensions", {})["cartRecovery"] = {"installation": "uninstalled", "message": UNINSTALLED}
+        body.setdefault("extensions", {})["cartRecovery"] = {
+            "installation": "uninstalled",
+            "message": UNINSTALLED,
+        }
         response.content = json.dumps(body)
     return response
 

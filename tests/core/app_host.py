@@ -13,7 +13,6 @@ from saleor_cart_recovery.app import auth
 from saleor_cart_recovery.app.jwks import KEYS
 from saleor_cart_recovery.app.models import ChannelSettings
 
-from .conftest import CONFIGURATION
 from .saleor_signing import StandinSaleor
 
 APP_TOKEN = "app-token-0123456789abcdefghij"  # an app token is 30 characters in Saleor
@@ -62,6 +61,8 @@ def register(client: Client, saleor: StandinSaleor, token: str = APP_TOKEN, api_
 @pytest.fixture
 def installed(app_client, saleor) -> Client:
     """Installed by the stand-in Saleor, active in channel ``main`` with the core suite's settings."""
+    from .conftest import CONFIGURATION  # conftest imports this module for its fixtures
+
     assert register(app_client, saleor).status_code == 200
     ChannelSettings.objects.create(channel_slug="main", configuration=CONFIGURATION, active=True)
     return app_client
@@ -72,7 +73,10 @@ def deliver(client: Client, saleor: StandinSaleor, event: str, payload: dict, **
     body = json.dumps(payload).encode()
     path = f"/webhooks/{event.replace('_', '-')}"
     return client.post(
-        path, data=body, content_type="application/json", headers=saleor.webhook_headers(event, body, **headers)
+        path,
+        data=body,
+        content_type="application/json",
+        headers=saleor.webhook_headers(event, body, **headers),
     )
 
 

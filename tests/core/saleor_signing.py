@@ -44,7 +44,9 @@ class SigningKey:
             _POOL.extend(_generate() for _ in range(POOL_SIZE))
         self.private = _POOL[next(_TAKEN) % POOL_SIZE]
         numbers = self.private.public_key().public_numbers()
-        canonical = json.dumps({"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}, separators=(",", ":"))
+        canonical = json.dumps(
+            {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}, separators=(",", ":")
+        )
         self.kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
     def jwk(self) -> dict[str, Any]:
@@ -153,7 +155,9 @@ class StandinSaleor:
         key = key or self.key
         return jwt.encode(payload, key.private, algorithm="RS256", headers={"kid": key.kid})
 
-    def staff(self, user_permissions=("MANAGE_CHECKOUTS",), channels=("main",), restricted=False, **claims) -> str:
+    def staff(
+        self, user_permissions=("MANAGE_CHECKOUTS",), channels=("main",), restricted=False, **claims
+    ) -> str:
         """A staff member's JWT that this Saleor's ``me`` answers for."""
         token = self.token(**claims)
         self.users[token] = {

@@ -20,15 +20,7 @@ from saleor_cart_recovery.app.models import Installation
 from saleor_cart_recovery.app.webhooks import WEBHOOKS
 from saleor_cart_recovery.models import RecoveryCart
 
-from .app_host import (  # noqa: F401  (fixtures)
-    APP_ID,
-    APP_TOKEN,
-    app_client,
-    checkout_payload,
-    installed,
-    order_payload,
-    saleor,
-)
+from .app_host import APP_ID, APP_TOKEN, checkout_payload, order_payload
 from .conftest import START
 from .saleor_signing import SigningKey, StandinSaleor
 
@@ -72,7 +64,8 @@ def _post(client, saleor: StandinSaleor, event: str, body: bytes, **headers):
     )
 
 
-def _other_key_same_id(saleor: StandinSaleor) -> SigningKey:
+def _forger(saleor: StandinSaleor) -> SigningKey:
+    """A key of the attacker's own, published under Saleor's key id."""
     forged = SigningKey()
     forged.kid = saleor.key.kid
     return forged
@@ -82,7 +75,7 @@ def _other_key_same_id(saleor: StandinSaleor) -> SigningKey:
 WEBHOOK_CASES = [
     ("missing_signature", 401, lambda s, body: {"Saleor-Signature": ""}),
     ("garbage_signature", 401, lambda s, body: {"Saleor-Signature": "not-a-jws"}),
-    ("forged_key_under_saleors_key_id", 401, lambda s, body: {"Saleor-Signature": s.sign(body, _other_key_same_id(s))}),
+    ("forged_key_under_saleors_key_id", 401, lambda s, body: {"Saleor-Signature": s.sign(body, _forger(s))}),
     ("body_changed_after_signing", 401, lambda s, body: {"Saleor-Signature": s.sign(body + b" ")}),
     ("saleor_jwt_not_over_the_body", 401, lambda s, body: {"Saleor-Signature": s.token(type="access")}),
     ("unknown_key_of_another_saleor", 401, lambda s, body: {"Saleor-Signature": s.sign(body, SigningKey())}),
@@ -94,7 +87,9 @@ WEBHOOK_CASES = [
 
 @pytest.mark.parametrize("webhook", WEBHOOKS, ids=lambda webhook: f"{webhook.event.lower()}_case")
 @pytest.mark.parametrize("case", WEBHOOK_CASES, ids=lambda case: f"{case[0]}_case")
-def test_every_webhook_refuses_bad_credentials_and_changes_nothing(installed, saleor, shop_state, webhook, case):
+def test_every_webhook_refuses_bad_credentials_and_changes_nothing(
+    installed, saleor, shop_state, webhook, case
+):
     _, status, headers = case
     event = webhook.event.lower()
     body = json.dumps(_payload(webhook.event)).encode()
@@ -118,7 +113,9 @@ def test_an_unknown_key_id_refetches_saleors_keys_once(installed, saleor):
     # and a forger repeats a key id Saleor does not have: one refetch, then refused from the cache
     stranger = SigningKey()
     for _ in range(3):
-        response = _post(installed, saleor, "checkout_updated", body, **{"Saleor-Signature": saleor.sign(body, stranger)})
+        response = _post(
+            installed, saleor, "checkout_updated", body, **{"Saleor-Signature": saleor.sign(body, stranger)}
+        )
         assert response.status_code == 401
     assert saleor.jwks_fetches == fetched + 2
 
@@ -127,7 +124,9 @@ def test_webhooks_answer_503_while_saleors_keys_are_out_of_reach(app_client, sal
     body = json.dumps(_payload("CHECKOUT_UPDATED")).encode()
     headers = saleor.webhook_headers("checkout_updated", body)
     saleor.close()
-    response = app_client.post("/webhooks/checkout-updated", data=body, content_type="application/json", headers=headers)
+    response = app_client.post(
+        "/webhooks/checkout-updated", data=body, content_type="application/json", headers=headers
+    )
     assert response.status_code == 503  # Saleor retries later
     assert not RecoveryCart.objects.exists()
 
@@ -152,7 +151,7 @@ CALLERS = [
     Caller("missing", 401, 401, lambda s: ""),
     Caller("not_bearer", 401, 401, lambda s: f"Basic {s.staff()}"),
     Caller("garbage", 401, 401, lambda s: "Bearer a.b.c"),
-    Caller("forged_key_under_saleors_key_id", 401, 401, lambda s: f"Bearer {s.token(key=_other_key_same_id(s))}"),
+    Caller("forged_key_under_saleors_key_id", 401, 401, lambda s: f"Bearer {s.token(key=_forger(s))}"),
     Caller("another_saleors_token", 401, 401,
            lambda s: f"Bearer {s.token(key=SigningKey(), issuer='http://other-saleor.test/graphql/')}"),
     Caller("issued_for_another_saleor", 401, 401, lambda s: f"Bearer {s.staff(iss='http://other-saleor.test/graphql/')}"),
@@ -166,7 +165,8 @@ CALLERS = [
     Caller("dashboard_token_of_a_customer", 403, 403,
            lambda s: f"Bearer {_app_token(s, is_staff=False)}"),
     Caller("another_apps_dashboard_token", 200, 403, lambda s: f"Bearer {_app_token(s, app='QXBwOjk5')}"),
-    Caller("dashboard_token_without_permission", 200, 403, lambda s: f"Bearer {_app_token(s, permissions=[])}"),
+    Caller("dashboard_token_without_permission", 200, 403,
+           lambda s: f"Bearer {_app_token(s, permissions=[])}"),
     Caller("staff_token", 200, 401, lambda s: f"Bearer {s.staff()}"),
     Caller("app_token", 200, 401, lambda s: f"Bearer {APP_TOKEN}"),
     Caller("dashboard_token", 200, 200, lambda s: f"Bearer {_app_token(s)}"),
@@ -174,10 +174,15 @@ CALLERS = [
 
 REQUESTS = {
     "graphql": lambda client, headers: client.post(
-        "/channel/main/graphql", data='{"query": "{ __typename }"}', content_type="application/json", headers=headers
+        "/channel/main/graphql",
+        data='{"query": "{ __typename }"}',
+        content_type="application/json",
+        headers=headers,
     ),
     "report": lambda client, headers: client.get("/channel/main/report", headers=headers),
-    "dashboard": lambda client, headers: client.post("/dashboard/overview", data={"channel": "main"}, headers=headers),
+    "dashboard": lambda client, headers: client.post(
+        "/dashboard/overview", data={"channel": "main"}, headers=headers
+    ),
 }
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from saleor_cart_recovery.series.beat import SCHEDULE
 
-from .app_host import APP_TOKEN, checkout_payload, saleor  # noqa: F401  (fixture)
+from .app_host import APP_TOKEN, checkout_payload
 from .conftest import CONFIGURATION, START
 
 COMMAND = str(Path(sys.executable).parent / "saleor-cart-recovery-app")
@@ -33,7 +33,12 @@ def _free_port() -> int:
 def _connect(dbname: str) -> psycopg.Connection:
     db = settings.DATABASES["default"]
     return psycopg.connect(
-        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"], dbname=dbname, autocommit=True
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=dbname,
+        autocommit=True,
     )
 
 
@@ -105,29 +110,40 @@ def test_a_missing_or_bad_variable_stops_the_command_with_its_name(environment):
     assert failed.returncode != 0 and "DATABASE_URL must name a PostgreSQL database" in failed.stderr
 
 
-def test_the_app_server_installs_and_records_webhooks_in_its_own_process(app_server, environment, saleor, app_database):
+def test_the_app_server_installs_and_records_webhooks_in_its_own_process(
+    app_server, environment, saleor, app_database
+):
     # given the app server's own database, with the core's tables and the beat entries
     with _connect(app_database) as db:
-        beat = {row[0] for row in db.execute("SELECT name FROM django_celery_beat_periodictask WHERE enabled")}
+        beat = {
+            row[0] for row in db.execute("SELECT name FROM django_celery_beat_periodictask WHERE enabled")
+        }
         assert {entry.task for entry in SCHEDULE} <= beat
     # when Saleor reads the manifest and posts the token
     manifest = requests.get(f"{app_server}/api/manifest", timeout=10).json()
     assert manifest["tokenTargetUrl"] == f"{app_server}/api/register"
     registered = requests.post(
-        manifest["tokenTargetUrl"], json={"auth_token": APP_TOKEN}, headers={"Saleor-Api-Url": saleor.api_url}, timeout=10
+        manifest["tokenTargetUrl"],
+        json={"auth_token": APP_TOKEN},
+        headers={"Saleor-Api-Url": saleor.api_url},
+        timeout=10,
     )
     assert registered.status_code == 200
     with _connect(app_database) as db:
         db.execute(
-            "INSERT INTO cart_recovery_app_channel_settings (channel_slug, configuration, active, updated_at) "
-            "VALUES ('main', %s, true, now())",
+            "INSERT INTO cart_recovery_app_channel_settings (channel_slug, configuration, active, "
+            "updated_at) VALUES ('main', %s, true, now())",
             [json.dumps(CONFIGURATION)],
         )
     # and delivers a checkout webhook, then a forged one
     token = str(uuid4())
     body = json.dumps(checkout_payload(token, "shopper@example.com", START)).encode()
-    target = next(hook["targetUrl"] for hook in manifest["webhooks"] if hook["asyncEvents"] == ["CHECKOUT_UPDATED"])
-    delivered = requests.post(target, data=body, headers=saleor.webhook_headers("checkout_updated", body), timeout=10)
+    target = next(
+        hook["targetUrl"] for hook in manifest["webhooks"] if hook["asyncEvents"] == ["CHECKOUT_UPDATED"]
+    )
+    delivered = requests.post(
+        target, data=body, headers=saleor.webhook_headers("checkout_updated", body), timeout=10
+    )
     forged_body = json.dumps(checkout_payload(str(uuid4()), "forged@example.com", START)).encode()
     forged = requests.post(
         target, data=forged_body, headers=saleor.webhook_headers("checkout_updated", body), timeout=10

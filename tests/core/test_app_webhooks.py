@@ -15,14 +15,7 @@ from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppressi
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.series.suppression import suppress
 
-from .app_host import (  # noqa: F401  (fixtures)
-    app_client,
-    checkout_payload,
-    deliver,
-    installed,
-    order_payload,
-    saleor,
-)
+from .app_host import checkout_payload, deliver, order_payload
 from .conftest import START
 
 HOUR = timedelta(hours=1)
@@ -35,10 +28,14 @@ def token():
 
 def test_checkout_webhooks_record_activity_at_the_checkouts_time(installed, saleor, token):
     # when Saleor delivers a checkout's creation and its update
-    assert deliver(installed, saleor, "checkout_created", checkout_payload(token, "", START)).status_code == 204
+    assert (
+        deliver(installed, saleor, "checkout_created", checkout_payload(token, "", START)).status_code == 204
+    )
     assert not RecoveryCart.objects.exists()  # no address yet: nothing to record, as in the plugin
     with CaptureQueriesContext(connection) as queries:
-        response = deliver(installed, saleor, "checkout_updated", checkout_payload(token, "Ann@Example.com", START))
+        response = deliver(
+            installed, saleor, "checkout_updated", checkout_payload(token, "Ann@Example.com", START)
+        )
     # then one cart, timed by the checkout's updatedAt, due after the first delay
     assert response.status_code == 204
     cart = RecoveryCart.objects.get()
@@ -58,7 +55,12 @@ def test_checkout_webhooks_delivered_twice_and_out_of_order_keep_the_newest_stat
 
 def test_a_checkout_in_a_channel_where_cart_recovery_is_inactive_is_not_recorded(installed, saleor, token):
     ChannelSettings.objects.update(active=False)
-    assert deliver(installed, saleor, "checkout_updated", checkout_payload(token, "a@example.com", START)).status_code == 204
+    assert (
+        deliver(
+            installed, saleor, "checkout_updated", checkout_payload(token, "a@example.com", START)
+        ).status_code
+        == 204
+    )
     assert not RecoveryCart.objects.exists()
 
 
@@ -84,7 +86,11 @@ def test_refunds_and_cancellation_reach_the_converted_cart_in_any_order(installe
     more = order_payload(order_id, token, START + HOUR, refunded="50")
     less = order_payload(order_id, token, START + HOUR, refunded="20")
     cancelled = order_payload(order_id, token, START + HOUR, refunded="50", status="CANCELED")
-    for event, payload in [("order_refunded", more), ("order_refunded", less), ("order_cancelled", cancelled)]:
+    for event, payload in [
+        ("order_refunded", more),
+        ("order_refunded", less),
+        ("order_cancelled", cancelled),
+    ]:
         assert deliver(installed, saleor, event, payload).status_code == 204
     deliver(installed, saleor, "order_fully_refunded", less)  # a late, older state
     cart = RecoveryCart.objects.get()
@@ -95,13 +101,20 @@ def test_customer_deleted_erases_the_shoppers_carts_and_keeps_the_opt_out(instal
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "gone@example.com", START))
     suppress("main", "gone@example.com", source="link")
     for _ in range(2):
-        assert deliver(installed, saleor, "customer_deleted", {"user": {"email": "Gone@example.com"}}).status_code == 204
+        assert (
+            deliver(
+                installed, saleor, "customer_deleted", {"user": {"email": "Gone@example.com"}}
+            ).status_code
+            == 204
+        )
     assert not RecoveryCart.objects.exists()
     assert Suppression.objects.count() == 1
     assert "gone@example.com" not in str(list(Suppression.objects.values()))  # kept as a keyed hash
 
 
-def test_app_deleted_stops_all_sending_without_a_retry_loop(installed, saleor, token, django_capture_on_commit_callbacks):
+def test_app_deleted_stops_all_sending_without_a_retry_loop(
+    installed, saleor, token, django_capture_on_commit_callbacks
+):
     # given a cart whose first step is due
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
     # when Saleor deletes the app
@@ -110,7 +123,10 @@ def test_app_deleted_stops_all_sending_without_a_retry_loop(installed, saleor, t
     assert deliver(installed, saleor, "app_deleted", {"app": {"id": app_id}}).status_code == 204  # a retry
     # then the installation is uninstalled and the due step is recorded as not sent, once
     stored = installation.stored()
-    assert (stored.installed, stored.uninstall_reason) == (False, "the app was deleted in Saleor (APP_DELETED)")
+    assert (stored.installed, stored.uninstall_reason) == (
+        False,
+        "the app was deleted in Saleor (APP_DELETED)",
+    )
     sent: list[int] = []
     with django_capture_on_commit_callbacks(execute=True):
         dispatch(now=START + HOUR, send=sent.extend)
@@ -136,7 +152,8 @@ def test_another_apps_deletion_changes_nothing(installed, saleor):
         ("checkout_updated", {"checkout": {"token": "t", "channel": {"slug": "main"}, "email": "a@b.c",
                                            "updatedAt": "2026-03-02T09:00:00"}}),
         ("order_created", {"order": {"id": "not-a-global-id"}}),
-        ("order_refunded", {"order": {"id": "T3JkZXI6MQ==", "number": "1", "total": {"gross": {"amount": "x"}}}}),
+        ("order_refunded", {"order": {"id": "T3JkZXI6MQ==", "number": "1",
+                                      "total": {"gross": {"amount": "x"}}}}),
         ("customer_deleted", {"user": {"email": 42}}),
     ],
     ids=["checkout_without_time_case", "checkout_not_object_case", "naive_time_case", "bad_order_id_case",
