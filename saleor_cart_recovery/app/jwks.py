@@ -27,6 +27,7 @@ ALGORITHM = "RS256"  # the only one Saleor signs with
 FETCH_TIMEOUT = (5.0, 10.0)
 REFETCH_INTERVAL = 30.0  # seconds between two fetches caused by unknown key ids
 MAX_AGE = 3600.0  # a key set older than this is refetched on next use
+MAX_MISSING = 1000  # key ids remembered as unknown (forgers can invent any number of them)
 
 
 class SignatureInvalid(CartRecoveryError):
@@ -72,6 +73,8 @@ class _KeyCache:
                 keys = self._keys[url] = _fetch(url)
                 self._fetched_at[url] = now
                 if kid not in keys:
+                    if len(self._missing) >= MAX_MISSING:
+                        self._missing.clear()
                     self._missing[(url, kid)] = now
         if kid not in keys:
             raise SignatureInvalid(f"unknown key id {kid!r}")

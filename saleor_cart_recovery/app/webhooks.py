@@ -159,7 +159,7 @@ def on_order_created(payload: Mapping[str, Any]) -> None:
     if node is None:
         return
     order, channel_slug = order_ref(node)
-    if get_shop().channel_settings(channel_slug) is None:
+    if usable_settings(channel_slug, get_shop())[0] is None:
         return
     record_order(order, channel_slug=channel_slug, at=timezone.now())
 

@@ -110,6 +110,25 @@ def test_a_missing_or_bad_variable_stops_the_command_with_its_name(environment):
     assert failed.returncode != 0 and "DATABASE_URL must name a PostgreSQL database" in failed.stderr
 
 
+def test_the_celery_app_runs_the_cores_tasks_with_beat_reading_the_database(environment):
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from saleor_cart_recovery.app.celery import app; app.loader.import_default_modules(); "
+            "print(app.conf.beat_scheduler); print(' '.join(sorted(app.tasks)))",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    scheduler, tasks = shown.stdout.splitlines()
+    assert scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert {entry.task for entry in SCHEDULE} | {"saleor_cart_recovery.send_reminders"} <= set(tasks.split())
+
+
 def test_the_app_server_installs_and_records_webhooks_in_its_own_process(
     app_server, environment, saleor, app_database
 ):
