@@ -10,10 +10,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from saleor_cart_recovery.app import installation
+from saleor_cart_recovery.app.client import AppTokenRevoked
 from saleor_cart_recovery.app.models import ChannelSettings
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
 from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.email.tokens import unsubscribe_token
 from saleor_cart_recovery.series.suppression import suppress
+from saleor_cart_recovery.shop import get_shop
 
 from .app_host import checkout_payload, deliver, order_payload
 from .conftest import START
@@ -166,3 +169,41 @@ def test_a_payload_that_is_not_what_the_subscription_asks_for_is_400_and_changes
     assert response.status_code == 400
     assert event.upper() in response.json()["error"]
     assert not RecoveryCart.objects.exists()
+
+
+def test_unsubscribe_links_point_at_the_app_and_work_while_it_is_uninstalled(installed, saleor, token):
+    # given a reminder sent for a cart recorded by a webhook
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    cart = RecoveryCart.objects.get()
+    message = RecoveryMessage.objects.create(
+        cart=cart,
+        step=1,
+        status="sent",
+        recipient=cart.email,
+        planned_at=START,
+        updated_at=START,
+        sent_at=START,
+    )
+    link = get_shop().link_url(f"unsubscribe/{unsubscribe_token(message.id)}")
+    assert link.startswith("http://app.test/unsubscribe/")
+    assert get_shop().endpoint_url("main", "click/x") == "http://app.test/channel/main/click/x"
+    # when the app is uninstalled and the shopper follows the link (one-click, RFC 8058)
+    installation.uninstall("the app was deleted in Saleor (APP_DELETED)")
+    response = installed.post(link.removeprefix("http://app.test"), {"List-Unsubscribe": "One-Click"})
+    # then the address is suppressed all the same
+    assert response.status_code == 200
+    assert Suppression.objects.filter(channel_slug="main").count() == 1
+    assert RecoveryCart.objects.get().stop_reason == "unsubscribed"
+
+
+def test_saleor_refusing_the_app_token_uninstalls_and_stops_sending(installed, saleor, token):
+    pytest.importorskip("saleor_cart_recovery.app.saleor_api")  # the data side (a sibling branch) asks
+    # given a recorded cart, and Saleor no longer accepting the app's token (deleted in Saleor)
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    saleor.apps.clear()
+    # when the send path asks Saleor for the cart
+    with pytest.raises(AppTokenRevoked):
+        get_shop().load_carts([token])
+    # then the app counts as uninstalled: no channel sends, nothing is retried
+    assert not installation.stored().installed
+    assert get_shop().channel_settings("main") is None
