@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from saleor_cart_recovery.app import installation
 from saleor_cart_recovery.app.client import AppTokenRevoked
 from saleor_cart_recovery.app.models import ChannelSettings
+from saleor_cart_recovery.email.tokens import unsubscribe_token
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
 from saleor_cart_recovery.series.dispatch import dispatch
-from saleor_cart_recovery.email.tokens import unsubscribe_token
 from saleor_cart_recovery.series.suppression import suppress
 from saleor_cart_recovery.shop import get_shop
 
