@@ -61,6 +61,15 @@ class _KeyCache:
             self._fetched_at.clear()
             self._missing.clear()
 
+    def refresh(self, api_url: str) -> None:
+        """Fetch the key set now (at install: Saleor's keys may have changed, and webhooks must be
+        verifiable from the first one); raises :class:`KeysUnavailable`."""
+        url = jwks_url(api_url)
+        keys = _fetch(url)
+        with self._lock:
+            self._keys[url], self._fetched_at[url] = keys, time.monotonic()
+            self._missing.clear()
+
     def key(self, api_url: str, kid: str) -> PyJWK:
         url = jwks_url(api_url)
         with self._lock:

@@ -61,10 +61,7 @@ def register(request: HttpRequest) -> JsonResponse:
         return _refuse(400, "auth_token: a non-empty string is required")
 
     try:
-        KEYS.clear()  # a (re)install is when Saleor's keys may have changed
-        KEYS.key(settings.SALEOR_API_URL, "")  # fetches the key set: webhooks will be verifiable
-    except SignatureInvalid:
-        pass  # no key has the empty id: the set was fetched all the same
+        KEYS.refresh(settings.SALEOR_API_URL)
     except KeysUnavailable as exc:
         return _refuse(503, str(exc))
     try:
