@@ -69,7 +69,7 @@ class _Answers:
 ANSWERS = _Answers()
 
 
-def _ask(token: str, document: str) -> dict[str, Any] | None:
+def ask_with(token: str, document: str) -> dict[str, Any] | None:
     """Saleor's ``data`` for ``document`` asked with ``token``; ``None`` when Saleor refuses the
     token. :class:`SaleorUnavailable` propagates (nothing can be said)."""
     try:
@@ -100,8 +100,8 @@ def staff_can_view_reports(request, channel_slug: str) -> bool | None:
             claims = verify_jwt(token)
             if claims.get("type") not in ("access", THIRDPARTY):
                 return None
-            return _staff_allowed(ANSWERS.get(token, lambda: _ask(token, ME)), channel_slug)
-        return _app_allowed(ANSWERS.get(token, lambda: _ask(token, APP)))
+            return _staff_allowed(ANSWERS.get(token, lambda: ask_with(token, ME)), channel_slug)
+        return _app_allowed(ANSWERS.get(token, lambda: ask_with(token, APP)))
     except SignatureInvalid as exc:
         logger.info("cart recovery app: refused a caller's token: %s", exc)
         return None
@@ -164,7 +164,7 @@ def dashboard_viewer(token: str) -> DashboardViewer:
         raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
     # Saleor or its keys out of reach (KeysUnavailable, SaleorUnavailable) propagate: the page
     # answers 503 "could not be checked right now", not a refusal.
-    me = (ANSWERS.get(token, lambda: _ask(token, ME)) or {}).get("me")
+    me = (ANSWERS.get(token, lambda: ask_with(token, ME)) or {}).get("me")
     if not me or not me.get("isActive"):
         raise DashboardRefused(401, "The Dashboard session is no longer valid: sign in again.")
     if not me.get("isStaff"):

@@ -16,8 +16,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from ..http import router
-from . import installation, manifest
-from .client import AppTokenRevoked, SaleorClient, SaleorQueryError, SaleorUnavailable
+from . import auth, installation, manifest
+from .client import SaleorUnavailable
 from .jwks import KEYS, KeysUnavailable, SignatureInvalid, verify_body
 from .webhooks import BY_PATH, PayloadInvalid
 
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 API_URL_HEADER = "Saleor-Api-Url"
 SIGNATURE_HEADER = "Saleor-Signature"
 EVENT_HEADER = "Saleor-Event"
-IDENTITY = "query CartRecoveryIdentity { app { id permissions { code } } }"
 UNINSTALLED = (
     "Cart Recovery is uninstalled from Saleor: no reminder goes out. Install the app again "
     "(Extensions → Install external app) to resume."
@@ -65,9 +64,7 @@ def register(request: HttpRequest) -> JsonResponse:
     except KeysUnavailable as exc:
         return _refuse(503, str(exc))
     try:
-        app = SaleorClient(settings.SALEOR_API_URL, token).execute(IDENTITY)["app"]
-    except (AppTokenRevoked, SaleorQueryError):
-        return _refuse(403, "Saleor does not accept this token as an app's")
+        app = (auth.ask_with(token, auth.APP) or {}).get("app")
     except SaleorUnavailable as exc:
         return _refuse(503, str(exc))
     if not app or not app.get("id"):
