@@ -8,6 +8,7 @@ records ``plugin_inactive`` for due steps instead of retrying against a Saleor t
 """
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -24,6 +25,13 @@ from .manifest import EXTENSIONS, dashboard_url
 from .models import ChannelSettings, Installation
 
 logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=2)
+def _client(api_url: str, token: str) -> SaleorClient:
+    """One client per installation and process, so a worker keeps its HTTP connections to Saleor
+    open across batches (a reinstall brings a new token, hence a new client)."""
+    return SaleorClient(api_url, token)
 
 
 class AppShop:
@@ -57,7 +65,7 @@ class AppShop:
             raise installation.NotInstalled(
                 f"Cart Recovery is not installed in Saleor at {settings.SALEOR_API_URL}"
             )
-        return SaleorApi(SaleorClient(found.api_url, found.token))
+        return SaleorApi(_client(found.api_url, found.token))
 
     def _ask(self, method: str, /, *args, **kwargs):
         """``SaleorApi.<method>(...)``; a refused token uninstalls the app, then propagates."""

@@ -1,15 +1,18 @@
 """The App host's install: the manifest Saleor reads, the registration Saleor posts, the uninstall."""
 
 import logging
+from io import StringIO
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.management import call_command
 from graphql import parse
 from graphql.language import ast
 from semantic_version import NpmSpec, Version
 from semantic_version.base import Range
 
 from saleor_cart_recovery.app import installation
+from saleor_cart_recovery.app.installation import NotInstalled
 from saleor_cart_recovery.app.manifest import APP_IDENTIFIER, build
 from saleor_cart_recovery.app.models import Installation
 from saleor_cart_recovery.app.webhooks import WEBHOOKS
@@ -147,3 +150,19 @@ def test_uninstalled_then_registered_again_is_installed(installed, saleor):
     # then it is installed, one row for the one Saleor
     stored = Installation.objects.get()
     assert (stored.installed, stored.uninstall_reason) == (True, "")
+
+
+def test_the_dashboard_command_sets_which_dashboards_may_frame_the_pages(installed):
+    # when the operator names the Dashboard's origin
+    out = StringIO()
+    call_command("cart_recovery_dashboard", "--dashboard-origin", "https://dash.example.com", stdout=out)
+    # then the pages (made by Saleor from the manifest) may be framed by it only
+    assert f"the Cart Recovery app {APP_ID} at http://app.test/dashboard" in out.getvalue()
+    shell = installed.get("/dashboard/")
+    assert shell.status_code == 200
+    assert shell["Content-Security-Policy"].endswith("frame-ancestors https://dash.example.com")
+
+
+def test_the_dashboard_command_before_the_install_says_how_to_install(app_client):
+    with pytest.raises(NotInstalled, match="Install external app"):
+        call_command("cart_recovery_dashboard", stdout=StringIO())
