@@ -54,9 +54,15 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
-# EMAIL_URL: the mail server for channels whose settings name none (their own smtp_url wins).
+# EMAIL_URL: the mail server for channels whose settings name none (their own smtp_url wins);
+# its ``?_default_from_email=`` is their sender unless DEFAULT_FROM_EMAIL is set.
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "").strip()
 if os.environ.get("EMAIL_URL", "").strip():
     _email = _parsed("EMAIL_URL", dj_email_url.parse, os.environ["EMAIL_URL"].strip())
+    if "EMAIL_BACKEND" not in _email:
+        raise ImproperlyConfigured(
+            "EMAIL_URL is not a valid URL: use smtp://, smtps://, console:// or file://."
+        )
     EMAIL_BACKEND = _email["EMAIL_BACKEND"]
     EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
     EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
@@ -64,7 +70,8 @@ if os.environ.get("EMAIL_URL", "").strip():
     EMAIL_TIMEOUT = _email["EMAIL_TIMEOUT"]
     if _email.get("EMAIL_FILE_PATH"):
         EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+    DEFAULT_FROM_EMAIL = DEFAULT_FROM_EMAIL or _email.get("DEFAULT_FROM_EMAIL") or ""
+DEFAULT_FROM_EMAIL = DEFAULT_FROM_EMAIL or "webmaster@localhost"
 
 DEBUG = False
 ALLOWED_HOSTS = [urlsplit(APP_URL).hostname or ""] + [

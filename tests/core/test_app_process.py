@@ -108,6 +108,8 @@ def test_a_missing_or_bad_variable_stops_the_command_with_its_name(environment):
     assert failed.returncode != 0 and "APP_URL is not set" in failed.stderr
     failed = _manage({**environment, "DATABASE_URL": "mysql://db/shop"}, "check")
     assert failed.returncode != 0 and "DATABASE_URL must name a PostgreSQL database" in failed.stderr
+    failed = _manage({**environment, "EMAIL_URL": "ftp://mail.example.com"}, "check")
+    assert failed.returncode != 0 and "EMAIL_URL is not a valid URL" in failed.stderr
 
 
 def test_the_celery_app_runs_the_cores_tasks_with_beat_reading_the_database(environment):
