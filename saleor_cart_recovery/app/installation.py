@@ -7,8 +7,11 @@ Saleor registers the app again.
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..exceptions import CartRecoveryError
@@ -51,6 +54,7 @@ def record(*, app_id: str, token: str, permissions: list[str]) -> Installation:
             "installed_at": timezone.now(),
             "uninstalled_at": None,
             "uninstall_reason": "",
+            "status_changed_at": None,
         },
     )
     logger.info("cart recovery app: installed by %s as %s", settings.SALEOR_API_URL, app_id)
@@ -72,6 +76,33 @@ def current() -> Installed | None:
         logger.error("cart recovery app: the stored token is unreadable (SECRET_KEY changed?): reinstall")
         return None
     return Installed(installation.saleor_api_url, installation.app_id, token)
+
+
+DELETED = "the app was deleted in Saleor (APP_DELETED)"
+DEACTIVATED = "the app was deactivated in Saleor"
+
+
+def status_changed(app_id: str, active: bool, at: datetime) -> bool:
+    """Saleor (de)activated the app at ``at``: deactivated stops sending like an uninstall, activated
+    resumes it — unless Saleor deleted the app, or a later status change was applied already
+    (deliveries may come out of order). Whether anything changed."""
+    current = Installation.objects.filter(saleor_api_url=settings.SALEOR_API_URL, app_id=app_id).exclude(
+        uninstall_reason=DELETED
+    )
+    current = current.filter(Q(status_changed_at__isnull=True) | Q(status_changed_at__lt=at))
+    if active:
+        changed = current.update(uninstalled_at=None, uninstall_reason="", status_changed_at=at)
+    else:
+        changed = current.update(
+            uninstalled_at=Coalesce(F("uninstalled_at"), Value(timezone.now(), output_field=DateTimeField())),
+            uninstall_reason=DEACTIVATED,
+            status_changed_at=at,
+        )
+    if changed:
+        logger.warning(
+            "cart recovery app: %s in %s", "activated" if active else DEACTIVATED, settings.SALEOR_API_URL
+        )
+    return bool(changed)
 
 
 def uninstall(reason: str) -> bool:

@@ -19,6 +19,8 @@ class Installation(models.Model):
     installed_at = models.DateTimeField()
     uninstalled_at = models.DateTimeField(null=True, blank=True)
     uninstall_reason = models.CharField(max_length=255, blank=True, default="")
+    # ``issuedAt`` of the last APP_STATUS_CHANGED applied: an older one delivered late is ignored.
+    status_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "cart_recovery_app_installation"

@@ -191,7 +191,16 @@ def on_app_deleted(payload: Mapping[str, Any]) -> None:
     app = _object(payload, "app")
     found = installation.stored()
     if found is not None and app is not None and app.get("id") == found.app_id:
-        installation.uninstall("the app was deleted in Saleor (APP_DELETED)")
+        installation.uninstall(installation.DELETED)
+
+
+def on_app_status_changed(payload: Mapping[str, Any]) -> None:
+    """Saleor (de)activated the app: a deactivated app gets no webhooks and its token is refused, so
+    sending stops; activated again, it resumes with the token it has (Saleor sends no new one)."""
+    app = _object(payload, "app")
+    if app is None or not isinstance(app.get("isActive"), bool):
+        raise PayloadInvalid("app.isActive is missing")
+    installation.status_changed(str(app.get("id")), app["isActive"], _when(payload.get("issuedAt")))
 
 
 WEBHOOKS = (
@@ -203,5 +212,6 @@ WEBHOOKS = (
     Webhook("OrderFullyRefunded", ORDER_FIELDS, on_order_changed),
     Webhook("CustomerDeleted", "user { email }", on_customer_deleted),
     Webhook("AppDeleted", "app { id }", on_app_deleted),
+    Webhook("AppStatusChanged", "issuedAt app { id isActive }", on_app_status_changed),
 )
 BY_PATH = {webhook.path: webhook for webhook in WEBHOOKS}

@@ -35,6 +35,8 @@ def _payload(event: str) -> dict:
         return order_payload(ORDER, TOKEN, START, refunded="10", status="CANCELED")
     if event == "CUSTOMER_DELETED":
         return {"user": {"email": "shopper@example.com"}}
+    if event == "APP_STATUS_CHANGED":
+        return {"issuedAt": START.isoformat(), "app": {"id": APP_ID, "isActive": False}}
     return {"app": {"id": APP_ID}}
 
 
@@ -197,14 +199,14 @@ def test_every_staff_endpoint_checks_the_caller_with_saleor(installed, saleor, e
 
 
 def test_the_dashboard_says_when_the_app_is_uninstalled(installed, saleor):
-    installation.uninstall("the app was deleted in Saleor (APP_DELETED)")
+    installation.uninstall(installation.DELETED)
     response = REQUESTS["dashboard"](installed, {"Authorization": f"Bearer {_app_token(saleor)}"})
     assert response.status_code == 403
     assert b"uninstalled" in response.content
 
 
 def test_the_api_says_when_the_app_is_uninstalled(installed, saleor):
-    installation.uninstall("the app was deleted in Saleor (APP_DELETED)")
+    installation.uninstall(installation.DELETED)
     response = REQUESTS["graphql"](installed, {"Authorization": f"Bearer {saleor.staff()}"})
     assert response.status_code == 200
     assert response.json()["extensions"]["cartRecovery"]["installation"] == "uninstalled"

@@ -142,6 +142,33 @@ def test_app_deleted_stops_all_sending_without_a_retry_loop(
     assert not RecoveryCart.objects.filter(checkout_token=other).exists()
 
 
+def status(app_id: str, active: bool, at) -> dict:
+    return {"issuedAt": at.isoformat(), "app": {"id": app_id, "isActive": active}}
+
+
+def test_deactivating_stops_sending_and_activating_resumes_it_in_the_order_saleor_issued(installed, saleor):
+    app_id = installation.stored().app_id
+    # when Saleor deactivates the app
+    assert deliver(installed, saleor, "app_status_changed", status(app_id, False, START)).status_code == 204
+    # then no channel sends
+    assert (installation.stored().uninstall_reason, get_shop().channel_settings("main")) == (
+        installation.DEACTIVATED,
+        None,
+    )
+    # when it is activated again, and the deactivation is delivered again, late
+    deliver(installed, saleor, "app_status_changed", status(app_id, True, START + HOUR))
+    deliver(installed, saleor, "app_status_changed", status(app_id, False, START))
+    # then it sends again: the older event changed nothing
+    assert installation.stored().installed and get_shop().channel_settings("main") is not None
+
+
+def test_activating_a_deleted_app_changes_nothing(installed, saleor):
+    app_id = installation.stored().app_id
+    deliver(installed, saleor, "app_deleted", {"app": {"id": app_id}})
+    deliver(installed, saleor, "app_status_changed", status(app_id, True, START + HOUR))
+    assert installation.stored().uninstall_reason == installation.DELETED
+
+
 def test_another_apps_deletion_changes_nothing(installed, saleor):
     assert deliver(installed, saleor, "app_deleted", {"app": {"id": "QXBwOjk5"}}).status_code == 204
     assert installation.stored().installed
@@ -188,7 +215,7 @@ def test_unsubscribe_links_point_at_the_app_and_work_while_it_is_uninstalled(ins
     assert link.startswith("http://app.test/unsubscribe/")
     assert get_shop().endpoint_url("main", "click/x") == "http://app.test/channel/main/click/x"
     # when the app is uninstalled and the shopper follows the link (one-click, RFC 8058)
-    installation.uninstall("the app was deleted in Saleor (APP_DELETED)")
+    installation.uninstall(installation.DELETED)
     response = installed.post(link.removeprefix("http://app.test"), {"List-Unsubscribe": "One-Click"})
     # then the address is suppressed all the same
     assert response.status_code == 200
