@@ -4,5 +4,5 @@ At the root live what Django, Celery and Saleor look for by convention (``apps``
 ``migrations``, ``management``, ``tasks``, and ``plugin`` — the entry point), the shop port
 (``shop``), the package's exceptions and its one template engine. The core — ``settings``,
 ``series``, ``email``, ``experiments``, ``http`` — never imports Saleor; ``plugin`` and
-``saleor_host`` are the Saleor adapter. README "Layout" has the map.
+``saleor_host`` are the Saleor adapter. docs/development.md "Layout" has the map.
 """

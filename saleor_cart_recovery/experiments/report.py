@@ -1,6 +1,6 @@
 """Report data: what the series did and what it caused, per channel and experiment version.
 
-Counting rules (README "Reading it"):
+Counting rules (docs/experiments.md "Reading it"):
 - **Intent to treat.** Every arm is the set of carts assigned to it at their first activity
   (:mod:`.assignment`): holdout or treated, each cadence, and each step's subject variants (there:
   the carts that reached the step — reaching it does not depend on the step's own variant). Arms

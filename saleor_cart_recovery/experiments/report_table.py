@@ -1,5 +1,5 @@
 """The report as a plain-text table, drawn from :func:`.report_json.plain` data (the command's
-default output; README "Reading it" walks through one)."""
+default output; docs/experiments.md "Reading it" walks through one)."""
 
 from .deliverability import WINDOWS
 

@@ -2,7 +2,7 @@
 
 From :data:`FIELDS` come Saleor's ``CONFIG_STRUCTURE`` and ``DEFAULT_CONFIGURATION`` (in
 ``plugin.py``), the parsing and validation of a channel's settings (:mod:`.channel`) and the
-settings table in the README (:func:`readme_table`; a test fails when the two disagree). A new
+settings table in docs/settings.md (:func:`settings_table`; a test fails when the two differ). A new
 setting is one entry here plus the attribute it fills in :mod:`.channel`.
 """
 
@@ -38,7 +38,7 @@ class Field:
     parse: Callable[[str], Any]  # text → typed value; ValueError with a message otherwise
     help: str  # Dashboard help text (the example is added to it)
     example: str = ""  # lines joined by "\n" for multiline fields
-    doc: str = ""  # the README's longer explanation; empty: the help text
+    doc: str = ""  # docs/settings.md's longer explanation; empty: the help text
 
     @property
     def help_text(self) -> str:
@@ -152,7 +152,7 @@ FIELDS: tuple[Field, ...] = (
         "`https://events:0f3c…@saleor.example.com/plugins/saleor_cart_recovery/esp/postmark/tracking/`. "
         "The password has at least 16 characters. Channels mailed through the same provider account "
         "use the same secret. Empty: events are refused for this channel. See "
-        "[docs/deliverability.md](docs/deliverability.md).",
+        "[deliverability.md](deliverability.md).",
     ),
     Field(
         "esp_signing_key",
@@ -483,8 +483,8 @@ BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
 DEFAULTS: dict[str, str] = {field.name: field.default for field in FIELDS}
 
 
-def readme_table() -> str:
-    """The README's settings table, row for row from :data:`FIELDS`."""
+def settings_table() -> str:
+    """The settings table of docs/settings.md, row for row from :data:`FIELDS`."""
     rows = ["| Field | Meaning | Default | Example |", "|---|---|---|---|"]
     for field in FIELDS:
         name = f"`{field.name}`" + (" (secret)" if field.kind == SECRET else "")
@@ -496,4 +496,4 @@ def readme_table() -> str:
 
 
 if __name__ == "__main__":  # python -m saleor_cart_recovery.settings.registry > table.md
-    print(readme_table(), end="")
+    print(settings_table(), end="")

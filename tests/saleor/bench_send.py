@@ -197,7 +197,7 @@ def scratch_database(name: str) -> None:
 
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [TEMPLATE_DB]).fetchone():
-            sys.exit(f"no {TEMPLATE_DB}: run the Saleor suite once first (README 'Saleor suite')")
+            sys.exit(f"no {TEMPLATE_DB}: run the Saleor suite once first (docs/development.md, Saleor suite)")
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
 
@@ -236,7 +236,7 @@ def main() -> None:
     try:
         import saleor  # noqa: F401
     except ImportError:
-        print("skipped: Saleor 3.23 is not importable (README 'Saleor suite')")
+        print("skipped: Saleor 3.23 is not importable (docs/development.md 'The Saleor suite')")
         return
     with tempfile.TemporaryDirectory() as baseline_dir:
         archive = subprocess.run(

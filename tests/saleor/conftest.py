@@ -1,6 +1,6 @@
 """Fixtures for the suite that runs against a real Saleor 3.23.
 
-Run with Saleor's own test settings (see README 'Saleor suite'):
+Run with Saleor's own test settings (see docs/development.md 'The Saleor suite'):
 
     pytest tests/saleor --ds=saleor.tests.settings --reuse-db
 
@@ -11,7 +11,7 @@ collected and ``test_environment.py`` reports one skip instead.
 import importlib
 from pathlib import Path
 
-SKIP_REASON = "Saleor 3.23 not importable; see README 'Saleor suite'"
+SKIP_REASON = "Saleor 3.23 not importable; see docs/development.md 'The Saleor suite'"
 SALEOR_SERIES = "3.23."
 # The one module collected without Saleor: it reports the skip.
 ENVIRONMENT_MODULE = "test_environment.py"
