@@ -123,7 +123,7 @@ def test_a_stalled_mail_server_never_makes_the_shopper_wait(
     )
     assert stalled_throughout
     # and the send that was already on the wire finished: it had passed its last re-check before
-    # the purchase (the window the README describes); the order still converts the cart
+    # the purchase (the window docs/operations.md describes); the order still converts the cart
     assert outcome == [MessageStatus.SENT] and server.received == ["shopper@example.com"]
     assert RecoveryCart.objects.get(checkout_token=token).status == CartStatus.CONVERTED
 
