@@ -84,3 +84,15 @@ def test_the_settings_table_in_the_docs_is_the_registrys():
     table = re.search(r"<!-- settings table:.*?-->\n(.*?)<!-- end of settings table -->", page, re.S)
     assert table is not None, "docs/settings.md lost its settings table markers"
     assert table.group(1) == registry.settings_table()
+
+
+def test_the_readmes_first_reminder_uses_the_shortest_delays_the_settings_allow():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    recipe = r"\*\*Reminder schedule\*\*\s+to\s+`(\d+)s`\s+and\s+\*\*Abandonment cutoff\*\*\s+to\s+`(\d+)s`"
+    found = re.search(recipe, readme)
+    assert found is not None, "README lost its first-reminder recipe"
+    fields = {field.name: field for field in registry.FIELDS}
+    for name, seconds in zip(("schedule", "cutoff"), map(int, found.groups()), strict=True):
+        fields[name].parse(f"{seconds}s")
+        with pytest.raises(ValueError):
+            fields[name].parse(f"{seconds - 1}s")
