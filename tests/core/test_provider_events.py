@@ -11,6 +11,7 @@ import json
 import threading
 from datetime import timedelta
 from io import StringIO
+from uuid import uuid4
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -20,6 +21,7 @@ from django.db import IntegrityError, connection
 from django.db.migrations.executor import MigrationExecutor
 from freezegun import freeze_time
 
+from saleor_cart_recovery.app.models import ChannelSettings
 from saleor_cart_recovery.email.headers import one_off_message_id, our_message_ids, reminder_message_id
 from saleor_cart_recovery.email.transport import provider_message_id
 from saleor_cart_recovery.exceptions import ConfigurationError
@@ -42,6 +44,7 @@ from tests.provider_payloads import MAILGUN_KEY, SECRET, SIGNING_KEYS, SUPPORTED
 from tests.shopapp.models import ShopChannel
 from tests.shopapp.shop import DbShop
 
+from . import app_host
 from .conftest import CONFIGURATION, START, make_checkout, touch, with_smtp
 from .realparts import Inbox, free_port
 from .test_dashboard import get
@@ -812,3 +815,22 @@ def test_an_internationalized_sender_domain_is_encoded_in_the_message_id():
     assert reminder_message_id(7, sender).endswith("@xn--bcher-kva.example>")
     assert one_off_message_id(sender).endswith("@xn--bcher-kva.example>")
     assert our_message_ids(reminder_message_id(7, sender)) == {7}
+
+
+def test_the_app_host_answers_on_its_esp_path(installed, saleor):
+    webhooks = [
+        {"name": "esp_provider", "value": "sendgrid"},
+        {"name": "esp_webhook_secret", "value": SECRET},
+    ]
+    ChannelSettings.objects.filter(channel_slug="main").update(configuration=CONFIGURATION + webhooks)
+    body = app_host.checkout_payload(str(uuid4()), "shopper@example.com", START)
+    assert app_host.deliver(installed, saleor, "checkout_updated", body).status_code < 300
+    url = "/esp/sendgrid/tracking/"  # {APP_URL}/esp/<provider>/tracking/
+
+    assert installed.head(url).status_code == 200
+    assert installed.post(url, data="[]", content_type="application/json").status_code == 401
+    wrong = sendgrid_events(other_mail("delivered", 1))
+    wrong["headers"] = {"Authorization": basic_auth("events:not-the-secret-at-all")}
+    assert installed.post(url, **wrong).status_code == 403
+    response = installed.post(url, **sendgrid_events(other_mail("delivered", 1)))
+    assert (response.status_code, response.json()) == (200, {"events": 1, "recorded": 0})
