@@ -16,7 +16,7 @@ from saleor.plugins.error_codes import PluginErrorCode
 
 from .exceptions import ConfigurationError
 from .http import router
-from .saleor_host import erasure
+from .saleor_host import erasure, version_check
 from .saleor_host.shop import PLUGIN_ID, SaleorShop, order_ref
 from .series.activity import record_activity, record_order, record_refund
 from .settings import registry
@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 # Saleor imports this module in every process it starts (web, worker, beat): deleting a customer
 # erases their carts from then on (see saleor_host.erasure for why not the plugin hooks).
 erasure.connect()
+# On a Saleor this release does not support, every process logs so and `migrate` warns
+# (see saleor_host.version_check).
+version_check.connect()
 
 _TYPES = {
     registry.STRING: ConfigurationTypeField.STRING,

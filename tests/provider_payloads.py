@@ -204,7 +204,8 @@ def sendgrid(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
             "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
         }
     elif kind == "soft_bounce":
-        event |= {"event": "deferred", "response": "400 Try again later", "attempt": "5"}
+        # a final soft bounce ("blocked": refused for now); "deferred" is SendGrid retrying, no bounce
+        event |= {"event": "bounce", "type": "blocked", "status": "4.2.2", "reason": "452 4.2.2 Mailbox full"}
     elif kind == "complaint":
         event |= {"event": "spamreport"}
     elif kind == "unsubscribe":
@@ -242,10 +243,10 @@ def mailgun(kind: str, sent: Sent, *, signing_key: str = MAILGUN_KEY) -> tuple[b
         }
     elif kind == "soft_bounce":
         data |= {
-            "event": "failed",
-            "severity": "temporary",
-            "reason": "generic",
-            "log-level": "warn",
+            "event": "failed",  # Mailgun gave up retrying ("temporary" ones are deferrals, no bounce)
+            "severity": "permanent",
+            "reason": "old",
+            "log-level": "error",
             "delivery-status": {
                 "code": 452,
                 "message": "4.2.2 Mailbox full",
@@ -290,8 +291,10 @@ def brevo(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
         "sending_ip": "185.41.28.109",
         "event_id": sent.event_id,  # not Brevo's: keeps the test's events apart (Brevo gives no id)
     }
-    if kind in ("bounce", "soft_bounce"):
+    if kind == "bounce":  # Brevo's own documented sample: 5.5.0 on a hard bounce is the mailbox's fault
         event["reason"] = " RecipientError: 550 5.5.0 Requested action not taken: mailbox unavailable."
+    elif kind == "soft_bounce":
+        event["reason"] = " RecipientError: 452 4.2.2 Mailbox full."
     return json.dumps(event).encode(), "application/json", {}
 
 

@@ -11,13 +11,12 @@ host's app for the other's.
 
 from typing import Any
 
+from ..saleor_versions import REQUIRED_SALEOR_VERSION
 from .webhooks import WEBHOOKS
 
 APP_IDENTIFIER = "saleor-cart-recovery-app"
 APP_NAME = "Cart Recovery"
 VERSION = "0.1.0"
-# The Saleor versions this App is tested against (npm-style range, as Saleor checks it).
-REQUIRED_SALEOR_VERSION = ">=3.23 <3.25.0-0"  # "-0": 3.25's pre-releases are not 3.24
 
 # Each permission and why (docs/app.md repeats the reasons for the owner who grants them):
 PERMISSIONS = (

@@ -30,20 +30,30 @@ def _digest(message_pk: int) -> str:
     return salted_hmac(_SALT, str(message_pk), algorithm="sha256").hexdigest()[:16]
 
 
+def _ascii_domain(from_email: str) -> str:
+    """The sender's domain as a header may carry it: an internationalized one in its IDNA form
+    (``bücher.example`` → ``xn--bcher-kva.example``); ``localhost`` when it cannot be encoded."""
+    domain = sender_domain(from_email)
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "localhost"
+
+
 def reminder_message_id(message_pk: int, from_email: str) -> str:
     """The reminder's own ``Message-ID``: stable for the row, on the sender's domain."""
-    return f"<cart-recovery.{message_pk}.{_digest(message_pk)}@{sender_domain(from_email)}>"
+    return f"<cart-recovery.{message_pk}.{_digest(message_pk)}@{_ascii_domain(from_email)}>"
 
 
 def one_off_message_id(from_email: str) -> str:
     """A fresh ``Message-ID`` on the sender's domain, for previews and test sends."""
-    return make_msgid(domain=sender_domain(from_email))
+    return make_msgid(domain=_ascii_domain(from_email))
 
 
 def feedback_id(step: int, variant: int, from_email: str) -> str:
     """``step1:A:cart-recovery:shop.example.com``: what Gmail's feedback loop reports complaints by."""
     letter = VARIANT_LETTERS[variant] if 0 <= variant < len(VARIANT_LETTERS) else str(variant)
-    return f"step{step}:{letter}:cart-recovery:{sender_domain(from_email)}"
+    return f"step{step}:{letter}:cart-recovery:{_ascii_domain(from_email)}"
 
 
 def our_message_ids(text: str) -> set[int]:

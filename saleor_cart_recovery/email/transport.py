@@ -36,15 +36,28 @@ SMTP_TIMEOUT = 15
 MAX_SMTP_TIMEOUT = 60
 # Enhanced status codes (RFC 3463): 5.1.x / 5.2.x are about the mailbox (a bounce); others (5.7.x
 # policy, relay denied, blocklisted sender) are about us and must not suppress the shopper.
-_MAILBOX_STATUS = re.compile(rb"^\s*5\.[12]\.\d+")
-_ENHANCED_STATUS = re.compile(rb"^\s*\d\.\d+\.\d+")
+_LEADING_STATUS = re.compile(r"^\s*(\d\.\d+\.\d+)")
+_ANY_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 # The message's id in a relay's reply to DATA, after "Ok" / "queued as" (and an enhanced status).
 _QUEUED_ID = re.compile(rb"^\s*(?:\d\.\d+\.\d+\s+)?ok\b[:\s]*(?:queued as\s+)?<?([\w.@=+-]{6,200})>?", re.I)
 
 
+def blames_mailbox(status: str) -> bool:
+    """Whether an enhanced status (``5.1.1``) says the mailbox is the problem, not the sender."""
+    return status.startswith(("5.1.", "5.2."))
+
+
+def enhanced_status(text: str) -> str:
+    """The first enhanced status in a provider's report (``"smtp;550 5.1.1 unknown"`` → ``5.1.1``);
+    empty when it has none."""
+    match = _ANY_STATUS.search(text)
+    return match.group(1) if match else ""
+
+
 def _is_bounce(reply: bytes | str) -> bool:
-    text = reply if isinstance(reply, bytes) else str(reply).encode()
-    return bool(_MAILBOX_STATUS.match(text) or not _ENHANCED_STATUS.match(text))
+    text = reply.decode("ascii", "replace") if isinstance(reply, bytes) else str(reply)
+    match = _LEADING_STATUS.match(text)
+    return not match or blames_mailbox(match.group(1))
 
 
 def smtp_timeout() -> float:
@@ -101,7 +114,7 @@ def provider_message_id(message, data_replies: list[bytes]) -> str:
         return found[:255]
     for reply in data_replies:
         match = _QUEUED_ID.match(reply)
-        if match:
+        if match and not match.group(1).isdigit():  # Gmail's "2.0.0 OK 1709380800 …": a time, no id
             return match.group(1).decode("ascii", "replace")
     return ""
 

@@ -3,13 +3,16 @@ providers judge a sender by (Gmail acts on complaints above 0.1 % and blocks abo
 rate above 2 % says the list holds dead addresses).
 
 - **sent**: reminders handed to the mail server in the window;
-- **bounced**: addresses refused for good — by the mail server while sending, or reported later by
-  the provider (hard bounces and permanent rejections, and soft bounces that reached the limit);
-- **complained**: spam complaints the provider reported;
+- **bounced**: reminders refused for good — by the mail server while sending, or reported later by
+  the provider as a hard bounce or permanent rejection (a soft bounce that reached the limit
+  suppresses the address but is counted under **soft_bounced**, like every final soft bounce);
+- **complained**, **unsubscribed**: spam complaints and unsubscribes the provider reported;
 - **delivered**: deliveries the provider reported. When it reports them, the complaint rate is
   per delivered message (what Gmail measures); else per sent one.
 
-Events count in the window they occurred in. Two queries per channel whatever the window, each
+Only events matched to one of our reminders count: a bounce of an order confirmation to the same
+address suppresses it but says nothing about our sending. Events count in the window they
+occurred in. Two queries per channel whatever the window, each
 bounded by the window (messages by ``handed_over_at``, events by the (channel, kind, time) index).
 """
 
@@ -49,7 +52,7 @@ def rates(channel_slug: str, now: datetime) -> dict:
         },
     )
     events = ProviderEvent.objects.filter(
-        channel_slug=channel_slug, occurred_at__gte=longest, occurred_at__lte=now
+        channel_slug=channel_slug, occurred_at__gte=longest, occurred_at__lte=now, message__isnull=False
     ).aggregate(
         **{
             f"{kind}_{d}": Count("id", filter=Q(kind=kind, occurred_at__gte=since[d]))

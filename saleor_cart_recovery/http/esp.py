@@ -9,12 +9,16 @@ where the provider signs (Mailgun, MailerSend; SendGrid and Mailtrap when a key 
 channels' configuration instead of Django's settings (anymail's views take them as keyword
 arguments), so the owner sets them in the Dashboard:
 
-- The channels considered are those that tracked carts (only they can have mailed anyone); a
-  request counts for each of them whose ``esp_webhook_secret`` (and signing key) it carries. On the
-  per-channel path only that channel is considered.
+- The channels considered are those that tracked carts (only they can have mailed anyone) and
+  name this path's provider as their ``esp_provider``: a channel's credentials are never accepted
+  on another provider's path (a signing key would be bypassed through one that does not sign). A
+  request counts for each of them whose ``esp_webhook_secret`` (and signing key) it carries. On
+  the per-channel path only that channel is considered.
 - No Authorization header → 401 with a Basic challenge (Amazon SNS sends its credentials only
-  after one); credentials or signature no channel accepts → 403; a body anymail cannot read → 400.
-  Nothing is recorded then. A database failure answers 503: providers retry, and what was
+  after one); credentials or signature no channel accepts → 403 (the basic auth is compared before
+  anymail reads the body, so a caller without the secret learns nothing about its parsing); a body
+  anymail cannot read → 400. Nothing is recorded then. One event the database cannot store is
+  logged and skipped; a failure of the database itself answers 503: providers retry, and what was
   recorded before it counts once.
 - Amazon SNS subscriptions are not confirmed automatically (that needs AWS credentials in Saleor):
   the confirmation request is logged with its SubscribeURL, and docs/deliverability.md says how to
@@ -32,6 +36,7 @@ from typing import Any
 
 from anymail.exceptions import AnymailWebhookValidationFailure
 from anymail.signals import EventType, RejectReason
+from anymail.utils import get_request_basic_auth
 from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
 from anymail.webhooks.base import AnymailCoreWebhookView
 from anymail.webhooks.brevo import BrevoTrackingWebhookView
@@ -44,29 +49,34 @@ from anymail.webhooks.sendgrid import SendGridTrackingWebhookView
 from anymail.webhooks.sparkpost import SparkPostTrackingWebhookView
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
+from ..email.transport import enhanced_status
 from ..exceptions import BadToken
 from ..models import ProviderEventKind, RecoveryCart, channels_in
 from ..series.provider_events import MAX_EVENTS, ReportedEvent, record_events
 from ..settings.channel import ProviderWebhookAuth
+from ..settings.formats import ESP_PROVIDERS
 from ..shop import get_shop
 from .base import Endpoint, json_response
 
 logger = logging.getLogger(__name__)
 
-# Provider (the URL's name, as anymail's own URLs name it) → anymail's tracking view, the keyword its
-# signing key goes in, and whether the provider's webhooks cannot be checked without that key.
-PROVIDERS: dict[str, tuple[type[AnymailCoreWebhookView], str, bool]] = {
-    "amazon_ses": (AmazonSESTrackingWebhookView, "", False),
-    "brevo": (BrevoTrackingWebhookView, "", False),
-    "mailersend": (MailerSendTrackingWebhookView, "signing_secret", True),
-    "mailgun": (MailgunTrackingWebhookView, "webhook_signing_key", True),
-    "mailjet": (MailjetTrackingWebhookView, "", False),
-    "mailtrap": (MailtrapTrackingWebhookView, "tracking_secret", False),
-    "postmark": (PostmarkTrackingWebhookView, "", False),
-    "sendgrid": (SendGridTrackingWebhookView, "tracking_webhook_verification_key", False),
-    "sparkpost": (SparkPostTrackingWebhookView, "", False),
+# Provider (the URL's name, as anymail's own URLs name it: ESP_PROVIDERS) → anymail's tracking view
+# and the keyword its signing key goes in ("" where the provider does not sign).
+PROVIDERS: dict[str, tuple[type[AnymailCoreWebhookView], str]] = {
+    "amazon_ses": (AmazonSESTrackingWebhookView, ""),
+    "brevo": (BrevoTrackingWebhookView, ""),
+    "mailersend": (MailerSendTrackingWebhookView, "signing_secret"),
+    "mailgun": (MailgunTrackingWebhookView, "webhook_signing_key"),
+    "mailjet": (MailjetTrackingWebhookView, ""),
+    "mailtrap": (MailtrapTrackingWebhookView, "tracking_secret"),
+    "postmark": (PostmarkTrackingWebhookView, ""),
+    "sendgrid": (SendGridTrackingWebhookView, "tracking_webhook_verification_key"),
+    "sparkpost": (SparkPostTrackingWebhookView, ""),
 }
+# The longest address stored (RFC 5321's limit): a longer one is none we mailed.
+MAX_EMAIL = 254
 # Anymail's view options that are not secrets: ours, whatever Django's ANYMAIL settings say.
 _FIXED_OPTIONS: dict[str, dict[str, Any]] = {"amazon_ses": {"auto_confirm_sns_subscriptions": False}}
 
@@ -97,14 +107,15 @@ class ProviderEventsEndpoint(Endpoint):
             response["WWW-Authenticate"] = 'Basic realm="saleor-cart-recovery provider events"'
             return response
         try:
-            candidates = _candidates(channel_slug)
+            candidates = _candidates(channel_slug, provider)
         except Exception:  # the database, not the request: the provider retries later
             logger.exception("cart recovery: could not read the channels' webhook settings")
             return _refuse("try again later", 503)
         try:
             view, channels = _authenticate(request, provider, candidates)
         except _Unreadable as exc:
-            return _refuse(f"malformed {provider} webhook: {exc.__cause__}", 400)
+            logger.warning("cart recovery: unreadable %s webhook: %r", provider, exc.__cause__)
+            return _refuse(f"malformed {provider} webhook", 400)
         if view is None:
             return _refuse("credentials or signature not accepted", 403)
         try:
@@ -119,7 +130,7 @@ class ProviderEventsEndpoint(Endpoint):
         events = [event for event in (_reported(provider, item, now) for item in parsed) if event]
         try:
             recorded = record_events(events, channels, now=now)
-        except Exception:  # the database, not the request: what was recorded stays, a retry adds the rest
+        except Exception:  # the database itself (each event's own errors are skipped there): retry later
             logger.exception("cart recovery: could not record %s events", provider)
             return _refuse("try again later", 503)
         return json_response({"events": len(parsed), "recorded": recorded}, 200)
@@ -133,7 +144,10 @@ def _refuse(message: str, status: int) -> HttpResponse:
     return HttpResponse(message, status=status, content_type="text/plain")
 
 
-def _candidates(channel_slug: str | None) -> dict[str, ProviderWebhookAuth]:
+def _candidates(channel_slug: str | None, provider: str) -> dict[str, ProviderWebhookAuth]:
+    """The channels mailed through ``provider`` (their ``esp_provider``) with a secret set: another
+    provider's path never authenticates them, so a channel's signing key cannot be bypassed through
+    a provider that does not sign."""
     shop = get_shop()
     slugs = [channel_slug] if channel_slug else channels_in(RecoveryCart)
     found = {}
@@ -141,7 +155,7 @@ def _candidates(channel_slug: str | None) -> dict[str, ProviderWebhookAuth]:
         stored = shop.stored_configuration(slug)
         if stored:
             auth = ProviderWebhookAuth.from_stored(stored)
-            if auth.secret:
+            if auth.secret and auth.provider == provider:
                 found[slug] = auth
     return found
 
@@ -152,16 +166,20 @@ def _authenticate(
     """anymail's view for the first credentials that pass its validators, and every channel whose
     credentials pass; ``(None, [])`` when none does. One check per distinct credentials, not per
     channel. Raises :class:`_Unreadable` for a request too malformed to check."""
-    view_class, key_option, key_required = PROVIDERS[provider]
+    view_class, key_option = PROVIDERS[provider]
+    signs = ESP_PROVIDERS[provider]
     by_credentials: dict[tuple[str, str], list[str]] = {}
     for slug, auth in candidates.items():
-        key = auth.signing_key if key_option else ""
-        if key_required and not key:
-            continue
+        key = auth.signing_key
+        if (signs == "required" and not key) or (key and not signs):
+            continue  # settings validation refuses both; a stored value read alone may still say so
         by_credentials.setdefault((auth.secret, key), []).append(slug)
     accepted: AnymailCoreWebhookView | None = None
     channels: list[str] = []
+    given = get_request_basic_auth(request) or ""
     for (secret, key), slugs in by_credentials.items():
+        if not constant_time_compare(given, secret):
+            continue  # before anymail's validators, some of which read the body first (SES)
         options: dict[str, Any] = {"webhook_secret": [secret], **_FIXED_OPTIONS.get(provider, {})}
         if key_option:
             options[key_option] = key or None
@@ -212,53 +230,108 @@ SPARKPOST_SOFT_CLASSES = ("20", "21", "22", "23", "24", "70")
 # A bounce for one of these reasons blames the sender or the content (a block list, a spam filter),
 # not the address: it suppresses nobody.
 _NOT_THE_ADDRESS = (RejectReason.BLOCKED, RejectReason.SPAM)
-
+# Enhanced statuses (RFC 3463) that put a permanent failure on the sender or the message: security and
+# policy (5.7.x, e.g. DMARC or a block list), content (5.6.x), message too big (5.3.4).
+_SENDER_STATUSES = ("5.7.", "5.6.", "5.3.4")
+# A rejection for one of these reasons says the address must not be mailed. RejectReason.SPAM is
+# not here: most providers use it for a spam filter's verdict on the content; only a rejection
+# because the address complained before (:func:`_previous_complainer`) is a complaint.
 _REJECTED = {
     RejectReason.BOUNCED: ProviderEventKind.BOUNCED,
     RejectReason.INVALID: ProviderEventKind.BOUNCED,
-    RejectReason.SPAM: ProviderEventKind.COMPLAINED,
     RejectReason.UNSUBSCRIBED: ProviderEventKind.UNSUBSCRIBED,
 }
+# anymail's DEFERRED (the provider retries) is no bounce: only the final failure is reported.
 _KINDS = {
     EventType.DELIVERED: ProviderEventKind.DELIVERED,
-    EventType.DEFERRED: ProviderEventKind.SOFT_BOUNCED,
     EventType.COMPLAINED: ProviderEventKind.COMPLAINED,
     EventType.UNSUBSCRIBED: ProviderEventKind.UNSUBSCRIBED,
 }
 
 
+def _previous_complainer(provider: str, raw: Any) -> bool:
+    """Whether the provider refused the message because the address reported spam before
+    (SendGrid's "Spam Reporting Address", Mailjet's "spam reporter", Mailgun's code 607)."""
+    if not isinstance(raw, dict):
+        return False
+    if provider == "sendgrid":
+        return "spam reporting address" in (
+            str(raw.get("reason", "")).lower(),
+            str(raw.get("type", "")).lower(),
+        )
+    if provider == "mailjet":
+        return str(raw.get("error", "")).lower() == "spam reporter"
+    if provider == "mailgun":
+        data = raw.get("event-data")
+        status = data.get("delivery-status") if isinstance(data, dict) else None
+        code = status.get("code") if isinstance(status, dict) else raw.get("code")
+        return str(code) == "607"
+    return False
+
+
+def _bounce_kind(provider: str, event) -> str | None:
+    """A bounce by the provider's own verdict, corrected by its enhanced status: 4.x.x is temporary,
+    a policy or content status (:data:`_SENDER_STATUSES`) blames the sender, any other 5.x.x is the
+    hard bounce the provider reported (servers say "mailbox unavailable" with 5.1.1 as often as with
+    5.5.0 or 5.4.1); without a status, a hard bounce unless anymail could not name the reason.
+
+    Stricter than the SMTP hand-over's rule (:func:`..email.transport.blames_mailbox`, only 5.1.x /
+    5.2.x), which has no provider classifying the failure for it."""
+    if event.reject_reason in _NOT_THE_ADDRESS:
+        return None
+    if event.reject_reason == RejectReason.TIMED_OUT or _soft(provider, event.esp_event):
+        return ProviderEventKind.SOFT_BOUNCED
+    status = enhanced_status(str(event.mta_response or "")) or enhanced_status(str(event.description or ""))
+    if status.startswith("4."):
+        return ProviderEventKind.SOFT_BOUNCED
+    if status.startswith("5."):
+        return None if status.startswith(_SENDER_STATUSES) else ProviderEventKind.BOUNCED
+    return None if event.reject_reason == RejectReason.OTHER else ProviderEventKind.BOUNCED
+
+
 def _kind(provider: str, event) -> str | None:
-    """Our kind for an anymail event; ``None`` for what we do not act on (opens, clicks, queued, a
-    rejection that blames the content or the sender rather than the address)."""
+    """Our kind for an anymail event; ``None`` for what we do not act on (opens, clicks, queued,
+    deferred, a rejection that blames the content or the sender rather than the address)."""
+    if event.event_type in (EventType.BOUNCED, EventType.REJECTED) and _previous_complainer(
+        provider, event.esp_event
+    ):
+        return ProviderEventKind.COMPLAINED
     if event.event_type == EventType.BOUNCED:
-        if event.reject_reason in _NOT_THE_ADDRESS:
-            return None
-        soft = event.reject_reason == RejectReason.TIMED_OUT or _soft(provider, event.esp_event)
-        return ProviderEventKind.SOFT_BOUNCED if soft else ProviderEventKind.BOUNCED
+        return _bounce_kind(provider, event)
     if event.event_type == EventType.REJECTED:
         return _REJECTED.get(event.reject_reason)
     return _KINDS.get(event.event_type)
 
 
+def _text(value: Any, limit: int) -> str:
+    """``value`` as text PostgreSQL stores: without NUL characters, at most ``limit`` characters."""
+    return str(value or "").replace("\x00", "")[:limit]
+
+
 def _reported(provider: str, event, now) -> ReportedEvent | None:
     kind = _kind(provider, event)
-    if kind is None or not event.recipient:
+    email = _text(event.recipient, 1000).strip()
+    if kind is None or not email:
+        return None
+    if len(email) > MAX_EMAIL:  # no address we mail is that long
+        logger.warning(
+            "cart recovery: %s reported an address of %d characters; skipped", provider, len(email)
+        )
         return None
     raw = json.dumps(event.esp_event, default=str, sort_keys=True)
     identity = event.event_id or hashlib.sha256(raw.encode()).hexdigest()
     occurred_at = event.timestamp or now
     if timezone.is_naive(occurred_at):
         occurred_at = occurred_at.replace(tzinfo=UTC)
-    description = event.description or event.mta_response or ""
     return ReportedEvent(
         provider=provider,
         kind=kind,
-        email=str(event.recipient),
-        occurred_at=occurred_at,
+        email=email,
+        occurred_at=min(occurred_at, now),  # a provider's clock ahead of ours is not the future
         identity=str(identity),
-        provider_message_id=str(event.message_id or "")[:255],
+        provider_message_id=_text(event.message_id, 255),
         raw=raw,
-        description=str(description),
+        description=_text(event.description or event.mta_response, 255),
     )
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..exceptions import ConfigurationError
 from .email_copy import CopyLine, text_on
-from .formats import AUTO, DISCOUNT, PERCENTAGE, Cadence, SmtpConfig, Subject
+from .formats import AUTO, DISCOUNT, ESP_PROVIDERS, PERCENTAGE, Cadence, SmtpConfig, Subject
 from .parsers import normalize_language
 from .registry import BY_NAME, DEFAULTS
 from .sending_rules import CONSENTED, FrequencyCap, QuietWindow
@@ -106,8 +106,10 @@ class EmailLook:
 
 @dataclass(frozen=True)
 class ProviderWebhookAuth:
-    """What the mail provider's event webhooks must carry to count for the channel."""
+    """What the mail provider's event webhooks must carry to count for the channel, and on which
+    provider's path."""
 
+    provider: str  # an ESP_PROVIDERS name; "" → refused
     secret: str  # "user:password" (basic auth); "" → refused
     signing_key: str  # the provider's own signing key, where it signs ("" → none)
 
@@ -116,7 +118,7 @@ class ProviderWebhookAuth:
         """Read from a channel's stored configuration on their own, so a channel whose other
         settings no longer parse still takes its provider's events; a bad value reads as empty."""
         values = []
-        for name in ("esp_webhook_secret", "esp_signing_key"):
+        for name in ("esp_provider", "esp_webhook_secret", "esp_signing_key"):
             try:
                 values.append(BY_NAME[name].parse(str(stored.get(name) or "")))
             except ValueError:
@@ -310,7 +312,9 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
         ),
         look=EmailLook(copy=v["email_copy"], brand_color=v["brand_color"], logo_url=v["logo_url"]),
         retention=v["retention"],
-        provider_webhooks=ProviderWebhookAuth(v["esp_webhook_secret"], v["esp_signing_key"]),
+        provider_webhooks=ProviderWebhookAuth(
+            v["esp_provider"], v["esp_webhook_secret"], v["esp_signing_key"]
+        ),
     )
 
 
@@ -387,6 +391,20 @@ def _email_copy(v: dict) -> str | None:
     return None
 
 
+def _esp_provider(v: dict) -> str | None:
+    provider, key = v["esp_provider"], v.get("esp_signing_key")
+    signs = ESP_PROVIDERS.get(provider)
+    if not provider:
+        if v.get("esp_webhook_secret"):
+            return "required with a provider webhook secret: the provider whose webhooks carry it"
+        return None
+    if signs == "required" and v.get("esp_webhook_secret") and key == "":
+        return f"{provider} signs its webhooks: set the provider webhook signing key too"
+    if not signs and key:
+        return f"{provider} does not sign its webhooks: leave the provider webhook signing key empty"
+    return None
+
+
 _CROSS_CHECKS: tuple[tuple[str, Callable[[dict], str | None]], ...] = (
     ("subjects", _subjects),
     ("cadences", _cadences),
@@ -394,4 +412,5 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict], str | None]], ...] = (
     ("coupon_value", _coupon_value),
     ("step_content", _step_content),
     ("email_copy", _email_copy),
+    ("esp_provider", _esp_provider),
 )

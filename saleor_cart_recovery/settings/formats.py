@@ -212,6 +212,30 @@ def parse_webhook_secret(text: str) -> str:
     return value
 
 
+# The mail providers whose event webhooks are read (django-anymail's names, the webhook path's
+# ``<provider>``) and whether each signs its posts: "required" (refused without its key), "optional"
+# (checked when the key is set) or "" (never signs: the basic-auth secret alone authenticates).
+ESP_PROVIDERS = {
+    "amazon_ses": "",
+    "brevo": "",
+    "mailersend": "required",
+    "mailgun": "required",
+    "mailjet": "",
+    "mailtrap": "optional",
+    "postmark": "",
+    "sendgrid": "optional",
+    "sparkpost": "",
+}
+
+
+def parse_esp_provider(text: str) -> str:
+    """One of :data:`ESP_PROVIDERS`; empty stays empty (events refused)."""
+    value = text.strip().lower()
+    if value and value not in ESP_PROVIDERS:
+        raise ValueError(f"must be one of {', '.join(ESP_PROVIDERS)}")
+    return value
+
+
 def parse_signing_key(text: str) -> str:
     """A provider's webhook signing key, one line of printable ASCII; empty stays empty."""
     value = text.strip()

@@ -139,6 +139,22 @@ FIELDS: tuple[Field, ...] = (
         example="smtp://user:pass@mail.example.com:587?tls=true",
     ),
     Field(
+        "esp_provider",
+        "Mail provider",
+        STRING,
+        "",
+        formats.parse_esp_provider,
+        "The provider whose event webhooks report on this channel's mail: "
+        + ", ".join(formats.ESP_PROVIDERS)
+        + ". Its events are accepted only on its own webhook path. Empty: provider events are refused.",
+        example="postmark",
+        doc="The mail provider whose event webhooks report on this channel's reminders, as the webhook path "
+        "names it: " + ", ".join(f"`{name}`" for name in formats.ESP_PROVIDERS) + ". The channel's "
+        "secret (and signing key) are accepted only on that provider's path, so a signing key cannot "
+        "be bypassed by posting to a provider that does not sign. Required with a webhook secret. "
+        "Empty: events are refused for this channel.",
+    ),
+    Field(
         "esp_webhook_secret",
         "Provider webhook secret",
         SECRET,
