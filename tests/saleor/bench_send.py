@@ -236,7 +236,7 @@ def main() -> None:
     try:
         import saleor  # noqa: F401
     except ImportError:
-        print("skipped: Saleor 3.23 is not importable (docs/development.md 'The Saleor suite')")
+        print("skipped: Saleor 3.23 is not importable (docs/development.md#the-saleor-suite)")
         return
     with tempfile.TemporaryDirectory() as baseline_dir:
         archive = subprocess.run(

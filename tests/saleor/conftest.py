@@ -1,6 +1,6 @@
 """Fixtures for the suite that runs against a real Saleor of a supported version.
 
-Run with Saleor's own test settings (see docs/development.md 'The Saleor suite'):
+Run with Saleor's own test settings (see docs/development.md#the-saleor-suite):
 
     pytest tests/saleor --ds=saleor.tests.settings --reuse-db
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from saleor_cart_recovery.saleor_versions import is_supported, unsupported_message
 
-SKIP_REASON = "Saleor not importable; see docs/development.md 'The Saleor suite'"
+HOW_TO_INSTALL = "docs/development.md#the-saleor-suite"
+SKIP_REASON = f"Saleor not importable; see {HOW_TO_INSTALL}"
 # The one module collected without a usable Saleor: it reports the skip or the failure.
 ENVIRONMENT_MODULE = "test_environment.py"
 
@@ -36,11 +37,11 @@ def _saleor_problem() -> str | None:
     version = getattr(saleor, "__version__", "")
     if not is_supported(version):
         found_in = Path(saleor.__file__).parent
-        return f"{unsupported_message(version)} (found in {found_in}); see docs/development.md 'The Saleor suite'"
+        return f"{unsupported_message(version)} (found in {found_in}); see {HOW_TO_INSTALL}"
     from django.conf import settings
 
     if "saleor.checkout" not in getattr(settings, "INSTALLED_APPS", ()):
-        return "Django settings are not Saleor's: pass --ds=saleor.tests.settings (docs/development.md 'The Saleor suite')"
+        return f"Django settings are not Saleor's: pass --ds=saleor.tests.settings ({HOW_TO_INSTALL})"
     return None
 
 
