@@ -20,7 +20,7 @@ from django.conf import settings
 from ..settings.channel import RecoverySettings, validate_for_activation
 from ..shop import CartSnapshot, DashboardInstall, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct
 from . import auth, installation
-from .client import AppTokenRevoked, SaleorClient
+from .client import READ_TIMEOUT, AppTokenRevoked, SaleorClient
 from .manifest import EXTENSIONS, dashboard_url
 from .models import ChannelSettings, Installation
 
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 def _client(api_url: str, token: str) -> SaleorClient:
     """One client per installation and process, so a worker keeps its HTTP connections to Saleor
     open across batches (a reinstall brings a new token, hence a new client)."""
-    return SaleorClient(api_url, token)
+    return SaleorClient(api_url, token, timeout=getattr(settings, "SALEOR_API_TIMEOUT", READ_TIMEOUT))
 
 
 class AppShop:
