@@ -122,7 +122,7 @@ enum PermissionEnum {
   MANAGE_CHECKOUTS MANAGE_ORDERS MANAGE_DISCOUNTS MANAGE_PRODUCTS MANAGE_USERS MANAGE_CHANNELS MANAGE_APPS
 }
 type Permission { code: PermissionEnum! name: String! }
-type App { id: ID! permissions: [Permission!] }
+type App { id: ID! isActive: Boolean permissions: [Permission!] }
 type VoucherCode { id: ID! code: String used: Int }
 type Voucher {
   id: ID! name: String endDate: DateTime used: Int!
@@ -472,7 +472,8 @@ class _Denied(GraphQLError):
 
 class StandinSaleor:
     """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
-    received (``received``: one ``(operation name, variables)`` per HTTP request)."""
+    received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
+    every HTTP request, faulted ones included)."""
 
     def __init__(self, shop: StandinShop | None = None):
         self.shop = shop or StandinShop()
@@ -481,6 +482,7 @@ class StandinSaleor:
         self.fault: str | None = None
         self.delay = 0.0
         self.received: list[tuple[str, dict]] = []
+        self.hits = 0  # HTTP requests to the API, answered or not (a fault answers before ``received``)
         self._routes: dict[
             tuple[str, str], Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict, bytes]]
         ] = {}
@@ -627,7 +629,11 @@ class StandinSaleor:
                     "To access this path, you need one of the following permissions: "
                     "AUTHENTICATED_STAFF_USER, AUTHENTICATED_APP"
                 )
-            return {"id": self.app_id, "permissions": [{"code": c, "name": c} for c in shop.app_permissions]}
+            return {
+                "id": self.app_id,
+                "isActive": True,
+                "permissions": [{"code": c, "name": c} for c in shop.app_permissions],
+            }
 
         def user(root, info, id=None, email=None):
             return shop.users.get(id or "") or next(
@@ -764,6 +770,8 @@ def _handler(standin: StandinSaleor):
             if (method, path) in standin._routes:
                 self._reply(*standin._routes[(method, path)](self, body))
                 return
+            with standin._lock:
+                standin.hits += 1
             if standin.fault == "down":
                 self.close_connection = True
                 self.connection.close()
