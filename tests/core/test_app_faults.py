@@ -184,7 +184,10 @@ class App:
         """The Dashboard's Cart recovery page, opened with the token Saleor's Dashboard gives it."""
         found = Installation.objects.get()
         token = self.saleor.signing.staff(
-            type="thirdparty", app=found.app_id, permissions=["MANAGE_CHECKOUTS"]
+            type="thirdparty",
+            app=found.app_id,
+            permissions=["MANAGE_CHECKOUTS"],
+            issuer=self.saleor.api.api_url,
         )
         return requests.post(
             f"{self.server.url}/dashboard/overview",
