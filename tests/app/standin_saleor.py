@@ -7,6 +7,7 @@ failing, switched on by the test:
 - ``fault = "down"``: the connection is closed without an answer;
 - ``fault = "error"``: HTTP 502 (a proxy in front of a crashed Saleor);
 - ``fault = "slow"``: the answer comes after ``delay`` seconds;
+- ``fault = "unauthorized"``: HTTP 401 (Saleor refusing the token outright);
 - ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous.
 
 Others extend it with :meth:`StandinSaleor.route` (e.g. JWKS, an app's webhook target).
@@ -780,6 +781,10 @@ def _handler(standin: StandinSaleor):
                 time.sleep(standin.delay)
             if standin.fault == "error":
                 self._reply(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>")
+                return
+            if standin.fault == "unauthorized":
+                refused = b'{"errors": [{"message": "Invalid token"}]}'
+                self._reply(401, {"Content-Type": "application/json"}, refused)
                 return
             if method != "POST" or path != "/graphql/":
                 self._reply(404, {"Content-Type": "text/plain"}, b"not found")

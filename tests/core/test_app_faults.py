@@ -327,7 +327,7 @@ def test_webhooks_delivered_twice_and_out_of_order(app, app_worker, smtp_server)
     assert RecoveryCart.objects.count() == 3
 
 
-@pytest.mark.parametrize("how", ["app_deleted", "token_revoked"])
+@pytest.mark.parametrize("how", ["app_deleted", "token_revoked", "saleor_401"])
 def test_the_app_uninstalled_mid_series(app, app_worker, smtp_server, how):
     _, inbox = smtp_server
     app.abandon(4, "first")
@@ -341,9 +341,13 @@ def test_the_app_uninstalled_mid_series(app, app_worker, smtp_server, how):
         # when Saleor deletes the app (and retries the webhook)
         for _ in range(2):
             assert app.deliver("app_deleted", {"app": {"id": app.saleor.api.app_id}}).status_code == 204
-    else:
-        # when the app's token is deleted in Saleor, unknown to the App until it asks
+    elif how == "token_revoked":
+        # when the app's token is deleted in Saleor, unknown to the App until it asks (Saleor then
+        # takes its requests as anonymous)
         app.saleor.api.revoke()
+    else:
+        # when Saleor (or a proxy in front of it) answers 401 to the token
+        app.saleor.api.fault = "unauthorized"
     beat.now += timedelta(days=1)
     asked = app.saleor.requests_during(lambda: beat.until_handled(app_worker))
     # then nothing more goes out, the due steps are recorded as not sent, at most one request told the
@@ -351,7 +355,7 @@ def test_the_app_uninstalled_mid_series(app, app_worker, smtp_server, how):
     assert len(inbox.received) == 4 and not inbox.to(next(iter(later)))
     found = Installation.objects.get()
     assert not found.installed, found.uninstall_reason
-    assert asked <= (0 if how == "app_deleted" else 2), app.saleor.api.operations()[-5:]
+    assert asked <= {"app_deleted": 0, "token_revoked": 2, "saleor_401": 1}[how], app.saleor.api.operations()
     unsent = RecoveryMessage.objects.exclude(status=MessageStatus.SENT)
     assert set(unsent.values_list("status", "reason", "attempts")) <= {
         (MessageStatus.SKIPPED, Reason.PLUGIN_INACTIVE, 0),
@@ -373,18 +377,23 @@ def test_the_app_server_restarted_between_webhooks(app, app_server, app_worker, 
     _, inbox = smtp_server
     first = app.abandon(2, "before")
     fetched = app.saleor.jwks_fetches
-    # when the server is killed (a webhook meanwhile is not delivered: Saleor retries it) and restarts
+    # when the server is killed, a webhook meanwhile fails to be delivered, and the server restarts
     app_server.stop()
+    retried = "retried@example.com"
+    checkout = app.saleor.api.shop.add_checkout("main", retried, [(app.saleor.variant, 1)])
+    payload = checkout_payload(checkout["token"], retried, timezone.now() - timedelta(hours=2))
     with pytest.raises(requests.ConnectionError):
-        app.abandon(1, "while-down")
+        app.deliver("checkout_updated", payload)
     app_server.start()
-    # then it verifies webhooks after fetching Saleor's keys once, with the installation it had
+    # then Saleor's retry of that webhook and the next ones are verified after fetching Saleor's keys
+    # once, with the installation the server had (no new registration)
+    assert app.deliver("checkout_updated", payload).status_code == 204
     second = app.abandon(3, "after")
     assert app.saleor.jwks_fetches == fetched + 1
     assert Installation.objects.get().installed
     Beat().until_handled(app_worker)
-    figures = tally("App server restarted", inbox, [*first, *second])
-    assert figures == {"delivered": 5, "duplicates": 0, "lost": 0, "interrupted": 0}
+    figures = tally("App server restarted", inbox, [*first, retried, *second])
+    assert figures == {"delivered": 6, "duplicates": 0, "lost": 0, "interrupted": 0}
 
 
 def test_two_app_workers_send_each_step_once(app, app_workers, app_worker, smtp_server):
