@@ -84,6 +84,8 @@ def test_a_missing_or_bad_variable_stops_the_command_with_its_name(environment):
     assert failed.returncode != 0 and "DATABASE_URL must name a PostgreSQL database" in failed.stderr
     failed = _manage({**environment, "EMAIL_URL": "ftp://mail.example.com"}, "check")
     assert failed.returncode != 0 and "EMAIL_URL is not a valid URL" in failed.stderr
+    failed = _manage({**environment, "SALEOR_API_TIMEOUT": "soon"}, "check")
+    assert failed.returncode != 0 and "SALEOR_API_TIMEOUT must be a number of seconds" in failed.stderr
 
 
 def test_the_celery_app_runs_the_cores_tasks_with_beat_reading_the_database(environment):
