@@ -159,8 +159,8 @@ class AppShop:
         found = installation.stored()
         if not updated or found is None:
             raise installation.NotInstalled(
-                "install the app in the Saleor Dashboard first: Extensions → Install external app → "
-                f"{settings.APP_URL}/api/manifest"
+                "install the app in the Saleor Dashboard first: Extensions → Installed → Add Extension → "
+                f"Install from manifest → {settings.APP_URL}/api/manifest"
             )
         return DashboardInstall(
             app_id=found.app_id,

@@ -28,7 +28,7 @@ SIGNATURE_HEADER = "Saleor-Signature"
 EVENT_HEADER = "Saleor-Event"
 UNINSTALLED = (
     "Cart Recovery is uninstalled from Saleor: no reminder goes out. Install the app again "
-    "(Extensions → Install external app) to resume."
+    "(Extensions → Installed → Add Extension → Install from manifest) to resume."
 )
 
 
