@@ -164,5 +164,5 @@ def test_the_dashboard_command_sets_which_dashboards_may_frame_the_pages(install
 
 
 def test_the_dashboard_command_before_the_install_says_how_to_install(app_client):
-    with pytest.raises(NotInstalled, match="Install external app"):
+    with pytest.raises(NotInstalled, match="Install from manifest"):
         call_command("cart_recovery_dashboard", stdout=StringIO())
