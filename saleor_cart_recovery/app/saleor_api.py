@@ -171,9 +171,11 @@ def _warehouses(channel: Mapping | None) -> set[str]:
     return {warehouse["id"] for warehouse in (channel or {}).get("warehouses") or ()}
 
 
-def _order(node: Mapping) -> tuple[OrderRef, str, list[str]]:
-    """An order as :func:`match_orders` takes it (the address shown is the order's, else its
-    account's)."""
+def read_order(node: Mapping) -> tuple[OrderRef, str, list[str]]:
+    """An order read with :data:`.queries.ORDER_FIELDS` (by a query or in a webhook's payload) as
+    :func:`match_orders` takes it: the order, its channel's slug, its addresses (the address shown
+    is the order's, else its account's). Raises ``KeyError``/``TypeError``/``ValueError`` on a node
+    without those fields."""
     account_email = (node.get("user") or {}).get("email") or ""
     checkout_id = node.get("checkoutId")
     gross = node["total"]["gross"]
@@ -346,7 +348,7 @@ class SaleorApi:
                 ]
             for node in nodes:
                 if node.get("status") != "DRAFT":
-                    found.setdefault(node["id"], _order(node))
+                    found.setdefault(node["id"], read_order(node))
             page = data["orders"]["pageInfo"]
             if not page["hasNextPage"]:
                 break
