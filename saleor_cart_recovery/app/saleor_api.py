@@ -7,7 +7,7 @@ keys or global IDs. Money is :class:`~decimal.Decimal` as Saleor wrote it (the c
 numbers as decimals). Every read is one request per call for a send batch (checkouts by alias, the
 rest by ``where``/``ids``); see :mod:`.queries` for the limits the documents respect.
 
-What the API cannot give that the plugin reads from the database (listed for the README):
+What the API cannot give that the plugin reads from the database (listed in docs/app.md):
 
 - **Stored checkout prices.** Reading any price of a checkout or its lines re-prices the checkout
   when its stored prices are older than Saleor's ``CHECKOUT_PRICES_TTL`` (an hour), tax apps
