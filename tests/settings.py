@@ -29,7 +29,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = "Test Shop <shop@example.com>"
 CART_RECOVERY_SHOP = "tests.shopapp.shop.DbShop"
 PUBLIC_URL = "http://shop.test"
-# The App host's settings (tests/app points them at loopback servers).
+# The App host's settings (the App tests point them at loopback servers).
 APP_URL = "http://app.test"
 SALEOR_API_URL = "http://saleor.test/graphql/"
 # The chaos suite runs workers with a short SMTP timeout to reach "the server stalled" quickly.

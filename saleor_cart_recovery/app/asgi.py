@@ -7,3 +7,5 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saleor_cart_recovery.app.settings")
 
 application = get_asgi_application()
+
+from . import celery  # noqa: E402, F401  (what the server enqueues goes to the app's broker)

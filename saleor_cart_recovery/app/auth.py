@@ -110,6 +110,32 @@ def staff_can_view_reports(request, channel_slug: str) -> bool | None:
         return None
 
 
+def staff_can_change_settings(request) -> bool:
+    """The port's rule (see :meth:`Shop.staff_can_change_settings`): MANAGE_PLUGINS, which
+    ``pluginUpdate`` needs, held by the caller's own token as Saleor answers for it (an active staff
+    member, or an active app); the same checks as :func:`staff_can_view_reports`, cached alike."""
+    token = _bearer(request)
+    if token is None:
+        return False
+    try:
+        if _is_jwt(token):
+            claims = verify_jwt(token)
+            if claims.get("type") not in ("access", THIRDPARTY):
+                return False
+            me = (ANSWERS.get(token, lambda: ask_with(token, ME)) or {}).get("me")
+            if not (me and me.get("isStaff") and me.get("isActive")):
+                return False
+            return ALSO_ALLOWED in _codes(me.get("userPermissions"))
+        app = (ANSWERS.get(token, lambda: ask_with(token, APP)) or {}).get("app")
+        return bool(app and app.get("isActive") and ALSO_ALLOWED in _codes(app.get("permissions")))
+    except SignatureInvalid as exc:
+        logger.info("cart recovery app: refused a caller's token: %s", exc)
+        return False
+    except (KeysUnavailable, SaleorUnavailable) as exc:
+        logger.warning("cart recovery app: could not check a caller's token: %s", exc)
+        return False
+
+
 def _codes(permissions) -> set[str]:
     return {permission["code"] for permission in permissions or ()}
 
@@ -181,4 +207,10 @@ def dashboard_viewer(token: str) -> DashboardViewer:
     )
     if not channels:
         raise DashboardRefused(403, "Your permission groups give you access to no channel.")
-    return DashboardViewer(email=me["email"], channels=channels)
+    # Saleor signs the user's own permissions into the token (``user_permissions``): saving needs
+    # MANAGE_PLUGINS, as pluginUpdate does, whether or not the app holds it.
+    return DashboardViewer(
+        email=me["email"],
+        channels=channels,
+        can_change_settings=ALSO_ALLOWED in (claims.get("user_permissions") or ()),
+    )

@@ -9,4 +9,6 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saleor_cart_recovery.app.settings")
     from django.core.management import execute_from_command_line
 
+    from . import celery  # noqa: F401  (the core's tasks enqueue on the app's broker, not a default one)
+
     execute_from_command_line(sys.argv)

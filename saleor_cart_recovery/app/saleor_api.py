@@ -7,7 +7,7 @@ keys or global IDs. Money is :class:`~decimal.Decimal` as Saleor wrote it (the c
 numbers as decimals). Every read is one request per call for a send batch (checkouts by alias, the
 rest by ``where``/``ids``); see :mod:`.queries` for the limits the documents respect.
 
-What the API cannot give that the plugin reads from the database (listed for the README):
+What the API cannot give that the plugin reads from the database (listed in docs/app.md):
 
 - **Stored checkout prices.** Reading any price of a checkout or its lines re-prices the checkout
   when its stored prices are older than Saleor's ``CHECKOUT_PRICES_TTL`` (an hour), tax apps
@@ -171,9 +171,11 @@ def _warehouses(channel: Mapping | None) -> set[str]:
     return {warehouse["id"] for warehouse in (channel or {}).get("warehouses") or ()}
 
 
-def _order(node: Mapping) -> tuple[OrderRef, str, list[str]]:
-    """An order as :func:`match_orders` takes it (the address shown is the order's, else its
-    account's)."""
+def read_order(node: Mapping) -> tuple[OrderRef, str, list[str]]:
+    """An order read with :data:`.queries.ORDER_FIELDS` (by a query or in a webhook's payload) as
+    :func:`match_orders` takes it: the order, its channel's slug, its addresses (the address shown
+    is the order's, else its account's). Raises ``KeyError``/``TypeError``/``ValueError`` on a node
+    without those fields."""
     account_email = (node.get("user") or {}).get("email") or ""
     checkout_id = node.get("checkoutId")
     gross = node["total"]["gross"]
@@ -346,7 +348,7 @@ class SaleorApi:
                 ]
             for node in nodes:
                 if node.get("status") != "DRAFT":
-                    found.setdefault(node["id"], _order(node))
+                    found.setdefault(node["id"], read_order(node))
             page = data["orders"]["pageInfo"]
             if not page["hasNextPage"]:
                 break

@@ -59,6 +59,9 @@ DATABASES = {"default": _database}
 
 CELERY_BROKER_URL = _required("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = False
+# A queue of its own: with a broker shared with Saleor's workers (both default to "celery"), each
+# side would otherwise take the other's tasks and drop them as unknown.
+CELERY_TASK_DEFAULT_QUEUE = "cart_recovery"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 

@@ -10,19 +10,25 @@ records ``plugin_inactive`` for due steps instead of retrying against a Saleor t
 import contextlib
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
+from ..exceptions import ConfigurationError
 from ..settings.channel import RecoverySettings, validate_for_activation
+from ..settings.registry import DEFAULTS
+from ..settings.validation import changes_to_save, validate_configuration
 from ..shop import CartSnapshot, DashboardInstall, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct
 from . import auth, installation
-from .client import READ_TIMEOUT, AppTokenRevoked, SaleorClient
+from .client import READ_TIMEOUT, AppTokenRevoked, SaleorClient, SaleorUnavailable
 from .manifest import EXTENSIONS, dashboard_url
 from .models import ChannelSettings, Installation
+from .saleor_api import SaleorApi
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +59,47 @@ class AppShop:
         row = ChannelSettings.objects.filter(channel_slug=channel_slug).first()
         if row is None:
             return None
-        return {item["name"]: str(item.get("value") or "") for item in row.configuration}
+        return _values(row.configuration)
+
+    def save_configuration(
+        self, channel_slug: str, values: Mapping[str, str | None], active: bool | None
+    ) -> bool:
+        """The port's save (see :meth:`Shop.save_configuration`) into the app's table: the stored
+        values with the changes merged in, the one check with the upsell products asked of Saleor,
+        written in one transaction (a channel's first save creates its row, inactive unless
+        ``active`` says otherwise); nothing is stored when a value is bad. A channel Saleor does not
+        have is refused, as ``pluginUpdate`` refuses it."""
+        changes = changes_to_save(values)
+        try:
+            known = {channel.slug for channel in self._ask("channels")}
+        except (installation.NotInstalled, AppTokenRevoked, SaleorUnavailable) as exc:
+            message = f"Saleor could not be asked for its channels: {exc}"
+            raise ConfigurationError({"channel": message}) from None
+        if channel_slug not in known:
+            message = f"Cart Recovery cannot be configured in channel '{channel_slug}': no such channel."
+            raise ConfigurationError({"channel": message})
+        with transaction.atomic():
+            row = ChannelSettings.objects.select_for_update().filter(channel_slug=channel_slug).first()
+            stored = _values(row.configuration) if row is not None else {}
+            merged = {**DEFAULTS, **stored, **changes}
+            now_active = (row is not None and row.active) if active is None else active
+            validate_configuration(
+                merged,
+                active=now_active,
+                unavailable_products=lambda refs: self.unavailable_products(channel_slug, refs),
+            )
+            ChannelSettings.objects.update_or_create(
+                channel_slug=channel_slug,
+                defaults={
+                    "configuration": [{"name": name, "value": value} for name, value in merged.items()],
+                    "active": now_active,
+                },
+            )
+        return now_active
 
     # -- Saleor's data, over its API ------------------------------------------------------------
 
-    def _api(self):
-        from .saleor_api import SaleorApi  # the GraphQL adapter (imported where the data side needs it)
-
+    def _api(self) -> SaleorApi:
         found = installation.current()
         if found is None:
             raise installation.NotInstalled(
@@ -146,6 +186,9 @@ class AppShop:
     def staff_can_view_reports(self, request, channel_slug: str) -> bool | None:
         return auth.staff_can_view_reports(request, channel_slug)
 
+    def staff_can_change_settings(self, request, channel_slug: str) -> bool:
+        return auth.staff_can_change_settings(request)
+
     def dashboard_viewer(self, token: str):
         return auth.dashboard_viewer(token)
 
@@ -182,3 +225,7 @@ class AppShop:
             "the App's Dashboard pages are removed by deleting the app in the Saleor Dashboard "
             "(Extensions → Installed → Cart Recovery)"
         )
+
+
+def _values(configuration: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    return {item["name"]: str(item.get("value") or "") for item in configuration}

@@ -8,13 +8,11 @@ and out-of-order delivery: a checkout's activity time is its ``updatedAt`` (the 
 older one), an order's refunds are absolute values, erasure of an erased address changes nothing.
 """
 
-import base64
 import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -23,6 +21,8 @@ from ..series.activity import record_activity, record_order, record_refund
 from ..series.retention import erase_address
 from ..shop import OrderRef, get_shop, usable_settings
 from . import installation
+from .queries import ORDER_FIELDS
+from .saleor_api import read_order
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Webhook:
     event_type: str
     fields: str
     handler: Callable[[Mapping[str, Any]], None]
+    fragments: str = ""  # the fragments ``fields`` spreads
 
     @property
     def event(self) -> str:
@@ -52,7 +53,7 @@ class Webhook:
 
     @property
     def query(self) -> str:
-        return f"subscription {{ event {{ ... on {self.event_type} {{ {self.fields} }} }} }}"
+        return f"subscription {{ event {{ ... on {self.event_type} {{ {self.fields} }} }} }}{self.fragments}"
 
     def manifest_entry(self, app_url: str) -> dict[str, Any]:
         return {
@@ -63,18 +64,6 @@ class Webhook:
             "targetUrl": f"{app_url}/{self.path}",
             "isActive": True,
         }
-
-
-def _global_pk(value: Any, kind: str) -> str:
-    """The database key inside a global ID of ``kind`` (orders and checkouts are keyed by UUID:
-    the same values the plugin host stores)."""
-    try:
-        found, _, pk = base64.b64decode(str(value), validate=True).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        raise PayloadInvalid(f"not a {kind} ID: {value!r}") from None
-    if found != kind or not pk:
-        raise PayloadInvalid(f"not a {kind} ID: {value!r}")
-    return pk
 
 
 def _when(value: Any) -> datetime:
@@ -125,40 +114,25 @@ def on_checkout(payload: Mapping[str, Any]) -> None:
     )
 
 
-ORDER_FIELDS = (
-    "order { id number checkoutId userEmail status created user { email } channel { slug } "
-    "total { gross { amount currency } } totalRefunded { amount } }"
-)
-
-
-def order_ref(node: Mapping[str, Any]) -> tuple[OrderRef, str]:
-    """The order as :class:`OrderRef` and its channel's slug."""
+def _order(payload: Mapping[str, Any]) -> tuple[OrderRef, str] | None:
+    """The payload's order and its channel's slug (read as the API's answers are)."""
+    node = _object(payload, "order")
+    if node is None:
+        return None
     try:
-        gross = node["total"]["gross"]
-        checkout_id = node.get("checkoutId")
-        order = OrderRef(
-            id=_global_pk(node["id"], "Order"),
-            number=str(node["number"]),
-            checkout_token=_global_pk(checkout_id, "Checkout") if checkout_id else "",
-            email=node.get("userEmail") or (node.get("user") or {}).get("email") or "",
-            total=Decimal(str(gross["amount"])),
-            currency=str(gross["currency"]),
-            created_at=_when(node["created"]),
-            refunded=Decimal(str((node.get("totalRefunded") or {}).get("amount") or 0)),
-            cancelled=node.get("status") == "CANCELED",
-        )
-        return order, str(node["channel"]["slug"])
-    except (KeyError, TypeError, ArithmeticError):
+        order, channel_slug, _ = read_order(node)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
         raise PayloadInvalid("order lacks id, number, total, created or channel") from None
+    return order, channel_slug
 
 
 def on_order_created(payload: Mapping[str, Any]) -> None:
     """The plugin's ``order_created``: stop the series of the order's checkout (or the buyer's
     recent carts), while Cart Recovery is active in the channel; a repeat changes nothing."""
-    node = _object(payload, "order")
-    if node is None:
+    found = _order(payload)
+    if found is None:
         return
-    order, channel_slug = order_ref(node)
+    order, channel_slug = found
     if usable_settings(channel_slug, get_shop())[0] is None:
         return
     record_order(order, channel_slug=channel_slug, at=timezone.now())
@@ -167,11 +141,9 @@ def on_order_created(payload: Mapping[str, Any]) -> None:
 def on_order_changed(payload: Mapping[str, Any]) -> None:
     """The plugin's ``order_cancelled`` / ``order_refunded`` / ``order_fully_refunded``: the order's
     refunds and cancellation as they are now, copied onto the carts it converted."""
-    node = _object(payload, "order")
-    if node is None:
-        return
-    order, _ = order_ref(node)
-    record_refund(order, at=timezone.now())
+    found = _order(payload)
+    if found is not None:
+        record_refund(found[0], at=timezone.now())
 
 
 def on_customer_deleted(payload: Mapping[str, Any]) -> None:
@@ -203,13 +175,14 @@ def on_app_status_changed(payload: Mapping[str, Any]) -> None:
     installation.status_changed(str(app.get("id")), app["isActive"], _when(payload.get("issuedAt")))
 
 
+ORDER = "order { ...OrderFields }"
 WEBHOOKS = (
     Webhook("CheckoutCreated", CHECKOUT_FIELDS, on_checkout),
     Webhook("CheckoutUpdated", CHECKOUT_FIELDS, on_checkout),
-    Webhook("OrderCreated", ORDER_FIELDS, on_order_created),
-    Webhook("OrderCancelled", ORDER_FIELDS, on_order_changed),
-    Webhook("OrderRefunded", ORDER_FIELDS, on_order_changed),
-    Webhook("OrderFullyRefunded", ORDER_FIELDS, on_order_changed),
+    Webhook("OrderCreated", ORDER, on_order_created, ORDER_FIELDS),
+    Webhook("OrderCancelled", ORDER, on_order_changed, ORDER_FIELDS),
+    Webhook("OrderRefunded", ORDER, on_order_changed, ORDER_FIELDS),
+    Webhook("OrderFullyRefunded", ORDER, on_order_changed, ORDER_FIELDS),
     Webhook("CustomerDeleted", "user { email }", on_customer_deleted),
     Webhook("AppDeleted", "app { id }", on_app_deleted),
     Webhook("AppStatusChanged", "issuedAt app { id isActive }", on_app_status_changed),

@@ -1,5 +1,5 @@
 """Fixtures for the App host's tests: the app server's URLs and shop in this process, Saleor's side on
-a loopback server (:mod:`.saleor_signing`), an installation made through ``/api/register``."""
+a loopback server (:mod:`.standin_saleor`), an installation made through ``/api/register``."""
 
 import base64
 import json
@@ -13,7 +13,7 @@ from saleor_cart_recovery.app import auth
 from saleor_cart_recovery.app.jwks import KEYS
 from saleor_cart_recovery.app.models import ChannelSettings
 
-from .saleor_signing import StandinSaleor
+from .standin_saleor import StandinSaleor
 
 APP_TOKEN = "app-token-0123456789abcdefghij"  # an app token is 30 characters in Saleor
 APP_ID = base64.b64encode(b"App:7").decode()
@@ -26,14 +26,10 @@ def global_id(kind: str, pk) -> str:
 
 @pytest.fixture
 def saleor():
-    standin = StandinSaleor()
-    standin.apps[APP_TOKEN] = {
-        "id": APP_ID,
-        "isActive": True,
-        "permissions": [{"code": code} for code in PERMISSIONS],
-    }
-    yield standin
-    standin.close()
+    with StandinSaleor() as standin:
+        standin.token, standin.app_id, standin.shop.app_permissions = APP_TOKEN, APP_ID, tuple(PERMISSIONS)
+        standin.shop.add_channel("main", "Main", "USD")
+        yield standin
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from saleor_cart_recovery.models import RecoveryCart
 
 from .app_host import APP_ID, APP_TOKEN, checkout_payload, order_payload
 from .conftest import START
-from .saleor_signing import SigningKey, StandinSaleor
+from .standin_saleor import SigningKey, StandinSaleor
 
 TOKEN = str(uuid4())
 ORDER = str(uuid4())
@@ -79,7 +79,7 @@ WEBHOOK_CASES = [
     ("garbage_signature", 401, lambda s, body: {"Saleor-Signature": "not-a-jws"}),
     ("forged_key_under_saleors_key_id", 401, lambda s, body: {"Saleor-Signature": s.sign(body, _forger(s))}),
     ("body_changed_after_signing", 401, lambda s, body: {"Saleor-Signature": s.sign(body + b" ")}),
-    ("saleor_jwt_not_over_the_body", 401, lambda s, body: {"Saleor-Signature": s.token(type="access")}),
+    ("saleor_jwt_not_over_the_body", 401, lambda s, body: {"Saleor-Signature": s.jwt(type="access")}),
     ("unknown_key_of_another_saleor", 401, lambda s, body: {"Saleor-Signature": s.sign(body, SigningKey())}),
     ("foreign_api_url", 403, lambda s, body: {"Saleor-Api-Url": "http://other-saleor.test/graphql/"}),
     ("missing_api_url", 403, lambda s, body: {"Saleor-Api-Url": ""}),
@@ -153,9 +153,9 @@ CALLERS = [
     Caller("missing", 401, 401, lambda s: ""),
     Caller("not_bearer", 401, 401, lambda s: f"Basic {s.staff()}"),
     Caller("garbage", 401, 401, lambda s: "Bearer a.b.c"),
-    Caller("forged_key_under_saleors_key_id", 401, 401, lambda s: f"Bearer {s.token(key=_forger(s))}"),
+    Caller("forged_key_under_saleors_key_id", 401, 401, lambda s: f"Bearer {s.jwt(key=_forger(s))}"),
     Caller("another_saleors_token", 401, 401,
-           lambda s: f"Bearer {s.token(key=SigningKey(), issuer='http://other-saleor.test/graphql/')}"),
+           lambda s: f"Bearer {s.jwt(key=SigningKey(), issuer='http://other-saleor.test/graphql/')}"),
     Caller("issued_for_another_saleor", 401, 401, lambda s: f"Bearer {s.staff(iss='http://other-saleor.test/graphql/')}"),
     Caller("expired", 401, 401, lambda s: f"Bearer {s.staff(exp=START)}"),
     Caller("unknown_app_token", 401, 401, lambda s: "Bearer app-token-saleor-never-issued"),

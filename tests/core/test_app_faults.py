@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from saleor_cart_recovery.app.models import ChannelSettings, Installation
 from saleor_cart_recovery.models import CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage
-from tests.app.standin_saleor import StandinSaleor, from_global_id
 
 from .app_host import checkout_payload, order_payload
 from .conftest import CONFIGURATION, with_smtp
@@ -35,7 +34,7 @@ from .realparts import (
     use_broker,
     wait_until,
 )
-from .saleor_signing import StandinSaleor as SaleorSigning
+from .standin_saleor import StandinSaleor, from_global_id
 from .test_chaos import Beat, handled, state, tally
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,24 +46,20 @@ SALEOR_TIMEOUT = 2
 
 class Saleor:
     """Saleor as the App meets it: the stand-in's GraphQL API, which also publishes Saleor's signing
-    keys at its origin (``/.well-known/jwks.json``, counted in ``jwks_fetches``), and the webhooks
-    signed with them."""
+    keys at its origin (``/.well-known/jwks.json``, counted in ``jwks_fetches``) and signs the
+    webhooks with them."""
 
     def __init__(self):
-        self.api = StandinSaleor().__enter__()
-        self.signing = SaleorSigning()
-        self.jwks_fetches = 0
-        self.api.route("GET", "/.well-known/jwks.json", self._jwks)
+        self.api = StandinSaleor()
         self.api.shop.add_channel("main")
         self.variant = self.api.shop.add_product("main", "Blue Hoodie", ["39.90"])["variants"][0]
 
-    def _jwks(self, request, body):
-        self.jwks_fetches += 1
-        keys = json.dumps({"keys": [self.signing.key.jwk()]}).encode()
-        return 200, {"Content-Type": "application/json"}, keys
+    @property
+    def jwks_fetches(self) -> int:
+        return self.api.jwks_fetches
 
     def headers(self, event: str, body: bytes) -> dict[str, str]:
-        return self.signing.webhook_headers(event, body, **{"Saleor-Api-Url": self.api.api_url})
+        return self.api.webhook_headers(event, body)
 
     def requests_during(self, action) -> int:
         """How many requests the App sent to Saleor's API while ``action`` ran."""
@@ -73,8 +68,7 @@ class Saleor:
         return self.api.hits - before
 
     def close(self):
-        self.api.__exit__()
-        self.signing.close()
+        self.api.close()
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from saleor_cart_recovery.app.client import WHO_AM_I, AppTokenRevoked, SaleorCli
 from saleor_cart_recovery.app.saleor_api import SaleorApi
 from saleor_cart_recovery.saleor_host.shop import SaleorShop
 from saleor_cart_recovery.shop import OrderLookup
-from tests.app.standin_saleor import SDL as STANDIN_SDL
+from tests.core.standin_saleor import SDL as STANDIN_SDL
 
 from .live_saleor import (
     copy_database,

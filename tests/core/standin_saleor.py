@@ -1,8 +1,12 @@
-"""A stand-in for Saleor's GraphQL API, for the App's tests on machines without Saleor: a real HTTP
-server on loopback executing the documents it receives against a subset of Saleor 3.23's schema
-(same type, field and argument names; ``tests/saleor/test_saleor_api.py`` checks it is a subset of
-the real one) over an in-memory shop, with Saleor's limits (aliases, mutations) and its ways of
-failing, switched on by the test:
+"""A stand-in Saleor for the App's tests on machines without Saleor: a real HTTP server on loopback
+executing the GraphQL documents it receives against a subset of Saleor 3.23's schema (same type,
+field and argument names; ``tests/saleor/test_saleor_api.py`` checks it is a subset of the real one)
+over an in-memory shop, with Saleor's limits (aliases, mutations) and its ways of failing; and
+Saleor's signing side, made the way Saleor 3.23 makes it (``saleor/core/jwt_manager.py``,
+``saleor/webhook/transport``): one RSA key with its RFC 7638 thumbprint as key id, published at
+``/.well-known/jwks.json``; webhook bodies signed as a detached JWS (``b64: false``,
+``crit: ["b64"]``) with Saleor's headers; JWTs with Saleor's claims and ``iss`` = the API URL, whose
+``me`` it answers (:meth:`StandinSaleor.staff`). Faults, switched on by the test:
 
 - ``fault = "down"``: the connection is closed without an answer;
 - ``fault = "error"``: HTTP 502 (a proxy in front of a crashed Saleor);
@@ -10,7 +14,7 @@ failing, switched on by the test:
 - ``fault = "unauthorized"``: HTTP 401 (Saleor refusing the token outright);
 - ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous.
 
-Others extend it with :meth:`StandinSaleor.route` (e.g. JWKS, an app's webhook target).
+Others extend it with :meth:`StandinSaleor.route` (e.g. an app's webhook target).
 Usage::
 
     with StandinSaleor() as saleor:
@@ -19,6 +23,8 @@ Usage::
 """
 
 import base64
+import hashlib
+import itertools
 import json
 import secrets
 import threading
@@ -26,14 +32,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 from graphql import GraphQLError, build_ast_schema, parse, validate
 from graphql.execution import execute
 from graphql.language import ast as graphql_ast
+from jwt import api_jws
+from jwt.algorithms import RSAAlgorithm
 
 ALIAS_LIMIT = 100  # GRAPHQL_ALIAS_COUNT_LIMIT
 MUTATION_LIMIT = 4  # GRAPHQL_MUTATION_COUNT_LIMIT
@@ -58,6 +68,7 @@ type Query {
   channel(id: ID, slug: String): Channel
   channels: [Channel!]
   app(id: ID): App
+  me: User
   user(id: ID, email: String): User
   vouchers(filter: VoucherFilterInput, channel: String, first: Int, after: String): VoucherCountableConnection
 }
@@ -114,13 +125,16 @@ type Order {
   id: ID! number: String! checkoutId: ID userEmail: String status: OrderStatus! created: DateTime!
   user: User channel: Channel! total: TaxedMoney! totalRefunded: Money!
 }
+type UserPermission { code: PermissionEnum! name: String! }
 type User {
-  id: ID! email: String! firstName: String! isStaff: Boolean!
+  id: ID! email: String! firstName: String! isStaff: Boolean! isActive: Boolean!
+  restrictedAccessToChannels: Boolean! userPermissions: [UserPermission!] accessibleChannels: [Channel!]
   metadata: [MetadataItem!]! privateMetadata: [MetadataItem!]!
   orders(first: Int, after: String, where: CustomerOrderWhereInput): OrderCountableConnection
 }
 enum PermissionEnum {
   MANAGE_CHECKOUTS MANAGE_ORDERS MANAGE_DISCOUNTS MANAGE_PRODUCTS MANAGE_USERS MANAGE_CHANNELS MANAGE_APPS
+  MANAGE_PLUGINS
 }
 type Permission { code: PermissionEnum! name: String! }
 type App { id: ID! isActive: Boolean permissions: [Permission!] }
@@ -467,6 +481,39 @@ def _product_matches(product: dict, where: Mapping, channel_slug: str | None) ->
     return all(checks[name](value) for name, value in where.items())
 
 
+def _b64(number: int) -> str:
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _generate() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+# RSA keys take a while to make on a busy machine: the suite makes a few once and hands them out in
+# turn, so any eight keys taken one after another (a test uses three at most) are distinct.
+_POOL: list[rsa.RSAPrivateKey] = []
+_TAKEN = itertools.count()
+POOL_SIZE = 8
+
+
+class SigningKey:
+    def __init__(self) -> None:
+        if not _POOL:
+            _POOL.extend(_generate() for _ in range(POOL_SIZE))
+        self.private = _POOL[next(_TAKEN) % POOL_SIZE]
+        numbers = self.private.public_key().public_numbers()
+        canonical = json.dumps(
+            {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}, separators=(",", ":")
+        )
+        self.kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+    def jwk(self) -> dict[str, Any]:
+        found = json.loads(RSAAlgorithm.to_jwk(self.private.public_key()))
+        found.update({"use": "sig", "kid": self.kid, "alg": "RS256"})
+        return found
+
+
 class _Denied(GraphQLError):
     """Saleor's answer to a request without the permission (or from an unknown token)."""
 
@@ -474,12 +521,18 @@ class _Denied(GraphQLError):
 class StandinSaleor:
     """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
     received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
-    every HTTP request, faulted ones included)."""
+    every HTTP request, faulted ones included). ``apps`` maps other app tokens to their ``app``
+    answers, ``users`` staff JWTs to their ``me`` answers; ``jwks_fetches`` counts key-set downloads.
+    Serving from construction until :meth:`close`."""
 
     def __init__(self, shop: StandinShop | None = None):
         self.shop = shop or StandinShop()
         self.token = secrets.token_hex(15)  # 30 characters, as Saleor's app tokens
         self.app_id = global_id("App", 1)
+        self.key = SigningKey()
+        self.apps: dict[str, dict[str, Any]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.jwks_fetches = 0
         self.fault: str | None = None
         self.delay = 0.0
         self.received: list[tuple[str, dict]] = []
@@ -496,6 +549,8 @@ class StandinSaleor:
         self._resolvers()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self._closed = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -508,13 +563,22 @@ class StandinSaleor:
     def api_url(self) -> str:
         return f"{self.url}/graphql/"
 
+    @property
+    def graphql_requests(self) -> int:
+        return len(self.received)
+
     def __enter__(self) -> "StandinSaleor":
-        self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.close()
+
+    def close(self) -> None:
+        """Saleor is gone: nothing listens at its address any more (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._server.shutdown()
+            self._server.server_close()
 
     def route(self, method: str, path: str, handler) -> None:
         """Serve ``handler(request, body) -> (status, headers, body)`` at ``method path``."""
@@ -526,6 +590,76 @@ class StandinSaleor:
 
     def operations(self) -> list[str]:
         return [name for name, _ in self.received]
+
+    def rotate_key(self) -> None:
+        self.key = SigningKey()
+
+    # -- what Saleor sends ----------------------------------------------------------------------
+
+    def sign(self, body: bytes, key: SigningKey | None = None) -> str:
+        key = key or self.key
+        return api_jws.encode(
+            body,
+            key=key.private,
+            algorithm="RS256",
+            headers={"kid": key.kid, "crit": ["b64"]},
+            is_payload_detached=True,
+        )
+
+    def webhook_headers(self, event: str, body: bytes, **overrides: str) -> dict[str, str]:
+        """Saleor's headers for an async webhook (``saleor/webhook/transport/utils.py``)."""
+        signature = self.sign(body)
+        domain = self.url.removeprefix("http://")
+        headers = {
+            "X-Saleor-Event": event,
+            "X-Saleor-Domain": domain,
+            "X-Saleor-Signature": signature,
+            "Saleor-Event": event,
+            "Saleor-Domain": domain,
+            "Saleor-Signature": signature,
+            "Saleor-Api-Url": self.api_url,
+        }
+        headers.update(overrides)
+        return headers
+
+    def jwt(self, key: SigningKey | None = None, issuer: str | None = None, **claims: Any) -> str:
+        """A JWT with Saleor's claims (``saleor.core.jwt.jwt_user_payload``); ``claims`` add to or
+        replace them."""
+        now = datetime.now(tz=UTC)
+        payload = {
+            "iat": now,
+            "owner": "saleor",
+            "iss": issuer or self.api_url,
+            "exp": now + timedelta(minutes=5),
+            "token": "key",
+            "email": "staff@example.com",
+            "type": "access",
+            "user_id": "VXNlcjox",
+            "is_staff": True,
+        }
+        payload.update(claims)
+        key = key or self.key
+        return jwt.encode(payload, key.private, algorithm="RS256", headers={"kid": key.kid})
+
+    def staff(
+        self, user_permissions=("MANAGE_CHECKOUTS",), channels=("main",), restricted=False, **claims
+    ) -> str:
+        """A staff member's JWT that this Saleor's ``me`` answers for; a token for an app
+        (``type="thirdparty"``) also carries the user's permissions, as Saleor signs them in."""
+        if claims.get("type") == "thirdparty":
+            claims.setdefault("user_permissions", list(user_permissions))
+        token = self.jwt(**claims)
+        self.users[token] = {
+            "email": claims.get("email", "staff@example.com"),
+            "isStaff": claims.get("is_staff", True),
+            "isActive": True,
+            "restrictedAccessToChannels": restricted,
+            "userPermissions": [{"code": code} for code in user_permissions],
+            "accessibleChannels": [
+                {"slug": slug, "name": slug.title(), "currencyCode": "USD"} for slug in channels
+            ],
+        }
+        return token
 
     # -- GraphQL ----------------------------------------------------------------------------
 
@@ -560,7 +694,7 @@ class StandinSaleor:
             result = execute(
                 self.schema,
                 document,
-                context_value={"authorized": token == self.token},
+                context_value={"authorized": token == self.token, "token": token},
                 variable_values=body.get("variables") or {},
             )
         answer: dict[str, Any] = {"data": result.data}
@@ -625,6 +759,9 @@ class StandinSaleor:
             return next((c for c in shop.channels.values() if c["slug"] == slug or c["id"] == id), None)
 
         def app(root, info, id=None):
+            token = info.context["token"]
+            if token in self.apps:
+                return self.apps[token]
             if not info.context["authorized"]:  # anonymous: neither staff nor an app
                 raise _Denied(
                     "To access this path, you need one of the following permissions: "
@@ -711,6 +848,7 @@ class StandinSaleor:
         query["channel"].resolver = channel
         query["channels"].resolver = lambda root, info: list(shop.channels.values())
         query["app"].resolver = app
+        query["me"].resolver = lambda root, info: self.users.get(info.context["token"] or "")
         for name, resolve in {
             "voucherCreate": voucher_create,
             "voucherChannelListingUpdate": voucher_listing,
@@ -770,6 +908,14 @@ def _handler(standin: StandinSaleor):
             path = self.path.split("?", 1)[0]
             if (method, path) in standin._routes:
                 self._reply(*standin._routes[(method, path)](self, body))
+                return
+            if (method, path) == ("GET", "/.well-known/jwks.json"):
+                standin.jwks_fetches += 1
+                self._reply(
+                    200,
+                    {"Content-Type": "application/json"},
+                    json.dumps({"keys": [standin.key.jwk()]}).encode(),
+                )
                 return
             with standin._lock:
                 standin.hits += 1
