@@ -1,10 +1,12 @@
 """The report as a plain-text table, drawn from :func:`.report_json.plain` data (the command's
 default output; README "Reading it" walks through one)."""
 
+from django.utils.translation import gettext_lazy
+
 VERDICTS = {
-    "positive": "the reminders raise conversion",
-    "negative": "the reminders lower conversion",
-    "inconclusive": "not proven either way yet",
+    "positive": gettext_lazy("the reminders raise conversion"),
+    "negative": gettext_lazy("the reminders lower conversion"),
+    "inconclusive": gettext_lazy("not proven either way yet"),
 }
 
 
