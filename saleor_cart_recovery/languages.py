@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 DEFAULT = "en"
 SUPPORTED = ("en", "tr", "de")
@@ -20,6 +21,14 @@ def supported(code: str | None) -> str:
     """The catalog language for a locale (``tr``, ``tr-TR``, ``de_AT``, ``TR``), else English."""
     language = (code or "").replace("_", "-").split("-")[0].lower()
     return language if language in SUPPORTED else DEFAULT
+
+
+def from_accept_language(header: str | None) -> str:
+    """The first language of an ``Accept-Language`` header we have a catalog for, else English."""
+    for code, _quality in parse_accept_lang_header((header or "")[:255]):
+        if code != "*" and supported(code) == code.split("-")[0]:
+            return supported(code)
+    return DEFAULT
 
 
 @contextmanager
