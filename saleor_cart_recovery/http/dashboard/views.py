@@ -18,12 +18,12 @@ from django.db.models.functions import TruncDate
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from ...email.preview import PreviewError, build_preview, send_test
 from ...exceptions import CartRecoveryError, ConfigurationError, DashboardRefused
 from ...experiments.report_json import report_data
-from ...experiments.report_table import VERDICTS
+from ...experiments.report_table import STAGES, VERDICTS
 from ...models import CartStatus, RecoveryCart, Suppression, newest_cart_ids
 from ...series.dispatch import backlog
 from ...series.health import WORKER_SILENCE, check_mail_server, health
@@ -38,13 +38,6 @@ from .timeline import VARIANTS, reason_text, status_text, timeline
 SEARCH_LIMIT = 50
 REVENUE_DAYS = 30
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-# The funnel's stages (the name stays the CSS class and the table's data-stage).
-STAGES = {
-    "reached": pgettext_lazy("funnel stage", "reached"),
-    "sent": pgettext_lazy("funnel stage", "sent"),
-    "clicked": pgettext_lazy("funnel stage", "clicked"),
-    "recovered": pgettext_lazy("funnel stage", "recovered"),
-}
 ARM_VERDICTS = {
     "winner": gettext_lazy("winner"),
     "few": gettext_lazy("not enough data"),
