@@ -27,7 +27,6 @@ def _num(value, suffix="") -> str:
 def _interval(interval) -> str:
     if not interval:
         return ""
-    # xgettext: no-python-format
     return " " + _("(95 %% interval %(low)s to %(high)s)") % {"low": interval[0], "high": interval[1]}
 
 

@@ -216,6 +216,7 @@ FIELDS: tuple[Field, ...] = (
         "false",
         parse_bool,
         _(
+            # xgettext:no-python-format
             "Give every new cart the winning subject / cadence once a sequential test valid at every look "
             "(5 % error) proves it best and every variant has the minimum carts. Checked every 10 minutes."
         ),

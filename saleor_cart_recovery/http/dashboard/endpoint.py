@@ -168,7 +168,7 @@ class DashboardEndpoint(Endpoint):
 
 
 def _bearer(request: HttpRequest) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise DashboardRefused(401, _("Open Cart Recovery from the Saleor Dashboard."))
     return token.strip()
