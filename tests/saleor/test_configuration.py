@@ -55,7 +55,7 @@ def test_good_values_are_saved_and_the_secret_is_not_echoed(update_plugin, chann
             "subjects",
             "1: A\n1: B\n2: C\n3: D\n1 [tr]: Tr",
             "subjects",
-            "step 1 has 2 subject variant(s) but 1 in [tr]",
+            "step 1 has 2 subject variants but 1 in [tr]",
         ),
         ("storefront_url", "https://shop.example.com/cart", "storefrontUrl", "{token}"),
         ("smtp_url", "http://x", "smtpUrl", "smtp://"),
