@@ -4,6 +4,7 @@ fragment only with a token, every page's content, the test send to a real SMTP s
 loopback, and the problems the settings page flags."""
 
 from datetime import timedelta
+import re
 from html import unescape
 
 import pytest
@@ -163,6 +164,8 @@ def test_the_overview_shows_revenue_funnel_and_revenue_over_time_in_the_staff_lo
     assert "Zurückgewonnener Umsatz" in html and "Trichter nach Schritt" in html  # in German words too
     assert 'data-stage="sent">1<' in html and 'data-stage="clicked">1<' in html
     assert "1.234,50" in html  # German grouping and decimals
+    # coordinates and widths stay machine numbers: a German decimal comma would break the charts
+    assert not re.search(r'(?:x|y|height|width)="[0-9]+,[0-9]', html)
     assert "<svg" in html and "treated" in html
 
 

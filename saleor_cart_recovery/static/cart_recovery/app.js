@@ -12,6 +12,7 @@
   var main = document.getElementById("main");
   var status = document.getElementById("status");
   var progress = document.getElementById("progress");
+  var progressLabel = progress.querySelector(".visually-hidden");
   var base = app.getAttribute("data-base");
   var origins = JSON.parse(app.getAttribute("data-origins") || "[]");
   var search = new URLSearchParams(window.location.search);
@@ -33,6 +34,7 @@
     if (page) strings = JSON.parse(page.getAttribute("data-strings"));
     var lang = container.querySelector("[data-language]");
     if (lang) document.documentElement.lang = lang.getAttribute("data-language");
+    progressLabel.textContent = strings.loading;
   }
 
   function busy(on) {
