@@ -19,7 +19,11 @@ TEMPLATE_DIR = resources.files("saleor_cart_recovery") / "templates"
 
 @cache
 def engine() -> Engine:
-    return Engine(dirs=[str(TEMPLATE_DIR)], autoescape=True, builtins=["django.templatetags.i18n", "django.templatetags.l10n"])
+    return Engine(
+        dirs=[str(TEMPLATE_DIR)],
+        autoescape=True,
+        builtins=["django.templatetags.i18n", "django.templatetags.l10n"],
+    )
 
 
 def template_source(name: str) -> str:

@@ -178,7 +178,7 @@ STOREFRONT_REQUIRED = gettext_lazy(
 def validate_for_activation(settings: RecoverySettings) -> None:
     """Checks that only matter once mail goes out: a cart link is useless without a storefront."""
     if not settings.storefront_url:
-        raise ConfigurationError({"storefront_url": STOREFRONT_REQUIRED})
+        raise ConfigurationError({"storefront_url": str(STOREFRONT_REQUIRED)})
 
 
 def subject_language_problem(subjects: Iterable[Subject], steps: int) -> str | None:

@@ -159,8 +159,9 @@ def parse_url_template(text: str, placeholder: str, what: Text) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(_("'%(value)s' is not an http(s) URL") % {"value": url})
-    named = {"placeholder": f"{{{placeholder}}}", "what": what}
-    if named["placeholder"] not in url:
+    marker = f"{{{placeholder}}}"
+    named = {"placeholder": marker, "what": what}
+    if marker not in url:
         raise ValueError(_("must contain %(placeholder)s, where %(what)s goes") % named)
     if re.search(rf"\{{(?!{placeholder}\}})", url):
         raise ValueError(_("only the placeholder %(placeholder)s is allowed") % named)

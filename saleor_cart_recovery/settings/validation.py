@@ -58,7 +58,7 @@ def validate_configuration(
             errors["upsell_products"] = problem
     required = set()
     if active and "storefront_url" not in errors and not parsed("storefront_url"):
-        errors["storefront_url"] = STOREFRONT_REQUIRED
+        errors["storefront_url"] = str(STOREFRONT_REQUIRED)
         required.add("storefront_url")
     if errors or settings is None:
         ordered = {field.name: errors[field.name] for field in FIELDS if field.name in errors}

@@ -3,8 +3,8 @@
 fragment only with a token, every page's content, the test send to a real SMTP server on
 loopback, and the problems the settings page flags."""
 
-from datetime import timedelta
 import re
+from datetime import timedelta
 from html import unescape
 
 import pytest

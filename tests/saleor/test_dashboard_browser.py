@@ -454,7 +454,7 @@ def test_after_localechanged_to_turkish_no_english_label_is_left(
     search.fill("shopper@example.com")
     search.press("Enter")
     expect(app.locator("#cart-list")).to_contain_text("shopper@example.com")
-    expect(app.locator("#cart-list")).to_contain_text("1 hatırlatma gönderildi")
+    expect(app.locator("#cart-list")).to_contain_text("planlanan 1 hatırlatmanın 1 tanesi")
     assert english_left(app, messages, data) == []
 
     app.get_by_role("link", name="shopper@example.com sepetinin geçmişi").click()

@@ -146,11 +146,11 @@ def _arms(arm_set: dict, report: dict, fmt: Formatter, currency: str) -> list[di
             arm["label"] if not str(arm["label"]).isdigit() else VARIANTS[int(arm["label"]) % len(VARIANTS)]
         )
         if arm["winner"]:
-            verdict = ARM_VERDICTS["winner"]
+            verdict = str(ARM_VERDICTS["winner"])
         elif arm["carts"] < report["min_recipients"]:
-            verdict = ARM_VERDICTS["few"]
+            verdict = str(ARM_VERDICTS["few"])
         elif tested:
-            verdict = ARM_VERDICTS["unproven"]
+            verdict = str(ARM_VERDICTS["unproven"])
         else:
             verdict = "—"
         arms.append(

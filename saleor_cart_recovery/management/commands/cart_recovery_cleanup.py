@@ -9,10 +9,11 @@ from .. import LanguageCommand
 
 
 class Command(LanguageCommand):
+    # the help speaks the --help reader\'s language (Django reads it as str)
     help = gettext_lazy(
         "Delete carts and messages past each channel's retention period and the plugin's coupons that "
         "expired unused (beat runs this daily); or, with --erase, everything stored about one address."
-    )
+    )  # type: ignore[assignment]
 
     def add_arguments(self, parser):
         parser.add_argument(

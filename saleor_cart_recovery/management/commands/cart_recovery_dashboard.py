@@ -9,11 +9,12 @@ from .. import LanguageCommand
 
 
 class Command(LanguageCommand):
+    # the help speaks the --help reader\'s language (Django reads it as str)
     help = gettext_lazy(
         "Put Cart Recovery into the Saleor Dashboard: one app 'Cart Recovery' (MANAGE_CHECKOUTS) with a "
         "page under Customers and a 'Cart recovery' action on each customer's page, both served by the "
         "plugin's endpoint. Run it again to update; --remove takes it out."
-    )
+    )  # type: ignore[assignment]
 
     def add_arguments(self, parser):
         parser.add_argument(

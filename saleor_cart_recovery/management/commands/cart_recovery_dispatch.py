@@ -11,9 +11,10 @@ from .. import LanguageCommand
 
 
 class Command(LanguageCommand):
+    # the help speaks the --help reader\'s language (Django reads it as str)
     help = gettext_lazy(
         "Run one dispatch cycle now: plan due reminders and send them (in this process by default)."
-    )
+    )  # type: ignore[assignment]
 
     def add_arguments(self, parser):
         parser.add_argument(

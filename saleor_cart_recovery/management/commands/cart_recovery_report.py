@@ -12,10 +12,11 @@ from .. import LanguageCommand
 
 
 class Command(LanguageCommand):
+    # the help speaks the --help reader\'s language (Django reads it as str)
     help = gettext_lazy(
         "Show what the reminders recovered, per channel and experiment version: funnel by step, "
         "variants, holdout vs treated (see README 'Reading it')."
-    )
+    )  # type: ignore[assignment]
 
     def add_arguments(self, parser):
         parser.add_argument("--channel", help=gettext_lazy("only this channel (slug)"))
