@@ -42,6 +42,7 @@ class Reason(models.TextChoices):
     PREPARE_FAILED = "prepare_failed"
     MANUAL = "manual"  # stopped through the developer API (stopCart); new activity does not restart it
     BOUNCED = "bounced"  # the mail server refused the address for good: suppressed in the channel
+    COMPLAINED = "complained"  # the shopper reported a reminder as spam (a provider's event): suppressed
     CONFIGURATION_INVALID = "configuration_invalid"  # the channel's stored settings no longer parse
     PLANNING_FAILED = "planning_failed"  # an unexpected error while planning this cart (logged)
     # The owner's sending rules (see series.rules). The first three skip or hold back one step and
@@ -61,7 +62,8 @@ REOPENABLE_REASONS = (
     Reason.PLANNING_FAILED,
     Reason.BELOW_MIN_TOTAL,
 )
-# Suppression sources that mean "the address cannot receive mail" rather than "asked to stop".
+# Suppression sources that mean "the address cannot receive mail" rather than "asked to stop". A
+# provider's report is stored as ``<reason>:<provider>`` (``bounced:postmark``, see series.suppression).
 BOUNCE_SOURCES = ("bounced",)
 
 
@@ -178,6 +180,12 @@ class RecoveryMessage(models.Model):
     # Earliest moment the dispatcher may hand the message to a send task (again).
     attempt_after = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # Our own Message-ID header (on the sender's domain), stored with handed_over_at before the
+    # hand-over, and the id the mail provider gave the message when it returned one (an anymail
+    # backend's status, an SMTP relay's DATA reply): provider events are matched to the message
+    # through either (see series.provider_events).
+    message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    provider_message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
     planned_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField()
@@ -198,6 +206,18 @@ class RecoveryMessage(models.Model):
             # The frequency cap counts an address's reminders handed to the mail server lately, and
             # the coupon rule looks for its codes still valid (series.caps).
             models.Index(fields=["recipient", "handed_over_at"], name="cart_recovery_msg_recipient"),
+            # The deliverability rates count the messages handed over in the last 30 days.
+            models.Index(
+                fields=["handed_over_at"],
+                condition=Q(handed_over_at__isnull=False),
+                name="cart_recovery_msg_handed_over",
+            ),
+            # A provider's event names the message by the provider's id.
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~Q(provider_message_id=""),
+                name="cart_recovery_msg_provider_id",
+            ),
         ]
 
     def __str__(self):
@@ -253,6 +273,43 @@ class Suppression(models.Model):
         db_table = "cart_recovery_suppression"
         constraints = [
             models.UniqueConstraint(fields=["channel_slug", "email"], name="cart_recovery_one_suppression")
+        ]
+
+
+class ProviderEventKind(models.TextChoices):
+    DELIVERED = "delivered"  # the receiving server accepted it (the rates' denominator when reported)
+    BOUNCED = "bounced"  # a hard bounce or a permanent rejection of the address: suppresses
+    SOFT_BOUNCED = "soft_bounced"  # a temporary failure: suppresses after repeated ones (see provider_events)
+    COMPLAINED = "complained"  # marked as spam: suppresses
+    UNSUBSCRIBED = "unsubscribed"  # unsubscribed at the provider: suppresses
+
+
+class ProviderEvent(models.Model):
+    """What the owner's mail provider reported later about a message we handed over (through
+    django-anymail's tracking webhooks), matched to the message when the event names it, else only
+    to the address. ``key`` (a digest of the provider and its event id, or of the whole event when
+    the provider gives no id) is unique: a replayed or duplicated event is stored and acted on once.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    provider = models.CharField(max_length=32)  # the endpoint's name: amazon_ses, postmark, …
+    kind = models.CharField(max_length=16, choices=ProviderEventKind.choices)
+    channel_slug = models.CharField(max_length=255)
+    email = models.CharField(max_length=254)
+    message = models.ForeignKey(
+        RecoveryMessage, related_name="provider_events", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    description = models.CharField(max_length=255, blank=True, default="")
+    occurred_at = models.DateTimeField()  # as the provider says; when received if it does not
+    received_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "cart_recovery_provider_event"
+        indexes = [
+            # The rates read one channel's events of one kind in the last 7 / 30 days.
+            models.Index(fields=["channel_slug", "kind", "occurred_at"], name="cart_recovery_event_rates"),
+            # Soft bounces are counted per address.
+            models.Index(fields=["channel_slug", "email", "kind"], name="cart_recovery_event_email"),
         ]
 
 

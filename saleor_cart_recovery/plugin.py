@@ -17,7 +17,7 @@ from saleor.plugins.error_codes import PluginErrorCode
 from .exceptions import ConfigurationError
 from .http import router
 from .languages import speaking
-from .saleor_host import erasure
+from .saleor_host import erasure, version_check
 from .saleor_host.shop import PLUGIN_ID, SaleorShop, order_ref
 from .series.activity import record_activity, record_order, record_refund
 from .settings import registry
@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 # Saleor imports this module in every process it starts (web, worker, beat): deleting a customer
 # erases their carts from then on (see saleor_host.erasure for why not the plugin hooks).
 erasure.connect()
+# On a Saleor this release does not support, every process logs so and `migrate` warns
+# (see saleor_host.version_check).
+version_check.connect()
 
 _TYPES = {
     registry.STRING: ConfigurationTypeField.STRING,
@@ -125,7 +128,7 @@ class CartRecoveryPlugin(BasePlugin):
     def webhook(self, request, path, previous_value):
         """Both plugin paths: ``/plugins/channel/<slug>/<id>/…`` (only while active in the channel)
         and ``/plugins/<id>/…``, which Saleor 3.23 routes to any instance of the plugin, active or
-        not (``PluginsManager.webhook_endpoint_without_channel``) — there only the unsubscribe link
+        not (``PluginsManager.webhook_endpoint_without_channel``) — there only the links that must always work
         answers, its channel taken from its token."""
         match = getattr(request, "resolver_match", None)
         per_channel = match is not None and "channel_slug" in match.kwargs

@@ -1,4 +1,5 @@
-"""Print one line summing pytest JUnit XML reports: ``total: N passed, N failed, N skipped``.
+"""Print a line per pytest JUnit XML report (``core: N passed, …``, named after the file), then the
+line summing them: ``total: N passed, N failed, N skipped``.
 
 ``failed`` counts failures and errors; a report that is missing (a suite that crashed before
 writing it) counts as one failure, so the sum never reads better than the run was.
@@ -6,6 +7,7 @@ writing it) counts as one failure, so the sum never reads better than the run wa
 
 import sys
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -20,12 +22,17 @@ def counts(path: Path) -> tuple[int, int, int]:
     return passed, failed, skipped
 
 
+def line(name: str, found: Sequence[int]) -> str:
+    return f"{name}: {found[0]} passed, {found[1]} failed, {found[2]} skipped"
+
+
 def main(paths: list[str]) -> None:
     total = [0, 0, 0]
-    for path in paths:
-        for i, value in enumerate(counts(Path(path))):
-            total[i] += value
-    print(f"total: {total[0]} passed, {total[1]} failed, {total[2]} skipped")
+    for path in map(Path, paths):
+        found = counts(path)
+        print(line(path.stem, found))
+        total = [sum(pair) for pair in zip(total, found, strict=True)]
+    print(line("total", total))
 
 
 if __name__ == "__main__":

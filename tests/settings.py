@@ -9,6 +9,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django_celery_beat",
     "saleor_cart_recovery",
+    "saleor_cart_recovery.app",  # the App host's tables (its tests switch CART_RECOVERY_SHOP to it)
     "tests.shopapp",
 ]
 DATABASES = {
@@ -28,6 +29,9 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEFAULT_FROM_EMAIL = "Test Shop <shop@example.com>"
 CART_RECOVERY_SHOP = "tests.shopapp.shop.DbShop"
 PUBLIC_URL = "http://shop.test"
+# The App host's settings (tests/app points them at loopback servers).
+APP_URL = "http://app.test"
+SALEOR_API_URL = "http://saleor.test/graphql/"
 # The chaos suite runs workers with a short SMTP timeout to reach "the server stalled" quickly.
 CART_RECOVERY_SMTP_TIMEOUT = float(os.environ.get("CART_RECOVERY_SMTP_TIMEOUT", "15"))
 

@@ -8,8 +8,12 @@ needs nothing a client library would add here: the documents are fixed strings, 
 
 - :class:`SaleorUnavailable`: nothing can be said (network error, timeout, 5xx, a body that is not
   GraphQL); the caller retries later and decides nothing meanwhile.
-- :class:`AppTokenRevoked`: Saleor no longer accepts the app's token (401, or an invalid-token
-  error): the app was uninstalled or its token deleted. Never retried.
+- :class:`AppTokenRevoked`: Saleor no longer accepts the app's token: the app was uninstalled or its
+  token deleted. Never retried. Saleor does not say so directly: it treats a request with an
+  unknown app token as anonymous, so it answers with permission errors. Only then, one more request
+  asks ``app { id }``: an app without a permission gets its ID, an unknown token ``PermissionDenied``
+  and ``null`` (a staff user's token — a JWT — is refused with its own codes instead: 401 or an
+  invalid-token error).
 - :class:`SaleorQueryError`: Saleor answered, with GraphQL errors (a bug of ours, or input Saleor
   refuses); ``errors`` are Saleor's.
 """
@@ -17,6 +21,7 @@ needs nothing a client library would add here: the documents are fixed strings, 
 import logging
 import threading
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -31,6 +36,9 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 # Saleor's codes for a token it does not accept (saleor/graphql/core/validators + auth errors).
 _TOKEN_ERRORS = {"InvalidTokenError", "ExpiredSignatureError", "JWT_INVALID_TOKEN", "JWT_SIGNATURE_EXPIRED"}
+# Saleor's code for a field the requester may not read (saleor/core/exceptions.py).
+_PERMISSION_DENIED = "PermissionDenied"
+WHO_AM_I = "query AppProbe { app { id } }"
 
 
 class SaleorUnavailable(CartRecoveryError):
@@ -73,7 +81,28 @@ class SaleorClient:
         return session
 
     def execute(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The ``data`` of Saleor's answer; raises one of the exceptions above."""
+        """The ``data`` of Saleor's answer (numbers with a fraction as :class:`Decimal`, as Saleor
+        wrote them); raises one of the exceptions above."""
+        try:
+            return self._post(document, variables)
+        except SaleorQueryError as exc:
+            if self._is_app_token() and any(_code(error) == _PERMISSION_DENIED for error in exc.errors):
+                self._raise_if_revoked()
+            raise
+
+    def _is_app_token(self) -> bool:
+        """App tokens are opaque strings; a user's token is a JWT (dot-separated)."""
+        return bool(self._token) and "." not in str(self._token)
+
+    def _raise_if_revoked(self) -> None:
+        try:
+            self._post(WHO_AM_I, None)
+        except SaleorQueryError as exc:
+            if any(_code(error) == _PERMISSION_DENIED for error in exc.errors):
+                raise AppTokenRevoked(f"Saleor at {self.api_url} no longer knows the app's token") from None
+            raise
+
+    def _post(self, document: str, variables: Mapping[str, Any] | None) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -92,7 +121,7 @@ class SaleorClient:
         if response.status_code >= 500 or response.status_code in (408, 429):
             raise SaleorUnavailable(f"Saleor at {self.api_url} answered {response.status_code}")
         try:
-            body = response.json()
+            body = response.json(parse_float=Decimal)
         except ValueError:
             raise SaleorUnavailable(
                 f"Saleor at {self.api_url} answered {response.status_code} without JSON"
@@ -107,6 +136,12 @@ class SaleorClient:
         if response.status_code >= 400 or not isinstance(body.get("data"), dict):
             raise SaleorUnavailable(f"Saleor at {self.api_url} answered {response.status_code} without data")
         return body["data"]
+
+
+def _code(error: Mapping[str, Any]) -> str | None:
+    """Saleor's error code: ``extensions.exception.code`` (else ``extensions.code``)."""
+    extensions = error.get("extensions") or {}
+    return (extensions.get("exception") or {}).get("code") or extensions.get("code")
 
 
 def _is_token_error(error: Mapping[str, Any]) -> bool:

@@ -13,6 +13,7 @@ from django.core.mail import EmailMultiAlternatives
 from ..settings.channel import RecoverySettings
 from ..shop import CartSnapshot, Shop
 from .copy import email_copy
+from .headers import feedback_id, one_off_message_id
 from .i18n import format_money, language_for, strings
 from .render import render_reminder
 from .tokens import PREVIEW_TOKEN, ClickClaim, click_token, unsubscribe_token
@@ -99,8 +100,11 @@ def compose_email(
     links: Links,
     to: str | None = None,
     subject_prefix: str = "",
+    message_id: str | None = None,
 ) -> EmailMultiAlternatives:
-    """The step's email for ``snapshot`` (to the checkout's address unless ``to`` is given)."""
+    """The step's email for ``snapshot`` (to the checkout's address unless ``to`` is given).
+    ``message_id`` is a reminder's own (:func:`.headers.reminder_message_id`); without it the
+    email gets a fresh one, on the sender's domain too."""
     subjects = settings.subject_variants(step, snapshot.language_code)
     subject = subject_prefix + subjects[variant % len(subjects)]
     context = build_context(
@@ -110,7 +114,12 @@ def compose_email(
     for product in context["offer"].get("upsell", []):
         product["url"] = links.track(f"product:{product['slug']}", product["url"])
     html, text = render_reminder(context)
-    headers = {"Auto-Submitted": "auto-generated"}
+    from_email = settings.from_email or django_settings.DEFAULT_FROM_EMAIL
+    headers = {
+        "Auto-Submitted": "auto-generated",
+        "Message-ID": message_id or one_off_message_id(from_email),
+        "Feedback-ID": feedback_id(step, variant, from_email),
+    }
     if links.one_click_unsubscribe:
         # RFC 8058 one-click unsubscribe: mail clients POST to the URL without a page visit.
         headers["List-Unsubscribe"] = f"<{links.unsubscribe_url}>"
@@ -118,7 +127,7 @@ def compose_email(
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
-        from_email=settings.from_email or django_settings.DEFAULT_FROM_EMAIL,
+        from_email=from_email,
         to=[to or snapshot.email],
         headers=headers,
     )

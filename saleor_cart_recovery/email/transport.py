@@ -12,6 +12,10 @@ before the message goes over the wire. Failures are sorted by what they mean for
   and the recipient is not blamed.
 - :class:`SendUncertain`: the connection broke during the transfer; the server may have the
   message, so sending again could duplicate it.
+
+A successful send returns the id the mail provider gave the message, when it gave one: an anymail
+backend's ``anymail_status.message_id``, or the id in an SMTP relay's reply to DATA (Amazon SES:
+``250 Ok <id>``; SendGrid, Postfix: ``250 Ok: queued as <id>``). Provider events name messages by it.
 """
 
 import contextlib
@@ -32,13 +36,28 @@ SMTP_TIMEOUT = 15
 MAX_SMTP_TIMEOUT = 60
 # Enhanced status codes (RFC 3463): 5.1.x / 5.2.x are about the mailbox (a bounce); others (5.7.x
 # policy, relay denied, blocklisted sender) are about us and must not suppress the shopper.
-_MAILBOX_STATUS = re.compile(rb"^\s*5\.[12]\.\d+")
-_ENHANCED_STATUS = re.compile(rb"^\s*\d\.\d+\.\d+")
+_LEADING_STATUS = re.compile(r"^\s*(\d\.\d+\.\d+)")
+_ANY_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+# The message's id in a relay's reply to DATA, after "Ok" / "queued as" (and an enhanced status).
+_QUEUED_ID = re.compile(rb"^\s*(?:\d\.\d+\.\d+\s+)?ok\b[:\s]*(?:queued as\s+)?<?([\w.@=+-]{6,200})>?", re.I)
+
+
+def blames_mailbox(status: str) -> bool:
+    """Whether an enhanced status (``5.1.1``) says the mailbox is the problem, not the sender."""
+    return status.startswith(("5.1.", "5.2."))
+
+
+def enhanced_status(text: str) -> str:
+    """The first enhanced status in a provider's report (``"smtp;550 5.1.1 unknown"`` → ``5.1.1``);
+    empty when it has none."""
+    match = _ANY_STATUS.search(text)
+    return match.group(1) if match else ""
 
 
 def _is_bounce(reply: bytes | str) -> bool:
-    text = reply if isinstance(reply, bytes) else str(reply).encode()
-    return bool(_MAILBOX_STATUS.match(text) or not _ENHANCED_STATUS.match(text))
+    text = reply.decode("ascii", "replace") if isinstance(reply, bytes) else str(reply)
+    match = _LEADING_STATUS.match(text)
+    return not match or blames_mailbox(match.group(1))
 
 
 def smtp_timeout() -> float:
@@ -87,9 +106,35 @@ def close_connection(connection) -> None:
         connection.close()  # the outcome is decided; a failing QUIT changes nothing
 
 
-def send_on(connection, message) -> None:
-    """Send one message on an open connection, or raise one of the exceptions above."""
+def provider_message_id(message, data_replies: list[bytes]) -> str:
+    """The provider's id for a sent ``message`` (see the module docstring); empty when none."""
+    status = getattr(message, "anymail_status", None)
+    found = getattr(status, "message_id", None)
+    if isinstance(found, str) and found:
+        return found[:255]
+    for reply in data_replies:
+        match = _QUEUED_ID.match(reply)
+        if match and not match.group(1).isdigit():  # Gmail's "2.0.0 OK 1709380800 …": a time, no id
+            return match.group(1).decode("ascii", "replace")
+    return ""
+
+
+def send_on(connection, message) -> str:
+    """Send one message on an open connection and return the provider's id for it (empty when it
+    gave none), or raise one of the exceptions above."""
     message.connection = connection
+    smtp = getattr(connection, "connection", None)
+    data_replies: list[bytes] = []
+    if isinstance(smtp, smtplib.SMTP):
+        # smtplib's sendmail drops the reply to DATA, where relays name the message: keep it.
+        data = smtp.data
+
+        def recording_data(msg):
+            code, reply = data(msg)
+            data_replies.append(reply)
+            return code, reply
+
+        smtp.data = recording_data  # type: ignore[method-assign]
     try:
         message.send(fail_silently=False)
     except smtplib.SMTPRecipientsRefused as exc:
@@ -112,3 +157,7 @@ def send_on(connection, message) -> None:
         # Anything else (a non-SMTP email backend's own errors): we cannot tell whether it went out,
         # so it counts as possibly delivered and is never sent again.
         raise SendUncertain(f"the email backend failed while sending: {exc!r}") from exc
+    finally:
+        if isinstance(smtp, smtplib.SMTP):
+            del smtp.data  # the connection's own method again
+    return provider_message_id(message, data_replies)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..templating import render
+from .deliverability import for_display
 from .report_table import STAGES, VERDICTS
 
 
@@ -62,6 +63,7 @@ def render_report_page(channel: str, reports: list[dict], *, since: str = "") ->
         data["first_cart_day"] = (data["first_cart_at"] or "")[:10]
         data["last_cart_day"] = (data["last_cart_at"] or "")[:10]
         data["computed"] = data["computed_at"][:16].replace("T", " ")
+        data["rates"] = for_display(data.get("deliverability"))
         experiments.append(data)
     return render(
         "cart_recovery/report.html",

@@ -11,6 +11,7 @@ from ..models import RecoveryReportSnapshot
 from ..settings.channel import RecoverySettings
 from ..settings.parsers import format_duration
 from . import stats
+from .deliverability import rates
 from .report import Arm, ArmSet, ExperimentReport, Group, Money, build_report
 from .winners import tracked_channels
 
@@ -25,19 +26,29 @@ def report_data(
 ) -> list[dict]:
     """Every report of the channel (or all channels) as :func:`plain` data: the ones the periodic
     rollup stored, when it has stored every channel asked for and no ``since`` or ``fresh`` asks for
-    a build now; else built now by :func:`build_report`. Each says when it was ``computed_at``."""
+    a build now; else built now by :func:`build_report`. Each says when it was ``computed_at``, and
+    carries its channel's ``deliverability`` (:func:`.deliverability.rates`, always read now)."""
+    now = timezone.now()
+    reports = None
     if since is None and not fresh:
         slugs = [channel] if channel else tracked_channels()
         stored = dict(
             RecoveryReportSnapshot.objects.filter(channel_slug__in=slugs).values_list("channel_slug", "data")
         )
         if slugs and all(slug in stored for slug in slugs):
-            return [report for slug in slugs for report in stored[slug]]
-    now = timezone.now()
-    reports = build_report(
-        channel=channel, since=since, settings_for=settings_for, progress=progress, now=now
-    )
-    return [plain(report, computed_at=now) for report in reports]
+            reports = [report for slug in slugs for report in stored[slug]]
+    if reports is None:
+        built = build_report(
+            channel=channel, since=since, settings_for=settings_for, progress=progress, now=now
+        )
+        reports = [plain(report, computed_at=now) for report in built]
+    channel_rates: dict[str, dict] = {}
+    for report in reports:
+        slug = report["channel"]
+        if slug not in channel_rates:
+            channel_rates[slug] = rates(slug, now)
+        report["deliverability"] = channel_rates[slug]
+    return reports
 
 
 def _pct(value: float | None) -> float | None:

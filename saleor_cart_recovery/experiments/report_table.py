@@ -4,12 +4,17 @@ default output; README "Reading it" walks through one)."""
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
+from .deliverability import WINDOWS
+
 VERDICTS = {
     "positive": gettext_lazy("the reminders raise conversion"),
     "negative": gettext_lazy("the reminders lower conversion"),
     "inconclusive": gettext_lazy("not proven either way yet"),
 }
 
+
+# What a deliverability warning is about, as its sentence names it.
+RATE_NAMES = {"bounce": gettext_lazy("bounce"), "complaint": gettext_lazy("complaint")}
 
 # The funnel's stages as the pages name them (the key stays the CSS class and data-stage).
 STAGES = {
@@ -126,6 +131,7 @@ def report_table(r: dict) -> list[str]:
         )
         % {"n": bounced}
     )
+    lines += deliverability_lines(r.get("deliverability"))
     reminder, click = r["recovered_after_reminder"], r["recovered_after_click"]
     lines.append(
         "  "
@@ -190,6 +196,41 @@ def _orders(recovered: dict, currency: str) -> str:
         "revenue": recovered["revenue"],
         "currency": currency,
     }
+
+
+def deliverability_lines(rates: dict | None) -> list[str]:
+    """The channel's bounce and complaint rates (:func:`.deliverability.rates`) and its warnings."""
+    if not rates:
+        return []
+    lines = []
+    for days in WINDOWS:
+        w = rates[f"{days}d"]
+        lines.append(
+            "  "
+            + _(
+                "deliverability, last %(days)s days: %(sent)s sent, %(delivered)s delivered (reported), "
+                "bounce rate %(bounce_rate)s (%(bounced)s), complaint rate %(complaint_rate)s "
+                "(%(complained)s), %(soft_bounced)s soft bounces, %(unsubscribed)s unsubscribed at the "
+                "provider"
+            )
+            % {
+                **w,
+                "days": days,
+                "bounce_rate": _num(w["bounce_rate_pct"], " %"),
+                "complaint_rate": _num(w["complaint_rate_pct"], " %"),
+            }
+        )
+    for warning in rates["warnings"]:
+        lines.append(
+            "  "
+            + _(
+                "WARNING: %(what)s rate %(rate_pct)s %% over the last %(days)s days is above %(limit_pct)s "
+                "%% "
+                "(see docs/deliverability.md)"
+            )
+            % {**warning, "what": RATE_NAMES.get(warning["what"], warning["what"])}
+        )
+    return lines
 
 
 def _tested(arms: list[dict]) -> bool:

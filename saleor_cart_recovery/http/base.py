@@ -17,6 +17,7 @@ class Endpoint:
 
     methods: tuple[str, ...] = ()
     needs_arg = True  # the path carries a credential or id after the endpoint's name
+    arg_slashes = 0  # how many "/" that argument may contain
     # Also served on Saleor's channel-less plugin path (``channel_slug`` is then ``None``), which
     # Saleor routes even while the plugin is inactive: only for links that must always work.
     serves_without_channel = False

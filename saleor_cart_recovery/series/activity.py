@@ -33,7 +33,10 @@ _ACCEPTS = accepts_activity_sql("c")
 # decided here, at its first activity: the cadence is the decided winner's (one lookup by key, while
 # the owner keeps the automatic winner on) or the cart's own draw. A converted cart keeps the
 # activity its order was matched against: the report credits an order to the shopper's cart with
-# the latest activity before it.
+# the latest activity before it. An activity older than the stored one changes nothing: a host that
+# delivers events late or twice (the App's webhooks, timed by the checkout's own updatedAt) never
+# puts an older checkout state over a newer one; RETURNING then returns no row, and the lock timeout
+# set for the statement ends with its transaction all the same.
 _UPSERT = f"""
 WITH wait AS (
     SELECT current_setting('lock_timeout') AS previous,
@@ -57,6 +60,7 @@ ON CONFLICT (checkout_token) DO UPDATE SET
     next_due_at = CASE WHEN {_ACCEPTS} THEN EXCLUDED.next_due_at ELSE c.next_due_at END,
     stop_reason = CASE WHEN {_ACCEPTS} THEN '' ELSE c.stop_reason END,
     status = CASE WHEN {_ACCEPTS} THEN 'active' ELSE c.status END
+WHERE c.last_activity_at <= EXCLUDED.last_activity_at
 RETURNING (SELECT set_config('lock_timeout', previous, true) FROM wait)
 """
 
@@ -70,7 +74,8 @@ def record_activity(
     at: datetime,
     settings: RecoverySettings,
 ) -> None:
-    """Note that the shopper touched the cart at ``at``; restarts the quiet-time clock.
+    """Note that the shopper touched the cart at ``at``; restarts the quiet-time clock. Ignored when
+    the cart's stored activity is later than ``at`` (an older state delivered late).
 
     ``next_due_at`` becomes the earliest moment any step could be due; the dispatcher computes
     the exact time for the cart's next step then (it knows how many steps went out already).

@@ -41,6 +41,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings as django_settings
 from django.core.mail import EmailMessage
 from django.db import connection, transaction
 from django.db.models import Case, Exists, OuterRef, Value, When
@@ -48,6 +49,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ..email.compose import compose_email, reminder_links
+from ..email.headers import reminder_message_id
 from ..email.offers import (
     OfferFacts,
     abandoned_prices,
@@ -87,6 +89,7 @@ class Prepared:
     step: int
     recipient: str
     email: EmailMessage
+    header_id: str  # its Message-ID, stored on the row with handed_over_at
     smtp: SmtpConfig | None
     last_step: bool  # nothing left to plan for the cart: recording it may finish the series
     lookup: OrderLookup  # the order check as prepared (the cart's address and last activity)
@@ -423,6 +426,7 @@ def _prepare_one(
         now=now,
         facts=facts,
     )
+    header_id = reminder_message_id(message.pk, settings.from_email or django_settings.DEFAULT_FROM_EMAIL)
     email = compose_email(
         settings,
         snapshot,
@@ -430,6 +434,7 @@ def _prepare_one(
         variant=message.variant,
         offer=offer,
         links=reminder_links(shop, cart.channel_slug, message.pk),
+        message_id=header_id,
     )
     email.message()  # headers and addresses checked now: a bad one fails preparation, not the send
     prepared = Prepared(
@@ -441,6 +446,7 @@ def _prepare_one(
         step=message.step,
         recipient=normalize_email(snapshot.email),
         email=email,
+        header_id=header_id,
         smtp=settings.smtp,
         last_step=cart.next_due_at is None,
         lookup=_lookup(cart, email=normalize_email(snapshot.email)),
@@ -551,11 +557,11 @@ def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> bool:
     if not marked:
         return False
     try:
-        send_on(mail, prepared.email)
+        provider_id = send_on(mail, prepared.email)
     except CartRecoveryError as exc:
         _record(prepared, exc)
         return isinstance(exc, SendUncertain | SendFailed)
-    _record(prepared, None)
+    _record(prepared, None, provider_id=provider_id)
     return False
 
 
@@ -565,7 +571,8 @@ def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> bool:
 # frequency cap, under the address's lock — still under the cap. Anything else goes to the full
 # re-check, which records why.
 _MARK = f"""
-UPDATE {RecoveryMessage._meta.db_table} AS m SET handed_over_at = %(now)s, updated_at = %(now)s
+UPDATE {RecoveryMessage._meta.db_table} AS m
+SET handed_over_at = %(now)s, updated_at = %(now)s, message_id = %(header_id)s
 FROM {RecoveryCart._meta.db_table} AS c
 WHERE m.id = %(id)s AND m.status = %(sending)s AND m.attempts = %(attempt)s
   AND c.id = m.cart_id AND c.status = %(active)s AND c.email = %(email)s
@@ -599,6 +606,7 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
                     "attempt": prepared.attempt,
                     "email": lookup.email,
                     "hashed": hashed_address(lookup.email),
+                    "header_id": prepared.header_id,
                     "last_activity_at": lookup.since,
                     "now": now,
                     "sending": MessageStatus.SENDING.value,
@@ -644,7 +652,9 @@ def _recheck_in_full(shop: Shop, prepared: Prepared) -> bool:
             if not rules.cap_allows(cap, sent.get((cart.channel_slug, prepared.recipient), ()), now):
                 _skip_step(message, prepared.attempt, Reason.FREQUENCY_CAP, now)
                 return False
-        _ours(prepared.message_id, prepared.attempt).update(handed_over_at=now, updated_at=now)
+        _ours(prepared.message_id, prepared.attempt).update(
+            handed_over_at=now, updated_at=now, message_id=prepared.header_id
+        )
     return True
 
 
@@ -683,8 +693,9 @@ def _release(message_id: int, attempt: int, final_reason: str, *, error: str) ->
             )
 
 
-def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> None:
-    """Step 6: the message's final (or retry) state, in one short transaction."""
+def _record(prepared: Prepared, outcome: CartRecoveryError | None, *, provider_id: str = "") -> None:
+    """Step 6: the message's final (or retry) state, in one short transaction; ``provider_id`` is
+    the id the mail provider gave a sent message (when it gave one)."""
     now = timezone.now()
     message_id, attempt = prepared.message_id, prepared.attempt
     if isinstance(outcome, SendFailed):
@@ -695,6 +706,8 @@ def _record(prepared: Prepared, outcome: CartRecoveryError | None) -> None:
         return
     if outcome is None:
         fields = {"status": MessageStatus.SENT, "sent_at": now, "error": "", "reason": ""}
+        if provider_id:
+            fields["provider_message_id"] = provider_id
     elif isinstance(outcome, SendUncertain):
         # The server may have it: sending again could mail the step twice (invariant 2).
         fields = {"status": MessageStatus.FAILED, "reason": Reason.INTERRUPTED, "error": str(outcome)}

@@ -2,11 +2,12 @@
 
 - :func:`erase_address` (Saleor's ``customer_deleted`` / ``account_deleted`` hooks, and
   ``cart_recovery_cleanup --erase``): every cart and message of the address, in every channel, is
-  deleted; its suppressions stay, with the address replaced by a keyed hash, so the opt-out is still
-  honoured (invariant 10).
+  deleted, and what its mail provider reported about it; its suppressions stay, with the address
+  replaced by a keyed hash, so the opt-out is still honoured (invariant 10).
 - :func:`cleanup` (daily beat task and ``cart_recovery_cleanup``): carts untouched for longer than
   their channel's ``retention``, with nothing left to send, are deleted with their messages, in
-  bounded batches; and the plugin's vouchers that expired unused.
+  bounded batches, and the provider events older than the retention; and the plugin's vouchers that
+  expired unused.
 
 Deleted carts leave the report (its numbers cover the carts still stored).
 """
@@ -21,7 +22,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext, ngettext
 
-from ..models import UNSENT, RecoveryCart, RecoveryMessage, Suppression, channels_in
+from ..models import (
+    UNSENT,
+    ProviderEvent,
+    ProviderEventKind,
+    RecoveryCart,
+    RecoveryMessage,
+    Suppression,
+    channels_in,
+)
 from ..settings.channel import RecoverySettings
 from ..settings.registry import BY_NAME
 from ..shop import Shop
@@ -66,7 +75,9 @@ def erase_address(email: str) -> Erased:
     hashed = hashed_address(address)
     # every channel by name, so the (channel, address) indexes answer: no scan inside Saleor's deletion
     carts_in, suppressions_in = channels_in(RecoveryCart), channels_in(Suppression)
+    events_in = channels_in(ProviderEvent)
     with transaction.atomic():
+        ProviderEvent.objects.filter(channel_slug__in=events_in, email=address).delete()
         carts = RecoveryCart.objects.filter(channel_slug__in=carts_in, email=address)
         messages = RecoveryMessage.objects.filter(Q(cart__in=carts) | Q(recipient=address)).count()
         deleted_carts = carts.count()
@@ -111,6 +122,12 @@ class Cleaned:
         return gettext("%(result)s (stopped at the time budget; the next run goes on)") % {"result": text}
 
 
+def _delete_batch(rows, batch_size: int) -> int:
+    """Delete up to ``batch_size`` of ``rows`` (a queryset of one model); how many went."""
+    ids = list(rows.values_list("pk", flat=True)[:batch_size])
+    return rows.model.objects.filter(pk__in=ids).delete()[0] if ids else 0
+
+
 def cleanup(
     now: datetime,
     settings_for: Callable[[str], RecoverySettings | None],
@@ -136,6 +153,14 @@ def cleanup(
             .exclude(messages__status__in=UNSENT)
             .order_by("id")
         )
+        for kind in ProviderEventKind.values:  # through the (channel, kind, time) index
+            events = ProviderEvent.objects.filter(
+                channel_slug=channel_slug, kind=kind, occurred_at__lt=before
+            )
+            while _delete_batch(events, batch_size) == batch_size:
+                if time.monotonic() >= deadline:
+                    result.finished = False
+                    return result
         while True:
             ids = list(old.values_list("id", flat=True)[:batch_size])
             if ids:

@@ -1,6 +1,7 @@
-"""Addresses that get no more cart reminders in a channel: they unsubscribed, or bounced.
+"""Addresses that get no more cart reminders in a channel: they unsubscribed, bounced or complained.
 
-The unsubscribe link, the developer API's ``suppress`` and a hard bounce share :func:`suppress`, so
+The unsubscribe link, the developer API's ``suppress``, a hard bounce and the mail provider's
+reports (:mod:`.provider_events`) share :func:`suppress`, so
 each records the address the same way and stops the address's live series at once; the send path
 checks :func:`suppression_reason` again right before each send (see :mod:`.delivery`).
 
@@ -35,15 +36,30 @@ def hashed_address(email: str) -> str:
     return f"hmac:{digest.hexdigest()}"
 
 
+def provider_source(reason: str, provider: str) -> str:
+    """The ``source`` of a suppression the mail provider reported: ``bounced:postmark``."""
+    return f"{reason}:{provider}"
+
+
 def reason_for(source: str) -> str:
-    """The stop / skip reason a suppression with this ``source`` gives."""
+    """The stop / skip reason a suppression with this ``source`` gives: ``bounced``,
+    ``complained`` or ``unsubscribed``."""
+    reason, _, provider = source.partition(":")
+    if provider:
+        return reason
     return Reason.BOUNCED if source in BOUNCE_SOURCES else Reason.UNSUBSCRIBED
+
+
+def reported_by(source: str) -> str | None:
+    """The provider that reported the suppression (``postmark``), ``None`` for our own sources."""
+    return source.partition(":")[2] or None
 
 
 def suppress(channel_slug: str, email: str, *, source: str) -> int:
     """Record the suppression (once) and stop every live series for the address in the channel.
 
-    ``source`` says why (``link``, ``one_click``, ``api``, ``bounced``). Returns how many carts
+    ``source`` says why (``link``, ``one_click``, ``api``, ``bounced``, or a provider's report from
+    :func:`provider_source`). Returns how many carts
     were stopped. Safe to call again: nothing changes the second time.
     """
     now = timezone.now()
@@ -76,7 +92,7 @@ def unsuppress(channel_slug: str, email: str) -> bool:
 
 
 def suppression_reasons(addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """``unsubscribed`` or ``bounced`` per suppressed ``(channel_slug, email)`` pair (emails
+    """``unsubscribed``, ``bounced`` or ``complained`` per suppressed ``(channel_slug, email)`` pair (emails
     normalised in the keys), in one query; pairs that may be mailed are absent."""
     pairs = {(channel_slug, normalize_email(email)) for channel_slug, email in addresses}
     if not pairs:
@@ -92,7 +108,7 @@ def suppression_reasons(addresses: Iterable[tuple[str, str]]) -> dict[tuple[str,
 
 
 def suppression_reason(channel_slug: str, email: str) -> str | None:
-    """``unsubscribed`` or ``bounced`` for a suppressed address, ``None`` otherwise."""
+    """``unsubscribed``, ``bounced`` or ``complained`` for a suppressed address, ``None`` otherwise."""
     return suppression_reasons([(channel_slug, email)]).get((channel_slug, normalize_email(email)))
 
 

@@ -5,6 +5,7 @@ reads each field through its parser in :mod:`.registry`, then checks what needs 
 raises :class:`ConfigurationError` with one message per bad field.
 """
 
+import base64
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
@@ -19,7 +21,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from ..exceptions import ConfigurationError
 from .email_copy import CopyLine, text_on
-from .formats import AUTO, DISCOUNT, PERCENTAGE, Cadence, SmtpConfig, Subject
+from .formats import AUTO, DISCOUNT, ESP_PROVIDERS, PERCENTAGE, Cadence, SmtpConfig, Subject
 from .parsers import normalize_language
 from .registry import BY_NAME, DEFAULTS
 from .sending_rules import CONSENTED, FrequencyCap, QuietWindow
@@ -106,6 +108,28 @@ class EmailLook:
 
 
 @dataclass(frozen=True)
+class ProviderWebhookAuth:
+    """What the mail provider's event webhooks must carry to count for the channel, and on which
+    provider's path."""
+
+    provider: str  # an ESP_PROVIDERS name; "" → refused
+    secret: str  # "user:password" (basic auth); "" → refused
+    signing_key: str  # the provider's own signing key, where it signs ("" → none)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, str]) -> "ProviderWebhookAuth":
+        """Read from a channel's stored configuration on their own, so a channel whose other
+        settings no longer parse still takes its provider's events; a bad value reads as empty."""
+        values = []
+        for name in ("esp_provider", "esp_webhook_secret", "esp_signing_key"):
+            try:
+                values.append(BY_NAME[name].parse(str(stored.get(name) or "")))
+            except ValueError:
+                values.append("")
+        return cls(*values)
+
+
+@dataclass(frozen=True)
 class RecoverySettings:
     schedule: tuple[timedelta, ...]
     cutoff: timedelta
@@ -119,6 +143,7 @@ class RecoverySettings:
     rules: SendingRules
     look: EmailLook
     retention: timedelta  # carts and messages untouched this long, with nothing to send, are deleted
+    provider_webhooks: "ProviderWebhookAuth"
 
     @classmethod
     def from_plugin_configuration(cls, configuration: Iterable[Mapping]) -> "RecoverySettings":
@@ -165,7 +190,12 @@ class RecoverySettings:
         return untagged
 
     def recovery_url(self, checkout_token: str) -> str:
-        return self.storefront_url.replace("{token}", checkout_token)
+        """The cart's link: ``{token}`` is the checkout token, ``{checkout_id}`` the checkout's
+        Saleor GraphQL ID (base64 of ``Checkout:<token>``, URL-encoded)."""
+        checkout_id = base64.b64encode(f"Checkout:{checkout_token}".encode()).decode()
+        return self.storefront_url.replace("{token}", checkout_token).replace(
+            "{checkout_id}", quote(checkout_id, safe="")
+        )
 
 
 # Why an active channel needs a storefront URL (also said by :mod:`.validation` on save).
@@ -289,6 +319,9 @@ def _parse(items: tuple[tuple[str, str], ...]) -> RecoverySettings:
         ),
         look=EmailLook(copy=v["email_copy"], brand_color=v["brand_color"], logo_url=v["logo_url"]),
         retention=v["retention"],
+        provider_webhooks=ProviderWebhookAuth(
+            v["esp_provider"], v["esp_webhook_secret"], v["esp_signing_key"]
+        ),
     )
 
 
@@ -383,6 +416,24 @@ def _email_copy(v: dict) -> str | None:
     return None
 
 
+def _esp_provider(v: dict) -> str | None:
+    provider, key = v["esp_provider"], v.get("esp_signing_key")
+    signs = ESP_PROVIDERS.get(provider)
+    if not provider:
+        if v.get("esp_webhook_secret"):
+            return _("required with a provider webhook secret: the provider whose webhooks carry it")
+        return None
+    if signs == "required" and v.get("esp_webhook_secret") and key == "":
+        return _("%(provider)s signs its webhooks: set the provider webhook signing key too") % {
+            "provider": provider
+        }
+    if not signs and key:
+        return _("%(provider)s does not sign its webhooks: leave the provider webhook signing key empty") % {
+            "provider": provider
+        }
+    return None
+
+
 _CROSS_CHECKS: tuple[tuple[str, Callable[[dict], str | None]], ...] = (
     ("subjects", _subjects),
     ("cadences", _cadences),
@@ -390,4 +441,5 @@ _CROSS_CHECKS: tuple[tuple[str, Callable[[dict], str | None]], ...] = (
     ("coupon_value", _coupon_value),
     ("step_content", _step_content),
     ("email_copy", _email_copy),
+    ("esp_provider", _esp_provider),
 )

@@ -230,3 +230,52 @@ def parse_step_content(text: str) -> tuple[tuple[int, str], ...]:
             raise ValueError(_("step %(step)s is given twice") % {"step": step})
         chosen[step] = content
     return tuple(sorted(chosen.items()))
+
+
+# Characters that fit into a URL's user:password without escaping.
+_WEBHOOK_SECRET = re.compile(r"^([A-Za-z0-9._~-]{1,64}):([A-Za-z0-9._~-]{16,128})$")
+
+
+def parse_webhook_secret(text: str) -> str:
+    """``user:password`` for the provider webhooks' basic auth; empty stays empty (events refused)."""
+    value = text.strip()
+    if value and not _WEBHOOK_SECRET.match(value):
+        raise ValueError(
+            _(
+                "must be user:password, the password at least 16 characters, letters, digits and . _ ~ - "
+                "only (they go into the webhook URL), e.g. events:0f3c9a7d2b51e8a4"
+            )
+        )
+    return value
+
+
+# The mail providers whose event webhooks are read (django-anymail's names, the webhook path's
+# ``<provider>``) and whether each signs its posts: "required" (refused without its key), "optional"
+# (checked when the key is set) or "" (never signs: the basic-auth secret alone authenticates).
+ESP_PROVIDERS = {
+    "amazon_ses": "",
+    "brevo": "",
+    "mailersend": "required",
+    "mailgun": "required",
+    "mailjet": "",
+    "mailtrap": "optional",
+    "postmark": "",
+    "sendgrid": "optional",
+    "sparkpost": "",
+}
+
+
+def parse_esp_provider(text: str) -> str:
+    """One of :data:`ESP_PROVIDERS`; empty stays empty (events refused)."""
+    value = text.strip().lower()
+    if value and value not in ESP_PROVIDERS:
+        raise ValueError(_("must be one of %(items)s") % {"items": ", ".join(ESP_PROVIDERS)})
+    return value
+
+
+def parse_signing_key(text: str) -> str:
+    """A provider's webhook signing key, one line of printable ASCII; empty stays empty."""
+    value = text.strip()
+    if len(value) > 1000 or not all(32 < ord(char) < 127 for char in value):
+        raise ValueError(_("must be the key as your provider shows it: one line, at most 1000 characters"))
+    return value

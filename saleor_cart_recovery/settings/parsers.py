@@ -149,8 +149,9 @@ def parse_bool(text: str) -> bool:
     raise ValueError(_("'%(value)s' is not true or false") % {"value": text})
 
 
-def parse_url_template(text: str, placeholder: str, what: Text) -> str:
-    """An http(s) link with exactly one kind of ``{placeholder}``; empty stays empty."""
+def parse_url_template(text: str, placeholders: "dict[str, Text]") -> str:
+    """An http(s) link with at least one of ``placeholders`` (name → what goes there) and no other
+    ``{…}``; empty stays empty."""
     url = text.strip()
     if not url:
         return ""
@@ -159,12 +160,14 @@ def parse_url_template(text: str, placeholder: str, what: Text) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(_("'%(value)s' is not an http(s) URL") % {"value": url})
-    marker = f"{{{placeholder}}}"
-    named = {"placeholder": marker, "what": what}
-    if marker not in url:
-        raise ValueError(_("must contain %(placeholder)s, where %(what)s goes") % named)
-    if re.search(rf"\{{(?!{placeholder}\}})", url):
-        raise ValueError(_("only the placeholder %(placeholder)s is allowed") % named)
+    either = " " + _("or") + " "
+    named = either.join(f"{{{name}}}" for name in placeholders)
+    if not any(f"{{{name}}}" in url for name in placeholders):
+        whats = either.join(f"{{{name}}} ({what})" for name, what in placeholders.items())
+        raise ValueError(_("must contain %(placeholders)s") % {"placeholders": whats})
+    allowed = "|".join(re.escape(name) for name in placeholders)
+    if re.search(rf"\{{(?!(?:{allowed})\}})", url):
+        raise ValueError(_("only the placeholder %(placeholder)s is allowed") % {"placeholder": named})
     return url
 
 

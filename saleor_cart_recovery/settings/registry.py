@@ -130,12 +130,15 @@ FIELDS: tuple[Field, ...] = (
         _("Cart recovery link"),
         STRING,
         "",
-        lambda text: parse_url_template(text, "token", _("the checkout token")),
-        _(
-            "Storefront page that restores the cart; {token} is replaced with the checkout token (Saleor "
-            "has no storefront URLs of its own). Required to activate."
+        lambda text: parse_url_template(
+            text, {"token": _("the checkout token"), "checkout_id": _("the checkout's GraphQL ID")}
         ),
-        example="https://shop.example.com/cart/{token}",
+        _(
+            "Storefront page that restores the cart; {token} is replaced with the checkout token, "
+            "{checkout_id} with the checkout's GraphQL ID (what Saleor's reference storefront reads from "
+            "/checkout?checkout=). Required to activate."
+        ),
+        example="https://shop.example.com/checkout?checkout={checkout_id}",
     ),
     Field(
         "from_email",
@@ -157,6 +160,60 @@ FIELDS: tuple[Field, ...] = (
             "Empty: Saleor's email settings (EMAIL_URL)."
         ),
         example="smtp://user:pass@mail.example.com:587?tls=true",
+    ),
+    Field(
+        "esp_provider",
+        _("Mail provider"),
+        STRING,
+        "",
+        formats.parse_esp_provider,
+        format_lazy(
+            _(
+                "The provider whose event webhooks report on this channel's mail: {providers}. Its events "
+                "are accepted only on its own webhook path. Empty: provider events are refused."
+            ),
+            providers=", ".join(formats.ESP_PROVIDERS),
+        ),
+        example="postmark",
+        doc="The mail provider whose event webhooks report on this channel's reminders, as the webhook path "
+        "names it: " + ", ".join(f"`{name}`" for name in formats.ESP_PROVIDERS) + ". The channel's "
+        "secret (and signing key) are accepted only on that provider's path, so a signing key cannot "
+        "be bypassed by posting to a provider that does not sign. Required with a webhook secret. "
+        "Empty: events are refused for this channel.",
+    ),
+    Field(
+        "esp_webhook_secret",
+        _("Provider webhook secret"),
+        SECRET,
+        "",
+        formats.parse_webhook_secret,
+        _(
+            "user:password your mail provider's event webhook sends as basic auth (see "
+            "docs/deliverability.md). Empty: provider events are refused for this channel."
+        ),
+        example="events:0f3c9a7d2b51e8a4",
+        doc="`user:password` that your mail provider's event webhook (bounces, complaints, unsubscribes, "
+        "deliveries) sends as HTTP basic auth: put it into the webhook URL, e.g. "
+        "`https://events:0f3c…@saleor.example.com/plugins/saleor_cart_recovery/esp/postmark/tracking/`. "
+        "The password has at least 16 characters. Channels mailed through the same provider account "
+        "use the same secret. Empty: events are refused for this channel. See "
+        "[docs/deliverability.md](docs/deliverability.md).",
+    ),
+    Field(
+        "esp_signing_key",
+        _("Provider webhook signing key"),
+        SECRET,
+        "",
+        formats.parse_signing_key,
+        _(
+            "The key your provider signs its webhooks with, when it signs them: Mailgun's webhook signing "
+            "key, MailerSend's signing secret, SendGrid's verification key, Mailtrap's webhook secret."
+        ),
+        example="key-3ax6xnjp29jd6fds4gc373sgvjxteol0",
+        doc="The key your mail provider signs its event webhooks with; each request's signature is then "
+        "checked as well as the secret above: Mailgun's HTTP webhook signing key and MailerSend's "
+        "signing secret (both required for those providers), SendGrid's signed event webhook "
+        "verification key and Mailtrap's webhook secret (checked when given).",
     ),
     Field(
         "holdout_percent",
@@ -313,7 +370,7 @@ FIELDS: tuple[Field, ...] = (
         _("Product link"),
         STRING,
         "",
-        lambda text: parse_url_template(text, "slug", _("the product's slug")),
+        lambda text: parse_url_template(text, {"slug": _("the product's slug")}),
         _("Storefront product page with {slug}. Empty: upsell products link to the cart."),
         example="https://shop.example.com/products/{slug}",
     ),

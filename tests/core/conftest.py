@@ -8,6 +8,7 @@ from saleor_cart_recovery.series.activity import record_activity
 from saleor_cart_recovery.settings.channel import RecoverySettings
 from tests.shopapp.models import ShopChannel, ShopCheckout, ShopLine
 
+from .app_host import app_client, installed, saleor  # noqa: F401  (fixtures)
 from .realparts import SUMMARY_SECTIONS, celery_for_real, inbox, smtp_server, worker  # noqa: F401  (fixtures)
 
 

@@ -39,6 +39,33 @@ def test_new_activity_restarts_the_clock_without_touching_progress(abandoned_car
     assert cart.next_due_at == later + timedelta(hours=1)  # woken early; the dispatcher re-arms it
 
 
+def test_an_older_activity_never_overwrites_a_newer_one(abandoned_cart, recovery_settings):
+    # given a cart last touched at 3h (an App host delivers each state with its own updatedAt)
+    later = START + timedelta(hours=3)
+    touch(abandoned_cart, later, recovery_settings)
+    RecoveryCart.objects.filter(checkout_token=abandoned_cart.token).update(
+        status="stopped", stop_reason="cart_empty", next_due_at=None
+    )
+    before = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+    # when an older state arrives late, with another address
+    abandoned_cart.email = "earlier@example.com"
+    touch(abandoned_cart, START + timedelta(hours=1), recovery_settings)
+    # then nothing changed: not the address, the clock, nor the stop
+    after = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+    assert (after.email, after.last_activity_at, after.status, after.next_due_at, after.updated_at) == (
+        before.email,
+        later,
+        "stopped",
+        None,
+        before.updated_at,
+    )
+    # and the same state delivered again is applied again (a retry of the newest state is harmless)
+    abandoned_cart.email = "shopper@example.com"
+    touch(abandoned_cart, later, recovery_settings)
+    again = RecoveryCart.objects.get(checkout_token=abandoned_cart.token)
+    assert (again.status, again.last_activity_at) == ("active", later)
+
+
 def test_activity_reopens_an_emptied_cart(abandoned_cart, recovery_settings):
     RecoveryCart.objects.filter(checkout_token=abandoned_cart.token).update(
         status="stopped", stop_reason="cart_empty", next_due_at=None

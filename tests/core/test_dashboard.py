@@ -314,13 +314,13 @@ def test_settings_flag_the_problems_that_keep_reminders_from_going_out(client, d
 
 def test_settings_with_beat_and_a_live_worker_show_no_problem_and_hide_the_smtp_secret(client, channel):
     channel.configuration = with_smtp(2525)
-    channel.configuration[-1]["value"] = "smtp://user:secret@127.0.0.1:2525"
+    channel.configuration[-1]["value"] = "smtp://user:hunter2pass@127.0.0.1:2525"
     channel.save()
     register_schedule()
     record_heartbeat(DISPATCH.task, timezone.now() - timedelta(minutes=1))
     html = get(client, "settings").content.decode()
     assert 'id="no-problems"' in html, html
-    assert "secret" not in html and "set (hidden)" in html
+    assert "hunter2pass" not in html and "set (hidden)" in html
 
 
 def test_a_worker_silent_for_minutes_is_flagged(client, channel):

@@ -13,7 +13,16 @@ from saleor_cart_recovery.settings import registry
 
 PACKAGE = Path(saleor_cart_recovery.__file__).parent
 ROOT = PACKAGE.parent
-ADAPTER = ("saleor_cart_recovery.plugin", "saleor_cart_recovery.saleor_host")
+PLUGIN_HOST = ("saleor_cart_recovery.plugin", "saleor_cart_recovery.saleor_host")
+APP_HOST = ("saleor_cart_recovery.app",)  # the App host: an adapter too, on Saleor's API only
+ADAPTER = PLUGIN_HOST + APP_HOST
+
+
+def within(name: str, packages: tuple[str, ...]) -> bool:
+    """``name`` is one of ``packages`` or inside one (``…app`` holds ``…app.shop``, not ``…apps``)."""
+    return any(name == package or name.startswith(f"{package}.") for package in packages)
+
+
 # What each core role may import of this package (besides itself and the root modules that are
 # shared infrastructure): the layering the subpackages' docstrings describe.
 ALLOWED = {
@@ -55,13 +64,15 @@ MODULES = {
     for path in sorted(PACKAGE.rglob("*.py"))
     if "migrations" not in path.parts and "__pycache__" not in path.parts
 }
-CORE = {name: path for name, path in MODULES.items() if not name.startswith(ADAPTER)}
+CORE = {name: path for name, path in MODULES.items() if not within(name, ADAPTER)}
 
 
 def test_the_walk_finds_the_core_and_the_adapter():
     assert "saleor_cart_recovery.series.delivery" in CORE
     assert "saleor_cart_recovery.saleor_host.shop" in MODULES
     assert "saleor_cart_recovery.saleor_host.shop" not in CORE
+    assert "saleor_cart_recovery.app.shop" in MODULES
+    assert "saleor_cart_recovery.app.shop" not in CORE
     # and the adapter is seen importing Saleor, so the check below would see it too
     assert "saleor.checkout.models" in imports_of(MODULES["saleor_cart_recovery.saleor_host.shop"])
 
@@ -71,9 +82,30 @@ def test_the_core_never_imports_saleor_or_the_adapter(name):
     wrong = sorted(
         target
         for target in imports_of(CORE[name])
-        if target == "saleor" or target.startswith("saleor.") or target.startswith(ADAPTER)
+        if target == "saleor" or target.startswith("saleor.") or within(target, ADAPTER)
     )
     assert wrong == []
+
+
+APP_MODULES = sorted(name for name in MODULES if within(name, APP_HOST))
+
+
+@pytest.mark.parametrize("name", APP_MODULES, ids=lambda name: f"{name}_case")
+def test_the_app_host_never_imports_saleor_or_the_plugin_host(name):
+    # the app server installs and runs without Saleor: it reaches Saleor over HTTP only
+    wrong = sorted(
+        target
+        for target in imports_of(MODULES[name])
+        if target == "saleor" or target.startswith("saleor.") or within(target, PLUGIN_HOST)
+    )
+    assert wrong == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES), ids=lambda name: f"{name}_case")
+def test_the_plugin_host_never_imports_the_app_host(name):
+    if not within(name, PLUGIN_HOST):
+        return
+    assert sorted(target for target in imports_of(MODULES[name]) if within(target, APP_HOST)) == []
 
 
 @pytest.mark.parametrize("name", sorted(CORE), ids=lambda name: f"{name}_case")

@@ -1,41 +1,53 @@
-"""Fixtures for the suite that runs against a real Saleor 3.23.
+"""Fixtures for the suite that runs against a real Saleor of a supported version.
 
 Run with Saleor's own test settings (see README 'Saleor suite'):
 
     pytest tests/saleor --ds=saleor.tests.settings --reuse-db
 
 When Saleor is not importable (e.g. the core virtualenv), no module that imports Saleor is
-collected and ``test_environment.py`` reports one skip instead.
+collected and ``test_environment.py`` reports one skip instead: that is how the suite passes on a
+machine without Saleor. When Saleor is importable but cannot be used — a version this release does
+not support (``saleor_cart_recovery.saleor_versions``), or Django settings that are not Saleor's —
+the same single test fails, saying what was found and what is supported.
 """
 
 import importlib
 from pathlib import Path
 
-SKIP_REASON = "Saleor 3.23 not importable; see README 'Saleor suite'"
-SALEOR_SERIES = "3.23."
-# The one module collected without Saleor: it reports the skip.
+from saleor_cart_recovery.saleor_versions import is_supported, unsupported_message
+
+SKIP_REASON = "Saleor not importable; see README 'Saleor suite'"
+# The one module collected without a usable Saleor: it reports the skip or the failure.
 ENVIRONMENT_MODULE = "test_environment.py"
 
 
-def _saleor_problem() -> str | None:
-    """Why this run cannot use Saleor, or ``None`` when it can."""
+def _saleor_missing() -> str | None:
+    """Why this run has no Saleor at all (a skip), or ``None``."""
     try:
-        saleor = importlib.import_module("saleor")
+        importlib.import_module("saleor")
     except ImportError as exc:
         return f"{SKIP_REASON} ({exc})"
-    version = getattr(saleor, "__version__", "")
-    if not version.startswith(SALEOR_SERIES):
-        return f"{SKIP_REASON} (found saleor {version or 'without a version'})"
-    from django.conf import settings
-
-    if "saleor.checkout" not in getattr(settings, "INSTALLED_APPS", ()):
-        return f"{SKIP_REASON} (Django settings are not Saleor's: pass --ds=saleor.tests.settings)"
     return None
 
 
-SALEOR_PROBLEM = _saleor_problem()
+def _saleor_problem() -> str | None:
+    """Why the Saleor found cannot run this suite (a failure), or ``None`` when it can."""
+    saleor = importlib.import_module("saleor")
+    version = getattr(saleor, "__version__", "")
+    if not is_supported(version):
+        found_in = Path(saleor.__file__).parent
+        return f"{unsupported_message(version)} (found in {found_in}); see README 'Saleor suite'"
+    from django.conf import settings
 
-if SALEOR_PROBLEM:
+    if "saleor.checkout" not in getattr(settings, "INSTALLED_APPS", ()):
+        return "Django settings are not Saleor's: pass --ds=saleor.tests.settings (README 'Saleor suite')"
+    return None
+
+
+SALEOR_MISSING = _saleor_missing()
+SALEOR_PROBLEM = None if SALEOR_MISSING else _saleor_problem()
+
+if SALEOR_MISSING or SALEOR_PROBLEM:
     collect_ignore = [
         path.name for path in Path(__file__).parent.glob("test_*.py") if path.name != ENVIRONMENT_MODULE
     ]

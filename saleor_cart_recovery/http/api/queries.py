@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from graphql import GraphQLError
 
 from ...email.preview import PreviewError, build_preview
+from ...experiments.deliverability import rates
 from ...experiments.report_json import report_data
 from ...models import CartStatus, RecoveryCart, newest_cart_ids
 from ...models import Suppression as SuppressionRow
@@ -91,6 +92,11 @@ class Query(graphene.ObjectType):
         required=True,
         description="Due carts not yet planned and planned messages not yet sent, in this channel.",
     )
+    deliverability = graphene.JSONString(
+        required=True,
+        description="Bounce and complaint rates of this channel over the last 7 and 30 days, with the "
+        "counts behind them and warnings above 2 % bounces or 0.1 % complaints (docs/deliverability.md).",
+    )
     report = graphene.JSONString(
         required=True,
         since=graphene.DateTime(description="Only carts first seen since (UTC when no offset is given)."),
@@ -167,6 +173,10 @@ class Query(graphene.ObjectType):
     @staticmethod
     def resolve_backlog(root, info):
         return backlog(timezone.now(), info.context.channel_slug)
+
+    @staticmethod
+    def resolve_deliverability(root, info):
+        return rates(info.context.channel_slug, timezone.now())
 
     @staticmethod
     def resolve_report(root, info, since=None, fresh=False):

@@ -14,7 +14,8 @@ from django.utils.translation import gettext as _
 
 from ...models import CartStatus, RecoveryCart, RecoveryMessage
 from ...models import Suppression as SuppressionRow
-from ...series.suppression import normalize_email, reason_for
+from ...series.provider_events import provider_name
+from ...series.suppression import normalize_email, reason_for, reported_by
 from ...settings.validation import SECRET_MASK, shown_configuration
 from ...shop import get_shop
 
@@ -53,6 +54,24 @@ class Conversion(graphene.ObjectType):
     )
 
 
+class ProviderEvent(graphene.ObjectType):
+    """What the mail provider reported about a message (or an address) later, by webhook."""
+
+    kind = graphene.String(
+        required=True, description="delivered, bounced, soft_bounced, complained or unsubscribed."
+    )
+    provider = graphene.String(required=True, description="amazon_ses, postmark, sendgrid, mailgun, …")
+    reported_by = graphene.String(required=True, description="The provider's name: Postmark, Amazon SES, …")
+    description = graphene.String()
+    occurred_at = graphene.DateTime(required=True)
+
+    resolve_description = _blank_as_null("description")
+
+    @staticmethod
+    def resolve_reported_by(event, info):
+        return provider_name(event.provider)
+
+
 class Message(graphene.ObjectType):
     """One step of the series: planned, sent or skipped, and why."""
 
@@ -70,8 +89,23 @@ class Message(graphene.ObjectType):
     sent_at = graphene.DateTime()
     clicks = graphene.Int(required=True)
     first_clicked_at = graphene.DateTime()
+    message_id = graphene.String(description="Our Message-ID header, set when handed to the mail server.")
+    provider_message_id = graphene.String(description="The mail provider's id for it, when it returned one.")
+    provider_events = graphene.List(
+        graphene.NonNull(ProviderEvent),
+        required=True,
+        description="What the provider reported, oldest first.",
+    )
 
     resolve_reason = _blank_as_null("reason")
+
+    resolve_message_id = _blank_as_null("message_id")
+
+    resolve_provider_message_id = _blank_as_null("provider_message_id")
+
+    @staticmethod
+    def resolve_provider_events(message, info):
+        return sorted(message.provider_events.all(), key=lambda event: (event.occurred_at, event.pk))
 
     resolve_subject = _blank_as_null("subject")
 
@@ -147,13 +181,27 @@ class Suppression(graphene.ObjectType):
     """An address that gets no more reminders in the channel."""
 
     email = graphene.String(required=True)
-    reason = graphene.String(required=True, description="unsubscribed or bounced.")
-    source = graphene.String(required=True, description="link, one_click, api or bounced.")
+    reason = graphene.String(required=True, description="unsubscribed, bounced or complained.")
+    source = graphene.String(
+        required=True,
+        description="link, one_click, api, bounced (refused while sending), or the mail provider that "
+        "reported it: amazon_ses, postmark, sendgrid, mailgun, …",
+    )
+    reported_by = graphene.String(description="The provider's name (Postmark, …) when one reported it.")
     created_at = graphene.DateTime(required=True)
 
     @staticmethod
     def resolve_reason(suppression, info):
         return reason_for(suppression.source)
+
+    @staticmethod
+    def resolve_source(suppression, info):
+        return reported_by(suppression.source) or suppression.source
+
+    @staticmethod
+    def resolve_reported_by(suppression, info):
+        provider = reported_by(suppression.source)
+        return provider_name(provider) if provider else None
 
 
 class Backlog(graphene.ObjectType):
@@ -195,7 +243,9 @@ class Error(graphene.ObjectType):
 
 
 def with_messages() -> Prefetch:
-    return Prefetch("messages", queryset=RecoveryMessage.objects.order_by("step"))
+    return Prefetch(
+        "messages", queryset=RecoveryMessage.objects.order_by("step").prefetch_related("provider_events")
+    )
 
 
 def channel_carts(info):

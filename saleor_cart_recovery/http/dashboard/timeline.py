@@ -7,7 +7,9 @@ from datetime import datetime
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from ...models import CartStatus, MessageStatus, Reason, RecoveryCart
+from ...models import CartStatus, MessageStatus, ProviderEvent, Reason, RecoveryCart
+from ...series.provider_events import KIND_TEXT, provider_name
+from ...series.suppression import reason_for, reported_by
 from .formatting import Formatter
 
 # What each recorded reason means, said the way support staff would explain it to the shop owner.
@@ -27,6 +29,7 @@ REASONS = {
     Reason.PREPARE_FAILED: _("the email could not be prepared (logged)"),
     Reason.MANUAL: _("stopped by staff through the API"),
     Reason.BOUNCED: _("the address bounced: it cannot receive mail"),
+    Reason.COMPLAINED: _("the shopper marked a reminder as spam"),
     Reason.CONFIGURATION_INVALID: _("the channel's settings are invalid"),
     Reason.PLANNING_FAILED: _("an error while planning (logged)"),
     Reason.NO_CONSENT: _("no marketing consent in the checkout's or the account's metadata"),
@@ -35,6 +38,12 @@ REASONS = {
     Reason.BELOW_MIN_TOTAL: _("the cart is below the minimum total"),
 }
 VARIANTS = "ABCDEFGHIJ"
+# Why an address is suppressed, as a provider's report says it.
+SUPPRESSION_REASONS = {
+    "bounced": pgettext_lazy("suppression", "bounced"),
+    "complained": pgettext_lazy("suppression", "complained"),
+    "unsubscribed": pgettext_lazy("suppression", "unsubscribed"),
+}
 # What a step's email is about (the step_content setting's words).
 CONTENTS = {
     "reminder": pgettext_lazy("step content", "reminder"),
@@ -67,14 +76,30 @@ def status_text(status: str) -> str:
 class Event:
     at: datetime
     kind: str  # activity, planned, sent, skipped, failed, waiting, clicked, coupon, order, stopped,
-    # unsubscribe, due
+    # unsubscribe, provider, due
     title: str
     detail: str = ""
 
 
-def timeline(cart: RecoveryCart, suppression: tuple[str, datetime] | None, fmt: Formatter) -> list[dict]:
-    """The events of ``cart`` (its messages prefetched) oldest first; ``suppression`` is the
-    address's opt-out in the channel (source, when), if any."""
+def _reported(event: ProviderEvent, what: str) -> Event:
+    kind = KIND_TEXT.get(event.kind) or event.kind
+    title = gettext("%(what)s %(kind)s — reported by %(provider)s") % {
+        "what": what,
+        "kind": kind,
+        "provider": provider_name(event.provider),
+    }
+    return Event(event.occurred_at, "provider", title, event.description)
+
+
+def timeline(
+    cart: RecoveryCart,
+    suppression: tuple[str, datetime] | None,
+    fmt: Formatter,
+    address_events: list[ProviderEvent] | tuple = (),
+) -> list[dict]:
+    """The events of ``cart`` (its messages and their provider events prefetched) oldest first;
+    ``suppression`` is the address's opt-out in the channel (source, when), if any;
+    ``address_events`` what the mail provider reported about the address without naming a message."""
     events = [
         Event(
             cart.created_at,
@@ -165,6 +190,8 @@ def timeline(cart: RecoveryCart, suppression: tuple[str, datetime] | None, fmt: 
                     gettext("single use, valid until %(expires)s") % {"expires": expires},
                 )
             )
+        this_step = gettext("Step %(step)s") % step
+        events += [_reported(event, this_step) for event in message.provider_events.all()]
         if message.first_clicked_at:
             events.append(
                 Event(
@@ -198,10 +225,21 @@ def timeline(cart: RecoveryCart, suppression: tuple[str, datetime] | None, fmt: 
             gettext("Series finished") if cart.status == CartStatus.FINISHED else gettext("Series stopped")
         )
         events.append(Event(cart.updated_at, "stopped", title, reason_text(cart.stop_reason)))
+    events += [_reported(event, gettext("The address")) for event in address_events]
     if suppression is not None:
         source, at = suppression
-        title = gettext("Address bounced") if source == "bounced" else gettext("Unsubscribed")
-        detail = gettext("source: %(source)s; no more reminders in this channel") % {"source": source}
+        reason, provider = reason_for(source), reported_by(source)
+        title = {"bounced": gettext("Address bounced"), "complained": gettext("Marked as spam")}.get(
+            reason, gettext("Unsubscribed")
+        )
+        if provider:
+            how = gettext("%(reason)s — reported by %(provider)s") % {
+                "reason": SUPPRESSION_REASONS.get(reason, reason),
+                "provider": provider_name(provider),
+            }
+        else:
+            how = gettext("source: %(source)s") % {"source": source}
+        detail = gettext("%(how)s; no more reminders in this channel") % {"how": how}
         events.append(Event(at, "unsubscribe", title, detail))
     events.sort(key=lambda event: event.at)
     if cart.next_due_at:

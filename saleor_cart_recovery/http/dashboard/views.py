@@ -22,9 +22,10 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from ...email.preview import PreviewError, build_preview, send_test
 from ...exceptions import CartRecoveryError, ConfigurationError, DashboardRefused
+from ...experiments.deliverability import for_display, rates
 from ...experiments.report_json import report_data
 from ...experiments.report_table import STAGES, VERDICTS
-from ...models import CartStatus, RecoveryCart, Suppression, newest_cart_ids
+from ...models import CartStatus, ProviderEvent, RecoveryCart, Suppression, newest_cart_ids
 from ...series.dispatch import backlog
 from ...series.health import WORKER_SILENCE, check_mail_server, health
 from ...series.suppression import hashed_address, normalize_email
@@ -32,6 +33,7 @@ from ...settings import registry
 from ...settings.channel import RecoverySettings, validate_for_activation
 from ...settings.parsers import parse_bool
 from ...shop import DashboardChannel, DashboardViewer, get_shop, settings_or_none
+from .deliverability import deliverability_warnings
 from .formatting import Formatter
 from .timeline import VARIANTS, reason_text, status_text, timeline
 
@@ -50,6 +52,9 @@ class Page:
     viewer: DashboardViewer
     channel: DashboardChannel
     fmt: Formatter
+
+
+ADDRESS_EVENTS_SHOWN = 20  # a cart's story shows at most this many events that named no message
 
 
 class Invalid(CartRecoveryError):
@@ -73,6 +78,7 @@ def overview(page: Page, params: QueryDict) -> tuple[str, dict]:
         data["report"] = _report(current, page.fmt, page.channel.currency)
     data["revenue_days"] = _revenue_over_time(page, (current or {}).get("currency") or page.channel.currency)
     data["backlog"] = _backlog(page)
+    data["deliverability"] = for_display(rates(page.channel.slug, timezone.now()))
     return "overview.html", data
 
 
@@ -301,7 +307,7 @@ def cart(page: Page, params: QueryDict) -> tuple[str, dict]:
     token = _checkout_token(params.get("token", ""))
     found = (
         RecoveryCart.objects.filter(channel_slug=page.channel.slug, checkout_token=token)
-        .prefetch_related("messages")
+        .prefetch_related("messages__provider_events")
         .first()
         if token
         else None
@@ -322,9 +328,15 @@ def cart(page: Page, params: QueryDict) -> tuple[str, dict]:
     return "cart.html", {
         "cart": _cart_row(found, page.fmt),
         "next_step": next_step if live else None,  # a preview of what the series would send next
-        "events": timeline(found, row, page.fmt),
+        "events": timeline(found, row, page.fmt, _address_events(page.channel.slug, address)),
         "language": found.language_code,
     }
+
+
+def _address_events(channel_slug: str, address: str) -> list[ProviderEvent]:
+    """The newest provider events about the address that named no message of ours (bounded)."""
+    found = ProviderEvent.objects.filter(channel_slug=channel_slug, email=address, message__isnull=True)
+    return list(found.order_by("-occurred_at")[:ADDRESS_EVENTS_SHOWN])
 
 
 # -- Preview and test send -----------------------------------------------------------------------
@@ -471,6 +483,7 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
         "mail_server": _mail_server_name(stored),
         "can_check": parsed is not None,
         "backlog": _backlog(page),
+        "deliverability_warnings": deliverability_warnings(page.channel.slug),
     }
 
 

@@ -1,0 +1,184 @@
+"""Who is calling: the developer API's tokens and the Dashboard's, checked the way the App host can —
+with Saleor's public keys and by asking Saleor — never with Saleor's database.
+
+- A JWT (a staff token from ``tokenCreate``, or the Dashboard's token for our app) is first checked
+  against the installing Saleor's JWKS: signature, expiry, issuer ``SALEOR_API_URL``. Forged or
+  foreign ones are refused without a request to Saleor.
+- Then Saleor is asked with the token itself (``me``: is the user still an active staff member with
+  that token key, their permissions, their channels; or ``app`` for an app token), cached for
+  ``CACHE_SECONDS`` per token so a page's fragments cost one request, not one each.
+"""
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+from ..exceptions import DashboardRefused
+from ..shop import DashboardChannel, DashboardViewer
+from . import installation
+from .client import AppTokenRevoked, SaleorClient, SaleorQueryError, SaleorUnavailable
+from .jwks import KeysUnavailable, SignatureInvalid, TokenExpired, verify_jwt
+from .models import ChannelSettings
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 60.0
+CACHE_SIZE = 1000
+PERMISSION = "MANAGE_CHECKOUTS"
+ALSO_ALLOWED = "MANAGE_PLUGINS"  # configures every channel in Saleor: may read every report
+THIRDPARTY = "thirdparty"  # saleor.core.jwt.JWT_THIRDPARTY_ACCESS_TYPE: a token Saleor made for an app
+
+ME = """query CartRecoveryMe {
+  me { email isStaff isActive restrictedAccessToChannels userPermissions { code }
+       accessibleChannels { slug name currencyCode } }
+}"""
+APP = "query CartRecoveryCaller { app { id isActive permissions { code } } }"
+
+
+class _Answers:
+    """Saleor's answers per token (by hash: tokens are never kept), for a short while."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answers: dict[str, tuple[float, Any]] = {}
+
+    def get(self, token: str, ask: Callable[[], Any]) -> Any:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            found = self._answers.get(key)
+        if found is not None and now - found[0] < CACHE_SECONDS:
+            return found[1]
+        answer = ask()
+        with self._lock:
+            if len(self._answers) >= CACHE_SIZE:
+                self._answers.clear()
+            self._answers[key] = (now, answer)
+        return answer
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+
+ANSWERS = _Answers()
+
+
+def ask_with(token: str, document: str) -> dict[str, Any] | None:
+    """Saleor's ``data`` for ``document`` asked with ``token``; ``None`` when Saleor refuses the
+    token. :class:`SaleorUnavailable` propagates (nothing can be said)."""
+    try:
+        return SaleorClient(settings.SALEOR_API_URL, token).execute(document)
+    except (AppTokenRevoked, SaleorQueryError) as exc:
+        logger.info("cart recovery app: Saleor refused a caller's token: %s", exc)
+        return None
+
+
+def _bearer(request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _is_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+def staff_can_view_reports(request, channel_slug: str) -> bool | None:
+    """The port's rule (see :meth:`Shop.staff_can_view_reports`) with Saleor's answers: staff with
+    MANAGE_PLUGINS, or MANAGE_CHECKOUTS and access to the channel; apps with either permission."""
+    token = _bearer(request)
+    if token is None:
+        return None
+    try:
+        if _is_jwt(token):
+            claims = verify_jwt(token)
+            if claims.get("type") not in ("access", THIRDPARTY):
+                return None
+            return _staff_allowed(ANSWERS.get(token, lambda: ask_with(token, ME)), channel_slug)
+        return _app_allowed(ANSWERS.get(token, lambda: ask_with(token, APP)))
+    except SignatureInvalid as exc:
+        logger.info("cart recovery app: refused a caller's token: %s", exc)
+        return None
+    except (KeysUnavailable, SaleorUnavailable) as exc:
+        logger.warning("cart recovery app: could not check a caller's token: %s", exc)
+        return None
+
+
+def _codes(permissions) -> set[str]:
+    return {permission["code"] for permission in permissions or ()}
+
+
+def _staff_allowed(data: dict[str, Any] | None, channel_slug: str) -> bool | None:
+    me = (data or {}).get("me")
+    if not me:
+        return None
+    if not (me.get("isStaff") and me.get("isActive")):
+        return False
+    codes = _codes(me.get("userPermissions"))
+    if ALSO_ALLOWED in codes:
+        return True
+    if PERMISSION not in codes:
+        return False
+    channels = {channel["slug"] for channel in me.get("accessibleChannels") or ()}
+    return not me.get("restrictedAccessToChannels") or channel_slug in channels
+
+
+def _app_allowed(data: dict[str, Any] | None) -> bool | None:
+    app = (data or {}).get("app")
+    if not app or not app.get("isActive"):
+        return None
+    return bool(_codes(app.get("permissions")) & {PERMISSION, ALSO_ALLOWED})
+
+
+def dashboard_viewer(token: str) -> DashboardViewer:
+    """The port's :meth:`Shop.dashboard_viewer`: a token Saleor signed for the installed app (or one
+    of its extensions: Saleor names the app in those too) with MANAGE_CHECKOUTS, whose user Saleor
+    still accepts; the channels are those Saleor says the user may access."""
+    try:
+        claims = verify_jwt(token)
+    except TokenExpired:
+        raise DashboardRefused(
+            401, "The Dashboard session expired: close Cart Recovery and open it again."
+        ) from None
+    except SignatureInvalid as exc:
+        logger.info("cart recovery dashboard: rejected token: %s", exc)
+        raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.") from None
+    if claims.get("type") != THIRDPARTY or "app" not in claims:
+        raise DashboardRefused(401, "This page needs the Dashboard's token for the Cart Recovery app.")
+    found = installation.stored()
+    if found is None or not found.installed:
+        raise DashboardRefused(
+            403, "Cart Recovery is uninstalled from this Saleor: no reminder goes out. Install the app again."
+        )
+    if claims["app"] != found.app_id:
+        raise DashboardRefused(403, "The token was issued for another app.")
+    if not claims.get("is_staff"):
+        raise DashboardRefused(403, "Only staff members may open Cart Recovery.")
+    if PERMISSION not in (claims.get("permissions") or ()):
+        raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
+    # Saleor or its keys out of reach (KeysUnavailable, SaleorUnavailable) propagate: the page
+    # answers 503 "could not be checked right now", not a refusal.
+    me = (ANSWERS.get(token, lambda: ask_with(token, ME)) or {}).get("me")
+    if not me or not me.get("isActive"):
+        raise DashboardRefused(401, "The Dashboard session is no longer valid: sign in again.")
+    if not me.get("isStaff"):
+        raise DashboardRefused(403, "Only staff members may open Cart Recovery.")
+    active = set(ChannelSettings.objects.filter(active=True).values_list("channel_slug", flat=True))
+    channels = tuple(
+        DashboardChannel(
+            slug=channel["slug"],
+            name=channel["name"],
+            currency=channel["currencyCode"],
+            active=channel["slug"] in active,
+        )
+        for channel in sorted(me.get("accessibleChannels") or (), key=lambda channel: channel["name"])
+    )
+    if not channels:
+        raise DashboardRefused(403, "Your permission groups give you access to no channel.")
+    return DashboardViewer(email=me["email"], channels=channels)

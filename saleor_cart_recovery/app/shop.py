@@ -1,0 +1,177 @@
+"""The shop port implemented by the App host: Saleor's data over its GraphQL API with the app token
+(:class:`~.saleor_api.SaleorApi`), the settings in the app's own table, links under ``APP_URL``,
+callers checked with Saleor's keys (:mod:`.auth`).
+
+Saleor refusing the app token on any call (:class:`AppTokenRevoked`) marks the installation
+uninstalled before the error goes on: from then on every channel reads as inactive, so the core
+records ``plugin_inactive`` for due steps instead of retrying against a Saleor that will not answer.
+"""
+
+import contextlib
+import functools
+import logging
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+
+from ..settings.channel import RecoverySettings, validate_for_activation
+from ..shop import CartSnapshot, DashboardInstall, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct
+from . import auth, installation
+from .client import AppTokenRevoked, SaleorClient
+from .manifest import EXTENSIONS, dashboard_url
+from .models import ChannelSettings, Installation
+
+logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=2)
+def _client(api_url: str, token: str) -> SaleorClient:
+    """One client per installation and process, so a worker keeps its HTTP connections to Saleor
+    open across batches (a reinstall brings a new token, hence a new client)."""
+    return SaleorClient(api_url, token)
+
+
+class AppShop:
+    # -- settings: the app's own table ----------------------------------------------------------
+
+    def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
+        """``None`` while the app is not installed (or was uninstalled) or inactive in the channel."""
+        found = installation.stored()
+        if found is None or not found.installed:
+            return None
+        row = ChannelSettings.objects.filter(channel_slug=channel_slug, active=True).first()
+        if row is None:
+            return None
+        parsed = RecoverySettings.from_plugin_configuration(row.configuration)
+        validate_for_activation(parsed)
+        return parsed
+
+    def stored_configuration(self, channel_slug: str) -> dict[str, str] | None:
+        row = ChannelSettings.objects.filter(channel_slug=channel_slug).first()
+        if row is None:
+            return None
+        return {item["name"]: str(item.get("value") or "") for item in row.configuration}
+
+    # -- Saleor's data, over its API ------------------------------------------------------------
+
+    def _api(self):
+        from .saleor_api import SaleorApi  # the GraphQL adapter (imported where the data side needs it)
+
+        found = installation.current()
+        if found is None:
+            raise installation.NotInstalled(
+                f"Cart Recovery is not installed in Saleor at {settings.SALEOR_API_URL}"
+            )
+        return SaleorApi(_client(found.api_url, found.token))
+
+    def _ask(self, method: str, /, *args, **kwargs):
+        """``SaleorApi.<method>(...)``; a refused token uninstalls the app, then propagates."""
+        try:
+            return getattr(self._api(), method)(*args, **kwargs)
+        except AppTokenRevoked as exc:
+            installation.uninstall(f"Saleor refused the app token: {exc}")
+            raise
+
+    def load_carts(self, checkout_tokens: Sequence[str]) -> dict[str, CartSnapshot]:
+        return self._ask("load_carts", checkout_tokens)
+
+    def sample_cart(self, channel_slug: str, language_code: str) -> CartSnapshot:
+        return self._ask("sample_cart", channel_slug, language_code)
+
+    def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
+        return self._ask("find_orders", lookups)
+
+    def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
+        return self._ask("stock_levels", channel_slug, variant_ids)
+
+    def upsell_products(
+        self,
+        channel_slug: str,
+        carts: Sequence[Iterable[str]],
+        configured: tuple[str, ...] | None,
+        limit: int,
+    ) -> list[tuple[UpsellProduct, ...]]:
+        return self._ask("upsell_products", channel_slug, carts, configured, limit)
+
+    def unavailable_products(self, channel_slug: str, refs: Sequence[str]) -> dict[str, str]:
+        return self._ask("unavailable_products", channel_slug, refs)
+
+    def issue_voucher(
+        self,
+        channel_slug: str,
+        *,
+        discount_type: str,
+        value: Decimal,
+        min_total: Decimal | None,
+        expires_at: datetime,
+        name: str,
+    ) -> IssuedVoucher:
+        return self._ask(
+            "issue_voucher",
+            channel_slug,
+            discount_type=discount_type,
+            value=value,
+            min_total=min_total,
+            expires_at=expires_at,
+            name=name,
+        )
+
+    def delete_expired_vouchers(self, now: datetime) -> int:
+        return self._ask("delete_expired_vouchers", now)
+
+    def customer_email(self, customer_id: str) -> str | None:
+        return self._ask("customer_email", customer_id)
+
+    # -- links, callers, the Dashboard ----------------------------------------------------------
+
+    def endpoint_url(self, channel_slug: str, path: str) -> str:
+        return f"{settings.APP_URL}/channel/{channel_slug}/{path}"
+
+    def link_url(self, path: str) -> str:
+        return f"{settings.APP_URL}/{path}"
+
+    def write_access(self) -> AbstractContextManager:
+        return contextlib.nullcontext()  # the app's own database: no reader/writer split
+
+    def staff_can_view_reports(self, request, channel_slug: str) -> bool | None:
+        return auth.staff_can_view_reports(request, channel_slug)
+
+    def dashboard_viewer(self, token: str):
+        return auth.dashboard_viewer(token)
+
+    def install_dashboard(self, app_url: str, origins: Sequence[str] = ()) -> DashboardInstall:
+        """Saleor created the extensions from the manifest at install; what is left to set here is
+        which Dashboard origins may frame the pages (``app_url`` is the manifest's, whatever is
+        passed)."""
+        updated = Installation.objects.filter(
+            saleor_api_url=settings.SALEOR_API_URL, uninstalled_at__isnull=True
+        ).update(dashboard_origins=list(origins))
+        found = installation.stored()
+        if not updated or found is None:
+            raise installation.NotInstalled(
+                "install the app in the Saleor Dashboard first: Extensions → Install external app → "
+                f"{settings.APP_URL}/api/manifest"
+            )
+        return DashboardInstall(
+            app_id=found.app_id,
+            created=False,
+            app_url=dashboard_url(settings.APP_URL),
+            extensions=tuple(
+                f"{label} ({mount.lower()}, {target.lower()})" for _, label, mount, target, _ in EXTENSIONS
+            ),
+        )
+
+    def dashboard_origins(self) -> tuple[str, ...]:
+        found = installation.stored()
+        return tuple(found.dashboard_origins) if found is not None else ()
+
+    def remove_dashboard(self) -> bool:
+        """The App's pages go with the App: Saleor removes them when the app is deleted in its
+        Dashboard (Extensions → Installed), which then tells us (APP_DELETED)."""
+        raise installation.NotInstalled(
+            "the App's Dashboard pages are removed by deleting the app in the Saleor Dashboard "
+            "(Extensions → Installed → Cart Recovery)"
+        )

@@ -1,0 +1,799 @@
+"""A stand-in for Saleor's GraphQL API, for the App's tests on machines without Saleor: a real HTTP
+server on loopback executing the documents it receives against a subset of Saleor 3.23's schema
+(same type, field and argument names; ``tests/saleor/test_saleor_api.py`` checks it is a subset of
+the real one) over an in-memory shop, with Saleor's limits (aliases, mutations) and its ways of
+failing, switched on by the test:
+
+- ``fault = "down"``: the connection is closed without an answer;
+- ``fault = "error"``: HTTP 502 (a proxy in front of a crashed Saleor);
+- ``fault = "slow"``: the answer comes after ``delay`` seconds;
+- ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous.
+
+Others extend it with :meth:`StandinSaleor.route` (e.g. JWKS, an app's webhook target).
+Usage::
+
+    with StandinSaleor() as saleor:
+        saleor.shop.add_channel("default-channel", "Default", "USD")
+        client = SaleorClient(saleor.api_url, saleor.token)
+"""
+
+import base64
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from graphql import GraphQLError, build_ast_schema, parse, validate
+from graphql.execution import execute
+from graphql.language import ast as graphql_ast
+
+ALIAS_LIMIT = 100  # GRAPHQL_ALIAS_COUNT_LIMIT
+MUTATION_LIMIT = 4  # GRAPHQL_MUTATION_COUNT_LIMIT
+PAGE_LIMIT = 100  # GRAPHQL_PAGINATION_LIMIT
+PERMISSION_DENIED = "PermissionDenied"
+
+SDL = """
+scalar UUID
+scalar DateTime
+scalar PositiveDecimal
+
+schema { query: Query mutation: Mutation }
+
+type Query {
+  shop: Shop!
+  checkout(id: ID, token: UUID): Checkout
+  orders(first: Int, after: String, where: OrderWhereInput): OrderCountableConnection
+  customers(first: Int, after: String, where: CustomerWhereInput): UserCountableConnection
+  productVariants(ids: [ID!], channel: String, first: Int, after: String): ProductVariantCountableConnection
+  products(channel: String, first: Int, after: String, where: ProductWhereInput,
+           sortBy: ProductOrder): ProductCountableConnection
+  channel(id: ID, slug: String): Channel
+  channels: [Channel!]
+  app(id: ID): App
+  user(id: ID, email: String): User
+  vouchers(filter: VoucherFilterInput, channel: String, first: Int, after: String): VoucherCountableConnection
+}
+
+type Mutation {
+  voucherCreate(input: VoucherInput!): VoucherCreate
+  voucherChannelListingUpdate(id: ID!, input: VoucherChannelListingInput!): VoucherChannelListingUpdate
+  voucherBulkDelete(ids: [ID!]!): VoucherBulkDelete
+  updateMetadata(id: ID!, input: [MetadataInput!]!): UpdateMetadata
+  updatePrivateMetadata(id: ID!, input: [MetadataInput!]!): UpdatePrivateMetadata
+}
+
+type PageInfo { hasNextPage: Boolean! hasPreviousPage: Boolean! startCursor: String endCursor: String }
+type Shop { name: String! }
+type MetadataItem { key: String! value: String! }
+type Money { currency: String! amount: Float! }
+type TaxedMoney { currency: String! gross: Money! net: Money! }
+type CountryDisplay { code: String! country: String! }
+type Address { id: ID! firstName: String! country: CountryDisplay! }
+type Warehouse { id: ID! name: String! }
+type Channel { id: ID! slug: String! name: String! currencyCode: String! warehouses: [Warehouse!]! }
+type Category { id: ID! name: String! }
+type Collection { id: ID! name: String! }
+enum ProductMediaType { IMAGE VIDEO }
+enum ThumbnailFormatEnum { ORIGINAL AVIF WEBP }
+type ProductMedia { id: ID! type: ProductMediaType! url(size: Int, format: ThumbnailFormatEnum): String! }
+type PreorderData { endDate: DateTime }
+type Stock { id: ID! warehouse: Warehouse! quantity: Int! quantityAllocated: Int! }
+type VariantPricingInfo { price: TaxedMoney }
+type ProductVariantChannelListing { id: ID! channel: Channel! price: Money }
+type ProductChannelListing {
+  id: ID! channel: Channel! isPublished: Boolean! publishedAt: DateTime availableForPurchaseAt: DateTime
+}
+type ProductVariant {
+  id: ID! name: String! sku: String trackInventory: Boolean! media: [ProductMedia!] product: Product!
+  pricing: VariantPricingInfo preorder: PreorderData stocks: [Stock!]
+  channelListings: [ProductVariantChannelListing!]
+}
+type Product {
+  id: ID! name: String! slug: String! media: [ProductMedia!] category: Category collections: [Collection!]
+  channelListings: [ProductChannelListing!] variants: [ProductVariant!]
+}
+type CheckoutLine { id: ID! quantity: Int! isGift: Boolean variant: ProductVariant! }
+enum LanguageCodeEnum { EN EN_US DE FR PL PT_BR }
+type Checkout {
+  id: ID! token: UUID! email: String languageCode: LanguageCodeEnum! channel: Channel!
+  metadata: [MetadataItem!]! privateMetadata: [MetadataItem!]! user: User
+  shippingAddress: Address billingAddress: Address lines: [CheckoutLine!]!
+}
+enum OrderStatus {
+  DRAFT UNCONFIRMED UNFULFILLED PARTIALLY_FULFILLED PARTIALLY_RETURNED RETURNED FULFILLED CANCELED EXPIRED
+}
+type Order {
+  id: ID! number: String! checkoutId: ID userEmail: String status: OrderStatus! created: DateTime!
+  user: User channel: Channel! total: TaxedMoney! totalRefunded: Money!
+}
+type User {
+  id: ID! email: String! firstName: String! isStaff: Boolean!
+  metadata: [MetadataItem!]! privateMetadata: [MetadataItem!]!
+  orders(first: Int, after: String, where: CustomerOrderWhereInput): OrderCountableConnection
+}
+enum PermissionEnum {
+  MANAGE_CHECKOUTS MANAGE_ORDERS MANAGE_DISCOUNTS MANAGE_PRODUCTS MANAGE_USERS MANAGE_CHANNELS MANAGE_APPS
+}
+type Permission { code: PermissionEnum! name: String! }
+type App { id: ID! permissions: [Permission!] }
+type VoucherCode { id: ID! code: String used: Int }
+type Voucher {
+  id: ID! name: String endDate: DateTime used: Int!
+  codes(first: Int, after: String): VoucherCodeCountableConnection
+}
+enum DiscountErrorCode { ALREADY_EXISTS GRAPHQL_ERROR INVALID NOT_FOUND REQUIRED UNIQUE }
+type DiscountError { field: String message: String code: DiscountErrorCode! }
+enum MetadataErrorCode { GRAPHQL_ERROR INVALID NOT_FOUND REQUIRED NOT_UPDATED }
+type MetadataError { field: String message: String code: MetadataErrorCode! }
+type VoucherCreate { errors: [DiscountError!]! voucher: Voucher }
+type VoucherChannelListingUpdate { errors: [DiscountError!]! voucher: Voucher }
+type VoucherBulkDelete { count: Int! errors: [DiscountError!]! }
+type UpdateMetadata { errors: [MetadataError!]! }
+type UpdatePrivateMetadata { errors: [MetadataError!]! }
+
+type OrderCountableEdge { node: Order! cursor: String! }
+type OrderCountableConnection { pageInfo: PageInfo! edges: [OrderCountableEdge!]! }
+type UserCountableEdge { node: User! cursor: String! }
+type UserCountableConnection { pageInfo: PageInfo! edges: [UserCountableEdge!]! }
+type ProductVariantCountableEdge { node: ProductVariant! cursor: String! }
+type ProductVariantCountableConnection { pageInfo: PageInfo! edges: [ProductVariantCountableEdge!]! }
+type ProductCountableEdge { node: Product! cursor: String! }
+type ProductCountableConnection { pageInfo: PageInfo! edges: [ProductCountableEdge!]! }
+type VoucherCountableEdge { node: Voucher! cursor: String! }
+type VoucherCountableConnection { pageInfo: PageInfo! edges: [VoucherCountableEdge!]! }
+type VoucherCodeCountableEdge { node: VoucherCode! cursor: String! }
+type VoucherCodeCountableConnection { pageInfo: PageInfo! edges: [VoucherCodeCountableEdge!]! }
+
+input StringFilterInput { eq: String oneOf: [String!] }
+input GlobalIDFilterInput { eq: ID oneOf: [ID!] }
+input UUIDFilterInput { eq: UUID oneOf: [UUID!] }
+input DateTimeRangeInput { gte: DateTime lte: DateTime }
+input OrderWhereInput {
+  ids: [ID!] channelId: GlobalIDFilterInput createdAt: DateTimeRangeInput userEmail: StringFilterInput
+  checkoutToken: UUIDFilterInput AND: [OrderWhereInput!] OR: [OrderWhereInput!]
+}
+input CustomerOrderWhereInput {
+  channelId: GlobalIDFilterInput createdAt: DateTimeRangeInput userEmail: StringFilterInput
+  AND: [CustomerOrderWhereInput!] OR: [CustomerOrderWhereInput!]
+}
+input CustomerWhereInput {
+  ids: [ID!] email: StringFilterInput AND: [CustomerWhereInput!] OR: [CustomerWhereInput!]
+}
+input ProductWhereInput {
+  ids: [ID!] slug: StringFilterInput category: GlobalIDFilterInput collection: GlobalIDFilterInput
+  isAvailable: Boolean isPublished: Boolean AND: [ProductWhereInput!] OR: [ProductWhereInput!]
+}
+enum OrderDirection { ASC DESC }
+enum ProductOrderField { NAME PRICE MINIMAL_PRICE }
+input ProductOrder { direction: OrderDirection! field: ProductOrderField }
+input MetadataFilter { key: String! value: String }
+input VoucherFilterInput { metadata: [MetadataFilter!] ids: [ID!] }
+input MetadataInput { key: String! value: String! }
+enum VoucherTypeEnum { SHIPPING ENTIRE_ORDER SPECIFIC_PRODUCT }
+enum DiscountValueTypeEnum { FIXED PERCENTAGE }
+input VoucherInput {
+  type: VoucherTypeEnum name: String addCodes: [String!] startDate: DateTime endDate: DateTime
+  discountValueType: DiscountValueTypeEnum singleUse: Boolean usageLimit: Int
+}
+input VoucherChannelListingAddInput {
+  channelId: ID! discountValue: PositiveDecimal minAmountSpent: PositiveDecimal
+}
+input VoucherChannelListingInput { addChannels: [VoucherChannelListingAddInput!] removeChannels: [ID!] }
+"""
+
+
+def global_id(kind: str, pk: Any) -> str:
+    return base64.b64encode(f"{kind}:{pk}".encode()).decode()
+
+
+def from_global_id(value: str) -> tuple[str, str]:
+    try:
+        kind, _, pk = base64.b64decode(value, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return "", ""
+    return kind, pk
+
+
+def _metadata(items: Mapping[str, str]) -> list[dict]:
+    return [{"key": key, "value": value} for key, value in items.items()]
+
+
+def _connection(nodes: list, first: int | None, after: str | None = None) -> dict:
+    start = int(after) if after else 0
+    first = PAGE_LIMIT if first is None else first
+    if first > PAGE_LIMIT:
+        raise GraphQLError(f"Requesting {first} records exceeds the `first` limit of {PAGE_LIMIT} records.")
+    page = nodes[start : start + first]
+    return {
+        "pageInfo": {
+            "hasNextPage": start + first < len(nodes),
+            "hasPreviousPage": start > 0,
+            "startCursor": str(start),
+            "endCursor": str(start + len(page)),
+        },
+        "edges": [{"node": node, "cursor": str(start + index + 1)} for index, node in enumerate(page)],
+    }
+
+
+def _media(kind: str, url: str | None) -> list[dict]:
+    return [{"id": global_id("ProductMedia", url), "type": kind, "url": url}] if url else []
+
+
+@dataclass
+class StandinShop:
+    """The shop the stand-in answers from, as plain dicts shaped like Saleor's GraphQL types
+    (so the executor's default resolvers read them); helpers build consistent records."""
+
+    name: str = "Stand-in Shop"
+    channels: dict[str, dict] = field(default_factory=dict)
+    warehouses: dict[str, dict] = field(default_factory=dict)
+    products: dict[str, dict] = field(default_factory=dict)
+    variants: dict[str, dict] = field(default_factory=dict)
+    checkouts: dict[str, dict] = field(default_factory=dict)
+    orders: list[dict] = field(default_factory=list)
+    users: dict[str, dict] = field(default_factory=dict)
+    vouchers: dict[str, dict] = field(default_factory=dict)
+    app_permissions: tuple[str, ...] = (
+        "MANAGE_CHECKOUTS",
+        "MANAGE_ORDERS",
+        "MANAGE_DISCOUNTS",
+        "MANAGE_PRODUCTS",
+        "MANAGE_USERS",
+    )
+    _next_key: int = 0
+
+    def key(self) -> int:
+        self._next_key += 1
+        return self._next_key
+
+    def add_channel(self, slug: str, name: str = "", currency: str = "USD") -> dict:
+        warehouse = {"id": global_id("Warehouse", uuid.uuid4()), "name": f"{slug} warehouse"}
+        self.warehouses[warehouse["id"]] = warehouse
+        channel = {
+            "id": global_id("Channel", self.key()),
+            "slug": slug,
+            "name": name or slug,
+            "currencyCode": currency,
+            "warehouses": [warehouse],
+        }
+        self.channels[slug] = channel
+        return channel
+
+    def add_product(
+        self,
+        channel_slug: str,
+        name: str,
+        prices: Iterable[Decimal | str],
+        *,
+        stock: int | None = 10,
+        category: str = "default",
+        collections: Iterable[str] = (),
+        published: bool = True,
+        image: str | None = None,
+    ) -> dict:
+        """A product with one variant per price, each with ``stock`` pieces (``None``: untracked)
+        in the channel's warehouse; ``published`` False: listed but hidden."""
+        channel = self.channels[channel_slug]
+        pk = self.key()
+        slug = name.lower().replace(" ", "-")
+        product = {
+            "id": global_id("Product", pk),
+            "name": name,
+            "slug": slug,
+            "media": _media("IMAGE", image),
+            "category": {"id": global_id("Category", category), "name": category},
+            "collections": [{"id": global_id("Collection", c), "name": c} for c in collections],
+            "channelListings": [
+                {
+                    "id": global_id("ProductChannelListing", pk),
+                    "channel": channel,
+                    "isPublished": published,
+                    "publishedAt": None,
+                    "availableForPurchaseAt": "2020-01-01T00:00:00+00:00",
+                }
+            ],
+            "variants": [],
+        }
+        for index, price in enumerate(prices):
+            variant_pk = self.key()
+            amount = Decimal(price)
+            money = {"currency": channel["currencyCode"], "amount": amount}
+            variant = {
+                "id": global_id("ProductVariant", variant_pk),
+                "name": f"{name} {index + 1}",
+                "sku": f"SKU-{variant_pk}",
+                "trackInventory": stock is not None,
+                "media": [],
+                "product": product,
+                "pricing": {"price": {"currency": money["currency"], "gross": money, "net": money}},
+                "preorder": None,
+                "stocks": [
+                    {
+                        "id": global_id("Stock", variant_pk),
+                        "warehouse": channel["warehouses"][0],
+                        "quantity": stock or 0,
+                        "quantityAllocated": 0,
+                    }
+                ],
+                "channelListings": [
+                    {"id": global_id("VariantListing", variant_pk), "channel": channel, "price": money}
+                ],
+            }
+            product["variants"].append(variant)
+            self.variants[variant["id"]] = variant
+        self.products[product["id"]] = product
+        return product
+
+    def add_user(self, email: str, first_name: str = "", *, staff: bool = False, metadata=None) -> dict:
+        user = {
+            "id": global_id("User", self.key()),
+            "email": email,
+            "firstName": first_name,
+            "isStaff": staff,
+            "metadata": _metadata(metadata or {}),
+            "privateMetadata": [],
+        }
+        self.users[user["id"]] = user
+        return user
+
+    def add_checkout(
+        self,
+        channel_slug: str,
+        email: str,
+        lines: Iterable[tuple[dict, int]],
+        *,
+        language: str = "EN",
+        user: dict | None = None,
+        metadata: Mapping[str, str] | None = None,
+        private_metadata: Mapping[str, str] | None = None,
+        first_name: str = "",
+        country: str = "",
+    ) -> dict:
+        """A checkout with ``(variant, quantity)`` lines."""
+        token = str(uuid.uuid4())
+        address = {
+            "id": global_id("Address", token),
+            "firstName": first_name,
+            "country": {"code": country, "country": country},
+        }
+        checkout = {
+            "id": global_id("Checkout", token),
+            "token": token,
+            "email": user["email"] if user else email,
+            "languageCode": language,
+            "channel": self.channels[channel_slug],
+            "metadata": _metadata(metadata or {}),
+            "privateMetadata": _metadata(private_metadata or {}),
+            "user": user,
+            "shippingAddress": address if (first_name or country) else None,
+            "billingAddress": None,
+            "lines": [
+                {
+                    "id": global_id("CheckoutLine", self.key()),
+                    "quantity": quantity,
+                    "isGift": False,
+                    "variant": variant,
+                }
+                for variant, quantity in lines
+            ],
+        }
+        self.checkouts[token] = checkout
+        return checkout
+
+    def add_order(
+        self,
+        channel_slug: str,
+        email: str,
+        total: Decimal | str,
+        *,
+        checkout_token: str = "",
+        created: datetime | None = None,
+        user: dict | None = None,
+        status: str = "UNFULFILLED",
+        refunded: Decimal | str = "0",
+    ) -> dict:
+        channel = self.channels[channel_slug]
+        money = {"currency": channel["currencyCode"], "amount": Decimal(total)}
+        order = {
+            "id": global_id("Order", uuid.uuid4()),
+            "number": str(len(self.orders) + 1),
+            "checkoutId": global_id("Checkout", checkout_token) if checkout_token else None,
+            "userEmail": email,
+            "status": status,
+            "created": (created or datetime.now(UTC)).isoformat(),
+            "user": user,
+            "channel": channel,
+            "total": {"currency": money["currency"], "gross": money, "net": money},
+            "totalRefunded": {"currency": money["currency"], "amount": Decimal(refunded)},
+        }
+        self.orders.append(order)
+        return order
+
+
+def _matches_string(value: str | None, condition: Mapping) -> bool:
+    if "eq" in condition:
+        return value == condition["eq"]
+    return value in (condition.get("oneOf") or ())
+
+
+def _matches_range(value: str, condition: Mapping) -> bool:
+    moment = datetime.fromisoformat(value)
+    return (not condition.get("gte") or moment >= datetime.fromisoformat(condition["gte"])) and (
+        not condition.get("lte") or moment <= datetime.fromisoformat(condition["lte"])
+    )
+
+
+def _order_matches(order: dict, where: Mapping) -> bool:
+    checks = {
+        "ids": lambda value: order["id"] in value,
+        "channelId": lambda value: _matches_string(order["channel"]["id"], value),
+        "createdAt": lambda value: _matches_range(order["created"], value),
+        "userEmail": lambda value: _matches_string(order["userEmail"], value),
+        "checkoutToken": lambda value: _matches_string(
+            from_global_id(order["checkoutId"] or "")[1] or None, value
+        ),
+        "AND": lambda value: all(_order_matches(order, part) for part in value),
+        "OR": lambda value: any(_order_matches(order, part) for part in value),
+    }
+    return all(checks[name](value) for name, value in where.items())
+
+
+def _product_matches(product: dict, where: Mapping, channel_slug: str | None) -> bool:
+    listing = next((x for x in product["channelListings"] if x["channel"]["slug"] == channel_slug), None)
+    now = datetime.now(UTC)
+    checks = {
+        "ids": lambda value: product["id"] in value,
+        "slug": lambda value: _matches_string(product["slug"], value),
+        "category": lambda value: _matches_string((product["category"] or {}).get("id"), value),
+        "collection": lambda value: any(_matches_string(c["id"], value) for c in product["collections"]),
+        "isPublished": lambda value: bool(listing and listing["isPublished"]) == value,
+        "isAvailable": lambda value: bool(
+            listing
+            and listing["availableForPurchaseAt"]
+            and datetime.fromisoformat(listing["availableForPurchaseAt"]) <= now
+        )
+        == value,
+        "AND": lambda value: all(_product_matches(product, part, channel_slug) for part in value),
+        "OR": lambda value: any(_product_matches(product, part, channel_slug) for part in value),
+    }
+    return all(checks[name](value) for name, value in where.items())
+
+
+class _Denied(GraphQLError):
+    """Saleor's answer to a request without the permission (or from an unknown token)."""
+
+
+class StandinSaleor:
+    """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
+    received (``received``: one ``(operation name, variables)`` per HTTP request)."""
+
+    def __init__(self, shop: StandinShop | None = None):
+        self.shop = shop or StandinShop()
+        self.token = secrets.token_hex(15)  # 30 characters, as Saleor's app tokens
+        self.app_id = global_id("App", 1)
+        self.fault: str | None = None
+        self.delay = 0.0
+        self.received: list[tuple[str, dict]] = []
+        self._routes: dict[
+            tuple[str, str], Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict, bytes]]
+        ] = {}
+        self._lock = threading.Lock()
+        self.schema = build_ast_schema(parse(SDL))
+        for scalar in ("UUID", "DateTime", "PositiveDecimal"):
+            scalar_type = self.schema.get_type(scalar)
+            scalar_type.serialize = scalar_type.parse_value = lambda value: value
+            scalar_type.parse_literal = lambda node: getattr(node, "value", None)
+        self._resolvers()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/graphql/"
+
+    def __enter__(self) -> "StandinSaleor":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def route(self, method: str, path: str, handler) -> None:
+        """Serve ``handler(request, body) -> (status, headers, body)`` at ``method path``."""
+        self._routes[(method, path)] = handler
+
+    def revoke(self) -> None:
+        """The app's token is deleted (the app uninstalled)."""
+        self.token = secrets.token_hex(15)
+
+    def operations(self) -> list[str]:
+        return [name for name, _ in self.received]
+
+    # -- GraphQL ----------------------------------------------------------------------------
+
+    def answer(self, body: dict, token: str | None) -> dict:
+        """What Saleor answers to one POSTed document."""
+        try:
+            document = parse(body.get("query") or "")
+        except GraphQLError as exc:
+            return {"errors": [{"message": str(exc), "extensions": {"exception": {"code": "GraphQLError"}}}]}
+        operation = next(
+            (d for d in document.definitions if isinstance(d, graphql_ast.OperationDefinition)), None
+        )
+        with self._lock:
+            self.received.append(
+                ((operation.name.value if operation and operation.name else ""), body.get("variables") or {})
+            )
+        problems = validate(self.schema, document)
+        aliases = sum(1 for node in _walk(document) if isinstance(node, graphql_ast.Field) and node.alias)
+        if aliases > ALIAS_LIMIT:
+            problems.append(GraphQLError(f"Number of aliases exceed the limit of {ALIAS_LIMIT}"))
+        mutation = operation is not None and operation.operation == "mutation"
+        if mutation and len(operation.selection_set.selections) > MUTATION_LIMIT:
+            problems.append(GraphQLError(f"Number of mutations exceed the limit of {MUTATION_LIMIT}"))
+        if problems:
+            return {
+                "errors": [
+                    {"message": p.message, "extensions": {"exception": {"code": "GraphQLError"}}}
+                    for p in problems
+                ]
+            }
+        with self._lock:
+            result = execute(
+                self.schema,
+                document,
+                context_value={"authorized": token == self.token},
+                variable_values=body.get("variables") or {},
+            )
+        answer: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            answer["errors"] = [_error(error) for error in result.errors]
+        return answer
+
+    def _resolvers(self) -> None:
+        shop = self.shop
+
+        def guarded(resolve, permission):
+            def resolver(root, info, **args):
+                if not info.context["authorized"] or permission not in shop.app_permissions:
+                    raise _Denied(
+                        f"To access this path, you need one of the following permissions: {permission}"
+                    )
+                return resolve(root, info, **args)
+
+            return resolver
+
+        def checkout(root, info, id=None, token=None):
+            return shop.checkouts.get(token or from_global_id(id or "")[1])
+
+        def orders(root, info, first=None, after=None, where=None):
+            found = [
+                o for o in reversed(shop.orders) if o["status"] != "DRAFT" and _order_matches(o, where or {})
+            ]
+            return _connection(found, first, after)
+
+        def customers(root, info, first=None, after=None, where=None):
+            wanted = (where or {}).get("email") or {}
+            found = [
+                u for u in shop.users.values() if not u["isStaff"] and _matches_string(u["email"], wanted)
+            ]
+            return _connection(found, first, after)
+
+        def user_orders(root, info, first=None, after=None, where=None):
+            found = [
+                o
+                for o in reversed(shop.orders)
+                if (o["user"] or {}).get("id") == root["id"] and _order_matches(o, where or {})
+            ]
+            return _connection(found, first, after)
+
+        def product_variants(root, info, ids=None, channel=None, first=None, after=None):
+            found = [shop.variants[i] for i in ids or () if i in shop.variants]
+            return _connection(found, first, after)
+
+        def products(root, info, channel=None, first=None, after=None, where=None, sortBy=None):
+            found = [p for p in shop.products.values() if _product_matches(p, where or {}, channel)]
+            if sortBy and sortBy.get("field") == "NAME":
+                found.sort(key=lambda p: (p["name"], p["slug"]))
+            elif sortBy:
+                found.sort(
+                    key=lambda p: min(
+                        (v["pricing"]["price"]["gross"]["amount"] for v in p["variants"]), default=0
+                    )
+                )
+            return _connection(found, first, after)
+
+        def channel(root, info, id=None, slug=None):
+            return next((c for c in shop.channels.values() if c["slug"] == slug or c["id"] == id), None)
+
+        def app(root, info, id=None):
+            if not info.context["authorized"]:  # anonymous: neither staff nor an app
+                raise _Denied(
+                    "To access this path, you need one of the following permissions: "
+                    "AUTHENTICATED_STAFF_USER, AUTHENTICATED_APP"
+                )
+            return {"id": self.app_id, "permissions": [{"code": c, "name": c} for c in shop.app_permissions]}
+
+        def user(root, info, id=None, email=None):
+            return shop.users.get(id or "") or next(
+                (u for u in shop.users.values() if u["email"] == email), None
+            )
+
+        def vouchers(root, info, filter=None, channel=None, first=None, after=None):
+            keys = [item["key"] for item in (filter or {}).get("metadata") or ()]
+            found = [v for v in shop.vouchers.values() if all(k in v["_metadata"] for k in keys)]
+            return _connection(found, first, after)
+
+        def voucher_codes(root, info, first=None, after=None):
+            return _connection(root["_codes"], first, after)
+
+        def voucher_create(root, info, input):
+            codes = input.get("addCodes") or []
+            taken = {c["code"] for v in shop.vouchers.values() for c in v["_codes"]}
+            if any(code in taken for code in codes):
+                return {
+                    "voucher": None,
+                    "errors": [{"field": "code", "message": "Code exists", "code": "ALREADY_EXISTS"}],
+                }
+            voucher = {
+                "id": global_id("Voucher", shop.key()),
+                "name": input.get("name"),
+                "endDate": input.get("endDate"),
+                "used": 0,
+                "_codes": [{"id": global_id("VoucherCode", code), "code": code, "used": 0} for code in codes],
+                "_input": input,
+                "_listings": [],
+                "_metadata": {},
+                "_private_metadata": {},
+            }
+            shop.vouchers[voucher["id"]] = voucher
+            return {"voucher": voucher, "errors": []}
+
+        def voucher_listing(root, info, id, input):
+            voucher = shop.vouchers.get(id)
+            if voucher is None:
+                return {
+                    "voucher": None,
+                    "errors": [{"field": "id", "message": "no voucher", "code": "NOT_FOUND"}],
+                }
+            voucher["_listings"].extend(input.get("addChannels") or ())
+            return {"voucher": voucher, "errors": []}
+
+        def update_metadata(key):
+            def resolve(root, info, id, input):
+                voucher = shop.vouchers.get(id)
+                if voucher is None:
+                    return {"errors": [{"field": "id", "message": "no object", "code": "NOT_FOUND"}]}
+                voucher[key].update({item["key"]: item["value"] for item in input})
+                return {"errors": []}
+
+            return resolve
+
+        def voucher_bulk_delete(root, info, ids):
+            deleted = [shop.vouchers.pop(i) for i in ids if i in shop.vouchers]
+            return {"count": len(deleted), "errors": []}
+
+        query = self.schema.get_query_type().fields
+        mutation = self.schema.get_mutation_type().fields
+        for name, (resolve, permission) in {
+            "checkout": (checkout, "MANAGE_CHECKOUTS"),
+            "orders": (orders, "MANAGE_ORDERS"),
+            "customers": (customers, "MANAGE_USERS"),
+            "productVariants": (product_variants, "MANAGE_PRODUCTS"),
+            "products": (products, "MANAGE_PRODUCTS"),
+            "user": (user, "MANAGE_USERS"),
+            "vouchers": (vouchers, "MANAGE_DISCOUNTS"),
+        }.items():
+            query[name].resolver = guarded(resolve, permission)
+        query["shop"].resolver = lambda root, info: {"name": shop.name}
+        query["channel"].resolver = channel
+        query["channels"].resolver = lambda root, info: list(shop.channels.values())
+        query["app"].resolver = app
+        for name, resolve in {
+            "voucherCreate": voucher_create,
+            "voucherChannelListingUpdate": voucher_listing,
+            "updateMetadata": update_metadata("_metadata"),
+            "updatePrivateMetadata": update_metadata("_private_metadata"),
+            "voucherBulkDelete": voucher_bulk_delete,
+        }.items():
+            mutation[name].resolver = guarded(resolve, "MANAGE_DISCOUNTS")
+        self.schema.get_type("User").fields["orders"].resolver = guarded(user_orders, "MANAGE_ORDERS")
+        self.schema.get_type("Voucher").fields["codes"].resolver = voucher_codes
+        self.schema.get_type("ProductMedia").fields["url"].resolver = (
+            lambda root, info, size=None, format=None: root["url"]
+        )
+
+
+def _walk(node):
+    """Every AST node under ``node`` (graphql-core 2 has no visitor for this that is simpler)."""
+    yield node
+    for name in getattr(node, "__slots__", ()):
+        value = getattr(node, name, None)
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, graphql_ast.Node):
+                yield from _walk(child)
+
+
+def _error(error: Exception) -> dict:
+    original = getattr(error, "original_error", None) or error
+    code = PERMISSION_DENIED if isinstance(original, _Denied) else "GraphQLError"
+    formatted: dict[str, Any] = {"message": str(original), "extensions": {"exception": {"code": code}}}
+    if getattr(error, "path", None):
+        formatted["path"] = error.path
+    return formatted
+
+
+class _JSONEncoder(json.JSONEncoder):
+    def default(self, o):
+        if isinstance(o, Decimal):
+            return float(o)
+        return super().default(o)
+
+
+def _handler(standin: StandinSaleor):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):  # quiet: the tests assert on what matters
+            pass
+
+        def _reply(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _serve(self, method: str) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path = self.path.split("?", 1)[0]
+            if (method, path) in standin._routes:
+                self._reply(*standin._routes[(method, path)](self, body))
+                return
+            if standin.fault == "down":
+                self.close_connection = True
+                self.connection.close()
+                return
+            if standin.fault == "slow":
+                time.sleep(standin.delay)
+            if standin.fault == "error":
+                self._reply(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>")
+                return
+            if method != "POST" or path != "/graphql/":
+                self._reply(404, {"Content-Type": "text/plain"}, b"not found")
+                return
+            authorization = self.headers.get("Authorization") or ""
+            token = authorization.removeprefix("Bearer ").strip() or None
+            try:
+                request = json.loads(body)
+            except ValueError:
+                self._reply(
+                    400, {"Content-Type": "application/json"}, b'{"errors": [{"message": "bad JSON"}]}'
+                )
+                return
+            answer = standin.answer(request, token)
+            self._reply(
+                200, {"Content-Type": "application/json"}, json.dumps(answer, cls=_JSONEncoder).encode()
+            )
+
+        def do_POST(self):
+            self._serve("POST")
+
+        def do_GET(self):
+            self._serve("GET")
+
+    return Handler

@@ -1,0 +1,118 @@
+"""Fixtures for the App host's tests: the app server's URLs and shop in this process, Saleor's side on
+a loopback server (:mod:`.saleor_signing`), an installation made through ``/api/register``."""
+
+import base64
+import json
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from saleor_cart_recovery.app import auth
+from saleor_cart_recovery.app.jwks import KEYS
+from saleor_cart_recovery.app.models import ChannelSettings
+
+from .saleor_signing import StandinSaleor
+
+APP_TOKEN = "app-token-0123456789abcdefghij"  # an app token is 30 characters in Saleor
+APP_ID = base64.b64encode(b"App:7").decode()
+PERMISSIONS = ["MANAGE_CHECKOUTS", "MANAGE_DISCOUNTS", "MANAGE_ORDERS", "MANAGE_PRODUCTS", "MANAGE_USERS"]
+
+
+def global_id(kind: str, pk) -> str:
+    return base64.b64encode(f"{kind}:{pk}".encode()).decode()
+
+
+@pytest.fixture
+def saleor():
+    standin = StandinSaleor()
+    standin.apps[APP_TOKEN] = {
+        "id": APP_ID,
+        "isActive": True,
+        "permissions": [{"code": code} for code in PERMISSIONS],
+    }
+    yield standin
+    standin.close()
+
+
+@pytest.fixture
+def app_client(settings, saleor, db) -> Client:
+    """The app server's URLs and shop, talking to the stand-in Saleor; caches start empty."""
+    settings.SALEOR_API_URL = saleor.api_url
+    settings.APP_URL = "http://app.test"
+    settings.ROOT_URLCONF = "saleor_cart_recovery.app.urls"
+    settings.CART_RECOVERY_SHOP = "saleor_cart_recovery.app.shop.AppShop"
+    KEYS.clear()
+    auth.ANSWERS.clear()
+    return Client()
+
+
+def register(client: Client, saleor: StandinSaleor, token: str = APP_TOKEN, api_url: str | None = None):
+    """What Saleor's install task posts (``saleor/app/installation_utils.py``)."""
+    return client.post(
+        "/api/register",
+        data=json.dumps({"auth_token": token}),
+        content_type="application/json",
+        headers={"Saleor-Api-Url": api_url or saleor.api_url, "Saleor-Domain": "127.0.0.1"},
+    )
+
+
+@pytest.fixture
+def installed(app_client, saleor) -> Client:
+    """Installed by the stand-in Saleor, active in channel ``main`` with the core suite's settings."""
+    from .conftest import CONFIGURATION  # conftest imports this module for its fixtures
+
+    assert register(app_client, saleor).status_code == 200
+    ChannelSettings.objects.create(channel_slug="main", configuration=CONFIGURATION, active=True)
+    return app_client
+
+
+def deliver(client: Client, saleor: StandinSaleor, event: str, payload: dict, **headers: str):
+    """Saleor's worker delivering ``event`` (lowercase, as in ``Saleor-Event``), signed."""
+    body = json.dumps(payload).encode()
+    path = f"/webhooks/{event.replace('_', '-')}"
+    return client.post(
+        path,
+        data=body,
+        content_type="application/json",
+        headers=saleor.webhook_headers(event, body, **headers),
+    )
+
+
+def checkout_payload(token: str, email: str, updated_at: datetime, channel: str = "main") -> dict:
+    return {
+        "checkout": {
+            "token": token,
+            "email": email,
+            "updatedAt": updated_at.isoformat(),
+            "languageCode": "EN_US",
+            "channel": {"slug": channel},
+            "user": None,
+        }
+    }
+
+
+def order_payload(
+    pk: str,
+    checkout_token: str,
+    created: datetime,
+    email: str = "shopper@example.com",
+    total: str = "92.30",
+    refunded: str = "0",
+    status: str = "UNFULFILLED",
+) -> dict:
+    return {
+        "order": {
+            "id": global_id("Order", pk),
+            "number": "1001",
+            "checkoutId": global_id("Checkout", checkout_token) if checkout_token else None,
+            "userEmail": email,
+            "status": status,
+            "created": created.isoformat(),
+            "user": None,
+            "channel": {"slug": "main"},
+            "total": {"gross": {"amount": float(Decimal(total)), "currency": "USD"}},
+            "totalRefunded": {"amount": float(Decimal(refunded))},
+        }
+    }
