@@ -82,7 +82,7 @@ class Event:
 
 
 def _reported(event: ProviderEvent, what: str) -> Event:
-    kind = KIND_TEXT.get(event.kind) or event.kind
+    kind = KIND_TEXT.get(event.kind) or event.kind  # type: ignore[call-overload]
     title = gettext("%(what)s %(kind)s — reported by %(provider)s") % {
         "what": what,
         "kind": kind,
