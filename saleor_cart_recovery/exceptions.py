@@ -37,6 +37,11 @@ class SendFailed(CartRecoveryError):
     """Delivery failed in a way that may succeed later (connection, timeout, 4xx reply)."""
 
 
+class ShopUnavailable(CartRecoveryError):
+    """The shop could not be asked right now (its API down, failing or too slow to answer): nothing
+    can be decided about a reminder without it; ask again later."""
+
+
 class DashboardRefused(CartRecoveryError):
     """A Dashboard page was asked for without a token it can trust (``status`` 401) or by someone
     the token does not allow there (403); ``message`` says which, for the page to show."""

@@ -142,6 +142,10 @@ class DashboardInstall:
 
 
 class Shop(Protocol):
+    """Any method reading or writing the shop's data may raise :class:`ShopUnavailable` when the
+    shop cannot be asked right now (a host reaching it over the network): the send path then gives
+    its whole batch back for a later retry instead of asking again once per message."""
+
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
         """The channel's settings while the plugin is active there, else ``None``; raises
         :class:`ConfigurationError` when the stored configuration does not parse or lacks what an

@@ -291,8 +291,8 @@ def brevo(kind: str, sent: Sent) -> tuple[bytes, str, dict]:
         "sending_ip": "185.41.28.109",
         "event_id": sent.event_id,  # not Brevo's: keeps the test's events apart (Brevo gives no id)
     }
-    if kind == "bounce":  # a mailbox status: 5.5.0 (Brevo's own sample) would blame no address
-        event["reason"] = " RecipientError: 550 5.1.1 Requested action not taken: mailbox unavailable."
+    if kind == "bounce":  # Brevo's own documented sample: 5.5.0 on a hard bounce is the mailbox's fault
+        event["reason"] = " RecipientError: 550 5.5.0 Requested action not taken: mailbox unavailable."
     elif kind == "soft_bounce":
         event["reason"] = " RecipientError: 452 4.2.2 Mailbox full."
     return json.dumps(event).encode(), "application/json", {}

@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from ..exceptions import CartRecoveryError
+from ..exceptions import CartRecoveryError, ShopUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ _PERMISSION_DENIED = "PermissionDenied"
 WHO_AM_I = "query AppProbe { app { id } }"
 
 
-class SaleorUnavailable(CartRecoveryError):
+class SaleorUnavailable(ShopUnavailable):
     """Saleor could not be asked (down, slow, 5xx): retry later."""
 
 

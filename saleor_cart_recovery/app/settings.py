@@ -44,6 +44,14 @@ APP_URL = _http_url("APP_URL", _required("APP_URL")).rstrip("/")
 # The one Saleor allowed to install this deployment, as Saleor names itself (Saleor-Api-Url).
 SALEOR_API_URL = _http_url("SALEOR_API_URL", _required("SALEOR_API_URL"))
 
+# Seconds to wait for Saleor's answer before a send batch gives its claims back for a later retry.
+try:
+    SALEOR_API_TIMEOUT = float(os.environ.get("SALEOR_API_TIMEOUT", "").strip() or 20)
+except ValueError:
+    raise ImproperlyConfigured("SALEOR_API_TIMEOUT must be a number of seconds.") from None
+if not 1 <= SALEOR_API_TIMEOUT <= 120:
+    raise ImproperlyConfigured("SALEOR_API_TIMEOUT must be between 1 and 120 seconds.")
+
 _database = _parsed("DATABASE_URL", dj_database_url.parse, _required("DATABASE_URL"))
 if _database.get("ENGINE") != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")

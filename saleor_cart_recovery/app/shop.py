@@ -20,7 +20,7 @@ from django.conf import settings
 from ..settings.channel import RecoverySettings, validate_for_activation
 from ..shop import CartSnapshot, DashboardInstall, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct
 from . import auth, installation
-from .client import AppTokenRevoked, SaleorClient
+from .client import READ_TIMEOUT, AppTokenRevoked, SaleorClient
 from .manifest import EXTENSIONS, dashboard_url
 from .models import ChannelSettings, Installation
 
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 def _client(api_url: str, token: str) -> SaleorClient:
     """One client per installation and process, so a worker keeps its HTTP connections to Saleor
     open across batches (a reinstall brings a new token, hence a new client)."""
-    return SaleorClient(api_url, token)
+    return SaleorClient(api_url, token, timeout=getattr(settings, "SALEOR_API_TIMEOUT", READ_TIMEOUT))
 
 
 class AppShop:
@@ -76,12 +76,19 @@ class AppShop:
             raise
 
     def load_carts(self, checkout_tokens: Sequence[str]) -> dict[str, CartSnapshot]:
+        if not checkout_tokens:  # no cart of an active channel: nothing to ask (nor any one to ask)
+            return {}
         return self._ask("load_carts", checkout_tokens)
 
     def sample_cart(self, channel_slug: str, language_code: str) -> CartSnapshot:
         return self._ask("sample_cart", channel_slug, language_code)
 
     def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
+        """No order is known while the app is uninstalled (Saleor cannot be asked): every channel then
+        reads as inactive, so the send path records due steps ``plugin_inactive`` at once instead of
+        failing them, attempt after attempt, for a Saleor that will not answer."""
+        if not lookups or installation.current() is None:
+            return {}
         return self._ask("find_orders", lookups)
 
     def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:

@@ -51,7 +51,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from ..email.transport import blames_mailbox, enhanced_status
+from ..email.transport import enhanced_status
 from ..exceptions import BadToken
 from ..models import ProviderEventKind, RecoveryCart, channels_in
 from ..series.provider_events import MAX_EVENTS, ReportedEvent, record_events
@@ -230,6 +230,9 @@ SPARKPOST_SOFT_CLASSES = ("20", "21", "22", "23", "24", "70")
 # A bounce for one of these reasons blames the sender or the content (a block list, a spam filter),
 # not the address: it suppresses nobody.
 _NOT_THE_ADDRESS = (RejectReason.BLOCKED, RejectReason.SPAM)
+# Enhanced statuses (RFC 3463) that put a permanent failure on the sender or the message: security and
+# policy (5.7.x, e.g. DMARC or a block list), content (5.6.x), message too big (5.3.4).
+_SENDER_STATUSES = ("5.7.", "5.6.", "5.3.4")
 # A rejection for one of these reasons says the address must not be mailed. RejectReason.SPAM is
 # not here: most providers use it for a spam filter's verdict on the content; only a rejection
 # because the address complained before (:func:`_previous_complainer`) is a complaint.
@@ -267,9 +270,13 @@ def _previous_complainer(provider: str, raw: Any) -> bool:
 
 
 def _bounce_kind(provider: str, event) -> str | None:
-    """A bounce by its enhanced status (transport's rule: only 5.1.x / 5.2.x blame the address,
-    4.x.x is temporary, other 5.x.x blame the sender or the content); without one, the provider's
-    own type (a clear hard bounce unless anymail could not name the reason)."""
+    """A bounce by the provider's own verdict, corrected by its enhanced status: 4.x.x is temporary,
+    a policy or content status (:data:`_SENDER_STATUSES`) blames the sender, any other 5.x.x is the
+    hard bounce the provider reported (servers say "mailbox unavailable" with 5.1.1 as often as with
+    5.5.0 or 5.4.1); without a status, a hard bounce unless anymail could not name the reason.
+
+    Stricter than the SMTP hand-over's rule (:func:`..email.transport.blames_mailbox`, only 5.1.x /
+    5.2.x), which has no provider classifying the failure for it."""
     if event.reject_reason in _NOT_THE_ADDRESS:
         return None
     if event.reject_reason == RejectReason.TIMED_OUT or _soft(provider, event.esp_event):
@@ -278,7 +285,7 @@ def _bounce_kind(provider: str, event) -> str | None:
     if status.startswith("4."):
         return ProviderEventKind.SOFT_BOUNCED
     if status.startswith("5."):
-        return ProviderEventKind.BOUNCED if blames_mailbox(status) else None
+        return None if status.startswith(_SENDER_STATUSES) else ProviderEventKind.BOUNCED
     return None if event.reject_reason == RejectReason.OTHER else ProviderEventKind.BOUNCED
 
 

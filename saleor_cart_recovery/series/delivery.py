@@ -37,6 +37,7 @@ batch is given back for a retry.
 import json
 import logging
 import time
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,7 +61,14 @@ from ..email.offers import (
     offer_facts,
 )
 from ..email.transport import close_connection, connection_alive, open_connection, send_on
-from ..exceptions import CartRecoveryError, RecipientRefused, SendFailed, SendRefused, SendUncertain
+from ..exceptions import (
+    CartRecoveryError,
+    RecipientRefused,
+    SendFailed,
+    SendRefused,
+    SendUncertain,
+    ShopUnavailable,
+)
 from ..models import UNSENT, CartStatus, MessageStatus, Reason, RecoveryCart, RecoveryMessage, Suppression
 from ..settings.channel import CouponSettings, RecoverySettings
 from ..settings.formats import REMINDER, SmtpConfig
@@ -117,6 +125,11 @@ def _prepare_all(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
     prepared on its own, so one cart's bad data costs only its own attempt (invariant 9)."""
     try:
         return _prepare(shop, claims)
+    except ShopUnavailable as exc:
+        # Asking again once per message would wait as long again for each: the batch is retried.
+        logger.warning("cart recovery: the shop could not be asked for messages %s: %s", sorted(claims), exc)
+        _give_back(claims.items(), exc)
+        return []
     except Exception:
         logger.exception("cart recovery: could not prepare messages %s together", sorted(claims))
     prepared = []
@@ -129,6 +142,13 @@ def _prepare_all(shop: Shop, claims: dict[int, int]) -> list[Prepared]:
             logger.exception("cart recovery: could not prepare message %s", message_id)
             _release(message_id, attempt, Reason.PREPARE_FAILED, error=f"preparation failed: {exc!r}")
     return prepared
+
+
+def _give_back(claims: Iterable[tuple[int, int]], exc: ShopUnavailable) -> None:
+    """Nothing was sent: each ``(message id, attempt)`` is retried after the backoff (the attempt
+    counts, so a shop that stays out of reach ends the step as ``prepare_failed``)."""
+    for message_id, attempt in claims:
+        _release(message_id, attempt, Reason.PREPARE_FAILED, error=f"the shop could not be asked: {exc}")
 
 
 def _statuses(message_ids: list[int]) -> dict[int, str]:
@@ -520,6 +540,11 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
                     continue
             try:
                 broken = _hand_over_one(shop, prepared, mail)
+            except ShopUnavailable as exc:
+                # The order check could not be made: nothing goes out without it (invariant 3), and
+                # asking once per message would wait as long again for each: the rest is retried.
+                _give_back(((rest.message_id, rest.attempt) for rest in batch[index:]), exc)
+                break
             except Exception:
                 # Our own bookkeeping failed (the database, not the mail server: send_on sorts every
                 # error of its own); the claim is left to the dispatcher's timeouts (handed out
@@ -550,6 +575,8 @@ def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> bool:
     """Steps 4–6 for one message; ``True`` when the connection may be broken (not to be reused)."""
     try:
         marked = _recheck_and_mark(shop, prepared)
+    except ShopUnavailable:
+        raise  # the whole rest of the batch is given back
     except Exception as exc:  # nothing was handed over: try again later
         logger.exception("cart recovery: could not re-check message %s", prepared.message_id)
         _release(prepared.message_id, prepared.attempt, Reason.PREPARE_FAILED, error=repr(exc))

@@ -7,6 +7,7 @@ failing, switched on by the test:
 - ``fault = "down"``: the connection is closed without an answer;
 - ``fault = "error"``: HTTP 502 (a proxy in front of a crashed Saleor);
 - ``fault = "slow"``: the answer comes after ``delay`` seconds;
+- ``fault = "unauthorized"``: HTTP 401 (Saleor refusing the token outright);
 - ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous.
 
 Others extend it with :meth:`StandinSaleor.route` (e.g. JWKS, an app's webhook target).
@@ -122,7 +123,7 @@ enum PermissionEnum {
   MANAGE_CHECKOUTS MANAGE_ORDERS MANAGE_DISCOUNTS MANAGE_PRODUCTS MANAGE_USERS MANAGE_CHANNELS MANAGE_APPS
 }
 type Permission { code: PermissionEnum! name: String! }
-type App { id: ID! permissions: [Permission!] }
+type App { id: ID! isActive: Boolean permissions: [Permission!] }
 type VoucherCode { id: ID! code: String used: Int }
 type Voucher {
   id: ID! name: String endDate: DateTime used: Int!
@@ -472,7 +473,8 @@ class _Denied(GraphQLError):
 
 class StandinSaleor:
     """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
-    received (``received``: one ``(operation name, variables)`` per HTTP request)."""
+    received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
+    every HTTP request, faulted ones included)."""
 
     def __init__(self, shop: StandinShop | None = None):
         self.shop = shop or StandinShop()
@@ -481,6 +483,7 @@ class StandinSaleor:
         self.fault: str | None = None
         self.delay = 0.0
         self.received: list[tuple[str, dict]] = []
+        self.hits = 0  # HTTP requests to the API, answered or not (a fault answers before ``received``)
         self._routes: dict[
             tuple[str, str], Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict, bytes]]
         ] = {}
@@ -627,7 +630,11 @@ class StandinSaleor:
                     "To access this path, you need one of the following permissions: "
                     "AUTHENTICATED_STAFF_USER, AUTHENTICATED_APP"
                 )
-            return {"id": self.app_id, "permissions": [{"code": c, "name": c} for c in shop.app_permissions]}
+            return {
+                "id": self.app_id,
+                "isActive": True,
+                "permissions": [{"code": c, "name": c} for c in shop.app_permissions],
+            }
 
         def user(root, info, id=None, email=None):
             return shop.users.get(id or "") or next(
@@ -764,6 +771,8 @@ def _handler(standin: StandinSaleor):
             if (method, path) in standin._routes:
                 self._reply(*standin._routes[(method, path)](self, body))
                 return
+            with standin._lock:
+                standin.hits += 1
             if standin.fault == "down":
                 self.close_connection = True
                 self.connection.close()
@@ -772,6 +781,10 @@ def _handler(standin: StandinSaleor):
                 time.sleep(standin.delay)
             if standin.fault == "error":
                 self._reply(502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>")
+                return
+            if standin.fault == "unauthorized":
+                refused = b'{"errors": [{"message": "Invalid token"}]}'
+                self._reply(401, {"Content-Type": "application/json"}, refused)
                 return
             if method != "POST" or path != "/graphql/":
                 self._reply(404, {"Content-Type": "text/plain"}, b"not found")

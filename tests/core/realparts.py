@@ -1,5 +1,6 @@
 """Real parts for the end-to-end and chaos suites: an aiosmtpd server on loopback that records what
-it received, ``celery worker`` processes on pytest's test database, and a Redis broker.
+it received, ``celery worker`` processes on pytest's test database, the App's server process, and a
+Redis broker.
 
 Fixtures here are made available to every core test module through ``conftest.py``; nothing starts
 unless a test asks for it.
@@ -26,6 +27,7 @@ from pathlib import Path
 import kombu.pools
 import pytest
 import redis
+import requests
 from aiosmtpd.controller import Controller
 from django.db import connection
 
@@ -173,9 +175,16 @@ class Worker:
 
 
 def launch_worker(
-    log: Path, *, broker_url: str, name: str, concurrency: int = 4, env: dict | None = None
+    log: Path,
+    *,
+    broker_url: str,
+    name: str,
+    concurrency: int = 4,
+    env: dict | None = None,
+    celery_app: str = "tests.celery_app",
 ) -> Worker:
-    """A ``celery worker`` subprocess on pytest's test database, ready to take tasks."""
+    """A ``celery worker`` subprocess on pytest's test database, ready to take tasks; ``celery_app``
+    and ``env`` run another host's worker (the App's reads its settings from ``env``)."""
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -184,15 +193,15 @@ def launch_worker(
         "CART_RECOVERY_BROKER_URL": broker_url,
         "CART_RECOVERY_CELERY_EAGER": "0",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        **(env or {}),
     }
-    environment.pop("CELERY_BROKER_URL", None)  # would override the settings inside Celery
+    environment.pop("CELERY_BROKER_URL", None)  # would override the test settings inside Celery
+    environment.update(env or {})
     command = [
         sys.executable,
         "-m",
         "celery",
         "-A",
-        "tests.celery_app",
+        celery_app,
         "worker",
         # Threads: several send tasks really run at the same time (redelivery races).
         "--pool=threads",
@@ -216,6 +225,49 @@ def launch_worker(
             pytest.fail(f"the Celery worker {name} did not start:\n{worker.output()}")
         time.sleep(POLL)
     return worker
+
+
+class AppServer:
+    """The App's server as an operator runs it: ``uvicorn saleor_cart_recovery.app.asgi:application``
+    in its own process, configured by ``environment`` (its ``APP_URL`` names the port, so a restart
+    comes back at the same URL)."""
+
+    def __init__(self, environment: dict, log: Path):
+        self.environment = environment
+        self.url = environment["APP_URL"]
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def start(self) -> "AppServer":
+        port = self.url.rsplit(":", 1)[1]
+        command = [sys.executable, "-m", "uvicorn", "saleor_cart_recovery.app.asgi:application"]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [*command, "--port", port, "--no-access-log"],
+                cwd=ROOT,
+                env=self.environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while True:
+            try:
+                requests.get(f"{self.url}/api/manifest", timeout=10)
+                return self
+            except requests.RequestException:  # not listening yet, or still loading Django
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"the app server did not start:\n{self.output()}")
+                time.sleep(POLL)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 def redis_client(url_host: str = REDIS_HOST, port: int = 6379, db: int = REDIS_DB) -> redis.Redis:

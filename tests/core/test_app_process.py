@@ -4,10 +4,8 @@ for) Saleor over HTTP."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from uuid import uuid4
 
@@ -20,14 +18,9 @@ from saleor_cart_recovery.series.beat import SCHEDULE
 
 from .app_host import APP_TOKEN, checkout_payload
 from .conftest import CONFIGURATION, START
+from .realparts import AppServer, free_port
 
 COMMAND = str(Path(sys.executable).parent / "saleor-cart-recovery-app")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _connect(dbname: str) -> psycopg.Connection:
@@ -57,7 +50,7 @@ def app_database():
 @pytest.fixture
 def environment(app_database, saleor):
     db = settings.DATABASES["default"]
-    port = _free_port()
+    port = free_port()
     return {
         "PATH": os.environ.get("PATH", ""),
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{app_database}",
@@ -74,32 +67,13 @@ def _manage(environment: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def app_server(environment):
+def app_server(environment, tmp_path):
     """``saleor-cart-recovery-app migrate``, then uvicorn serving the app; killed at the end."""
     migrated = _manage(environment, "migrate", "--no-input")
     assert migrated.returncode == 0, migrated.stderr
-    port = environment["APP_URL"].rsplit(":", 1)[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "saleor_cart_recovery.app.asgi:application", "--port", port],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(f"{environment['APP_URL']}/api/manifest", timeout=10)
-                break
-            except requests.RequestException:  # not listening yet, or still loading Django
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "the app server did not start"
-                time.sleep(0.2)
-        yield environment["APP_URL"]
-    finally:
-        process.kill()
-        process.wait(10)
+    server = AppServer(environment, tmp_path / "app-server.log").start()
+    yield server.url
+    server.stop()
 
 
 def test_a_missing_or_bad_variable_stops_the_command_with_its_name(environment):
@@ -110,6 +84,8 @@ def test_a_missing_or_bad_variable_stops_the_command_with_its_name(environment):
     assert failed.returncode != 0 and "DATABASE_URL must name a PostgreSQL database" in failed.stderr
     failed = _manage({**environment, "EMAIL_URL": "ftp://mail.example.com"}, "check")
     assert failed.returncode != 0 and "EMAIL_URL is not a valid URL" in failed.stderr
+    failed = _manage({**environment, "SALEOR_API_TIMEOUT": "soon"}, "check")
+    assert failed.returncode != 0 and "SALEOR_API_TIMEOUT must be a number of seconds" in failed.stderr
 
 
 def test_the_celery_app_runs_the_cores_tasks_with_beat_reading_the_database(environment):

@@ -638,7 +638,9 @@ def test_a_rejection_of_the_content_as_spam_is_no_complaint(client, channel, rel
     [
         ("espblock", 550, "5.7.1 Message rejected as spam by content filter", None),
         ("generic", 554, "5.7.0 Sender address rejected: policy", None),
+        ("generic", 550, "5.6.0 Message content rejected", None),
         ("bounce", 550, "5.1.1 The email account that you tried to reach does not exist.", "bounced:mailgun"),
+        ("bounce", 550, "5.5.0 Requested action not taken: mailbox unavailable", "bounced:mailgun"),
         (
             "suppress-complaint",
             607,
@@ -646,9 +648,16 @@ def test_a_rejection_of_the_content_as_spam_is_no_complaint(client, channel, rel
             "complained:mailgun",
         ),
     ],
-    ids=["espblock_case", "policy_case", "mailbox_case", "previous_complainer_case"],
+    ids=[
+        "espblock_case",
+        "policy_case",
+        "content_case",
+        "mailbox_case",
+        "mailbox_unavailable_5_5_0_case",
+        "previous_complainer_case",
+    ],
 )
-def test_a_permanent_failure_blames_the_address_only_by_its_status(
+def test_a_permanent_failure_blames_the_address_unless_its_status_blames_the_sender(
     client, channel, relay, reason, code, text, source
 ):
     _, message = mailed_cart(channel, relay[0], provider="mailgun")
