@@ -16,6 +16,7 @@ from saleor.plugins.error_codes import PluginErrorCode
 
 from .exceptions import ConfigurationError
 from .http import router
+from .languages import speaking
 from .saleor_host import erasure, version_check
 from .saleor_host.shop import PLUGIN_ID, SaleorShop, order_ref
 from .series.activity import record_activity, record_order, record_refund
@@ -55,6 +56,19 @@ class CartRecoveryPlugin(BasePlugin):
     DEFAULT_ACTIVE = False
     CONFIG_STRUCTURE = CONFIG_STRUCTURE
     DEFAULT_CONFIGURATION = [{"name": field.name, "value": field.default} for field in registry.FIELDS]
+
+    def save_plugin_configuration(self, plugin_configuration, cleaned_data):  # type: ignore[override]
+        """Saleor's save (a classmethod there; the manager calls it on this instance), with the
+        validation messages in the language of the staff user saving — their ``language_code``,
+        the best Saleor tells a plugin: ``pluginUpdate`` gives a plugin no request, Saleor
+        activates no language for it and the Dashboard keeps its own language in the browser.
+        Without a user (our Settings form, which already speaks the page's language; an app) the
+        active language stays."""
+        language = getattr(self.requestor, "language_code", None) if self.requestor else None
+        if not language:
+            return super().save_plugin_configuration(plugin_configuration, cleaned_data)
+        with speaking(language):
+            return super().save_plugin_configuration(plugin_configuration, cleaned_data)
 
     @classmethod
     def validate_plugin_configuration(cls, plugin_configuration, **kwargs):

@@ -40,6 +40,16 @@ ensure_venv() {
   "$VENV/bin/pip" install -q -e "$ROOT[test]"
 }
 
+# The catalogs' freshness test extracts the messages afresh with GNU gettext (xgettext, msgmerge;
+# the test skips without them).
+ensure_gettext() {
+  command -v xgettext >/dev/null && command -v msgmerge >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing gettext (Debian package) for the catalogs' freshness test"
+    { apt-get update -qq && apt-get install -y -qq gettext >/dev/null; } || echo "gettext could not be installed: its test will skip"
+  fi
+}
+
 # The report page is tested in a real browser: Debian's chromium (the test skips without it).
 ensure_chromium() {
   [ -x /usr/bin/chromium ] && return 0

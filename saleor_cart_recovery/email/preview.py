@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..exceptions import CartRecoveryError
 from ..models import RecoveryCart
@@ -56,22 +57,31 @@ def build_preview(
     """The step's email for the checkout (of this channel) or a sample cart; raises
     :class:`PreviewError` for a step, checkout, language or variant that does not exist."""
     if not 1 <= step <= settings.steps:
-        raise PreviewError("step", f"The schedule has steps 1 to {settings.steps}.")
+        raise PreviewError("step", _("The schedule has steps 1 to %(steps)s.") % {"steps": settings.steps})
     if language is not None and not _LANGUAGE.match(language):
-        raise PreviewError("language", f"'{language}' is not a language code such as en, tr or pt-BR.")
+        raise PreviewError(
+            "language",
+            _("'%(language)s' is not a language code such as en, tr or pt-BR.") % {"language": language},
+        )
     if checkout_token:
         snapshot = shop.load_carts([checkout_token]).get(checkout_token)
         if snapshot is None or snapshot.channel_slug != channel_slug:
-            raise PreviewError("checkoutToken", "No checkout with this token in this channel.")
+            raise PreviewError("checkoutToken", _("No checkout with this token in this channel."))
         if not snapshot.lines:
-            raise PreviewError("checkoutToken", "The checkout has no lines: its reminder would not go out.")
+            raise PreviewError(
+                "checkoutToken", _("The checkout has no lines: its reminder would not go out.")
+            )
     else:
         snapshot = shop.sample_cart(channel_slug, language or "en")
     if language is not None:
         snapshot = replace(snapshot, language_code=language)
     variants = settings.subject_variants(step, snapshot.language_code)
     if not 0 <= variant < len(variants):
-        raise PreviewError("variant", f"Step {step} has subject variants 0 to {len(variants) - 1}.")
+        raise PreviewError(
+            "variant",
+            _("Step %(step)s has subject variants 0 to %(last)s.")
+            % {"step": step, "last": len(variants) - 1},
+        )
     now = timezone.now()
     content = content_for_step(settings.offers, step, settings.steps)
     coupon = settings.offers.coupon if coupon_due(settings.offers, step) else None

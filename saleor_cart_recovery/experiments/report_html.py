@@ -6,10 +6,11 @@ no JavaScript and nothing loaded from elsewhere.
 """
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..templating import render
 from .deliverability import for_display
-from .report_table import VERDICTS
+from .report_table import STAGES, VERDICTS
 
 
 def _width(value, largest) -> float:
@@ -21,18 +22,19 @@ def _bars(arms: list[dict]) -> None:
     tested = any(arm["p_value"] is not None for arm in arms)
     for arm in arms:
         arm["width"] = _width(arm["conversion_rate_pct"] or 0, top)
-        arm["verdict"] = "winner" if arm["winner"] else ("" if tested else "not enough data")
+        arm["verdict"] = _("winner") if arm["winner"] else ("" if tested else _("not enough data"))
 
 
 def render_report_page(channel: str, reports: list[dict], *, since: str = "") -> str:
-    """``reports`` is :func:`.report_json.report_data` (stored by the rollup or built now)."""
+    """``reports`` is :func:`.report_json.report_data` (stored by the rollup or built now); in the
+    active language (the endpoint's :func:`...languages.speaking`)."""
     experiments = []
     for data in reports:
         largest = max([s["total"]["carts"] for s in data["steps"]] or [0])
         for step in data["steps"]:
             total = step["total"]
             step["bars"] = [
-                {"name": name, "value": value, "width": _width(value, largest)}
+                {"name": name, "label": STAGES[name], "value": value, "width": _width(value, largest)}
                 for name, value in (
                     ("reached", total["carts"]),
                     ("sent", total["sent"]),
@@ -45,12 +47,14 @@ def render_report_page(channel: str, reports: list[dict], *, since: str = "") ->
         top = max(data["treated"]["conversion_rate_pct"] or 0, data["holdout"]["conversion_rate_pct"] or 0)
         data["groups"] = [
             {
-                "name": "Treated",
+                "name": _("Treated"),
+                "kind": "treated",
                 **data["treated"],
                 "width": _width(data["treated"]["conversion_rate_pct"] or 0, top),
             },
             {
-                "name": "Holdout",
+                "name": _("Holdout"),
+                "kind": "holdout",
                 **data["holdout"],
                 "width": _width(data["holdout"]["conversion_rate_pct"] or 0, top),
             },

@@ -1,12 +1,27 @@
 """The report as a plain-text table, drawn from :func:`.report_json.plain` data (the command's
 default output; docs/experiments.md "Reading it" walks through one)."""
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
+
 from .deliverability import WINDOWS
 
 VERDICTS = {
-    "positive": "the reminders raise conversion",
-    "negative": "the reminders lower conversion",
-    "inconclusive": "not proven either way yet",
+    "positive": gettext_lazy("the reminders raise conversion"),
+    "negative": gettext_lazy("the reminders lower conversion"),
+    "inconclusive": gettext_lazy("not proven either way yet"),
+}
+
+
+# What a deliverability warning is about, as its sentence names it.
+RATE_NAMES = {"bounce": gettext_lazy("bounce"), "complaint": gettext_lazy("complaint")}
+
+# The funnel's stages as the pages name them (the key stays the CSS class and data-stage).
+STAGES = {
+    "reached": pgettext_lazy("funnel stage", "reached"),
+    "sent": pgettext_lazy("funnel stage", "sent"),
+    "clicked": pgettext_lazy("funnel stage", "clicked"),
+    "recovered": pgettext_lazy("funnel stage", "recovered"),
 }
 
 
@@ -15,36 +30,53 @@ def _num(value, suffix="") -> str:
 
 
 def _interval(interval) -> str:
-    return f" (95 % interval {interval[0]} to {interval[1]})" if interval else ""
+    if not interval:
+        return ""
+    return " " + _("(95 %% interval %(low)s to %(high)s)") % {"low": interval[0], "high": interval[1]}
 
 
 def report_table(r: dict) -> list[str]:
     """The lines of one experiment report."""
     currency = r["currency"]
+    head = {
+        "channel": r["channel"],
+        "experiment": r["experiment"],
+        "window": r["attribution_window"],
+        "computed": r["computed_at"][:16].replace("T", " "),
+    }
     lines = [
-        f"Channel {r['channel']} — experiment {r['experiment']}"
-        f"{' (current)' if r['current'] else ' (earlier settings)'} — window {r['attribution_window']}"
-        f" — computed {r['computed_at'][:16].replace('T', ' ')} UTC"
+        (
+            _(
+                "Channel %(channel)s — experiment %(experiment)s (current) — window %(window)s — computed "
+                "%(computed)s UTC"
+            )
+            if r["current"]
+            else _(
+                "Channel %(channel)s — experiment %(experiment)s (earlier settings) — window %(window)s — "
+                "computed %(computed)s UTC"
+            )
+        )
+        % head
     ]
     rows: list[tuple] = [
         (
-            "group",
-            "carts",
-            "shoppers",
-            "orders",
-            "kept",
-            "conversion",
-            "per shopper",
-            "gross",
-            "refunded",
-            "net",
+            _("group"),
+            _("carts"),
+            _("shoppers"),
+            _("orders"),
+            _("kept"),
+            _("conversion"),
+            _("per shopper"),
+            _("gross"),
+            _("refunded"),
+            _("net"),
         )
     ]
-    for name in ("treated", "holdout"):
+    for name, shown in (("treated", _("treated")), ("holdout", _("holdout"))):
         g = r[name]
         rows.append(
             (
-                name,
+                shown,
                 g["carts"],
                 g["shoppers"],
                 g["orders"],
@@ -56,43 +88,70 @@ def report_table(r: dict) -> list[str]:
         )
     lines += _rows(rows)
     lines.append(
-        f"  lift per cart {_num(r['lift_pct'], ' pp')}{_interval(r['lift_interval_pct'])}; "
-        f"per shopper {_num(r['shopper_lift_pct'], ' pp')}{_interval(r['shopper_lift_interval_pct'])}"
+        "  "
+        + _("lift per cart %(lift)s%(interval)s; per shopper %(shopper_lift)s%(shopper_interval)s")
+        % {
+            "lift": _num(r["lift_pct"], " pp"),
+            "interval": _interval(r["lift_interval_pct"]),
+            "shopper_lift": _num(r["shopper_lift_pct"], " pp"),
+            "shopper_interval": _interval(r["shopper_lift_interval_pct"]),
+        }
     )
     valid = r["lift_always_valid_interval_pct"]
-    complete = f"{r['treated']['complete']['shoppers']} + {r['holdout']['complete']['shoppers']} shoppers"
     lines.append(
-        f"  verdict (valid at every look): {VERDICTS[r['lift_verdict']]}"
+        "  "
+        + _("verdict (valid at every look): %(verdict)s") % {"verdict": VERDICTS[r["lift_verdict"]]}
+        + " — "
         + (
-            f" — always-valid interval {valid[0]} to {valid[1]} pp, p = {r['lift_p_value']}"
+            _("always-valid interval %(low)s to %(high)s pp, p = %(p)s")
+            % {"low": valid[0], "high": valid[1], "p": r["lift_p_value"]}
             if valid
-            else f" — needs {r['min_recipients']} shoppers in each group"
+            else _("needs %(minimum)s shoppers in each group") % {"minimum": r["min_recipients"]}
         )
-        + f" (on the {complete} whose {r['follow_up']} follow-up ended)"
+        + " "
+        + _("(on the %(treated)s + %(held)s shoppers whose %(follow_up)s follow-up ended)")
+        % {
+            "treated": r["treated"]["complete"]["shoppers"],
+            "held": r["holdout"]["complete"]["shoppers"],
+            "follow_up": r["follow_up"],
+        }
     )
-    lines.append(f"  incremental revenue (net) {_num(r['incremental_revenue'])} {currency}")
-    lines.append(f"  bounced: {r['treated']['bounced']} reminder(s) refused for good (addresses suppressed)")
+    lines.append(
+        "  "
+        + _("incremental revenue (net) %(revenue)s %(currency)s")
+        % {"revenue": _num(r["incremental_revenue"]), "currency": currency}
+    )
+    bounced = r["treated"]["bounced"]
+    lines.append(
+        "  "
+        + ngettext(
+            "bounced: %(n)s reminder refused for good (addresses suppressed)",
+            "bounced: %(n)s reminders refused for good (addresses suppressed)",
+            bounced,
+        )
+        % {"n": bounced}
+    )
     lines += deliverability_lines(r.get("deliverability"))
     reminder, click = r["recovered_after_reminder"], r["recovered_after_click"]
     lines.append(
-        f"  attributed (not caused): recovered after a reminder {reminder['orders']} order(s), "
-        f"{reminder['revenue']} {currency}; "
-        f"after a click {click['orders']} order(s), {click['revenue']} {currency}"
+        "  "
+        + _("attributed (not caused): recovered after a reminder %(reminder)s; after a click %(click)s")
+        % {"reminder": _orders(reminder, currency), "click": _orders(click, currency)}
     )
     rows = [
         (
-            "step/variant",
-            "carts",
-            "sent",
-            "clicked",
-            "converted",
-            "conv",
-            "net revenue",
-            "rev/cart",
-            "attributed",
-            "complete",
-            "p vs best",
-            "verdict",
+            _("step/variant"),
+            _("carts"),
+            _("sent"),
+            _("clicked"),
+            _("converted"),
+            _("conv"),
+            _("net revenue"),
+            _("rev/cart"),
+            _("attributed"),
+            _("complete"),
+            _("p vs best"),
+            _("verdict"),
         )
     ]
     decisions = []
@@ -100,26 +159,43 @@ def report_table(r: dict) -> list[str]:
         for arm in step["arms"]:
             rows.append(_arm(f"{step['step']}/{arm['label']}", arm, tested=_tested(step["arms"])))
         if step["after_decision"]:
-            rows.append(
-                _arm(
-                    f"{step['step']}/{step['decided']} since decided", step["after_decision"], compared=False
-                )
-            )
-        rows.append(_arm(f"{step['step']}/all", step["total"], compared=False))
+            since = _("%(step)s/%(variant)s since decided") % {
+                "step": step["step"],
+                "variant": step["decided"],
+            }
+            rows.append(_arm(since, step["after_decision"], compared=False))
+        rows.append(_arm(_("%(step)s/all") % {"step": step["step"]}, step["total"], compared=False))
         if step["decided"]:
-            decisions.append(f"step {step['step']} subject {step['decided']} since {step['decided_at']}")
+            decisions.append(
+                _("step %(step)s subject %(variant)s since %(when)s")
+                % {"step": step["step"], "variant": step["decided"], "when": step["decided_at"]}
+            )
     for arm in r["cadences"]["arms"]:
-        rows.append(_arm(f"cadence {arm['label']}", arm, tested=_tested(r["cadences"]["arms"])))
+        name = _("cadence %(label)s") % {"label": arm["label"]}
+        rows.append(_arm(name, arm, tested=_tested(r["cadences"]["arms"])))
     cadences = r["cadences"]
     if cadences["after_decision"]:
-        rows.append(
-            _arm(f"cadence {cadences['decided']} since decided", cadences["after_decision"], compared=False)
-        )
+        since = _("cadence %(label)s since decided") % {"label": cadences["decided"]}
+        rows.append(_arm(since, cadences["after_decision"], compared=False))
     if cadences["decided"]:
-        decisions.append(f"cadence {cadences['decided']} since {cadences['decided_at']}")
+        decisions.append(
+            _("cadence %(label)s since %(when)s")
+            % {"label": cadences["decided"], "when": cadences["decided_at"]}
+        )
     lines += _rows(rows)
-    lines += [f"  automatic winner: {decision}" for decision in decisions]
+    lines += ["  " + _("automatic winner: %(decision)s") % {"decision": decision} for decision in decisions]
     return [*lines, ""]
+
+
+def _orders(recovered: dict, currency: str) -> str:
+    orders = recovered["orders"]
+    return ngettext(
+        "%(n)s order, %(revenue)s %(currency)s", "%(n)s orders, %(revenue)s %(currency)s", orders
+    ) % {
+        "n": orders,
+        "revenue": recovered["revenue"],
+        "currency": currency,
+    }
 
 
 def deliverability_lines(rates: dict | None) -> list[str]:
@@ -130,15 +206,29 @@ def deliverability_lines(rates: dict | None) -> list[str]:
     for days in WINDOWS:
         w = rates[f"{days}d"]
         lines.append(
-            f"  deliverability, last {days} days: {w['sent']} sent, {w['delivered']} delivered (reported), "
-            f"bounce rate {_num(w['bounce_rate_pct'], ' %')} ({w['bounced']}), complaint rate "
-            f"{_num(w['complaint_rate_pct'], ' %')} ({w['complained']}), {w['soft_bounced']} soft bounce(s), "
-            f"{w['unsubscribed']} unsubscribed at the provider"
+            "  "
+            + _(
+                "deliverability, last %(days)s days: %(sent)s sent, %(delivered)s delivered (reported), "
+                "bounce rate %(bounce_rate)s (%(bounced)s), complaint rate %(complaint_rate)s "
+                "(%(complained)s), %(soft_bounced)s soft bounces, %(unsubscribed)s unsubscribed at the "
+                "provider"
+            )
+            % {
+                **w,
+                "days": days,
+                "bounce_rate": _num(w["bounce_rate_pct"], " %"),
+                "complaint_rate": _num(w["complaint_rate_pct"], " %"),
+            }
         )
     for warning in rates["warnings"]:
         lines.append(
-            f"  WARNING: {warning['what']} rate {warning['rate_pct']} % over the last {warning['days']} days "
-            f"is above {warning['limit_pct']} % (see docs/deliverability.md)"
+            "  "
+            + _(
+                "WARNING: %(what)s rate %(rate_pct)s %% over the last %(days)s days is above %(limit_pct)s "
+                "%% "
+                "(see docs/deliverability.md)"
+            )
+            % {**warning, "what": RATE_NAMES.get(warning["what"], warning["what"])}
         )
     return lines
 
@@ -151,7 +241,7 @@ def _tested(arms: list[dict]) -> bool:
 def _arm(name: str, arm: dict, *, compared: bool = True, tested: bool = False) -> tuple:
     verdict = ""
     if compared:
-        verdict = "winner" if arm["winner"] else ("" if tested else "not enough data")
+        verdict = _("winner") if arm["winner"] else ("" if tested else _("not enough data"))
     return (
         name,
         arm["carts"],

@@ -16,11 +16,12 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 
-from ..email.i18n import language_for
 from ..email.offers import with_coupon
 from ..email.tokens import PREVIEW_TOKEN, read_click_token, read_unsubscribe_token
 from ..exceptions import BadToken
+from ..languages import speaking
 from ..models import RecoveryCart, RecoveryMessage
 from ..series.suppression import suppress
 from ..shop import get_shop, settings_or_none
@@ -28,40 +29,29 @@ from .base import Endpoint
 
 logger = logging.getLogger(__name__)
 
-_PAGES = {
-    "en": {
-        "confirm_title": "Unsubscribe from cart reminders?",
-        "confirm_text": "We will stop sending cart reminders to {email}.",
-        "confirm_button": "Unsubscribe",
-        "done_title": "You are unsubscribed",
-        "done_text": "{email} will not get cart reminders from this shop any more.",
-        "invalid_title": "This link is not valid",
-        "invalid_text": "The unsubscribe link is damaged or was not issued by this shop.",
-        "preview_title": "This is a sample email",
-        "preview_text": "In a real cart reminder this link unsubscribes the shopper it was sent to. "
-        "Nothing was changed.",
-        "open_cart": "Opening your cart…",
-        "open_product": "Opening the product page…",
-        "open_text": "If it does not open by itself, follow this link:",
-        "continue": "Continue",
-    },
-    "tr": {
-        "confirm_title": "Sepet hatırlatmalarından çıkılsın mı?",
-        "confirm_text": "{email} adresine sepet hatırlatması göndermeyi bırakacağız.",
-        "confirm_button": "Abonelikten çık",
-        "done_title": "Abonelikten çıktınız",
-        "done_text": "{email} artık bu mağazadan sepet hatırlatması almayacak.",
-        "invalid_title": "Bu bağlantı geçerli değil",
-        "invalid_text": "Abonelikten çıkma bağlantısı bozuk ya da bu mağaza tarafından verilmemiş.",
-        "preview_title": "Bu bir örnek e-posta",
-        "preview_text": "Gerçek bir sepet hatırlatmasında bu bağlantı, gönderildiği alışverişçinin "
-        "aboneliğini sonlandırır. Hiçbir şey değiştirilmedi.",
-        "open_cart": "Sepetiniz açılıyor…",
-        "open_product": "Ürün sayfası açılıyor…",
-        "open_text": "Kendiliğinden açılmazsa bu bağlantıyı izleyin:",
-        "continue": "Devam et",
-    },
-}
+
+def _page_strings(language: str | None) -> dict[str, str]:
+    """The pages' words in the shopper's language (the reminder's; the browser's for a link that
+    names no one), from the package's catalogs."""
+    with speaking(language):
+        return {
+            "confirm_title": _("Unsubscribe from cart reminders?"),
+            "confirm_text": _("We will stop sending cart reminders to {email}."),
+            "confirm_button": _("Unsubscribe"),
+            "done_title": _("You are unsubscribed"),
+            "done_text": _("{email} will not get cart reminders from this shop any more."),
+            "invalid_title": _("This link is not valid"),
+            "invalid_text": _("The unsubscribe link is damaged or was not issued by this shop."),
+            "preview_title": _("This is a sample email"),
+            "preview_text": _(
+                "In a real cart reminder this link unsubscribes the shopper it was sent to. Nothing was "
+                "changed."
+            ),
+            "open_cart": _("Opening your cart…"),
+            "open_product": _("Opening the product page…"),
+            "open_text": _("If it does not open by itself, follow this link:"),
+            "continue": _("Continue"),
+        }
 
 
 # The click page's one script, the same bytes on every page so that its CSP can allow exactly it by
@@ -151,13 +141,13 @@ class UnsubscribeEndpoint(Endpoint):
         return recipient
 
     def invalid(self, request):
-        strings = _PAGES[language_for(request.headers.get("Accept-Language", "")[:2])]
+        strings = _page_strings(request.headers.get("Accept-Language", "")[:2])
         return _page(strings["invalid_title"], strings["invalid_text"], status=400)
 
     def get(self, request, recipient):
         if recipient is None:
             return _sample_page(request)
-        strings = _PAGES[language_for(recipient.language)]
+        strings = _page_strings(recipient.language)
         form = (
             "<form method='post'><button type='submit' style='font-size:16px;padding:10px 20px'>"
             f"{escape(strings['confirm_button'])}</button></form>"
@@ -170,12 +160,12 @@ class UnsubscribeEndpoint(Endpoint):
             return _sample_page(request)
         source = "one_click" if "List-Unsubscribe" in request.POST else "link"
         suppress(recipient.channel_slug, recipient.email, source=source)
-        strings = _PAGES[language_for(recipient.language)]
+        strings = _page_strings(recipient.language)
         return _page(strings["done_title"], strings["done_text"].format(email=recipient.email))
 
 
 def _sample_page(request: HttpRequest) -> HttpResponse:
-    strings = _PAGES[language_for(request.headers.get("Accept-Language", "")[:2])]
+    strings = _page_strings(request.headers.get("Accept-Language", "")[:2])
     return _page(strings["preview_title"], strings["preview_text"])
 
 
@@ -197,7 +187,7 @@ def _destination(link: TrackedLink) -> str | None:
     settings = settings_or_none(link.channel_slug)
     if settings is None or not settings.storefront_url:
         return None
-    kind, _, slug = link.target.partition(":")
+    kind, _colon, slug = link.target.partition(":")
     if kind == "product" and settings.offers.upsell_product_url:
         return settings.offers.product_url(slug)
     url = settings.recovery_url(link.checkout_token)
@@ -242,7 +232,7 @@ class ClickEndpoint(Endpoint):
         url = _destination(link)
         if url is None:
             return HttpResponse(status=404)
-        strings = _PAGES[language_for(link.language)]
+        strings = _page_strings(link.language)
         title = strings["open_product" if link.target.startswith("product:") else "open_cart"]
         head = f"<noscript><meta http-equiv='refresh' content='0;url={escape(url)}'></noscript>"
         body = (

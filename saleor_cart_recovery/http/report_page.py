@@ -4,6 +4,7 @@ from django.http import HttpResponse
 
 from ..experiments.report_html import render_report_page
 from ..experiments.report_json import report_data
+from ..languages import from_accept_language, speaking
 from ..settings.parsers import parse_since
 from ..shop import settings_or_none
 from .base import StaffEndpoint
@@ -15,6 +16,11 @@ class ReportEndpoint(StaffEndpoint):
     methods = ("GET",)
 
     def get(self, request, channel_slug):
+        """In the browser's language (``Accept-Language``) when we have a catalog for it."""
+        with speaking(from_accept_language(request.headers.get("Accept-Language"))):
+            return self._page(request, channel_slug)
+
+    def _page(self, request, channel_slug):
         since_text = request.GET.get("since", "")
         try:
             since = parse_since(since_text) if since_text else None

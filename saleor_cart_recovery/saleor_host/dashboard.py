@@ -19,6 +19,7 @@ import logging
 import graphene
 import jwt
 from django.db import transaction
+from django.utils.translation import gettext as _
 from saleor.account.models import User
 from saleor.app.models import App, AppExtension
 from saleor.app.types import AppType
@@ -75,7 +76,7 @@ def install(app_url: str, origins: tuple[str, ...]) -> DashboardInstall:
         kept = []
         for identifier, label, mount, target, path in EXTENSIONS:
             url = path if target == "app_page" else f"{app_url}{path}"
-            extension, _ = AppExtension.objects.update_or_create(
+            extension, _created = AppExtension.objects.update_or_create(
                 app=app,
                 identifier=identifier,
                 defaults={"label": label, "url": url, "mount": mount, "target": target, "settings": {}},
@@ -87,7 +88,7 @@ def install(app_url: str, origins: tuple[str, ...]) -> DashboardInstall:
         app_id=graphene.Node.to_global_id("App", app.pk),
         created=created,
         app_url=app_url,
-        extensions=tuple(f"{label} ({mount}, {target})" for _, label, mount, target, _ in EXTENSIONS),
+        extensions=tuple(f"{label} ({mount}, {target})" for _key, label, mount, target, _path in EXTENSIONS),
     )
 
 
@@ -114,30 +115,30 @@ def viewer(token: str, plugin_id: str) -> DashboardViewer:
     try:
         payload = jwt_decode(token)
     except jwt.ExpiredSignatureError:
-        expired = "The Dashboard session expired: close Cart Recovery and open it again."
+        expired = _("The Dashboard session expired: close Cart Recovery and open it again.")
         raise DashboardRefused(401, expired) from None
     except jwt.PyJWTError as exc:
         logger.info("cart recovery dashboard: rejected token: %s", exc)
-        raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.") from None
+        raise DashboardRefused(401, _("This page needs a token from the Saleor Dashboard.")) from None
     if payload.get("type") != JWT_THIRDPARTY_ACCESS_TYPE or "app" not in payload:
-        raise DashboardRefused(401, "This page needs the Dashboard's token for the Cart Recovery app.")
+        raise DashboardRefused(401, _("This page needs the Dashboard's token for the Cart Recovery app."))
     app = _app()
     if app is None or not app.is_active or payload["app"] != graphene.Node.to_global_id("App", app.pk):
-        raise DashboardRefused(403, "The token was issued for another app.")
+        raise DashboardRefused(403, _("The token was issued for another app."))
     extension = payload.get("app_extension")
     if extension is not None and not _is_extension_of(app, extension):
-        raise DashboardRefused(403, "The token was issued for another app's extension.")
+        raise DashboardRefused(403, _("The token was issued for another app's extension."))
     try:
         user = get_user_from_payload(payload)
     except jwt.PyJWTError:
-        raise DashboardRefused(401, "The Dashboard session is no longer valid: sign in again.") from None
+        raise DashboardRefused(401, _("The Dashboard session is no longer valid: sign in again.")) from None
     if user is None or not user.is_staff:
-        raise DashboardRefused(403, "Only staff members may open Cart Recovery.")
+        raise DashboardRefused(403, _("Only staff members may open Cart Recovery."))
     if PERMISSION.name not in (payload.get("permissions") or ()) or not user.has_perm(PERMISSION):
-        raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
+        raise DashboardRefused(403, _("Cart Recovery needs the MANAGE_CHECKOUTS permission."))
     channels = _channels_of(user, plugin_id)
     if not channels:
-        raise DashboardRefused(403, "Your permission groups give you access to no channel.")
+        raise DashboardRefused(403, _("Your permission groups give you access to no channel."))
     # Saving the settings is pluginUpdate's permission, the user's own: the token carries the
     # intersection with our app's permissions, and the app asks only for MANAGE_CHECKOUTS (what
     # showing the pages needs), so the token never holds MANAGE_PLUGINS; it proves who the user is.

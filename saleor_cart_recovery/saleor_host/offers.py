@@ -20,6 +20,7 @@ from django.contrib.sites.models import Site
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from saleor.channel.models import Channel
 from saleor.core.utils.promo_code import generate_promo_code
 from saleor.discount import DiscountValueType, VoucherType
@@ -131,9 +132,11 @@ def unavailable_products(channel_slug: str, references: Iterable[str]) -> dict[s
     visible = set(_visible_products(channel).values_list("pk", flat=True)) if channel else set()
     for reference, product in resolve_references(references).items():
         if product is None:
-            problems[reference] = "no such product"
+            problems[reference] = _("no such product")
         elif product.pk not in visible:
-            problems[reference] = f"not published and available for purchase in channel {channel_slug}"
+            problems[reference] = _("not published and available for purchase in channel %(channel)s") % {
+                "channel": channel_slug
+            }
     return problems
 
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Prefetch
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from saleor.account.models import User
 from saleor.channel.models import Channel
 from saleor.checkout.models import Checkout, CheckoutLine
@@ -245,7 +246,9 @@ class SaleorShop:
             ) from None
         if saved is None:
             # Saleor's manager found no such channel, or the plugin is not in settings.PLUGINS
-            message = f"Cart Recovery cannot be configured in channel '{channel_slug}': no such channel."
+            message = _("Cart Recovery cannot be configured in channel '%(channel)s': no such channel.") % {
+                "channel": channel_slug
+            }
             raise ConfigurationError({"channel": message})
         return saved.active
 

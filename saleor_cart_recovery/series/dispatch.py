@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from ..experiments.assignment import pick_cadence, pick_subject
 from ..experiments.winners import Decisions, read_winners, subject_set
@@ -70,14 +71,38 @@ class DispatchResult:
     backlog: "Backlog | None" = None  # what is still waiting after the cycle
 
     def __str__(self):
-        text = (
-            f"planned {self.planned} message(s) ({self.held_out} held out), re-armed {self.rearmed} cart(s), "
-            f"stopped {self.stopped} cart(s), enqueued {len(self.enqueued)} send(s) in {self.tasks} task(s), "
-            f"marked {self.interrupted} interrupted send(s) failed, handed out {self.reclaimed} "
-            f"abandoned claim(s) again, {self.waiting} cart(s) wait for a retry, "
-            f"{self.failed} cart(s) failed to plan, {self.deferred} deferred"
-        )
-        return f"{text}; backlog: {self.backlog}" if self.backlog is not None else text
+        n = len(self.enqueued)
+        parts = [
+            ngettext("planned %(n)s message", "planned %(n)s messages", self.planned) % {"n": self.planned}
+            + " "
+            + gettext("(%(n)s held out)") % {"n": self.held_out},
+            ngettext("re-armed %(n)s cart", "re-armed %(n)s carts", self.rearmed) % {"n": self.rearmed},
+            ngettext("stopped %(n)s cart", "stopped %(n)s carts", self.stopped) % {"n": self.stopped},
+            ngettext("enqueued %(n)s send", "enqueued %(n)s sends", n) % {"n": n}
+            + " "
+            + ngettext("in %(n)s task", "in %(n)s tasks", self.tasks) % {"n": self.tasks},
+            ngettext(
+                "marked %(n)s interrupted send failed",
+                "marked %(n)s interrupted sends failed",
+                self.interrupted,
+            )
+            % {"n": self.interrupted},
+            ngettext(
+                "handed out %(n)s abandoned claim again",
+                "handed out %(n)s abandoned claims again",
+                self.reclaimed,
+            )
+            % {"n": self.reclaimed},
+            ngettext("%(n)s cart waits for a retry", "%(n)s carts wait for a retry", self.waiting)
+            % {"n": self.waiting},
+            ngettext("%(n)s cart failed to plan", "%(n)s carts failed to plan", self.failed)
+            % {"n": self.failed},
+            gettext("%(n)s deferred") % {"n": self.deferred},
+        ]
+        text = ", ".join(parts)
+        if self.backlog is None:
+            return text
+        return gettext("%(result)s; backlog: %(backlog)s") % {"result": text, "backlog": self.backlog}
 
 
 @dataclass(frozen=True)
@@ -91,11 +116,18 @@ class Backlog:
     oldest_due: datetime | None
 
     def __str__(self):
-        oldest = f", oldest due at {self.oldest_due:%Y-%m-%d %H:%M:%S} UTC" if self.oldest_due else ""
-        return (
-            f"{self.due_unplanned} due cart(s) not yet planned, "
-            f"{self.planned_unsent} message(s) not yet sent{oldest}"
+        due, unsent = self.due_unplanned, self.planned_unsent
+        text = (
+            ngettext("%(n)s due cart not yet planned", "%(n)s due carts not yet planned", due) % {"n": due}
+            + ", "
+            + ngettext("%(n)s message not yet sent", "%(n)s messages not yet sent", unsent) % {"n": unsent}
         )
+        if not self.oldest_due:
+            return text
+        return gettext("%(backlog)s, oldest due at %(when)s UTC") % {
+            "backlog": text,
+            "when": f"{self.oldest_due:%Y-%m-%d %H:%M:%S}",
+        }
 
 
 def backlog(now: datetime, channel_slug: str | None = None) -> Backlog:

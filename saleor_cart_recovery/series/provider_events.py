@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Count
+from django.utils.translation import pgettext_lazy
 
 from ..email.headers import our_message_ids
 from ..models import ProviderEvent, ProviderEventKind, RecoveryMessage
@@ -64,12 +65,12 @@ PROVIDER_NAMES = {
     "sparkpost": "SparkPost",
 }
 # What each kind of event is called in the story.
-KIND_TEXT: dict[str, str] = {
-    ProviderEventKind.DELIVERED: "delivered",
-    ProviderEventKind.BOUNCED: "bounced",
-    ProviderEventKind.SOFT_BOUNCED: "soft-bounced (temporary)",
-    ProviderEventKind.COMPLAINED: "marked as spam",
-    ProviderEventKind.UNSUBSCRIBED: "unsubscribed at the provider",
+KIND_TEXT = {
+    ProviderEventKind.DELIVERED: pgettext_lazy("provider event", "delivered"),
+    ProviderEventKind.BOUNCED: pgettext_lazy("provider event", "bounced"),
+    ProviderEventKind.SOFT_BOUNCED: pgettext_lazy("provider event", "soft-bounced (temporary)"),
+    ProviderEventKind.COMPLAINED: pgettext_lazy("provider event", "marked as spam"),
+    ProviderEventKind.UNSUBSCRIBED: pgettext_lazy("provider event", "unsubscribed at the provider"),
 }
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils.translation import gettext, ngettext
 
 from ..models import (
     UNSENT,
@@ -52,10 +53,18 @@ class Erased:
     suppressions_kept: int  # now stored as a keyed hash
 
     def __str__(self):
-        return (
-            f"erased {self.carts} cart(s) and {self.messages} message(s); "
-            f"{self.suppressions_kept} suppression(s) kept as a keyed hash"
-        )
+        carts = ngettext("erased %(n)s cart", "erased %(n)s carts", self.carts) % {"n": self.carts}
+        messages = ngettext("%(n)s message", "%(n)s messages", self.messages) % {"n": self.messages}
+        kept = ngettext(
+            "%(n)s suppression kept as a keyed hash",
+            "%(n)s suppressions kept as a keyed hash",
+            self.suppressions_kept,
+        ) % {"n": self.suppressions_kept}
+        return gettext("%(carts)s and %(messages)s; %(kept)s") % {
+            "carts": carts,
+            "messages": messages,
+            "kept": kept,
+        }
 
 
 def erase_address(email: str) -> Erased:
@@ -93,11 +102,24 @@ class Cleaned:
     finished: bool = True  # False: the budget ran out; the next run goes on
 
     def __str__(self):
-        rest = "" if self.finished else " (stopped at the time budget; the next run goes on)"
-        return (
-            f"deleted {self.carts} cart(s) past their retention and {self.vouchers} expired unused "
-            f"voucher(s){rest}"
+        text = (
+            ngettext(
+                "deleted %(carts)s cart past its retention",
+                "deleted %(carts)s carts past their retention",
+                self.carts,
+            )
+            % {"carts": self.carts}
+            + " "
+            + ngettext(
+                "and %(vouchers)s expired unused voucher",
+                "and %(vouchers)s expired unused vouchers",
+                self.vouchers,
+            )
+            % {"vouchers": self.vouchers}
         )
+        if self.finished:
+            return text
+        return gettext("%(result)s (stopped at the time budget; the next run goes on)") % {"result": text}
 
 
 def _delete_batch(rows, batch_size: int) -> int:

@@ -16,6 +16,9 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
 from ..exceptions import ConfigurationError
 from .email_copy import CopyLine, text_on
 from .formats import AUTO, DISCOUNT, ESP_PROVIDERS, PERCENTAGE, Cadence, SmtpConfig, Subject
@@ -196,7 +199,7 @@ class RecoverySettings:
 
 
 # Why an active channel needs a storefront URL (also said by :mod:`.validation` on save).
-STOREFRONT_REQUIRED = (
+STOREFRONT_REQUIRED = gettext_lazy(
     "required to activate the plugin: the storefront page that restores a cart, "
     "e.g. https://shop.example.com/cart/{token}"
 )
@@ -205,7 +208,7 @@ STOREFRONT_REQUIRED = (
 def validate_for_activation(settings: RecoverySettings) -> None:
     """Checks that only matter once mail goes out: a cart link is useless without a storefront."""
     if not settings.storefront_url:
-        raise ConfigurationError({"storefront_url": STOREFRONT_REQUIRED})
+        raise ConfigurationError({"storefront_url": str(STOREFRONT_REQUIRED)})
 
 
 def subject_language_problem(subjects: Iterable[Subject], steps: int) -> str | None:
@@ -222,11 +225,15 @@ def subject_language_problem(subjects: Iterable[Subject], steps: int) -> str | N
                 counts[subject.language] = counts.get(subject.language, 0) + 1
         for language, count in counts.items():
             if language is not None and count != counts.get(None):
-                return (
-                    f"step {step} has {counts.get(None, 0)} subject variant(s) but {count} in "
-                    f"[{language}]; give each language one line per variant, in the same order (the "
-                    "n-th line is variant n in every language)"
-                )
+                return ngettext(
+                    "step %(step)s has %(plain)s subject variant but %(count)s in [%(language)s]; give "
+                    "each language one line per variant, in the same order (the n-th line is variant n "
+                    "in every language)",
+                    "step %(step)s has %(plain)s subject variants but %(count)s in [%(language)s]; give "
+                    "each language one line per variant, in the same order (the n-th line is variant n "
+                    "in every language)",
+                    counts.get(None, 0),
+                ) % {"step": step, "plain": counts.get(None, 0), "count": count, "language": language}
     return None
 
 
@@ -330,17 +337,20 @@ def _subjects(v: dict) -> str | None:
     beyond = sorted({s.step for s in subjects if s.step > len(schedule)})
     if beyond:
         steps = ", ".join(map(str, beyond))
-        return f"step {steps} has a subject but the schedule has only {len(schedule)} step(s)"
+        return ngettext(
+            "step %(steps)s has a subject but the schedule has only %(count)s step",
+            "step %(steps)s has a subject but the schedule has only %(count)s steps",
+            len(schedule),
+        ) % {"steps": steps, "count": len(schedule)}
     missing = [
         n
         for n in range(1, len(schedule) + 1)
         if not any(s.step == n and s.language is None for s in subjects)
     ]
     if missing:
-        return (
-            f"step {', '.join(map(str, missing))} has no subject line for all languages; "
-            "add a line such as '1: Forgot something?'"
-        )
+        return _(
+            "step %(items)s has no subject line for all languages; add a line such as '1: Forgot something?'"
+        ) % {"items": ", ".join(map(str, missing))}
     return None
 
 
@@ -348,23 +358,30 @@ def _cadences(v: dict) -> str | None:
     schedule = v.get("schedule")
     for cadence in v["cadences"]:
         if schedule is not None and len(cadence.schedule) != len(schedule):
-            return (
-                f"cadence {cadence.label} has {len(cadence.schedule)} step(s) but the schedule has "
-                f"{len(schedule)}; every cadence needs one delay per step"
-            )
+            return ngettext(
+                "cadence %(label)s has %(count)s step but the schedule has %(steps)s; every cadence "
+                "needs one delay per step",
+                "cadence %(label)s has %(count)s steps but the schedule has %(steps)s; every cadence "
+                "needs one delay per step",
+                len(cadence.schedule),
+            ) % {"label": cadence.label, "count": len(cadence.schedule), "steps": len(schedule)}
     return None
 
 
 def _coupon_step(v: dict) -> str | None:
     schedule, step = v.get("schedule"), v["coupon_step"]
     if step and schedule is not None and step > len(schedule):
-        return f"step {step} does not exist: the schedule has {len(schedule)} step(s)"
+        return ngettext(
+            "step %(step)s does not exist: the schedule has %(count)s step",
+            "step %(step)s does not exist: the schedule has %(count)s steps",
+            len(schedule),
+        ) % {"step": step, "count": len(schedule)}
     return None
 
 
 def _coupon_value(v: dict) -> str | None:
     if v.get("coupon_type") == PERCENTAGE and v["coupon_value"] > 100:
-        return "a percentage coupon cannot take more than 100 %"
+        return _("a percentage coupon cannot take more than 100 %")
     return None
 
 
@@ -372,11 +389,15 @@ def _step_content(v: dict) -> str | None:
     schedule, coupon_step = v.get("schedule"), v.get("coupon_step")
     for step, content in v["step_content"]:
         if schedule is not None and step > len(schedule):
-            return f"step {step} does not exist in the schedule"
+            return _("step %(step)s does not exist in the schedule") % {"step": step}
         if content == DISCOUNT and step != coupon_step:
-            return f"step {step} is set to discount but the coupon goes out with coupon_step"
+            return _("step %(step)s is set to discount but the coupon goes out with coupon_step") % {
+                "step": step
+            }
         if step == coupon_step and content != DISCOUNT:
-            return f"step {step} carries the coupon (coupon_step), so its content must be discount"
+            return _("step %(step)s carries the coupon (coupon_step), so its content must be discount") % {
+                "step": step
+            }
     return None
 
 
@@ -387,7 +408,11 @@ def _email_copy(v: dict) -> str | None:
     beyond = sorted({line.step for line in v["email_copy"] if line.step > len(schedule)})
     if beyond:
         steps = ", ".join(map(str, beyond))
-        return f"step {steps} has copy but the schedule has only {len(schedule)} step(s)"
+        return ngettext(
+            "step %(steps)s has copy but the schedule has only %(count)s step",
+            "step %(steps)s has copy but the schedule has only %(count)s steps",
+            len(schedule),
+        ) % {"steps": steps, "count": len(schedule)}
     return None
 
 
@@ -396,12 +421,16 @@ def _esp_provider(v: dict) -> str | None:
     signs = ESP_PROVIDERS.get(provider)
     if not provider:
         if v.get("esp_webhook_secret"):
-            return "required with a provider webhook secret: the provider whose webhooks carry it"
+            return _("required with a provider webhook secret: the provider whose webhooks carry it")
         return None
     if signs == "required" and v.get("esp_webhook_secret") and key == "":
-        return f"{provider} signs its webhooks: set the provider webhook signing key too"
+        return _("%(provider)s signs its webhooks: set the provider webhook signing key too") % {
+            "provider": provider
+        }
     if not signs and key:
-        return f"{provider} does not sign its webhooks: leave the provider webhook signing key empty"
+        return _("%(provider)s does not sign its webhooks: leave the provider webhook signing key empty") % {
+            "provider": provider
+        }
     return None
 
 

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
+
 from .parsers import normalize_language
 
 HEADING, INTRO, BUTTON, FOOTER = "heading", "intro", "button", "footer"
@@ -42,8 +44,11 @@ def parse_email_copy(text: str, *, max_steps: int = 10) -> tuple[CopyLine, ...]:
         match = _LINE.match(line)
         if not match:
             raise ValueError(
-                f"line {number} ('{line[:60]}') must look like '1 heading: Your basket misses you' or "
-                "'1 [tr] intro: ...'"
+                _(
+                    "line %(number)s ('%(line)s') must look like '1 heading: Your basket misses you' or '1 "
+                    "[tr] intro: ...'"
+                )
+                % {"number": number, "line": line[:60]}
             )
         step, language, field, words = (
             int(match.group(1)),
@@ -53,35 +58,54 @@ def parse_email_copy(text: str, *, max_steps: int = 10) -> tuple[CopyLine, ...]:
         )
         words = words.strip()
         if field not in COPY_FIELDS:
-            raise ValueError(f"line {number}: '{field}' is not a field; use {', '.join(COPY_FIELDS)}")
+            raise ValueError(
+                _("line %(number)s: '%(field)s' is not a field; use %(items)s")
+                % {"number": number, "field": field, "items": ", ".join(COPY_FIELDS)}
+            )
         if not 1 <= step <= max_steps:
-            raise ValueError(f"line {number}: steps are numbered from 1 to {max_steps}")
+            raise ValueError(
+                _("line %(number)s: steps are numbered from 1 to %(max_steps)s")
+                % {"number": number, "max_steps": max_steps}
+            )
         if not words:
-            raise ValueError(f"line {number}: the text is empty")
+            raise ValueError(_("line %(number)s: the text is empty") % {"number": number})
         if len(words) > COPY_FIELDS[field]:
-            raise ValueError(f"line {number}: a {field} has at most {COPY_FIELDS[field]} characters")
+            raise ValueError(
+                _("line %(number)s: a %(field)s has at most %(copy_fields)s characters")
+                % {"number": number, "field": field, "copy_fields": COPY_FIELDS[field]}
+            )
         for name in _PLACEHOLDER.findall(words):
             if name not in PLACEHOLDERS:
                 raise ValueError(
-                    f"line {number}: '{{{name}}}' is not a placeholder; use {{shop_name}} or {{first_name}}"
+                    _("line %(number)s: '{%(name)s}' is not a placeholder; use {shop_name} or {first_name}")
+                    % {"number": number, "name": name}
                 )
         if re.sub(_PLACEHOLDER, "", words).count("{") or re.sub(_PLACEHOLDER, "", words).count("}"):
-            raise ValueError(f"line {number}: a lone {{ or }}; placeholders look like {{first_name}}")
+            raise ValueError(
+                _("line %(number)s: a lone { or }; placeholders look like {first_name}") % {"number": number}
+            )
         key = (step, normalize_language(language) if language else None, field)
         if key in seen:
-            which = f"step {step}{f' [{key[1]}]' if key[1] else ''} {field}"
-            raise ValueError(f"line {number}: {which} is given twice")
+            which = _("step %(step)s") % {"step": step} + (f" [{key[1]}]" if key[1] else "") + f" {field}"
+            raise ValueError(
+                _("line %(number)s: %(which)s is given twice") % {"number": number, "which": which}
+            )
         seen.add(key)
         lines.append(CopyLine(*key, words))
     if len(lines) > MAX_COPY_LINES:
-        raise ValueError(f"at most {MAX_COPY_LINES} lines, got {len(lines)}")
+        raise ValueError(
+            _("at most %(max_copy_lines)s lines, got %(count)s")
+            % {"max_copy_lines": MAX_COPY_LINES, "count": len(lines)}
+        )
     return tuple(lines)
 
 
 def parse_brand_color(text: str) -> str:
     value = text.strip() or DEFAULT_BRAND_COLOR
     if not _COLOR.match(value):
-        raise ValueError(f"'{value}' is not a colour; write it as #RRGGBB, e.g. #0B6E4F")
+        raise ValueError(
+            _("'%(value)s' is not a colour; write it as #RRGGBB, e.g. #0B6E4F") % {"value": value}
+        )
     return value.upper()
 
 
@@ -91,10 +115,10 @@ def parse_logo_url(text: str) -> str:
     if not value:
         return ""
     if len(value) > 2000:
-        raise ValueError("is longer than 2000 characters")
+        raise ValueError(_("is longer than 2000 characters"))
     parts = urlsplit(value)
     if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in value):
-        raise ValueError(f"'{value[:80]}' is not an https:// address of an image")
+        raise ValueError(_("'%(value)s' is not an https:// address of an image") % {"value": value[:80]})
     return value
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from django.utils.translation import gettext as _
+
 from .parsers import normalize_language, parse_delays, split_list
 
 MAX_STEPS = 10
@@ -71,18 +73,25 @@ def parse_subjects(text: str) -> tuple[Subject, ...]:
         match = _SUBJECT_LINE.match(line)
         if not match:
             raise ValueError(
-                f"line {number} ('{line}') must look like '1: Forgot something?' or '1 [tr]: ...'"
+                _("line %(number)s ('%(line)s') must look like '1: Forgot something?' or '1 [tr]: ...'")
+                % {"number": number, "line": line}
             )
         step, language, subject = int(match.group(1)), match.group(2), match.group(3).strip()
         if not 1 <= step <= MAX_STEPS:
-            raise ValueError(f"line {number}: steps are numbered from 1 to {MAX_STEPS}")
+            raise ValueError(
+                _("line %(number)s: steps are numbered from 1 to %(max_steps)s")
+                % {"number": number, "max_steps": MAX_STEPS}
+            )
         if not subject:
-            raise ValueError(f"line {number}: the subject is empty")
+            raise ValueError(_("line %(number)s: the subject is empty") % {"number": number})
         if len(subject) > MAX_SUBJECT_LENGTH:
-            raise ValueError(f"line {number}: the subject is longer than {MAX_SUBJECT_LENGTH} characters")
+            raise ValueError(
+                _("line %(number)s: the subject is longer than %(max_subject_length)s characters")
+                % {"number": number, "max_subject_length": MAX_SUBJECT_LENGTH}
+            )
         subjects.append(Subject(step, normalize_language(language) if language else None, subject))
     if not subjects:
-        raise ValueError("give at least one subject line, e.g. '1: Forgot something?'")
+        raise ValueError(_("give at least one subject line, e.g. '1: Forgot something?'"))
     return tuple(subjects)
 
 
@@ -94,25 +103,27 @@ def parse_smtp_url(text: str) -> SmtpConfig | None:
     parts = urlsplit(value)
     if parts.scheme not in ("smtp", "smtps"):
         raise ValueError(
-            "must start with smtp:// or smtps://, e.g. smtp://user:pass@mail.example.com:587?tls=true"
+            _("must start with smtp:// or smtps://, e.g. smtp://user:pass@mail.example.com:587?tls=true")
         )
     if not parts.hostname:
-        raise ValueError("has no host")
+        raise ValueError(_("has no host"))
     try:
         port = parts.port or (465 if parts.scheme == "smtps" else 25)
     except ValueError:
-        raise ValueError("has an invalid port") from None
+        raise ValueError(_("has an invalid port")) from None
     flags = {k.lower(): v[-1].lower() for k, v in parse_qs(parts.query).items()}
     unknown = set(flags) - {"tls", "ssl"}
     if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}; use tls=true or ssl=true")
+        raise ValueError(
+            _("unknown option(s) %(items)s; use tls=true or ssl=true") % {"items": ", ".join(sorted(unknown))}
+        )
     bad = [k for k, v in flags.items() if v not in ("true", "false")]
     if bad:
-        raise ValueError(f"option {bad[0]} must be true or false")
+        raise ValueError(_("option %(bad)s must be true or false") % {"bad": bad[0]})
     use_ssl = parts.scheme == "smtps" or flags.get("ssl") == "true"
     use_tls = flags.get("tls") == "true"
     if use_ssl and use_tls:
-        raise ValueError("choose either tls (STARTTLS) or ssl, not both")
+        raise ValueError(_("choose either tls (STARTTLS) or ssl, not both"))
     return SmtpConfig(
         host=parts.hostname,
         port=port,
@@ -129,22 +140,29 @@ def parse_cadences(text: str) -> tuple[Cadence, ...]:
     if not chunks:
         return ()
     if len(chunks) == 1:
-        raise ValueError("give at least two cadences to compare, e.g. 'A: 1h, 1d, 3d | B: 12h, 2d, 8d'")
+        raise ValueError(_("give at least two cadences to compare, e.g. 'A: 1h, 1d, 3d | B: 12h, 2d, 8d'"))
     if len(chunks) > MAX_CADENCES:
-        raise ValueError(f"at most {MAX_CADENCES} cadences, got {len(chunks)}")
+        raise ValueError(
+            _("at most %(max_cadences)s cadences, got %(count)s")
+            % {"max_cadences": MAX_CADENCES, "count": len(chunks)}
+        )
     cadences: list[Cadence] = []
     for chunk in chunks:
         match = _CADENCE.match(chunk)
         if not match:
             raise ValueError(
-                f"'{chunk}' must look like 'A: 1h, 1d, 3d' (a label of letters, digits, - or _, then delays)"
+                _(
+                    "'%(chunk)s' must look like 'A: 1h, 1d, 3d' (a label of letters, digits, - or _, then "
+                    "delays)"
+                )
+                % {"chunk": chunk}
             )
         label, delays = match.groups()
         schedule = parse_delays(
             delays, minimum=MIN_DELAY, maximum=MAX_DELAY, max_steps=MAX_STEPS, what=f"cadence {label}"
         )
         if any(c.label == label for c in cadences):
-            raise ValueError(f"cadence label {label} is used twice")
+            raise ValueError(_("cadence label %(label)s is used twice") % {"label": label})
         cadences.append(Cadence(label, schedule))
     return tuple(cadences)
 
@@ -154,14 +172,19 @@ def parse_coupon_step(text: str) -> int | None:
     if not value or value == "0":
         return None
     if not (value.isascii() and value.isdigit()) or int(value) > MAX_STEPS:
-        raise ValueError(f"'{value}' is not a step number; give e.g. 3, or leave empty for no coupon")
+        raise ValueError(
+            _("'%(value)s' is not a step number; give e.g. 3, or leave empty for no coupon")
+            % {"value": value}
+        )
     return int(value)
 
 
 def parse_coupon_type(text: str) -> str:
     value = text.strip().lower()
     if value not in (PERCENTAGE, FIXED):
-        raise ValueError(f"'{text.strip()}' is not a coupon type; use percentage or fixed")
+        raise ValueError(
+            _("'%(value)s' is not a coupon type; use percentage or fixed") % {"value": text.strip()}
+        )
     return value
 
 
@@ -170,12 +193,15 @@ def parse_upsell_products(text: str) -> tuple[str, ...]:
     references = tuple(dict.fromkeys(split_list(text)))
     if AUTO in (r.lower() for r in references):
         if len(references) > 1:
-            raise ValueError("'auto' picks the products itself; give either auto or a list of products")
+            raise ValueError(_("'auto' picks the products itself; give either auto or a list of products"))
         return (AUTO,)
     if len(references) > MAX_UPSELL_REFERENCES:
-        raise ValueError(f"at most {MAX_UPSELL_REFERENCES} products, got {len(references)}")
+        raise ValueError(
+            _("at most %(max_upsell_references)s products, got %(count)s")
+            % {"max_upsell_references": MAX_UPSELL_REFERENCES, "count": len(references)}
+        )
     if any(len(r) > 255 for r in references):
-        raise ValueError("a product reference is longer than 255 characters")
+        raise ValueError(_("a product reference is longer than 255 characters"))
     return references
 
 
@@ -185,14 +211,23 @@ def parse_step_content(text: str) -> tuple[tuple[int, str], ...]:
     for number, line in _numbered_lines(text):
         match = _CONTENT_LINE.match(line)
         if not match:
-            raise ValueError(f"line {number} ('{line}') must look like '2: urgency'")
+            raise ValueError(
+                _("line %(number)s ('%(line)s') must look like '2: urgency'")
+                % {"number": number, "line": line}
+            )
         step, content = int(match.group(1)), match.group(2).lower()
         if content not in CONTENT_TYPES:
-            raise ValueError(f"line {number}: '{content}' is not one of {', '.join(CONTENT_TYPES)}")
+            raise ValueError(
+                _("line %(number)s: '%(content)s' is not one of %(items)s")
+                % {"number": number, "content": content, "items": ", ".join(CONTENT_TYPES)}
+            )
         if not 1 <= step <= MAX_STEPS:
-            raise ValueError(f"line {number}: step {step} does not exist in the schedule")
+            raise ValueError(
+                _("line %(number)s: step %(step)s does not exist in the schedule")
+                % {"number": number, "step": step}
+            )
         if step in chosen:
-            raise ValueError(f"step {step} is given twice")
+            raise ValueError(_("step %(step)s is given twice") % {"step": step})
         chosen[step] = content
     return tuple(sorted(chosen.items()))
 
@@ -206,8 +241,10 @@ def parse_webhook_secret(text: str) -> str:
     value = text.strip()
     if value and not _WEBHOOK_SECRET.match(value):
         raise ValueError(
-            "must be user:password, the password at least 16 characters, letters, digits and . _ ~ - only "
-            "(they go into the webhook URL), e.g. events:0f3c9a7d2b51e8a4"
+            _(
+                "must be user:password, the password at least 16 characters, letters, digits and . _ ~ - "
+                "only (they go into the webhook URL), e.g. events:0f3c9a7d2b51e8a4"
+            )
         )
     return value
 
@@ -232,7 +269,7 @@ def parse_esp_provider(text: str) -> str:
     """One of :data:`ESP_PROVIDERS`; empty stays empty (events refused)."""
     value = text.strip().lower()
     if value and value not in ESP_PROVIDERS:
-        raise ValueError(f"must be one of {', '.join(ESP_PROVIDERS)}")
+        raise ValueError(_("must be one of %(items)s") % {"items": ", ".join(ESP_PROVIDERS)})
     return value
 
 
@@ -240,5 +277,5 @@ def parse_signing_key(text: str) -> str:
     """A provider's webhook signing key, one line of printable ASCII; empty stays empty."""
     value = text.strip()
     if len(value) > 1000 or not all(32 < ord(char) < 127 for char in value):
-        raise ValueError("must be the key as your provider shows it: one line, at most 1000 characters")
+        raise ValueError(_("must be the key as your provider shows it: one line, at most 1000 characters"))
     return value

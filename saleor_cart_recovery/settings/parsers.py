@@ -10,12 +10,22 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.mail.message import sanitize_address
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
+    Text = str | _StrPromise  # a message fragment, maybe translated lazily
+else:
+    Text = str
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
@@ -33,7 +43,7 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def parse_duration(text: str, *, minimum: timedelta, maximum: timedelta, why: str = "") -> timedelta:
+def parse_duration(text: str, *, minimum: timedelta, maximum: timedelta, why: Text = "") -> timedelta:
     """One duration (``90s``, ``15m``, ``1h``, ``2d``) from ``minimum`` to ``maximum``.
 
     ``why`` is appended to the out-of-bounds message (e.g. ``", e.g. 7d"``)."""
@@ -41,18 +51,25 @@ def parse_duration(text: str, *, minimum: timedelta, maximum: timedelta, why: st
     match = _DURATION.match(value.lower())
     if not match:
         raise ValueError(
-            f"'{value}' is not a duration; use a number with s, m, h or d, e.g. 90s, 15m, 1h, 2d"
+            _("'%(value)s' is not a duration; use a number with s, m, h or d, e.g. 90s, 15m, 1h, 2d")
+            % {"value": value}
         )
     digits = match.group(1).lstrip("0") or "0"
     # More digits than any bound has: out of bounds, without building a huge number.
     seconds = int(digits) * _UNITS[match.group(2)] if len(digits) <= 15 else 10**20
     if seconds <= 0:
-        raise ValueError(f"'{value}' must be longer than zero")
+        raise ValueError(_("'%(value)s' must be longer than zero") % {"value": value})
     if not minimum.total_seconds() <= seconds <= maximum.total_seconds():
+        bounds = {
+            "value": value,
+            "low": format_duration(minimum),
+            "high": format_duration(maximum),
+            "why": why,
+        }
         raise ValueError(
-            f"must be between {format_duration(minimum)} and {format_duration(maximum)}{why}"
+            _("must be between %(low)s and %(high)s%(why)s") % bounds
             if why
-            else f"'{value}' must be between {format_duration(minimum)} and {format_duration(maximum)}"
+            else _("'%(value)s' must be between %(low)s and %(high)s") % bounds
         )
     return timedelta(seconds=seconds)
 
@@ -63,15 +80,23 @@ def split_list(text: str) -> list[str]:
 
 
 def parse_delays(
-    text: str, *, minimum: timedelta, maximum: timedelta, max_steps: int, what: str = ""
+    text: str, *, minimum: timedelta, maximum: timedelta, max_steps: int, what: Text = ""
 ) -> tuple[timedelta, ...]:
     """A growing list of delays, one per step (``1h, 1d, 3d``)."""
     parts = split_list(text)
     prefix = f"{what}: " if what else ""
     if not parts:
-        raise ValueError(f"{prefix}give at least one delay, e.g. '1h, 1d, 3d'")
+        raise ValueError(prefix + _("give at least one delay, e.g. '1h, 1d, 3d'"))
     if len(parts) > max_steps:
-        raise ValueError(f"{prefix}at most {max_steps} steps are allowed, got {len(parts)}")
+        raise ValueError(
+            prefix
+            + ngettext(
+                "at most %(max)s step is allowed, got %(count)s",
+                "at most %(max)s steps are allowed, got %(count)s",
+                max_steps,
+            )
+            % {"max": max_steps, "count": len(parts)}
+        )
     try:
         delays = tuple(parse_duration(p, minimum=minimum, maximum=maximum) for p in parts)
     except ValueError as exc:
@@ -79,30 +104,38 @@ def parse_delays(
     for earlier, later, later_text in zip(delays, delays[1:], parts[1:], strict=False):
         if later <= earlier:
             raise ValueError(
-                f"{prefix}delays must grow from step to step; '{later_text}' is not after the step before it"
+                prefix
+                + _("delays must grow from step to step; '%(delay)s' is not after the step before it")
+                % {"delay": later_text}
             )
     return delays
 
 
-def parse_int(text: str, *, low: int, high: int, unit: str) -> int:
+def parse_int(text: str, *, low: int, high: int, unit: Text) -> int:
     """A whole number from ``low`` to ``high``; ``unit`` says what it counts."""
     value = text.strip()
     if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise ValueError(f"'{value}' is not a whole number from {low} to {high} ({unit})")
+        raise ValueError(
+            _("'%(value)s' is not a whole number from %(low)s to %(high)s (%(unit)s)")
+            % {"value": value, "low": low, "high": high, "unit": unit}
+        )
     return int(value)
 
 
-def parse_decimal(text: str, *, low: Decimal, high: Decimal, what: str, example: str) -> Decimal:
+def parse_decimal(text: str, *, low: Decimal, high: Decimal, what: Text, example: str) -> Decimal:
     """A number with at most two decimals from ``low`` to ``high`` (a trailing ``%`` is allowed)."""
     value = text.strip().rstrip("%").strip()
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"'{text.strip()}' is not {what}; give e.g. {example}") from None
+        raise ValueError(
+            _("'%(value)s' is not %(what)s; give e.g. %(example)s")
+            % {"value": text.strip(), "what": what, "example": example}
+        ) from None
     if not number.is_finite() or not low <= number <= high:
-        raise ValueError(f"must be between {low} and {high}")
+        raise ValueError(_("must be between %(low)s and %(high)s") % {"low": low, "high": high, "why": ""})
     if number != number.quantize(Decimal("0.01")):
-        raise ValueError(f"at most two decimals, e.g. {example}")
+        raise ValueError(_("at most two decimals, e.g. %(example)s") % {"example": example})
     return number
 
 
@@ -113,27 +146,28 @@ def parse_bool(text: str) -> bool:
         return True
     if value in ("false", "0", "no", "off", ""):
         return False
-    raise ValueError(f"'{text}' is not true or false")
+    raise ValueError(_("'%(value)s' is not true or false") % {"value": text})
 
 
-def parse_url_template(text: str, placeholders: dict[str, str]) -> str:
+def parse_url_template(text: str, placeholders: "dict[str, Text]") -> str:
     """An http(s) link with at least one of ``placeholders`` (name → what goes there) and no other
     ``{…}``; empty stays empty."""
     url = text.strip()
     if not url:
         return ""
     if len(url) > 2000:
-        raise ValueError("is longer than 2000 characters")
+        raise ValueError(_("is longer than 2000 characters"))
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"'{url}' is not an http(s) URL")
-    named = " or ".join(f"{{{name}}}" for name in placeholders)
+        raise ValueError(_("'%(value)s' is not an http(s) URL") % {"value": url})
+    either = " " + _("or") + " "
+    named = either.join(f"{{{name}}}" for name in placeholders)
     if not any(f"{{{name}}}" in url for name in placeholders):
-        whats = " or ".join(f"{{{name}}} ({what})" for name, what in placeholders.items())
-        raise ValueError(f"must contain {whats}")
+        whats = either.join(f"{{{name}}} ({what})" for name, what in placeholders.items())
+        raise ValueError(_("must contain %(placeholders)s") % {"placeholders": whats})
     allowed = "|".join(re.escape(name) for name in placeholders)
     if re.search(rf"\{{(?!(?:{allowed})\}})", url):
-        raise ValueError(f"only the placeholder {named} is allowed")
+        raise ValueError(_("only the placeholder %(placeholder)s is allowed") % {"placeholder": named})
     return url
 
 
@@ -144,10 +178,10 @@ def parse_sender(text: str) -> str:
     value = text.strip()
     if not value:
         return ""
-    problem = f"'{value}' is not one email address such as 'Shop <shop@example.com>'"
+    problem = _("'%(value)s' is not one email address such as 'Shop <shop@example.com>'") % {"value": value}
     if "\r" in value or "\n" in value:
-        raise ValueError(f"{problem} (it must be one line)")
-    _, address = parseaddr(value)
+        raise ValueError(_("%(problem)s (it must be one line)") % {"problem": problem})
+    _name, address = parseaddr(value)
     try:
         sanitize_address(value, "utf-8")
         validate_email(address)
@@ -169,5 +203,7 @@ def parse_since(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"'{value}' is not a date (2026-03-01), date-time or duration (30d)") from None
+        raise ValueError(
+            _("'%(value)s' is not a date (2026-03-01), date-time or duration (30d)") % {"value": value}
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

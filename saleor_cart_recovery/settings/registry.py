@@ -10,10 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from . import email_copy, formats, sending_rules
 from .parsers import parse_bool, parse_decimal, parse_duration, parse_int, parse_sender, parse_url_template
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 
 STRING, MULTILINE, BOOLEAN, SECRET = "string", "multiline", "boolean", "secret"
 
@@ -32,22 +39,27 @@ DEFAULT_SUBJECTS = "\n".join(
 @dataclass(frozen=True)
 class Field:
     name: str  # the stored configuration name: part of the stable contract, never renamed
-    label: str  # Dashboard label; every error message starts with it
+    label: "str | _StrPromise"  # Dashboard label (translated); every error message starts with it
     kind: str  # STRING, MULTILINE, BOOLEAN or SECRET (how the Dashboard shows it)
     default: str  # as Saleor stores it: a string
     parse: Callable[[str], Any]  # text → typed value; ValueError with a message otherwise
-    help: str  # Dashboard help text (the example is added to it)
+    help: "str | _StrPromise"  # Dashboard help text, translated (the example is added to it)
     example: str = ""  # lines joined by "\n" for multiline fields
     doc: str = ""  # docs/settings.md's longer explanation; empty: the help text
 
     @property
-    def help_text(self) -> str:
+    def help_text(self) -> "str | _StrPromise":
+        """In the language active when it is read (Saleor reads it per request)."""
         if not self.example:
             return self.help
-        return f"{self.help} Example: {' / '.join(self.example.splitlines())}"
+        return format_lazy(
+            _("{help} Example: {example}"), help=self.help, example=" / ".join(self.example.splitlines())
+        )
 
 
-def _duration(minimum: timedelta, maximum: timedelta, why: str = "") -> Callable[[str], timedelta]:
+def _duration(
+    minimum: timedelta, maximum: timedelta, why: "str | _StrPromise" = ""
+) -> Callable[[str], timedelta]:
     return lambda text: parse_duration(text, minimum=minimum, maximum=maximum, why=why)
 
 
@@ -56,97 +68,112 @@ def _optional_amount(text: str) -> Decimal | None:
         return None
     try:
         amount = parse_decimal(
-            text, low=Decimal(0), high=Decimal(1_000_000), what="an amount", example="49.99"
+            text, low=Decimal(0), high=Decimal(1_000_000), what=_("an amount"), example="49.99"
         )
     except ValueError as exc:
-        raise ValueError(f"{exc}, or leave empty") from None
+        raise ValueError(gettext("%(problem)s, or leave empty") % {"problem": exc}) from None
     return amount or None
 
 
 def _coupon_value(text: str) -> Decimal:
     value = parse_decimal(
-        text, low=Decimal(-1_000_000), high=Decimal(1_000_000), what="a number", example="7.5"
+        text, low=Decimal(-1_000_000), high=Decimal(1_000_000), what=_("a number"), example="7.5"
     )
     if value <= 0:
-        raise ValueError("must be more than 0")
+        raise ValueError(gettext("must be more than 0"))
     return value
 
 
 FIELDS: tuple[Field, ...] = (
     Field(
         "schedule",
-        "Reminder schedule",
+        _("Reminder schedule"),
         STRING,
         "1h, 1d, 3d",
         formats.parse_schedule,
-        "Quiet time after the last cart activity before each reminder, one per step, comma separated "
-        f"(at most {formats.MAX_STEPS}, growing, 10s to 90d). Units s, m, h, d.",
+        format_lazy(
+            _(
+                "Quiet time after the last cart activity before each reminder, one per step, comma "
+                "separated (at most {max_steps}, growing, 10s to 90d). Units s, m, h, d."
+            ),
+            max_steps=formats.MAX_STEPS,
+        ),
         example="1h, 1d, 3d",
     ),
     Field(
         "cutoff",
-        "Abandonment cutoff",
+        _("Abandonment cutoff"),
         STRING,
         "30m",
         _duration(timedelta(seconds=10), timedelta(days=30)),
-        "Minimum quiet time before a cart counts as abandoned (10s to 30d); no reminder goes out sooner.",
+        _("Minimum quiet time before a cart counts as abandoned (10s to 30d); no reminder goes out sooner."),
         example="30m",
     ),
     Field(
         "subjects",
-        "Subject lines",
+        _("Subject lines"),
         MULTILINE,
         DEFAULT_SUBJECTS,
         formats.parse_subjects,
-        "One per line as 'step: subject' (at most 200 characters). Several lines for one step are A/B "
-        "variants A, B, ... (each cart gets one, by a stable hash of its token). 'step [lang]: subject' "
-        "localizes a line: the n-th line of a step in a language is variant n there too, so a language "
-        "needs as many lines for a step as the lines without a language. Every step needs at least "
-        "one line without a language.",
+        _(
+            "One per line as 'step: subject' (at most 200 characters). Several lines for one step are A/B "
+            "variants A, B, ... (each cart gets one, by a stable hash of its token). 'step [lang]: subject' "
+            "localizes a line: the n-th line of a step in a language is variant n there too, so a language "
+            "needs as many lines for a step as the lines without a language. Every step needs at least "
+            "one line without a language."
+        ),
         example="1: Forgot something?\n1: Still thinking it over?\n1 [tr]: Bir şey mi unuttunuz?\n"
         "1 [tr]: Hâlâ düşünüyor musunuz?",
     ),
     Field(
         "storefront_url",
-        "Cart recovery link",
+        _("Cart recovery link"),
         STRING,
         "",
         lambda text: parse_url_template(
-            text, {"token": "the checkout token", "checkout_id": "the checkout's GraphQL ID"}
+            text, {"token": _("the checkout token"), "checkout_id": _("the checkout's GraphQL ID")}
         ),
-        "Storefront page that restores the cart; {token} is replaced with the checkout token, "
-        "{checkout_id} with the checkout's GraphQL ID (what Saleor's reference storefront reads from "
-        "/checkout?checkout=). Required to activate.",
+        _(
+            "Storefront page that restores the cart; {token} is replaced with the checkout token, "
+            "{checkout_id} with the checkout's GraphQL ID (what Saleor's reference storefront reads from "
+            "/checkout?checkout=). Required to activate."
+        ),
         example="https://shop.example.com/checkout?checkout={checkout_id}",
     ),
     Field(
         "from_email",
-        "Sender",
+        _("Sender"),
         STRING,
         "",
         parse_sender,
-        "The From of every reminder. Empty: Saleor's DEFAULT_FROM_EMAIL.",
+        _("The From of every reminder. Empty: Saleor's DEFAULT_FROM_EMAIL."),
         example="Shop <shop@example.com>",
     ),
     Field(
         "smtp_url",
-        "SMTP server",
+        _("SMTP server"),
         SECRET,
         "",
         formats.parse_smtp_url,
-        "Where reminders are handed over: smtp://, with ?tls=true for STARTTLS, or smtps:// for TLS. "
-        "Empty: Saleor's email settings (EMAIL_URL).",
+        _(
+            "Where reminders are handed over: smtp://, with ?tls=true for STARTTLS, or smtps:// for TLS. "
+            "Empty: Saleor's email settings (EMAIL_URL)."
+        ),
         example="smtp://user:pass@mail.example.com:587?tls=true",
     ),
     Field(
         "esp_provider",
-        "Mail provider",
+        _("Mail provider"),
         STRING,
         "",
         formats.parse_esp_provider,
-        "The provider whose event webhooks report on this channel's mail: "
-        + ", ".join(formats.ESP_PROVIDERS)
-        + ". Its events are accepted only on its own webhook path. Empty: provider events are refused.",
+        format_lazy(
+            _(
+                "The provider whose event webhooks report on this channel's mail: {providers}. Its events "
+                "are accepted only on its own webhook path. Empty: provider events are refused."
+            ),
+            providers=", ".join(formats.ESP_PROVIDERS),
+        ),
         example="postmark",
         doc="The mail provider whose event webhooks report on this channel's reminders, as the webhook path "
         "names it: " + ", ".join(f"`{name}`" for name in formats.ESP_PROVIDERS) + ". The channel's "
@@ -156,12 +183,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "esp_webhook_secret",
-        "Provider webhook secret",
+        _("Provider webhook secret"),
         SECRET,
         "",
         formats.parse_webhook_secret,
-        "user:password your mail provider's event webhook sends as basic auth (see "
-        "docs/deliverability.md). Empty: provider events are refused for this channel.",
+        _(
+            "user:password your mail provider's event webhook sends as basic auth (see "
+            "docs/deliverability.md). Empty: provider events are refused for this channel."
+        ),
         example="events:0f3c9a7d2b51e8a4",
         doc="`user:password` that your mail provider's event webhook (bounces, complaints, unsubscribes, "
         "deliveries) sends as HTTP basic auth: put it into the webhook URL, e.g. "
@@ -172,12 +201,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "esp_signing_key",
-        "Provider webhook signing key",
+        _("Provider webhook signing key"),
         SECRET,
         "",
         formats.parse_signing_key,
-        "The key your provider signs its webhooks with, when it signs them: Mailgun's webhook signing "
-        "key, MailerSend's signing secret, SendGrid's verification key, Mailtrap's webhook secret.",
+        _(
+            "The key your provider signs its webhooks with, when it signs them: Mailgun's webhook signing "
+            "key, MailerSend's signing secret, SendGrid's verification key, Mailtrap's webhook secret."
+        ),
         example="key-3ax6xnjp29jd6fds4gc373sgvjxteol0",
         doc="The key your mail provider signs its event webhooks with; each request's signature is then "
         "checked as well as the secret above: Mailgun's HTTP webhook signing key and MailerSend's "
@@ -186,14 +217,16 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "holdout_percent",
-        "Holdout share",
+        _("Holdout share"),
         STRING,
         "0",
         lambda text: parse_decimal(
-            text or "0", low=Decimal(0), high=Decimal(50), what="a number", example="12.5"
+            text or "0", low=Decimal(0), high=Decimal(50), what=_("a number"), example="12.5"
         ),
-        "Percent of shoppers (0-50, two decimals) whose carts get no reminder at all but are tracked, so "
-        "recovered revenue can be compared with what would have come anyway.",
+        _(
+            "Percent of shoppers (0-50, two decimals) whose carts get no reminder at all but are tracked, so "
+            "recovered revenue can be compared with what would have come anyway."
+        ),
         example="10",
         doc="Share of shoppers (0–50 %, two decimals) whose carts get **no** reminder but are tracked "
         "like the others: the control group for measuring what the series really recovers. Membership "
@@ -205,13 +238,15 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "cadences",
-        "Cadence test",
+        _("Cadence test"),
         STRING,
         "",
         formats.parse_cadences,
-        "Alternative schedules tested against each other: 'label: delays' per cadence, separated by '|' "
-        "or new lines; at least two, each with one delay per step (growing). Each cart gets one, by a "
-        "stable hash. Empty: every cart follows the schedule.",
+        _(
+            "Alternative schedules tested against each other: 'label: delays' per cadence, separated by '|' "
+            "or new lines; at least two, each with one delay per step (growing). Each cart gets one, by a "
+            "stable hash. Empty: every cart follows the schedule."
+        ),
         example="A: 1h, 1d, 3d | B: 12h, 2d, 8d",
         doc="Alternative schedules tested against each other: `label: delays` per cadence, separated by "
         "`|` or new lines; at least two (at most 5), each with one delay per step (growing), labels of "
@@ -221,89 +256,98 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "attribution_window",
-        "Attribution window",
+        _("Attribution window"),
         STRING,
         "7d",
-        _duration(timedelta(hours=1), timedelta(days=90), ", e.g. 7d"),
-        "An order this soon after the last reminder sent before it counts as recovered after a reminder "
-        "(and is attributed to that step and subject) in the report. 1h to 90d.",
+        _duration(timedelta(hours=1), timedelta(days=90), _(", e.g. 7d")),
+        _(
+            "An order this soon after the last reminder sent before it counts as recovered after a reminder "
+            "(and is attributed to that step and subject) in the report. 1h to 90d."
+        ),
         example="7d",
     ),
     Field(
         "auto_winner",
-        "Automatic winner",
+        _("Automatic winner"),
         BOOLEAN,
         "false",
         parse_bool,
-        "Give every new cart the winning subject / cadence once a sequential test valid at every look "
-        "(5 % error) proves it best and every variant has the minimum carts. Checked every 10 minutes.",
+        _(
+            # xgettext:no-python-format
+            "Give every new cart the winning subject / cadence once a sequential test valid at every look "
+            "(5 % error) proves it best and every variant has the minimum carts. Checked every 10 minutes."
+        ),
         example="true",
     ),
     Field(
         "winner_min_recipients",
-        "Minimum carts per variant",
+        _("Minimum carts per variant"),
         STRING,
         "200",
-        lambda text: parse_int(text or "200", low=10, high=1_000_000, unit="recipients per variant"),
-        "Carts each variant (and shoppers each holdout group) needs before any verdict: the report "
-        "shows 'not enough data' below it and the automatic winner waits. 10 to 1000000.",
+        lambda text: parse_int(text or "200", low=10, high=1_000_000, unit=_("recipients per variant")),
+        _(
+            "Carts each variant (and shoppers each holdout group) needs before any verdict: the report "
+            "shows 'not enough data' below it and the automatic winner waits. 10 to 1000000."
+        ),
         example="200",
     ),
     Field(
         "coupon_step",
-        "Coupon step",
+        _("Coupon step"),
         STRING,
         "",  # no coupon until the owner picks a step: coupons cost margin
         formats.parse_coupon_step,
-        "Step whose email carries a single-use coupon made for that one cart. Empty: no coupon.",
+        _("Step whose email carries a single-use coupon made for that one cart. Empty: no coupon."),
         example="3",
     ),
     Field(
         "coupon_type",
-        "Coupon type",
+        _("Coupon type"),
         STRING,
         formats.PERCENTAGE,
         formats.parse_coupon_type,
-        "percentage or fixed (an amount in the channel's currency).",
+        _("percentage or fixed (an amount in the channel's currency)."),
         example="percentage",
     ),
     Field(
         "coupon_value",
-        "Coupon value",
+        _("Coupon value"),
         STRING,
         "10",
         _coupon_value,
-        "Percent off (at most 100) or amount off in the channel's currency, two decimals at most.",
+        _("Percent off (at most 100) or amount off in the channel's currency, two decimals at most."),
         example="10",
     ),
     Field(
         "coupon_valid_for",
-        "Coupon validity",
+        _("Coupon validity"),
         STRING,
         "48h",
         _duration(
-            timedelta(hours=1), timedelta(days=30), ": a short expiry is what keeps a leaked code cheap"
+            timedelta(hours=1), timedelta(days=30), _(": a short expiry is what keeps a leaked code cheap")
         ),
-        "How long the code works after the email is sent, 1h to 30d.",
+        _("How long the code works after the email is sent, 1h to 30d."),
         example="48h",
     ),
     Field(
         "coupon_min_total",
-        "Coupon minimum spend",
+        _("Coupon minimum spend"),
         STRING,
         "",
         _optional_amount,
-        "Minimum order subtotal for the code, in the channel's currency. Empty: none.",
+        _("Minimum order subtotal for the code, in the channel's currency. Empty: none."),
         example="50",
     ),
     Field(
         "upsell_products",
-        "Upsell products",
+        _("Upsell products"),
         MULTILINE,
         "",
         formats.parse_upsell_products,
-        "Products shown under the cart in urgency steps: product IDs, global IDs or slugs (at most 20), "
-        "or 'auto' for products from the cart's categories and collections. Empty: no upsell.",
+        _(
+            "Products shown under the cart in urgency steps: product IDs, global IDs or slugs (at most 20), "
+            "or 'auto' for products from the cart's categories and collections. Empty: no upsell."
+        ),
         example="auto",
         doc="Products shown under the cart in *urgency* steps: product IDs, Saleor global IDs or slugs "
         "(at most 20, each checked on save: it must exist and be published and available for purchase "
@@ -314,30 +358,32 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "upsell_count",
-        "Upsell count",
+        _("Upsell count"),
         STRING,
         "3",
-        lambda text: parse_int(text, low=1, high=6, unit="products to show"),
-        "How many upsell products at most (1-6).",
+        lambda text: parse_int(text, low=1, high=6, unit=_("products to show")),
+        _("How many upsell products at most (1-6)."),
         example="3",
     ),
     Field(
         "upsell_product_url",
-        "Product link",
+        _("Product link"),
         STRING,
         "",
-        lambda text: parse_url_template(text, {"slug": "the product's slug"}),
-        "Storefront product page with {slug}. Empty: upsell products link to the cart.",
+        lambda text: parse_url_template(text, {"slug": _("the product's slug")}),
+        _("Storefront product page with {slug}. Empty: upsell products link to the cart."),
         example="https://shop.example.com/products/{slug}",
     ),
     Field(
         "urgency_stock_threshold",
-        "Low-stock threshold",
+        _("Low-stock threshold"),
         STRING,
         "3",
-        lambda text: parse_int(text, low=0, high=1000, unit="pieces; 0 turns stock urgency off"),
-        "Say 'only N left' when a cart item's available stock in the channel is at or below this "
-        "(0: never; at most 1000).",
+        lambda text: parse_int(text, low=0, high=1000, unit=_("pieces; 0 turns stock urgency off")),
+        _(
+            "Say 'only N left' when a cart item's available stock in the channel is at or below this "
+            "(0: never; at most 1000)."
+        ),
         example="3",
         doc='In *urgency* steps, "Only N left: product" appears for a cart item whose available stock '
         "(stock minus allocations in the channel's warehouses, counted as Saleor's `quantityAvailable` "
@@ -345,12 +391,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "step_content",
-        "Content per step",
+        _("Content per step"),
         MULTILINE,
         "",
         formats.parse_step_content,
-        "One line per step as 'step: reminder|help|urgency|discount' (discount only on the coupon "
-        "step). Unlisted steps: step 1 reminder, the coupon step discount, every other step urgency.",
+        _(
+            "One line per step as 'step: reminder|help|urgency|discount' (discount only on the coupon "
+            "step). Unlisted steps: step 1 reminder, the coupon step discount, every other step urgency."
+        ),
         example="1: reminder\n2: help\n3: discount",
         doc="What each step says, one line per step as `step: type` with `reminder`, `help` (an offer to "
         "answer questions), `urgency` (true low-stock and price-drop lines plus upsell products) or "
@@ -359,12 +407,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "audience",
-        "Audience",
+        _("Audience"),
         STRING,
         sending_rules.ALL,
         sending_rules.parse_audience,
-        "all: every abandoned checkout with an address; consented: only shoppers whose consent is in "
-        "the metadata key below (read at each send, checkout first, then the customer account).",
+        _(
+            "all: every abandoned checkout with an address; consented: only shoppers whose consent is in "
+            "the metadata key below (read at each send, checkout first, then the customer account)."
+        ),
         example="consented",
         doc="`all`: every abandoned checkout with an address gets the series. `consented`: only shoppers "
         "who agreed to marketing email (GDPR/ePrivacy, Turkey's 6563 and İYS rules). Consent is read "
@@ -376,21 +426,23 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "consent_metadata_key",
-        "Consent metadata key",
+        _("Consent metadata key"),
         STRING,
         "marketing_consent",
         sending_rules.parse_metadata_key,
-        "The metadata key that holds the shopper's consent (true, yes or 1) on the checkout or the "
-        "customer account.",
+        _(
+            "The metadata key that holds the shopper's consent (true, yes or 1) on the checkout or the "
+            "customer account."
+        ),
         example="marketing_consent",
     ),
     Field(
         "time_zone",
-        "Time zone",
+        _("Time zone"),
         STRING,
         "UTC",
         sending_rules.parse_time_zone,
-        "IANA time zone for quiet hours when the shopper's own zone is not known.",
+        _("IANA time zone for quiet hours when the shopper's own zone is not known."),
         example="Europe/Istanbul",
         doc="IANA time zone for quiet hours when the shopper's own is not known. The shopper's zone is "
         "the checkout metadata key `time_zone` (an IANA name the storefront can take from the browser: "
@@ -400,12 +452,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "quiet_hours",
-        "Quiet hours",
+        _("Quiet hours"),
         STRING,
         "",
         sending_rules.parse_quiet_hours,
-        "Daily window(s) HH:MM-HH:MM in the shopper's time zone when no reminder goes out; a step due "
-        "inside one goes out when it ends. Empty: any time.",
+        _(
+            "Daily window(s) HH:MM-HH:MM in the shopper's time zone when no reminder goes out; a step due "
+            "inside one goes out when it ends. Empty: any time."
+        ),
         example="21:00-08:00",
         doc="Daily window(s) `HH:MM-HH:MM` (several separated by commas, not overlapping, at least 4 "
         "hours a day left open) in the shopper's own time zone (see `time_zone`) when no reminder goes "
@@ -415,12 +469,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "frequency_cap",
-        "Frequency cap",
+        _("Frequency cap"),
         STRING,
         "",
         sending_rules.parse_frequency_cap,
-        "At most N reminders per address per period across all its carts in this channel, e.g. "
-        "'1 per 24h'; a step over the cap is skipped (frequency_cap). Empty: no cap.",
+        _(
+            "At most N reminders per address per period across all its carts in this channel, e.g. "
+            "'1 per 24h'; a step over the cap is skipped (frequency_cap). Empty: no cap."
+        ),
         example="1 per 24h",
         doc="At most N reminders (1–100) to one address within any period (1h–30d) in this channel, "
         "counted over all its carts, e.g. `1 per 24h`. A step that would go over is **skipped** with "
@@ -432,11 +488,11 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "min_cart_total",
-        "Minimum cart total",
+        _("Minimum cart total"),
         STRING,
         "",
         _optional_amount,
-        "Carts whose subtotal (channel currency) is below this get no reminder. Empty: any cart.",
+        _("Carts whose subtotal (channel currency) is below this get no reminder. Empty: any cart."),
         example="25",
         doc="Carts whose subtotal (the lines' total, channel currency) is below this get no reminder: "
         "checked right before each step; such a cart is stopped with reason `below_min_total` and "
@@ -444,12 +500,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "email_copy",
-        "Email copy",
+        _("Email copy"),
         MULTILINE,
         "",
         lambda text: email_copy.parse_email_copy(text, max_steps=formats.MAX_STEPS),
-        "Your own words per step: 'step [lang] field: text' with field heading, intro, button or "
-        "footer; {shop_name} and {first_name} are filled in. Unlisted: the built-in copy.",
+        _(
+            "Your own words per step: 'step [lang] field: text' with field heading, intro, button or "
+            "footer; {shop_name} and {first_name} are filled in. Unlisted: the built-in copy."
+        ),
         example="1 heading: Your basket misses you\n1 [tr] heading: Sepetiniz sizi özledi\n"
         "3 intro: Hi {first_name}, this is the last note from {shop_name} about this cart.",
         doc="Your own words, one line per step, language and field: `step [lang] field: text` with field "
@@ -462,31 +520,38 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field(
         "brand_color",
-        "Brand colour",
+        _("Brand colour"),
         STRING,
         email_copy.DEFAULT_BRAND_COLOR,
         email_copy.parse_brand_color,
-        "Accent colour #RRGGBB of the button and headings; the button text turns black or white, "
-        "whichever reads better.",
+        _(
+            "Accent colour #RRGGBB of the button and headings; the button text turns black or white, "
+            "whichever reads better."
+        ),
         example="#0B6E4F",
     ),
     Field(
         "logo_url",
-        "Logo",
+        _("Logo"),
         STRING,
         "",
         email_copy.parse_logo_url,
-        "An https:// image shown at the top of every reminder (about 200×60 pixels). Empty: the shop's name.",
+        _(
+            "An https:// image shown at the top of every reminder (about 200×60 pixels). Empty: the shop's "
+            "name."
+        ),
         example="https://shop.example.com/static/logo.png",
     ),
     Field(
         "retention",
-        "Data retention",
+        _("Data retention"),
         STRING,
         "365d",
-        _duration(timedelta(days=30), timedelta(days=1095), " (30 days to 3 years)"),
-        "Carts and their messages whose series ended longer ago than this are deleted (daily, "
-        "cart_recovery_cleanup), 30d to 1095d.",
+        _duration(timedelta(days=30), timedelta(days=1095), _(" (30 days to 3 years)")),
+        _(
+            "Carts and their messages whose series ended longer ago than this are deleted (daily, "
+            "cart_recovery_cleanup), 30d to 1095d."
+        ),
         example="365d",
         doc="Carts and their messages untouched for longer than this, with nothing left to send, are "
         "deleted by `cart_recovery_cleanup` (run daily by beat), 30d to 1095d; so are the plugin's "

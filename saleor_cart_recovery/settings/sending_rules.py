@@ -11,6 +11,8 @@ from datetime import time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from django.utils.translation import gettext as _
+
 from .parsers import parse_duration
 
 ALL, CONSENTED = "all", "consented"
@@ -52,8 +54,11 @@ def parse_audience(text: str) -> str:
     value = text.strip().lower() or ALL
     if value not in AUDIENCES:
         raise ValueError(
-            f"'{text.strip()}' is not an audience; use all (every checkout with an address) or consented "
-            "(only shoppers whose consent is in the metadata)"
+            _(
+                "'%(value)s' is not an audience; use all (every checkout with an address) or consented "
+                "(only shoppers whose consent is in the metadata)"
+            )
+            % {"value": text.strip()}
         )
     return value
 
@@ -62,8 +67,11 @@ def parse_metadata_key(text: str) -> str:
     value = text.strip()
     if not _METADATA_KEY.match(value):
         raise ValueError(
-            f"'{value}' is not a metadata key; use 1 to 100 letters, digits or . _ : / -, e.g. "
-            "marketing_consent"
+            _(
+                "'%(value)s' is not a metadata key; use 1 to 100 letters, digits or . _ : / -, e.g. "
+                "marketing_consent"
+            )
+            % {"value": value}
         )
     return value
 
@@ -88,7 +96,10 @@ def parse_time_zone(text: str) -> ZoneInfo:
     value = text.strip() or "UTC"
     zone = zone_or_none(value)
     if zone is None:
-        raise ValueError(f"'{value}' is not an IANA time zone; use a name such as Europe/Istanbul or UTC")
+        raise ValueError(
+            _("'%(value)s' is not an IANA time zone; use a name such as Europe/Istanbul or UTC")
+            % {"value": value}
+        )
     return zone
 
 
@@ -100,25 +111,35 @@ def parse_quiet_hours(text: str) -> tuple[QuietWindow, ...]:
             continue
         match = _WINDOW.match(part)
         if not match:
-            raise ValueError(f"'{part}' is not a window; write it as HH:MM-HH:MM, e.g. 21:00-08:00")
+            raise ValueError(
+                _("'%(part)s' is not a window; write it as HH:MM-HH:MM, e.g. 21:00-08:00") % {"part": part}
+            )
         h1, m1, h2, m2 = (int(g) for g in match.groups())
         if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-            raise ValueError(f"'{part}': hours go from 00 to 23 and minutes from 00 to 59")
+            raise ValueError(
+                _("'%(part)s': hours go from 00 to 23 and minutes from 00 to 59") % {"part": part}
+            )
         window = QuietWindow(time(h1, m1), time(h2, m2))
         if window.start == window.end:
-            raise ValueError(f"'{part}' starts and ends at the same time")
+            raise ValueError(_("'%(part)s' starts and ends at the same time") % {"part": part})
         windows.append(window)
     if len(windows) > MAX_QUIET_WINDOWS:
-        raise ValueError(f"at most {MAX_QUIET_WINDOWS} windows, got {len(windows)}")
+        raise ValueError(
+            _("at most %(max_quiet_windows)s windows, got %(count)s")
+            % {"max_quiet_windows": MAX_QUIET_WINDOWS, "count": len(windows)}
+        )
     for index, window in enumerate(windows):
         for other in windows[index + 1 :]:
             if _overlap(window, other):
-                raise ValueError(f"windows {window} and {other} overlap; merge them into one")
+                raise ValueError(
+                    _("windows %(window)s and %(other)s overlap; merge them into one")
+                    % {"window": window, "other": other}
+                )
     quiet = sum((w.length for w in windows), timedelta())
     if timedelta(days=1) - quiet < MIN_OPEN_PER_DAY:
         raise ValueError(
-            f"the windows leave only {_hours(timedelta(days=1) - quiet)} a day for reminders; "
-            f"leave at least {_hours(MIN_OPEN_PER_DAY)}"
+            _("the windows leave only %(hours)s a day for reminders; leave at least %(hours2)s")
+            % {"hours": _hours(timedelta(days=1) - quiet), "hours2": _hours(MIN_OPEN_PER_DAY)}
         )
     return tuple(windows)
 
@@ -144,11 +165,16 @@ def parse_frequency_cap(text: str) -> FrequencyCap | None:
         return None
     match = _CAP.match(value)
     if not match:
-        raise ValueError(f"'{value}' is not a cap; write it as a count per duration, e.g. 1 per 24h")
+        raise ValueError(
+            _("'%(value)s' is not a cap; write it as a count per duration, e.g. 1 per 24h") % {"value": value}
+        )
     digits, period_text = match.groups()
     count = int(digits) if len(digits) <= 4 else MAX_CAP_COUNT + 1
     if not 1 <= count <= MAX_CAP_COUNT:
-        raise ValueError(f"the count must be from 1 to {MAX_CAP_COUNT} (leave the field empty for no cap)")
+        raise ValueError(
+            _("the count must be from 1 to %(max_cap_count)s (leave the field empty for no cap)")
+            % {"max_cap_count": MAX_CAP_COUNT}
+        )
     period = parse_duration(period_text, minimum=CAP_PERIOD_MIN, maximum=CAP_PERIOD_MAX, why=", e.g. 24h")
     return FrequencyCap(count, period)
 

@@ -10,6 +10,8 @@ write: the registry's names only, a secret left blank (or sent back masked) kept
 import logging
 from collections.abc import Callable, Mapping
 
+from django.utils.translation import gettext as _
+
 from ..exceptions import ConfigurationError
 from .channel import STOREFRONT_REQUIRED, RecoverySettings, subject_language_problem
 from .formats import AUTO
@@ -56,7 +58,7 @@ def validate_configuration(
             errors["upsell_products"] = problem
     required = set()
     if active and "storefront_url" not in errors and not parsed("storefront_url"):
-        errors["storefront_url"] = STOREFRONT_REQUIRED
+        errors["storefront_url"] = str(STOREFRONT_REQUIRED)
         required.add("storefront_url")
     if errors or settings is None:
         ordered = {field.name: errors[field.name] for field in FIELDS if field.name in errors}
@@ -72,7 +74,7 @@ def _product_problem(check: ProductCheck, products: tuple[str, ...]) -> str:
         problems = check(products)
     except Exception:  # nothing may raise past validation: the owner gets a message instead
         logger.exception("cart recovery: could not check the upsell products %s", products)
-        return "could not be checked right now; try saving again"
+        return _("could not be checked right now; try saving again")
     return "; ".join(f"'{ref}': {why}" if ref else why for ref, why in problems.items())
 
 
@@ -82,7 +84,9 @@ def changes_to_save(changes: Mapping[str, str | None]) -> dict[str, str]:
     value, so it is left out. Raises :class:`ConfigurationError` naming every unknown name."""
     unknown = [name for name in changes if name not in BY_NAME]
     if unknown:
-        raise ConfigurationError({name: f"'{name}' is not a setting of Cart Recovery" for name in unknown})
+        raise ConfigurationError(
+            {name: _("'%(name)s' is not a setting of Cart Recovery") % {"name": name} for name in unknown}
+        )
     saved = {}
     for name, value in changes.items():
         if value is None:

@@ -112,7 +112,7 @@ def test_a_cycle_past_its_time_budget_leaves_the_rest_as_backlog(channel, recove
     # one batch per pass, then the budget is spent: the rest waits for the next cycle and is reported
     assert result.planned == 2
     assert result.backlog.due_unplanned == 3 and result.backlog.oldest_due <= START + HOUR
-    assert "3 due cart(s) not yet planned" in str(result)
+    assert "3 due carts not yet planned" in str(result)
 
 
 def test_sends_are_handed_out_in_batches_of_one_channel(channel, recovery_settings):

@@ -52,7 +52,7 @@ def test_cadences_are_parsed_with_their_labels():
     ("value", "message"),
     [
         ("A: 1h, 1d, 3d", "at least two cadences"),
-        ("A: 1h, 1d | B: 2h, 2d", "has 2 step(s) but the schedule has 3"),
+        ("A: 1h, 1d | B: 2h, 2d", "has 2 steps but the schedule has 3"),
         ("A: 1h, 1d, 3d | B: 2d, 1d, 3d", "cadence B: delays must grow"),
         ("A: 1h, 1d, 3d | A: 2h, 2d, 4d", "label A is used twice"),
         ("A 1h, 1d, 3d | B: 2h, 2d, 4d", "must look like 'A: 1h, 1d, 3d'"),

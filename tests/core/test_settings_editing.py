@@ -68,7 +68,7 @@ def test_every_bad_field_is_named_with_its_label_at_once():
     errors = raised.value.errors
     assert list(errors) == ["cutoff", "subjects", "storefront_url", "holdout_percent"]
     assert errors["cutoff"].startswith("Abandonment cutoff: 'soon' is not a duration")
-    assert errors["subjects"].startswith("Subject lines: step 1 has 2 subject variant(s) but 1 in [tr]")
+    assert errors["subjects"].startswith("Subject lines: step 1 has 2 subject variants but 1 in [tr]")
     assert errors["holdout_percent"].startswith("Holdout share: must be between 0 and 50")
     # and the missing link is the one "required" problem (pluginUpdate's REQUIRED code)
     assert errors["storefront_url"].startswith("Cart recovery link: required to activate the plugin")
@@ -209,7 +209,7 @@ def test_the_form_is_drawn_from_the_registry_with_defaults_and_no_secret(client,
     # every field of the registry, with its label, help and default
     for field in registry.FIELDS:
         shown = field_html(html, field.name)
-        assert field.label in shown and f"<code>{field.name}</code>" in shown
+        assert str(field.label) in shown and f"<code>{field.name}</code>" in shown
         assert "Default: <code>" in shown
     assert unescape(field_html(html, "schedule")).count('placeholder="1h, 1d, 3d"') == 1
     assert 'value="https://shop.example.com/cart/{token}"' in field_html(html, "storefront_url")

@@ -55,7 +55,7 @@ def test_good_values_are_saved_and_the_secret_is_not_echoed(update_plugin, chann
             "subjects",
             "1: A\n1: B\n2: C\n3: D\n1 [tr]: Tr",
             "subjects",
-            "step 1 has 2 subject variant(s) but 1 in [tr]",
+            "step 1 has 2 subject variants but 1 in [tr]",
         ),
         ("storefront_url", "https://shop.example.com/cart", "storefrontUrl", "{token}"),
         ("smtp_url", "http://x", "smtpUrl", "smtp://"),
@@ -116,3 +116,30 @@ def test_activating_without_a_storefront_url_is_rejected(update_plugin, channel_
     assert error["code"] == "REQUIRED"
     assert "required to activate" in error["message"]
     assert stored(channel_USD)[0] is False
+
+
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [
+        ("tr", "Terk edilme eşiği: 'soon' bir süre değil"),
+        ("de", "Abbruchschwelle: „soon“ ist keine Dauer"),
+        ("fr", "Abandonment cutoff: 'soon' is not a duration"),  # no catalog of ours: English
+        ("en", "Abandonment cutoff: 'soon' is not a duration"),
+    ],
+    ids=lambda value: f"{value}_case",
+)
+def test_plugin_update_speaks_the_staff_users_language(
+    update_plugin, staff_api_client, channel_USD, language, says
+):
+    # given a staff user whose preferred language (User.language_code) is ``language``: the best
+    # Saleor lets a plugin know (pluginUpdate gives a plugin no request, and the Dashboard keeps
+    # its own language switch in the browser)
+    staff_api_client.user.language_code = language
+    staff_api_client.user.save(update_fields=["language_code"])
+    # when they save a bad value
+    result = update_plugin({"cutoff": "soon"}, active=False)
+    # then the message is in that language, and the value is not stored (Saleor keeps the row of
+    # defaults it creates before validating a channel's first save)
+    [error] = result["errors"]
+    assert error["field"] == "cutoff" and error["message"].startswith(says)
+    assert stored(channel_USD)[1]["cutoff"] == DEFAULT_VALUES["cutoff"]

@@ -7,6 +7,7 @@ asserts on the DOM and on the mail a loopback SMTP server received, and saves sc
 
 import email
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -18,16 +19,19 @@ from urllib.parse import urlencode, urlsplit
 
 import graphene
 import pytest
+from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from django.core.management import call_command
 from django.db import connections
 from django.utils import timezone
 from freezegun import freeze_time
 from saleor.app.models import App
+from saleor.channel.models import Channel
 from saleor.core.jwt import create_access_token_for_app
 from saleor.order.models import Order
 from saleor.plugins.models import PluginConfiguration
 
+import saleor_cart_recovery
 from saleor_cart_recovery.saleor_host.dashboard import APP_IDENTIFIER
 from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
 
@@ -62,7 +66,7 @@ const frame = document.getElementById("app");
 // the Dashboard tells the app its language right after the handshake (useAppDashboardUpdates)
 const changeLocale = (locale) => frame.contentWindow.postMessage(
   {{type: "localeChanged", payload: {{locale}}}}, {origin});
-frame.addEventListener("load", () => {{ handshake(); changeLocale("de-DE"); }});
+frame.addEventListener("load", () => {{ handshake(); changeLocale({locale}); }});
 const handshake = () => frame.contentWindow.postMessage(
   {{type: "handshake", payload: {{token: {token}, version: 1}}}}, {origin});
 window.addEventListener("message", (event) => {{
@@ -130,9 +134,10 @@ def shop_with_a_reminded_cart(
     return token
 
 
-def _parent(live_server, token: str, path: str = "/", **params: str) -> str:
+def _parent(live_server, token: str, path: str = "/", locale: str = "en-GB", **params: str) -> str:
     """The stand-in Dashboard framing the extension URL ``…/dashboard`` + ``path`` the way the
-    Dashboard builds it (url-join drops the slash before the query it adds)."""
+    Dashboard builds it (url-join drops the slash before the query it adds); ``locale`` is what its
+    ``localeChanged`` announces after the handshake."""
     query = urlencode(
         {
             "domain": urlsplit(live_server.url).netloc,
@@ -143,7 +148,7 @@ def _parent(live_server, token: str, path: str = "/", **params: str) -> str:
         }
     )
     src = f"{live_server.url}/plugins/saleor_cart_recovery/dashboard{path.rstrip('/')}?{query}"
-    return PARENT.format(src=src, token=repr(token), origin=repr(live_server.url))
+    return PARENT.format(src=src, token=repr(token), origin=repr(live_server.url), locale=repr(locale))
 
 
 @pytest.fixture
@@ -222,8 +227,9 @@ def test_overview_cart_story_test_send_and_settings_in_a_real_browser(
     expect(app.locator("#funnel-title")).to_be_visible()
     expect(app.locator("[data-stage='sent']").first).to_have_text("2")
     expect(app.locator("[data-stage='recovered']").first).to_have_text("1")
-    # the order's real total (its lines and delivery), in the language the Dashboard announced
-    total = format_currency(Order.objects.get().total_gross_amount, "USD", locale="de_DE")
+    # the order's real total (its lines and delivery), in the locale the Dashboard announced (British
+    # English: English words, "US$" for the dollar)
+    total = format_currency(Order.objects.get().total_gross_amount, "USD", locale="en_GB")
     expect(app.locator("#net-recovered")).to_have_text(total)
     expect(app.locator("#channel-select")).to_have_value("main")
     page.screenshot(path=screenshots / "dashboard-overview.png")
@@ -339,3 +345,151 @@ def test_without_a_valid_handshake_the_page_shows_nothing_but_why(
     playwright_api.expect(app.locator("#app")).to_contain_text(text, timeout=10_000)
     playwright_api.expect(app.locator("nav")).to_have_count(0)
     page.close()
+
+
+# -- The pages in Turkish --------------------------------------------------------------------------
+
+# Every text a person reads in the page, and the labels a screen reader says: text nodes and the
+# aria-label / title / a password field's placeholder; not what the owner or shopper typed (form
+# values, setting names in <code>, the channel picker, the email's own frame and text).
+VISIBLE_TEXT = """(root) => {
+  const skip = "code, textarea, pre, iframe, script, style, noscript, select, input:not([type=password])";
+  const texts = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (node.parentElement && !node.parentElement.closest(skip)) texts.push(node.textContent);
+  }
+  for (const element of root.querySelectorAll("[aria-label], [title], input[type=password]")) {
+    if (element.closest("iframe, select")) continue;
+    for (const name of ["aria-label", "title", "placeholder"]) {
+      if (element.getAttribute(name)) texts.push(element.getAttribute(name));
+    }
+  }
+  return texts.join("\\n");
+}"""
+
+
+def english_messages(language: str = "tr") -> list[tuple[str, re.Pattern]]:
+    """Each English message of the catalog that ``language`` says differently, as a pattern over
+    visible text (placeholders match anything, markup is gone). Left out: words that are also what
+    the owner types as values (the step contents ``reminder``, ``help``…) and messages of fewer than
+    four letters of their own ("on", "off", "net")."""
+    path = Path(saleor_cart_recovery.__file__).parent / "locale" / language / "LC_MESSAGES" / "django.po"
+    with open(path, "rb") as po:
+        catalog = read_po(po)
+    found = []
+    for message in catalog:
+        if not message.id or message.context == "step content":
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for english in ids:
+            if english in strings:
+                continue  # the same word in both languages
+            text = re.sub(r"<[^>]+>", "", english).replace("%%", "%")
+            parts = [" ".join(part.split()) for part in re.split(r"%\(\w+\)s|\{\w+\}", text)]
+            if sum(ch.isalpha() for ch in "".join(parts)) < 4:
+                continue
+            pattern = r"\s*.+?\s*".join(re.escape(part) for part in parts if part)
+            if text[:1].isalnum():
+                pattern = r"(?<!\w)" + pattern
+            if text[-1:].isalnum():
+                pattern += r"(?!\w)"
+            found.append((english, re.compile(pattern)))
+    return found
+
+
+def english_left(app, messages, data: tuple[str, ...]) -> list[str]:
+    """The English messages the page still shows, once the shop's own data (names, addresses,
+    subjects, the Dashboard's menu path) is taken out of its text."""
+    text = app.locator("body").evaluate(VISIBLE_TEXT)
+    for value in data:
+        text = text.replace(value, " ")
+    text = " ".join(text.split())
+    left = ((english, pattern.search(text)) for english, pattern in messages)
+    return sorted({f"{english} ⟶ {found.group(0)}" for english, found in left if found})
+
+
+def test_after_localechanged_to_turkish_no_english_label_is_left(
+    live_server,
+    shop_with_a_reminded_cart,
+    staff_user,
+    permission_manage_checkouts,
+    permission_manage_plugins,
+    browser,
+    dashboard_server,
+    screenshots,
+):
+    staff_user.user_permissions.add(permission_manage_checkouts, permission_manage_plugins)
+    token = create_access_token_for_app(App.objects.get(identifier=APP_IDENTIFIER), staff_user)
+    expect = playwright_api.expect
+    messages = english_messages()
+    channel = Channel.objects.get(slug="main").name
+    subjects = PluginConfiguration.objects.get(identifier=PLUGIN_ID, channel__slug="main").configuration
+    data = (
+        channel,
+        "Test product",
+        "Extensions → Plugins → Cart Recovery",  # Saleor's own menu and plugin name
+        *(
+            line.split(":", 1)[1].strip()
+            for item in subjects
+            if item["name"] == "subjects"
+            for line in item["value"].splitlines()
+        ),
+    )
+
+    page, app = open_dashboard(browser, dashboard_server, _parent(live_server, token, locale="en-US"))
+    expect(app.locator("#page-title")).to_have_text("Cart Recovery")
+    # when the owner switches the Dashboard to Turkish, the page follows at once
+    page.evaluate("changeLocale('tr')")
+    expect(app.locator("#page-title")).to_have_text("Sepet Kurtarma")
+    expect(app.locator("html")).to_have_attribute("lang", "tr")
+    expect(app.locator("#funnel-title")).to_have_text("Adım adım huni")
+    assert english_left(app, messages, data) == []
+    page.screenshot(path=screenshots / "dashboard-overview-tr.png")
+
+    app.get_by_role("link", name="Sepetler").click()
+    search = app.get_by_label("E-posta veya ödeme token'ı")
+    search.fill("shopper@example.com")
+    search.press("Enter")
+    expect(app.locator("#cart-list")).to_contain_text("shopper@example.com")
+    expect(app.locator("#cart-list")).to_contain_text("planlanan 1 hatırlatmanın 1 tanesi")
+    assert english_left(app, messages, data) == []
+
+    app.get_by_role("link", name="shopper@example.com sepetinin geçmişi").click()
+    timeline = app.locator("#timeline")
+    expect(timeline).to_contain_text("Sepet ilk kez görüldü")
+    expect(timeline).to_contain_text("1. adım shopper@example.com adresine gönderildi")
+    assert english_left(app, messages, data) == []
+
+    app.get_by_role("link", name="Sonraki hatırlatmasını önizle (2. adım)").click()
+    expect(app.locator("#preview-title")).to_contain_text("Konu:")
+    app.locator("#email").fill("owner@shop.example.com")
+    app.locator("#send-button").click()
+    expect(app.locator("#send-result")).to_contain_text("owner@shop.example.com adresine gönderildi.")
+    assert english_left(app, messages, data) == []
+
+    app.get_by_role("link", name="Ayarlar").click()
+    expect(app.locator("#save-settings")).to_have_text("Ayarları kaydet")
+    app.locator("#check-connection").click()
+    expect(app.locator("#connection-answer")).to_contain_text("yanıt verdi ve oturum açmayı kabul etti")
+    assert english_left(app, messages, data) == []
+    page.screenshot(path=screenshots / "dashboard-settings-tr.png", full_page=True)
+    # a bad value is refused in Turkish, its plural right
+    app.locator("#setting-cutoff").fill("soon")
+    app.locator("#save-settings").click()
+    expect(app.locator("#form-error")).to_have_text("1 ayar geçerli değil: hiçbir şey kaydedilmedi.")
+    expect(app.locator("#error-cutoff")).to_contain_text("Terk edilme eşiği: 'soon' bir süre değil")
+    assert english_left(app, messages, data) == []
+    page.close()
+
+
+def test_the_english_check_finds_english_left():
+    # the check itself: an English label in a Turkish page is found, the Turkish text is not
+    messages = english_messages()
+    patterns = dict(messages)
+    text = "Ayarları kaydet · Save settings · 2 settings are not valid: nothing was saved."
+    assert patterns["Save settings"].search(text).group(0) == "Save settings"
+    assert patterns["%(count)s settings are not valid: nothing was saved."].search(text)
+    assert not patterns["Save settings"].search("Ayarları kaydet")

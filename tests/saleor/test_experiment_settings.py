@@ -37,7 +37,7 @@ def test_a_bad_cadence_is_rejected_naming_the_field(update_plugin, channel_USD):
     [error] = result["errors"]
     assert error["field"] == "cadences"
     assert (
-        error["message"] == "Cadence test: cadence A has 2 step(s) but the schedule has 3; "
+        error["message"] == "Cadence test: cadence A has 2 steps but the schedule has 3; "
         "every cadence needs one delay per step"
     )
     assert result["plugin"] is None

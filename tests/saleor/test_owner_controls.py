@@ -492,9 +492,7 @@ def test_the_erase_command_forgets_a_guest_and_keeps_the_opt_out_as_a_hash(
     call_command("cart_recovery_cleanup", erase="guest@example.com", stdout=out)
 
     # then the guest's cart and message are gone, the other shopper's stay
-    assert out.getvalue().strip() == (
-        "erased 1 cart(s) and 1 message(s); 1 suppression(s) kept as a keyed hash"
-    )
+    assert out.getvalue().strip() == ("erased 1 cart and 1 message; 1 suppression kept as a keyed hash")
     assert not RecoveryCart.objects.filter(checkout_token=token).exists()
     assert not RecoveryMessage.objects.filter(recipient="guest@example.com").exists()
     assert list(RecoveryCart.objects.values_list("checkout_token", flat=True)) == [other]
@@ -798,7 +796,7 @@ def test_cleanup_deletes_the_plugins_expired_unused_vouchers_and_keeps_used_vali
         call_command("cart_recovery_cleanup", stdout=out)
 
     # then only the plugin's expired unused voucher is gone, with its code and channel listing
-    assert "and 1 expired unused voucher(s)" in out.getvalue()
+    assert "and 1 expired unused voucher\n" in out.getvalue()
     assert not Voucher.objects.filter(pk=expired_voucher.pk).exists()
     assert not VoucherCode.objects.filter(code=expired.code).exists()
     assert not VoucherChannelListing.objects.filter(voucher_id=expired_voucher.pk).exists()

@@ -81,7 +81,7 @@ def test_the_management_command_runs_a_cycle(abandoned_cart, run_dispatch_comman
     with freeze_time(T0 + 30 * MINUTE):
         output = run_dispatch_command()
     # then it says it did nothing and sends nothing
-    assert "planned 0 message(s)" in output
+    assert "planned 0 messages " in output
     assert mail.outbox == []
 
     # when it runs once step 1 is due, and again
@@ -90,8 +90,8 @@ def test_the_management_command_runs_a_cycle(abandoned_cart, run_dispatch_comman
         again = run_dispatch_command()
 
     # then one reminder was sent, and the second run had nothing to do
-    assert "planned 1 message(s)" in output and "sent: 1" in output
-    assert "planned 0 message(s)" in again and "enqueued 0 send(s)" in again
+    assert "planned 1 message " in output and "sent: 1" in output
+    assert "planned 0 messages " in again and "enqueued 0 sends " in again
     assert [m.subject for m in mail.outbox] == [SUBJECTS[1]]
 
 

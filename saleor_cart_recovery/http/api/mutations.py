@@ -8,6 +8,7 @@ import logging
 import graphene
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from graphql import GraphQLError
 
 from ...email.preview import PreviewError, build_preview, send_test
@@ -191,12 +192,14 @@ class UpdateSettings(graphene.Mutation):
     def mutate(root, info, active=None, input=None):
         channel, shop = info.context.channel_slug, get_shop()
         if not shop.staff_can_change_settings(info.context.request, channel):
-            raise GraphQLError("updateSettings needs the MANAGE_PLUGINS permission.")
+            raise GraphQLError(_("updateSettings needs the MANAGE_PLUGINS permission."))
         changes: dict[str, str | None] = {}
         twice = []
         for item in input or ():
             if item.name in changes:
-                twice.append(_error(item.name, f"'{item.name}' is given more than once."))
+                twice.append(
+                    _error(item.name, _("'%(name)s' is given more than once.") % {"name": item.name})
+                )
             changes[item.name] = item.value
         if twice:
             return UpdateSettings(settings=stored_settings(channel), errors=twice)

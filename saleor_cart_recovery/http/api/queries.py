@@ -7,6 +7,7 @@ from datetime import UTC
 
 import graphene
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from graphql import GraphQLError
 
 from ...email.preview import PreviewError, build_preview
@@ -194,7 +195,7 @@ class Query(graphene.ObjectType):
         settings = settings_or_none(channel)
         if settings is None:
             raise GraphQLError(
-                "The channel's settings cannot be used right now; check them in the Dashboard."
+                _("The channel's settings cannot be used right now; check them in the Dashboard.")
             )
         try:
             preview = build_preview(

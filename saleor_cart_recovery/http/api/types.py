@@ -10,6 +10,7 @@ import graphene
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from ...models import CartStatus, RecoveryCart, RecoveryMessage
 from ...models import Suppression as SuppressionRow
@@ -255,9 +256,9 @@ def valid_email(email: str) -> str:
     """The address lowercased; raises ``ValueError`` with a message saying what is wrong."""
     normalized = normalize_email(email)
     if len(normalized) > EMAIL_MAX_LENGTH:
-        raise ValueError(f"An email address has at most {EMAIL_MAX_LENGTH} characters.")
+        raise ValueError(_("An email address has at most %(max)s characters.") % {"max": EMAIL_MAX_LENGTH})
     try:
         validate_email(normalized)
     except ValidationError:
-        raise ValueError(f"'{email}' is not an email address.") from None
+        raise ValueError(_("'%(email)s' is not an email address.") % {"email": email}) from None
     return normalized

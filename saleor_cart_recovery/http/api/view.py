@@ -16,6 +16,7 @@ import graphene
 from graphql import GraphQLError
 from graphql.error import format_error
 
+from ...languages import from_accept_language, speaking
 from ..base import StaffEndpoint, json_response
 from .mutations import Mutation
 from .queries import Query
@@ -96,4 +97,6 @@ class GraphQLEndpoint(StaffEndpoint):
             operation = parse_body(request.body)
         except BadRequest as exc:
             return json_response({"errors": [{"message": str(exc)}]}, 400)
-        return json_response(*execute(operation, channel_slug, request))
+        # errors a person reads (a setting's problem, a preview's) speak the caller's Accept-Language
+        with speaking(from_accept_language(request.headers.get("Accept-Language"))):
+            return json_response(*execute(operation, channel_slug, request))

@@ -19,8 +19,11 @@ import logging
 from importlib import resources
 
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ...exceptions import BadToken, DashboardRefused
+from ...languages import speaking
 from ...shop import DashboardViewer, get_shop
 from ...templating import render
 from ..base import Endpoint
@@ -31,7 +34,12 @@ logger = logging.getLogger(__name__)
 
 ASSETS = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
 SHELLS = {"": "overview", "customer": "carts"}  # shell path -> the page it opens first
-TAB_NAMES = (("overview", "Overview"), ("carts", "Carts"), ("test", "Test send"), ("settings", "Settings"))
+TAB_NAMES = (
+    ("overview", gettext_lazy("Overview")),
+    ("carts", gettext_lazy("Carts")),
+    ("test", gettext_lazy("Test send")),
+    ("settings", gettext_lazy("Settings")),
+)
 PARTIAL = {"check-connection"}  # answers that replace one region of the page, not the page
 _FRAGMENT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -73,15 +81,19 @@ class DashboardEndpoint(Endpoint):
         except Exception:  # the shell still loads; framing then follows the default
             logger.exception("cart recovery dashboard: could not read the allowed Dashboard origins")
             origins = ()
-        html = render(
-            "cart_recovery/dashboard/shell.html",
-            {
-                "base": base,
-                "first_page": SHELLS[name],
-                "origins": json.dumps(list(origins)),
-                "channel": channel_slug or "",
-            },
-        )
+        # the Dashboard gives the iframe its locale in the URL; a later localeChanged re-renders
+        with speaking(locale_of(request.GET.get("locale"))) as language:
+            html = render(
+                "cart_recovery/dashboard/shell.html",
+                {
+                    "base": base,
+                    "first_page": SHELLS[name],
+                    "origins": json.dumps(list(origins)),
+                    "channel": channel_slug or "",
+                    "language": language,
+                    "strings": script_strings(),
+                },
+            )
         response = HttpResponse(html, content_type="text/html; charset=utf-8")
         response["Content-Security-Policy"] = (
             "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src * data:; "
@@ -93,20 +105,27 @@ class DashboardEndpoint(Endpoint):
     def fragment(
         self, request: HttpRequest, channel_slug: str | None, name: str, params: QueryDict
     ) -> HttpResponse:
+        """The page in the Dashboard's language (``X-Dashboard-Locale``), its messages included."""
         fmt = Formatter(locale_of(request.headers.get("X-Dashboard-Locale")))
+        with speaking(fmt.locale):
+            return self._fragment(request, channel_slug, name, params, fmt)
+
+    def _fragment(
+        self, request: HttpRequest, channel_slug: str | None, name: str, params: QueryDict, fmt: Formatter
+    ) -> HttpResponse:
         try:
             viewer = get_shop().dashboard_viewer(_bearer(request))
         except DashboardRefused as exc:
             return _message(exc.status, exc.message)
         except Exception:
             logger.exception("cart recovery dashboard: could not check the token")
-            return _message(503, "The Dashboard token could not be checked right now; try again.")
+            return _message(503, _("The Dashboard token could not be checked right now; try again."))
         if not viewer.channels:
-            return _message(403, "Your permission groups give you access to no channel.")
+            return _message(403, _("Your permission groups give you access to no channel."))
         slug = params.get("channel") or channel_slug or _first_channel(viewer)
         channel = viewer.channel(slug)
         if channel is None:
-            return _message(403, f"You have no access to the channel '{slug}'.")
+            return _message(403, _("You have no access to the channel '%(channel)s'.") % {"channel": slug})
         context = {
             "page_name": name,
             "tab": TABS[name],
@@ -115,6 +134,7 @@ class DashboardEndpoint(Endpoint):
             "channels": [{"slug": c.slug, "name": c.name, "active": c.active} for c in viewer.channels],
             "viewer": viewer.email,
             "locale": fmt.locale,
+            "strings": script_strings(),
         }
         status = 200
         data: dict = {}
@@ -141,15 +161,36 @@ class DashboardEndpoint(Endpoint):
                 body = render("cart_recovery/dashboard/frame.html", {**context, **shown, "body": body})
         except Exception:
             logger.exception("cart recovery dashboard: page %s of channel %s failed", name, channel.slug)
-            return _message(503, "This page could not be built right now (the error is logged); try again.")
+            return _message(
+                503, _("This page could not be built right now (the error is logged); try again.")
+            )
         return _private(HttpResponse(body, status=status, content_type="text/html; charset=utf-8"))
 
 
 def _bearer(request: HttpRequest) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    scheme, _space, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise DashboardRefused(401, "Open Cart Recovery from the Saleor Dashboard.")
+        raise DashboardRefused(401, _("Open Cart Recovery from the Saleor Dashboard."))
     return token.strip()
+
+
+def script_strings() -> str:
+    """What the page's script says itself (waiting, loading, failures), in the page's language: the
+    shell and every page carry it, so the script needs no catalog of its own ({status} is filled
+    in by the script)."""
+    return json.dumps(
+        {
+            "waiting": _("Waiting for the Saleor Dashboard…"),
+            "loading": _("Loading…"),
+            "answered": _("The page answered {status}."),
+            "unreachable": _("The page could not be loaded: check the connection and try again."),
+            "signIn": _(
+                "Open Cart Recovery from the Saleor Dashboard (Customers → Cart recovery): "
+                "this page needs its sign-in."
+            ),
+        },
+        ensure_ascii=False,
+    )
 
 
 def _first_channel(viewer: DashboardViewer) -> str:

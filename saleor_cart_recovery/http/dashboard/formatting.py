@@ -6,7 +6,8 @@ from decimal import Decimal, InvalidOperation
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
+from django.utils.translation import gettext as _
 
 DEFAULT_LOCALE = "en"
 
@@ -43,13 +44,16 @@ class Formatter:
         """``value`` is already in percent (the report's ``*_pct`` fields)."""
         if value is None:
             return "—"
-        return f"{format_decimal(round(float(value), 2), format='#,##0.##', locale=self.locale)} %"
+        # the locale places the sign: "12,5 %" in German, "%12,5" in Turkish
+        fraction = Decimal(str(round(float(value), 2))) / 100
+        return format_percent(fraction, locale=self.locale, decimal_quantization=False)
 
     def points(self, value) -> str:
         if value is None:
             return "—"
         sign = "+" if value > 0 else ""
-        return f"{sign}{format_decimal(round(float(value), 2), format='#,##0.##', locale=self.locale)} pp"
+        number = format_decimal(round(float(value), 2), format="#,##0.##", locale=self.locale)
+        return _("%(points)s pp") % {"points": f"{sign}{number}"}
 
     def when(self, value: datetime | str | None) -> str:
         if value is None or value == "":

@@ -4,6 +4,9 @@ answer to "why did this cart get no email?" without reading tables."""
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
+
 from ...models import CartStatus, MessageStatus, ProviderEvent, Reason, RecoveryCart
 from ...series.provider_events import KIND_TEXT, provider_name
 from ...series.suppression import reason_for, reported_by
@@ -11,34 +14,62 @@ from .formatting import Formatter
 
 # What each recorded reason means, said the way support staff would explain it to the shop owner.
 REASONS = {
-    Reason.PURCHASED: "the shopper placed an order",
-    Reason.CART_EMPTY: "the cart was empty",
-    Reason.CHECKOUT_DELETED: "the checkout no longer exists in Saleor",
-    Reason.NO_EMAIL: "the checkout has no email address",
-    Reason.UNSUBSCRIBED: "the address unsubscribed in this channel",
-    Reason.PLUGIN_INACTIVE: "Cart Recovery was switched off in this channel",
-    Reason.SEND_REFUSED: "the mail server refused the message (not the address)",
-    Reason.RETRIES_EXHAUSTED: "the mail server could not be reached, retries ran out",
-    Reason.INTERRUPTED: "the connection broke during the transfer; not resent, to never send twice",
-    Reason.HOLDOUT: "the shopper is in the holdout group (gets no email, for measuring the lift)",
-    Reason.SERIES_FINISHED: "every step of the series went out",
-    Reason.STEP_REMOVED: "the step was removed from the schedule",
-    Reason.PREPARE_FAILED: "the email could not be prepared (logged)",
-    Reason.MANUAL: "stopped by staff through the API",
-    Reason.BOUNCED: "the address bounced: it cannot receive mail",
-    Reason.COMPLAINED: "the shopper marked a reminder as spam",
-    Reason.CONFIGURATION_INVALID: "the channel's settings are invalid",
-    Reason.PLANNING_FAILED: "an error while planning (logged)",
-    Reason.NO_CONSENT: "no marketing consent in the checkout's or the account's metadata",
-    Reason.FREQUENCY_CAP: "the address had its allowed reminders for the period (frequency cap)",
-    Reason.QUIET_HOURS: "waiting for the shopper's quiet hours to end",
-    Reason.BELOW_MIN_TOTAL: "the cart is below the minimum total",
+    Reason.PURCHASED: _("the shopper placed an order"),
+    Reason.CART_EMPTY: _("the cart was empty"),
+    Reason.CHECKOUT_DELETED: _("the checkout no longer exists in Saleor"),
+    Reason.NO_EMAIL: _("the checkout has no email address"),
+    Reason.UNSUBSCRIBED: _("the address unsubscribed in this channel"),
+    Reason.PLUGIN_INACTIVE: _("Cart Recovery was switched off in this channel"),
+    Reason.SEND_REFUSED: _("the mail server refused the message (not the address)"),
+    Reason.RETRIES_EXHAUSTED: _("the mail server could not be reached, retries ran out"),
+    Reason.INTERRUPTED: _("the connection broke during the transfer; not resent, to never send twice"),
+    Reason.HOLDOUT: _("the shopper is in the holdout group (gets no email, for measuring the lift)"),
+    Reason.SERIES_FINISHED: _("every step of the series went out"),
+    Reason.STEP_REMOVED: _("the step was removed from the schedule"),
+    Reason.PREPARE_FAILED: _("the email could not be prepared (logged)"),
+    Reason.MANUAL: _("stopped by staff through the API"),
+    Reason.BOUNCED: _("the address bounced: it cannot receive mail"),
+    Reason.COMPLAINED: _("the shopper marked a reminder as spam"),
+    Reason.CONFIGURATION_INVALID: _("the channel's settings are invalid"),
+    Reason.PLANNING_FAILED: _("an error while planning (logged)"),
+    Reason.NO_CONSENT: _("no marketing consent in the checkout's or the account's metadata"),
+    Reason.FREQUENCY_CAP: _("the address had its allowed reminders for the period (frequency cap)"),
+    Reason.QUIET_HOURS: _("waiting for the shopper's quiet hours to end"),
+    Reason.BELOW_MIN_TOTAL: _("the cart is below the minimum total"),
 }
 VARIANTS = "ABCDEFGHIJ"
+# Why an address is suppressed, as a provider's report says it.
+SUPPRESSION_REASONS = {
+    "bounced": pgettext_lazy("suppression", "bounced"),
+    "complained": pgettext_lazy("suppression", "complained"),
+    "unsubscribed": pgettext_lazy("suppression", "unsubscribed"),
+}
+# What a step's email is about (the step_content setting's words).
+CONTENTS = {
+    "reminder": pgettext_lazy("step content", "reminder"),
+    "help": pgettext_lazy("step content", "help"),
+    "urgency": pgettext_lazy("step content", "urgency"),
+    "discount": pgettext_lazy("step content", "discount"),
+}
+
+
+# A cart's and a message's status as the pages show it (the stored value stays the CSS class).
+STATUSES = {
+    CartStatus.ACTIVE: pgettext_lazy("cart status", "active"),
+    CartStatus.FINISHED: pgettext_lazy("cart status", "finished"),
+    CartStatus.CONVERTED: pgettext_lazy("cart status", "converted"),
+    CartStatus.STOPPED: pgettext_lazy("cart status", "stopped"),
+    MessageStatus.SCHEDULED: pgettext_lazy("reminder status", "scheduled"),
+    MessageStatus.SENDING: pgettext_lazy("reminder status", "sending"),
+}
 
 
 def reason_text(reason: str) -> str:
-    return REASONS.get(reason, reason) if reason else ""  # type: ignore[call-overload]
+    return str(REASONS.get(reason, reason)) if reason else ""  # type: ignore[call-overload]
+
+
+def status_text(status: str) -> str:
+    return str(STATUSES.get(status, status))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -51,7 +82,12 @@ class Event:
 
 
 def _reported(event: ProviderEvent, what: str) -> Event:
-    title = f"{what} {KIND_TEXT.get(event.kind, event.kind)} — reported by {provider_name(event.provider)}"
+    kind = KIND_TEXT.get(event.kind) or event.kind  # type: ignore[call-overload]
+    title = gettext("%(what)s %(kind)s — reported by %(provider)s") % {
+        "what": what,
+        "kind": kind,
+        "provider": provider_name(event.provider),
+    }
     return Event(event.occurred_at, "provider", title, event.description)
 
 
@@ -68,86 +104,152 @@ def timeline(
         Event(
             cart.created_at,
             "activity",
-            "Cart first seen",
-            ("In the holdout group: gets no email. " if cart.holdout else "")
-            + (f"Cadence {cart.cadence}. " if cart.cadence else "")
-            + (f"Experiment {cart.experiment}." if cart.experiment else ""),
+            gettext("Cart first seen"),
+            " ".join(
+                part
+                for part in (
+                    gettext("In the holdout group: gets no email.") if cart.holdout else "",
+                    gettext("Cadence %(cadence)s.") % {"cadence": cart.cadence} if cart.cadence else "",
+                    gettext("Experiment %(experiment)s.") % {"experiment": cart.experiment}
+                    if cart.experiment
+                    else "",
+                )
+                if part
+            ),
         )
     ]
     if cart.last_activity_at != cart.created_at:
         events.append(
-            Event(cart.last_activity_at, "activity", "Last cart activity", "The series is timed from here.")
+            Event(
+                cart.last_activity_at,
+                "activity",
+                gettext("Last cart activity"),
+                gettext("The series is timed from here."),
+            )
         )
     for message in sorted(cart.messages.all(), key=lambda m: m.step):
-        step = f"Step {message.step}"
-        variant = f"subject {VARIANTS[message.variant]}" if message.variant < len(VARIANTS) else ""
+        step = {"step": message.step}
+        variant = (
+            gettext("subject %(variant)s") % {"variant": VARIANTS[message.variant]}
+            if message.variant < len(VARIANTS)
+            else ""
+        )
         events.append(
-            Event(message.planned_at, "planned", f"{step} planned", f"{message.content}, {variant}")
+            Event(
+                message.planned_at,
+                "planned",
+                gettext("Step %(step)s planned") % step,
+                ", ".join(
+                    part for part in (str(CONTENTS.get(message.content, message.content)), variant) if part
+                ),
+            )
         )
         if message.status == MessageStatus.SENT and message.sent_at:
             events.append(
-                Event(message.sent_at, "sent", f"{step} sent to {message.recipient}", f"“{message.subject}”")
+                Event(
+                    message.sent_at,
+                    "sent",
+                    gettext("Step %(step)s sent to %(recipient)s") % {**step, "recipient": message.recipient},
+                    f"“{message.subject}”",
+                )
             )
         elif message.status == MessageStatus.SKIPPED:
             events.append(
-                Event(message.updated_at, "skipped", f"{step} not sent", reason_text(message.reason))
+                Event(
+                    message.updated_at,
+                    "skipped",
+                    gettext("Step %(step)s not sent") % step,
+                    reason_text(message.reason),
+                )
             )
         elif message.status == MessageStatus.FAILED:
             events.append(
                 Event(
                     message.updated_at,
                     "failed",
-                    f"{step} failed",
+                    gettext("Step %(step)s failed") % step,
                     reason_text(message.reason) or message.error,
                 )
             )
         else:
-            waiting = reason_text(message.reason) or "waiting for a worker to send it"
-            when = f" (from {fmt.when(message.attempt_after)})" if message.attempt_after else ""
-            events.append(Event(message.updated_at, "waiting", f"{step} {message.status}", waiting + when))
+            waiting = reason_text(message.reason) or gettext("waiting for a worker to send it")
+            if message.attempt_after:
+                waiting = gettext("%(waiting)s (from %(when)s)") % {
+                    "waiting": waiting,
+                    "when": fmt.when(message.attempt_after),
+                }
+            title = gettext("Step %(step)s %(status)s") % {**step, "status": status_text(message.status)}
+            events.append(Event(message.updated_at, "waiting", title, waiting))
         if message.voucher_code:
             expires = fmt.when(message.voucher_expires_at) if message.voucher_expires_at else "—"
             events.append(
                 Event(
                     message.sent_at or message.updated_at,
                     "coupon",
-                    f"{step} coupon {message.voucher_code}",
-                    f"single use, valid until {expires}",
+                    gettext("Step %(step)s coupon %(code)s") % {**step, "code": message.voucher_code},
+                    gettext("single use, valid until %(expires)s") % {"expires": expires},
                 )
             )
-        events += [_reported(event, step) for event in message.provider_events.all()]
+        this_step = gettext("Step %(step)s") % step
+        events += [_reported(event, this_step) for event in message.provider_events.all()]
         if message.first_clicked_at:
             events.append(
                 Event(
                     message.first_clicked_at,
                     "clicked",
-                    f"{step} clicked",
-                    f"{message.clicks} click(s) on the email's links in a browser",
+                    gettext("Step %(step)s clicked") % step,
+                    ngettext(
+                        "%(clicks)s click on the email's links in a browser",
+                        "%(clicks)s clicks on the email's links in a browser",
+                        message.clicks,
+                    )
+                    % {"clicks": message.clicks},
                 )
             )
     if cart.converted_at:
         total = fmt.money(cart.order_total, cart.order_currency)
-        detail = f"total {total}"
+        details = [gettext("total %(total)s") % {"total": total}]
         if cart.order_refunded:
-            detail += f", refunded {fmt.money(cart.order_refunded, cart.order_currency)}"
+            refunded = fmt.money(cart.order_refunded, cart.order_currency)
+            details.append(gettext("refunded %(refunded)s") % {"refunded": refunded})
         if cart.order_cancelled:
-            detail += ", cancelled"
-        how = {"token": "from this checkout", "email": "by the same address"}.get(cart.conversion_match, "")
-        events.append(Event(cart.converted_at, "order", f"Order {cart.order_number} {how}".strip(), detail))
+            details.append(gettext("cancelled"))
+        number = {"number": cart.order_number}
+        title = {
+            "token": gettext("Order %(number)s from this checkout") % number,
+            "email": gettext("Order %(number)s by the same address") % number,
+        }.get(cart.conversion_match, gettext("Order %(number)s") % number)
+        events.append(Event(cart.converted_at, "order", title, ", ".join(details)))
     if cart.status in (CartStatus.STOPPED, CartStatus.FINISHED):
-        title = "Series finished" if cart.status == CartStatus.FINISHED else "Series stopped"
+        title = (
+            gettext("Series finished") if cart.status == CartStatus.FINISHED else gettext("Series stopped")
+        )
         events.append(Event(cart.updated_at, "stopped", title, reason_text(cart.stop_reason)))
-    events += [_reported(event, "The address") for event in address_events]
+    events += [_reported(event, gettext("The address")) for event in address_events]
     if suppression is not None:
         source, at = suppression
         reason, provider = reason_for(source), reported_by(source)
-        title = {"bounced": "Address bounced", "complained": "Marked as spam"}.get(reason, "Unsubscribed")
-        how = f"{reason} — reported by {provider_name(provider)}" if provider else f"source: {source}"
-        events.append(Event(at, "unsubscribe", title, f"{how}; no more reminders in this channel"))
+        title = {"bounced": gettext("Address bounced"), "complained": gettext("Marked as spam")}.get(
+            reason, gettext("Unsubscribed")
+        )
+        if provider:
+            how = gettext("%(reason)s — reported by %(provider)s") % {
+                "reason": SUPPRESSION_REASONS.get(reason, reason),
+                "provider": provider_name(provider),
+            }
+        else:
+            how = gettext("source: %(source)s") % {"source": source}
+        detail = gettext("%(how)s; no more reminders in this channel") % {"how": how}
+        events.append(Event(at, "unsubscribe", title, detail))
     events.sort(key=lambda event: event.at)
     if cart.next_due_at:
         events.append(
-            Event(cart.next_due_at, "due", "Next look", "The dispatcher looks at the cart again then.")
+            Event(
+                cart.next_due_at,
+                "due",
+                gettext("Next look"),
+                gettext("The dispatcher looks at the cart again then."),
+            )
         )
     return [
         {

@@ -17,12 +17,14 @@ from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 from django.http import QueryDict
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from ...email.preview import PreviewError, build_preview, send_test
 from ...exceptions import CartRecoveryError, ConfigurationError, DashboardRefused
 from ...experiments.deliverability import for_display, rates
 from ...experiments.report_json import report_data
-from ...experiments.report_table import VERDICTS
+from ...experiments.report_table import STAGES, VERDICTS
 from ...models import CartStatus, ProviderEvent, RecoveryCart, Suppression, newest_cart_ids
 from ...series.dispatch import backlog
 from ...series.health import WORKER_SILENCE, check_mail_server, health
@@ -33,11 +35,16 @@ from ...settings.parsers import parse_bool
 from ...shop import DashboardChannel, DashboardViewer, get_shop, settings_or_none
 from .deliverability import deliverability_warnings
 from .formatting import Formatter
-from .timeline import VARIANTS, reason_text, timeline
+from .timeline import VARIANTS, reason_text, status_text, timeline
 
 SEARCH_LIMIT = 50
 REVENUE_DAYS = 30
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+ARM_VERDICTS = {
+    "winner": gettext_lazy("winner"),
+    "few": gettext_lazy("not enough data"),
+    "unproven": gettext_lazy("not proven better"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,18 +100,24 @@ def _report(report: dict, fmt: Formatter, channel_currency: str) -> dict:
             {
                 "step": step["step"],
                 "stages": [
-                    {"name": name, "value": fmt.number(value), "width": _width(value, funnel_top)}
+                    {
+                        "name": name,
+                        "label": STAGES[name],
+                        "value": fmt.number(value),
+                        "width": _width(value, funnel_top),
+                    }
                     for name, value in stages
                 ],
                 "arms": _arms(step, report, fmt, currency),
             }
         )
     return {
-        "experiment": report["experiment"] or "without version",
+        "experiment": report["experiment"] or _("without version"),
         "computed": fmt.when(report["computed_at"]),
         "currency": currency,
         "net_recovered": fmt.money(report["recovered_after_reminder"]["revenue"], currency),
         "recovered_orders": fmt.number(report["recovered_after_reminder"]["orders"]),
+        "recovered_orders_count": report["recovered_after_reminder"]["orders"],
         "incremental": fmt.money(report["incremental_revenue"], currency),
         "treated_rate": fmt.pct(treated["conversion_rate_pct"]),
         "holdout_rate": fmt.pct(held["conversion_rate_pct"]),
@@ -112,7 +125,10 @@ def _report(report: dict, fmt: Formatter, channel_currency: str) -> dict:
         "holdout_carts": fmt.number(held["carts"]),
         "has_holdout": held["carts"] > 0,
         "lift": fmt.points(report["lift_pct"]),
-        "interval": f"{fmt.points(interval[0])} to {fmt.points(interval[1])}" if interval else "—",
+        "interval": _("%(low)s to %(high)s")
+        % {"low": fmt.points(interval[0]), "high": fmt.points(interval[1])}
+        if interval
+        else "—",
         "verdict": VERDICTS[report["lift_verdict"]],
         "verdict_kind": report["lift_verdict"],
         "net_treated": fmt.money(treated["revenue"]["net"], currency),
@@ -136,11 +152,11 @@ def _arms(arm_set: dict, report: dict, fmt: Formatter, currency: str) -> list[di
             arm["label"] if not str(arm["label"]).isdigit() else VARIANTS[int(arm["label"]) % len(VARIANTS)]
         )
         if arm["winner"]:
-            verdict = "winner"
+            verdict = str(ARM_VERDICTS["winner"])
         elif arm["carts"] < report["min_recipients"]:
-            verdict = "not enough data"
+            verdict = str(ARM_VERDICTS["few"])
         elif tested:
-            verdict = "not proven better"
+            verdict = str(ARM_VERDICTS["unproven"])
         else:
             verdict = "—"
         arms.append(
@@ -199,8 +215,12 @@ def _revenue_over_time(page: Page, currency: str) -> dict:
                 "treated_y": 110 - treated_h,
                 "held_h": held_h,
                 "held_y": 110 - treated_h - held_h,
-                "label": f"{page.fmt.when_day(day)}: {page.fmt.money(treated, currency)} treated carts, "
-                f"{page.fmt.money(held, currency)} holdout",
+                "label": _("%(day)s: %(treated)s treated carts, %(held)s holdout")
+                % {
+                    "day": page.fmt.when_day(day),
+                    "treated": page.fmt.money(treated, currency),
+                    "held": page.fmt.money(held, currency),
+                },
             }
         )
     total = sum((sum(values.values()) for values in by_day.values()), Decimal(0))
@@ -218,7 +238,9 @@ def _backlog(page: Page) -> dict:
     waiting = backlog(timezone.now(), page.channel.slug)
     return {
         "due": page.fmt.number(waiting.due_unplanned),
+        "due_count": waiting.due_unplanned,
         "unsent": page.fmt.number(waiting.planned_unsent),
+        "unsent_count": waiting.planned_unsent,
         "oldest": page.fmt.when(waiting.oldest_due) if waiting.oldest_due else "",
     }
 
@@ -234,7 +256,7 @@ def carts(page: Page, params: QueryDict) -> tuple[str, dict]:
     if customer:
         email = get_shop().customer_email(customer)
         if email is None:
-            data["error"] = "No customer account with this ID (staff accounts are not listed here)."
+            data["error"] = _("No customer account with this ID (staff accounts are not listed here).")
             found = found.none()
         else:
             data["customer_email"] = query = data["q"] = email
@@ -245,7 +267,7 @@ def carts(page: Page, params: QueryDict) -> tuple[str, dict]:
         elif _EMAIL.match(query):
             found = found.filter(email=normalize_email(query))
         else:
-            data["error"] = "Enter a whole email address or a checkout token."
+            data["error"] = _("Enter a whole email address or a checkout token.")
             found = found.none()
     # newest first; one address's or token's carts are few (their index), a whole channel's are
     # read one bounded range per status
@@ -254,6 +276,7 @@ def carts(page: Page, params: QueryDict) -> tuple[str, dict]:
     data["more"] = len(rows) > SEARCH_LIMIT
     data["carts"] = [_cart_row(cart, page.fmt) for cart in rows[:SEARCH_LIMIT]]
     data["searched"] = bool(query)
+    data["limit"] = SEARCH_LIMIT
     return "carts.html", data
 
 
@@ -271,6 +294,7 @@ def _cart_row(cart: RecoveryCart, fmt: Formatter) -> dict:
         "token": cart.checkout_token,
         "email": cart.email,
         "status": cart.status,
+        "status_label": status_text(cart.status),
         "why": reason_text(cart.stop_reason),
         "activity": fmt.when(cart.last_activity_at),
         "sent": sum(1 for message in messages if message.status == "sent"),
@@ -289,7 +313,7 @@ def cart(page: Page, params: QueryDict) -> tuple[str, dict]:
         else None
     )
     if found is None:
-        raise Invalid("token", "No cart with this checkout token in this channel.")
+        raise Invalid("token", _("No cart with this checkout token in this channel."))
     address = normalize_email(found.email)
     row = (
         Suppression.objects.filter(
@@ -336,14 +360,15 @@ def send(page: Page, params: QueryDict) -> tuple[str, dict]:
         return "test_send.html", data
     email = params.get("email", "").strip()
     if not _EMAIL.match(email) or len(email) > 254:
-        raise _form_error(data, Invalid("email", "Enter the email address to send the test to."))
+        raise _form_error(data, Invalid("email", _("Enter the email address to send the test to.")))
     preview = _on_the_form(data, lambda: _build(page, settings, params, to=email))
     try:
         send_test(settings, preview)
     except CartRecoveryError as exc:
-        data["result"] = {"ok": False, "text": f"Not sent: {exc}"}
+        data["result"] = {"ok": False, "text": _("Not sent: %(problem)s") % {"problem": exc}}
     else:
-        data["result"] = {"ok": True, "text": f"Sent “{preview.subject}” to {email}."}
+        sent = {"subject": preview.subject, "email": email}
+        data["result"] = {"ok": True, "text": _("Sent “%(subject)s” to %(email)s.") % sent}
     data["preview"] = {"subject": preview.subject, "html": preview.html, "text": preview.text}
     return "test_send.html", data
 
@@ -383,7 +408,7 @@ def _send_form(page: Page, settings: RecoverySettings | None, params: QueryDict)
 def _build(page: Page, settings: RecoverySettings, params: QueryDict, *, to: str | None):
     step_text = params.get("step") or "1"
     if not step_text.isdigit():
-        raise Invalid("step", "Choose a step.")
+        raise Invalid("step", _("Choose a step."))
     try:
         return build_preview(
             get_shop(),
@@ -409,23 +434,25 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
     invalid: dict[str, str] = {}  # stored values that no longer pass: marked on their fields
     parsed = None
     if stored is None:
-        problems.append(_problem("error", "Cart Recovery was never configured in this channel.", "plugin"))
+        problems.append(_problem("error", _("Cart Recovery was never configured in this channel."), "plugin"))
     else:
         try:
             parsed = RecoverySettings.from_plugin_configuration(
                 [{"name": name, "value": value} for name, value in stored.items()]
             )
         except ConfigurationError as exc:
-            invalid.update({name: f"{_label(name)}: {message}" for name, message in exc.errors.items()})
+            invalid.update({name: _labelled(name, message) for name, message in exc.errors.items()})
         if parsed is not None:
             try:
                 validate_for_activation(parsed)
             except ConfigurationError as exc:
-                invalid.update({name: f"{_label(name)}: {message}" for name, message in exc.errors.items()})
+                invalid.update({name: _labelled(name, message) for name, message in exc.errors.items()})
         problems.extend(_problem("error", message, name) for name, message in invalid.items())
     if not page.channel.active:
         problems.append(
-            _problem("error", "Cart Recovery is not active in this channel: no reminder goes out.", "plugin")
+            _problem(
+                "error", _("Cart Recovery is not active in this channel: no reminder goes out."), "plugin"
+            )
         )
     now = timezone.now()
     state = health()
@@ -433,26 +460,26 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
         problems.append(
             _problem(
                 "error",
-                f"Beat has no enabled entry for {name}: run `manage.py migrate` and start beat.",
+                _("Beat has no enabled entry for %(task)s: run `manage.py migrate` and start beat.")
+                % {"task": name},
                 "beat",
             )
         )
     if state.worker_silent(now):
-        seen = page.fmt.when(state.worker_seen_at) if state.worker_seen_at else "never"
+        seen = page.fmt.when(state.worker_seen_at) if state.worker_seen_at else _("never")
         minutes = int(WORKER_SILENCE.total_seconds() // 60)
-        problems.append(
-            _problem(
-                "error",
-                f"No Celery worker ran the dispatcher in the last {minutes} minutes (last seen: {seen}).",
-                "worker",
-            )
+        text = ngettext(
+            "No Celery worker ran the dispatcher in the last %(minutes)s minute (last seen: %(seen)s).",
+            "No Celery worker ran the dispatcher in the last %(minutes)s minutes (last seen: %(seen)s).",
+            minutes,
         )
+        problems.append(_problem("error", text % {"minutes": minutes, "seen": seen}, "worker"))
     return "settings.html", {
         "form": _settings_form(page, {**registry.DEFAULTS, **(stored or {})}, stored or {}, invalid),
         "active": page.channel.active,
         "can_change": page.viewer.can_change_settings,
         "problems": problems,
-        "worker_seen": page.fmt.when(state.worker_seen_at) if state.worker_seen_at else "never",
+        "worker_seen": page.fmt.when(state.worker_seen_at) if state.worker_seen_at else _("never"),
         "mail_server": _mail_server_name(stored),
         "can_check": parsed is not None,
         "backlog": _backlog(page),
@@ -465,7 +492,7 @@ def save_settings(page: Page, params: QueryDict) -> tuple[str, dict]:
     it as ``pluginUpdate`` does; on a bad value the form comes back as typed, each bad field marked
     with its message, and nothing is stored. Needs MANAGE_PLUGINS, as ``pluginUpdate``."""
     if not page.viewer.can_change_settings:
-        raise DashboardRefused(403, "Saving the settings needs the MANAGE_PLUGINS permission.")
+        raise DashboardRefused(403, _("Saving the settings needs the MANAGE_PLUGINS permission."))
     changes: dict[str, str | None] = {}
     for field in registry.FIELDS:
         if field.kind == registry.BOOLEAN:
@@ -484,13 +511,21 @@ def save_settings(page: Page, params: QueryDict) -> tuple[str, dict]:
         data["form"] = _settings_form(page, typed, stored, exc.errors)
         data["active"] = active
         count = len(exc.errors)
-        message = f"{count} setting{'s are' if count > 1 else ' is'} not valid: nothing was saved."
+        message = ngettext(
+            "%(count)s setting is not valid: nothing was saved.",
+            "%(count)s settings are not valid: nothing was saved.",
+            count,
+        ) % {"count": count}
         data["error"] = {"message": message}
         raise Invalid(next(iter(exc.errors), ""), message, ("settings.html", data)) from None
     page = replace(page, channel=replace(page.channel, active=active))
     template, data = settings(page, QueryDict())
-    state = "active" if active else "switched off"
-    data["saved"] = f"Saved. Cart Recovery is {state} in {page.channel.name}."
+    saved = (
+        _("Saved. Cart Recovery is active in %(channel)s.")
+        if active
+        else _("Saved. Cart Recovery is switched off in %(channel)s.")
+    )
+    data["saved"] = saved % {"channel": page.channel.name}
     data["channel"] = {"slug": page.channel.slug, "name": page.channel.name, "active": active}
     data["channels"] = [
         {"slug": c.slug, "name": c.name, "active": active if c.slug == page.channel.slug else c.active}
@@ -530,8 +565,8 @@ def _is_on(value: str) -> bool:
 
 def _shown_default(field: registry.Field) -> str:
     if field.kind == registry.BOOLEAN:
-        return "on" if _is_on(field.default) else "off"
-    return " / ".join(field.default.splitlines()) or "empty"
+        return _("on") if _is_on(field.default) else _("off")
+    return " / ".join(field.default.splitlines()) or _("empty")
 
 
 def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
@@ -542,34 +577,39 @@ def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
             [{"name": name, "value": value} for name, value in stored.items()]
         )
     except ConfigurationError as exc:
-        return "connection.html", {"ok": False, "text": f"The settings do not parse: {exc}"}
+        return "connection.html", {
+            "ok": False,
+            "text": _("The settings do not parse: %(problem)s") % {"problem": exc},
+        }
     failure = check_mail_server(parsed.smtp)
     name = _mail_server_name(stored)
     if failure:
         return "connection.html", {"ok": False, "text": f"{name}: {failure}"}
-    return "connection.html", {"ok": True, "text": f"{name} answered and accepted the login."}
+    answered = _("%(server)s answered and accepted the login.") % {"server": name}
+    return "connection.html", {"ok": True, "text": answered}
 
 
 def _mail_server_name(stored: dict | None) -> str:
     """Where the channel's mail goes, without the credentials in its URL."""
     url = (stored or {}).get("smtp_url", "")
     if not url:
-        return "Saleor's email settings (EMAIL_URL)"
+        return _("Saleor's email settings (EMAIL_URL)")
     try:
         parts = urlsplit(url)
         host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
     except ValueError:
         host = None
-    return f"the mail server {host}" if host else "the configured mail server"
+    return _("the mail server %(host)s") % {"host": host} if host else _("the configured mail server")
 
 
 def _problem(level: str, text: str, field: str) -> dict:
     return {"level": level, "text": text, "field": field}
 
 
-def _label(name: str) -> str:
+def _labelled(name: str, message: str) -> str:
+    """A stored value's problem, starting with its field's label as every settings message does."""
     field = registry.BY_NAME.get(name)
-    return field.label if field else name
+    return _("%(label)s: %(problem)s") % {"label": field.label if field else name, "problem": message}
 
 
 # Every page is asked for with POST: its parameters (checkout tokens, shoppers' addresses) stay out

@@ -1,21 +1,26 @@
 from collections import Counter
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ...series.delivery import deliver_batch
 from ...series.dispatch import SEND_BATCH, backlog, dispatch
 from ...tasks import enqueue_send
+from .. import LanguageCommand
 
 
-class Command(BaseCommand):
-    help = "Run one dispatch cycle now: plan due reminders and send them (in this process by default)."
+class Command(LanguageCommand):
+    # the help speaks the --help reader\'s language (Django reads it as str)
+    help = gettext_lazy(
+        "Run one dispatch cycle now: plan due reminders and send them (in this process by default)."
+    )  # type: ignore[assignment]
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--enqueue",
             action="store_true",
-            help="hand the sends to Celery workers instead of sending them in this process",
+            help=gettext_lazy("hand the sends to Celery workers instead of sending them in this process"),
         )
 
     def handle(self, *args, enqueue: bool = False, **options) -> None:
@@ -31,4 +36,4 @@ class Command(BaseCommand):
             outcomes.update(deliver_batch(result.enqueued[start : start + SEND_BATCH]).values())
         for status, count in sorted(outcomes.items()):
             self.stdout.write(f"  {status}: {count}")
-        self.stdout.write(f"backlog after sending: {backlog(timezone.now())}")
+        self.stdout.write(_("backlog after sending: %(backlog)s") % {"backlog": backlog(timezone.now())})

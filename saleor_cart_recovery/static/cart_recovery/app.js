@@ -12,10 +12,14 @@
   var main = document.getElementById("main");
   var status = document.getElementById("status");
   var progress = document.getElementById("progress");
+  var progressLabel = progress.querySelector(".visually-hidden");
   var base = app.getAttribute("data-base");
   var origins = JSON.parse(app.getAttribute("data-origins") || "[]");
   var search = new URLSearchParams(window.location.search);
   var locale = search.get("locale") || navigator.language || "en";
+  // what this script says itself, in the page's language: the shell's, then each page's (a page
+  // rendered after a localeChanged brings the new language's)
+  var strings = JSON.parse(app.getAttribute("data-strings") || "{}");
   var token = null;
   var refused = false; // the last answer was a 401: a refreshed token asks again
   var latest = 0; // only the newest request may fill the page
@@ -25,6 +29,14 @@
 
   function say(text) { status.textContent = text; }
 
+  function learn(container) {
+    var page = container.querySelector("[data-strings]");
+    if (page) strings = JSON.parse(page.getAttribute("data-strings"));
+    var lang = container.querySelector("[data-language]");
+    if (lang) document.documentElement.lang = lang.getAttribute("data-language");
+    progressLabel.textContent = strings.loading;
+  }
+
   function busy(on) {
     progress.hidden = !on;
     main.setAttribute("aria-busy", on ? "true" : "false");
@@ -33,10 +45,10 @@
   // ``replay`` is what a reload (new locale, refreshed token) asks for again: the page itself, or
   // for an action (a test send) the page it came from — an action is never repeated
   function request(page, params, target, replay) {
-    if (!token) { say("Waiting for the Saleor Dashboard…"); return; }
+    if (!token) { say(strings.waiting); return; }
     var number = ++latest;
     busy(true);
-    say("Loading…");
+    say(strings.loading);
     fetch(base + page, {
       method: "POST",
       headers: {
@@ -52,7 +64,9 @@
       return response.text().then(function (html) {
         if (number !== latest) return; // a newer page was asked for meanwhile
         refused = response.status === 401;
-        (target ? document.querySelector(target) : main).innerHTML = html;
+        var container = target ? document.querySelector(target) : main;
+        container.innerHTML = html;
+        learn(container);
         if (!target) {
           // after a navigation, focus goes to the new page's heading (not on the first load)
           if (current.loaded) (main.querySelector("#page-title") || main).focus();
@@ -61,10 +75,10 @@
           kept.delete("fresh"); // "compute now" once, not on every later reload
           current = { page: again.page, query: kept, loaded: true };
         }
-        say(response.ok ? "" : "The page answered " + response.status + ".");
+        say(response.ok ? "" : strings.answered.replace("{status}", response.status));
       });
     }).catch(function () {
-      if (number === latest) say("The page could not be loaded: check the connection and try again.");
+      if (number === latest) say(strings.unreachable);
     }).then(function () { if (number === latest) busy(false); });
   }
 
@@ -120,6 +134,6 @@
 
   if (search.get("theme")) document.documentElement.setAttribute("data-theme", search.get("theme"));
   window.setTimeout(function () {
-    if (!token) say("Open Cart Recovery from the Saleor Dashboard (Customers → Cart recovery): this page needs its sign-in.");
+    if (!token) say(strings.signIn);
   }, 4000);
 })();
