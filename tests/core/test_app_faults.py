@@ -42,6 +42,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SECRET_KEY = "a-secret-key-for-the-app-fault-scenarios-0123456789"
 # The workers wait this long for Saleor's answer before giving a batch back (SALEOR_API_TIMEOUT).
 SALEOR_TIMEOUT = 2
+# The App's own queue (CELERY_TASK_DEFAULT_QUEUE in saleor_cart_recovery/app/settings.py).
+APP_QUEUE = "cart_recovery"
 
 
 class Saleor:
@@ -177,7 +179,7 @@ class App:
     def dashboard(self) -> requests.Response:
         """The Dashboard's Cart recovery page, opened with the token Saleor's Dashboard gives it."""
         found = Installation.objects.get()
-        token = self.saleor.signing.staff(
+        token = self.saleor.api.staff(
             type="thirdparty",
             app=found.app_id,
             permissions=["MANAGE_CHECKOUTS"],
@@ -203,6 +205,8 @@ def app(app_server, saleor_standin, smtp_server, settings):
     settings.APP_URL = app_server.url
     settings.CART_RECOVERY_SHOP = "saleor_cart_recovery.app.shop.AppShop"
     use_broker(settings, BROKER_URL)
+    # This process plays the App's beat: it publishes where the App's workers listen.
+    settings.CELERY_TASK_DEFAULT_QUEUE = APP_QUEUE
     running = App(app_server, saleor_standin)
     assert running.register().status_code == 200
     ChannelSettings.objects.create(
