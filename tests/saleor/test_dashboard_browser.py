@@ -430,7 +430,7 @@ def test_after_localechanged_to_turkish_no_english_label_is_left(
     data = (
         channel,
         "Test product",
-        "Extensions → Plugins → Cart Recovery",  # Saleor's own menu and plugin name
+        "Extensions → Installed → Cart Recovery",  # Saleor's own menu and plugin name
         *(
             line.split(":", 1)[1].strip()
             for item in subjects
