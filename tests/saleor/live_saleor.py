@@ -91,6 +91,21 @@ def rsa_private_key() -> str:
     ).decode()
 
 
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session and everything it spawned: TERM, then KILL after
+    10 s."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 @dataclass
 class LiveSaleor:
     """A running Saleor: ``url``, ``api_url``, the ``env`` its processes share, their logs."""
@@ -199,15 +214,7 @@ class LiveSaleor:
         """Kill every process started (their whole process groups), the worker first."""
         for name in sorted(self.processes, key=lambda name: name != "worker"):
             process = self.processes.pop(name)
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+            stop_process_group(process)
 
     def graphql(
         self,

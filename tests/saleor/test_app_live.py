@@ -16,7 +16,6 @@ import contextlib
 import email
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
@@ -47,6 +46,7 @@ from .live_saleor import (
     free_port,
     live_saleor,
     saleor_database,
+    stop_process_group,
     storefront_order,
 )
 from .utils import loopback_smtp
@@ -206,15 +206,7 @@ class AppProcesses:
 
     def stop(self) -> None:
         for process in self.processes.values():
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+            stop_process_group(process)
 
 
 @contextlib.contextmanager
