@@ -4,6 +4,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, connections
 from freezegun import freeze_time
 from saleor.checkout import calculations
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
@@ -18,6 +19,7 @@ from saleor_cart_recovery.saleor_host.shop import PLUGIN_ID
 from saleor_cart_recovery.series.delivery import deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 
+from . import live_saleor
 from .utils import (
     CHECKOUT_COMPLETE,
     CHECKOUT_LINES_ADD,
@@ -29,6 +31,21 @@ from .utils import (
     gid,
     mutate,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def live_saleor_template(django_db_setup, django_db_blocker):
+    """The template the live-Saleor tests copy Saleor's database from: this session's own migrated
+    test database, copied once at the start (while nothing holds it), so a run on each Saleor
+    version copies that version's schema and never waits for its own open connection."""
+    if live_saleor.TEMPLATE_DB:
+        return
+    with django_db_blocker.unblock():
+        test_database = connection.settings_dict["NAME"]
+        connections.close_all()
+        template = f"{test_database}_template"
+        live_saleor.copy_database(template, template=test_database)
+    live_saleor.TEMPLATE_DB = template
 
 
 @pytest.fixture

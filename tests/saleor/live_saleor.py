@@ -3,7 +3,7 @@ delivers webhooks and installs apps) as subprocesses on loopback, against a data
 copied from the migrated template, plus helpers to put shop data into that database from the test
 process and to call its API.
 
-    database = copy_database("saleor_live_mine")            # from test_saleor_cr
+    database = copy_database("saleor_live_mine")            # from the session's template
     with live_saleor(database, broker_url="redis://127.0.0.1:6379/4", worker=True) as saleor:
         with saleor_database(database):                     # this process's ORM on that database
             token = create_app_token("Cart Recovery", APP_PERMISSIONS)
@@ -11,7 +11,9 @@ process and to call its API.
 
 Every process is killed when the ``with`` ends (or the test fails). Environment knobs:
 ``SALEOR_PYTHON`` (default /opt/saleor-venv/bin/python), ``SALEOR_SRC`` (/opt/saleor-src),
-``SALEOR_TEMPLATE_DB`` (test_saleor_cr), ``PGHOST``/``PGUSER``.
+``SALEOR_TEMPLATE_DB`` (default: a copy of the running Saleor suite's own migrated test database,
+made once per session by ``fixtures.live_saleor_template``, so each Saleor version's run copies its
+own schema), ``PGHOST``/``PGUSER``.
 """
 
 import contextlib
@@ -35,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 REPO = Path(__file__).resolve().parents[2]
 SALEOR_PYTHON = os.environ.get("SALEOR_PYTHON", "/opt/saleor-venv/bin/python")
 SALEOR_SRC = os.environ.get("SALEOR_SRC", "/opt/saleor-src")
-TEMPLATE_DB = os.environ.get("SALEOR_TEMPLATE_DB", "test_saleor_cr")
+TEMPLATE_DB = os.environ.get("SALEOR_TEMPLATE_DB", "")  # set by fixtures.live_saleor_template
 PGHOST = os.environ.get("PGHOST", "127.0.0.1")
 PGUSER = os.environ.get("PGUSER", "postgres")
 # What the App asks for (see the manifest): every read and the vouchers.
@@ -53,9 +55,13 @@ def database_url(name: str) -> str:
     return f"postgres://{PGUSER}@{PGHOST}:5432/{name}"
 
 
-def copy_database(name: str, template: str = TEMPLATE_DB, attempts: int = 20) -> str:
-    """A fresh ``name`` copied from the migrated template (recreated if it exists); its URL.
-    PostgreSQL refuses to copy a template someone is connected to: retried for a while."""
+def copy_database(name: str, template: str | None = None, attempts: int = 20) -> str:
+    """A fresh ``name`` copied from ``template`` (by default the migrated template, recreated if
+    it exists); its URL. PostgreSQL refuses to copy a database someone is connected to: retried
+    for a while."""
+    template = template or TEMPLATE_DB
+    if not template:
+        raise RuntimeError("no template database: SALEOR_TEMPLATE_DB, or the Saleor suite's session fixture")
     drop_database(name)
     for attempt in range(attempts):
         done = subprocess.run(
