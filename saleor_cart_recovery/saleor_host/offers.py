@@ -74,7 +74,14 @@ def issue_voucher(
         currency=channel.currency_code,
         min_spent_amount=min_total,
     )
-    return IssuedVoucher(code=code.code, currency=channel.currency_code, expires_at=expires_at)
+    return IssuedVoucher(
+        code=code.code, currency=channel.currency_code, expires_at=expires_at, id=str(voucher.pk)
+    )
+
+
+def delete_voucher(voucher: IssuedVoucher) -> None:
+    """With its code and channel listing."""
+    Voucher.objects.filter(pk=voucher.id).delete()
 
 
 def _channel_stocks(channel_slug: str):
