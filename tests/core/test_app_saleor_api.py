@@ -142,6 +142,38 @@ def test_a_send_batch_reads_everything_in_five_requests_or_fewer(saleor, api):
     assert saleor.operations() == ["LoadCarts", "FindOrders", "StockLevels", "UpsellSeeds", "RelatedProducts"]
 
 
+def test_a_send_batch_of_150_distinct_variants_reads_in_five_requests_too(saleor, api):
+    shop = saleor.shop
+    products = [
+        shop.add_product(
+            "default-channel",
+            f"Tea {index:02}",
+            ["5.00", "6.00", "7.00"],
+            category=f"cat{index % 10}",
+            collections=[f"collection{index % 3}"],
+        )
+        for index in range(BATCH)
+    ]
+    checkouts = [
+        shop.add_checkout("default-channel", f"s{index}@example.com", [(v, 1) for v in product["variants"]])
+        for index, product in enumerate(products)
+    ]
+
+    carts = api.load_carts([c["token"] for c in checkouts])
+    api.find_orders(
+        [OrderLookup(c["token"], "default-channel", c["email"], NOW - timedelta(days=1)) for c in checkouts]
+    )
+    variant_ids = sorted({line.variant_id for cart in carts.values() for line in cart.lines})
+    stock = api.stock_levels("default-channel", variant_ids)
+    upsell = api.upsell_products(
+        "default-channel", [[line.variant_id for line in cart.lines] for cart in carts.values()], None, 2
+    )
+
+    assert len(variant_ids) == 150 and stock == dict.fromkeys(variant_ids, 10)
+    assert all(len(products) == 2 for products in upsell)
+    assert saleor.operations() == ["LoadCarts", "FindOrders", "StockLevels", "UpsellSeeds", "RelatedProducts"]
+
+
 def test_more_carts_than_one_document_may_alias_are_read_in_several(saleor, api):
     tea = saleor.shop.add_product("default-channel", "Green tea", ["4.50"])
     tokens = [
