@@ -3,11 +3,12 @@ schema), and the batching limits they are built for.
 
 Saleor refuses a document with more than ``GRAPHQL_ALIAS_COUNT_LIMIT`` aliases (100 by default),
 more than ``GRAPHQL_MUTATION_COUNT_LIMIT`` mutations (4), or a cost above
-``GRAPHQL_QUERY_MAX_COMPLEXITY`` (50000; each field costs 1, times the ``first`` of every
-connection above it). Checkouts have no filter by token, so they are read by alias, one per cart;
-orders by address by alias too, one per address (see :func:`find_orders`); longer lists of IDs by
-alias, one page of IDs each. Each document's largest form is checked with Saleor's own validators
-by tests/saleor/test_saleor_api.py.
+``GRAPHQL_QUERY_MAX_COMPLEXITY`` (50000, as its cost map counts fields and pages), and a list of
+documents in one HTTP request (``GRAPHQL_BATCH_MAX_COUNT`` is 1): reads are batched by aliases.
+Checkouts have no filter by token, so they are read by alias, one per cart; orders by address by
+alias too, one per address (see :func:`find_orders`); longer lists of IDs by alias, one page of IDs
+each. Each document's largest form is checked with Saleor's own validators by
+tests/saleor/test_saleor_api.py.
 """
 
 # Checkouts per document: a send batch (50) in one request, well under the alias limit.

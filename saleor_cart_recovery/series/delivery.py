@@ -9,19 +9,21 @@ No lock of ours is held across a call that leaves the database or takes long (in
    claim was taken over (or that is no longer ``sending``) is never sent or recorded by a stale task.
 2. **prepare**, outside any transaction, with a bounded number of queries for the whole batch:
    the channels' settings, orders, suppressions, cart snapshots, stock and upsell products are read
-   once for all messages; then each message is decided, its coupon issued (the code is stored on
-   the message at once, so a retry reuses it), its offer built and rendered. The prepared subjects
+   once for all messages; then each message is decided, its coupon issued (reserved, created by the
+   shop, then its code stored on the message at once, so a retry reuses it), its offer built and
+   rendered. The prepared subjects
    and recipients are written in one statement. If the batch cannot be read or written as a whole,
    its messages are prepared one by one, so one cart's bad data costs only its own attempt.
 3. **connect** to the mail server, outside any transaction, once for the batch (once per mail
    server when a batch spans channels); a connection found dead before a message (``NOOP``), or
    one that broke during a send, is replaced. Claims still waiting for their turn are touched
    every minute, so the dispatcher never takes them for a dead worker's.
-4. per message, **re-check and mark**: the shop is asked whether the plugin is still on, the step
-   still in the schedule and no order exists; then one conditional UPDATE checks that the claim is
-   still ours, the cart still active and untouched since it was prepared and the address not
-   suppressed, and sets ``handed_over_at`` (anything else goes to a full re-check in one short
-   transaction that records why the message does not go out);
+4. per message, **re-check and mark**: the shop is asked, outside any transaction, whether an order
+   exists; the plugin must still be on and the step still in the schedule; then one conditional
+   UPDATE checks that the claim is still ours, the cart still active and untouched since it was
+   prepared and the address not suppressed, and sets ``handed_over_at`` (anything else goes to a
+   full re-check in one short transaction, with the shop's answer, that records why the message
+   does not go out);
 5. **send** it over the open connection, outside any transaction;
 6. **record** its outcome (one statement in the common case).
 

@@ -96,6 +96,19 @@ def test_a_coupon_whose_claim_was_lost_meanwhile_is_deleted_at_once(installed, s
     assert (message.voucher_code, message.attempts) == ("", 2)
 
 
+def test_a_coupon_saleor_failed_to_create_leaves_no_reservation_behind(installed, saleor, tea):
+    # given a coupon on step 1, and Saleor failing from the voucher's creation on
+    configure(**COUPON)
+    message = planned(abandoned(installed, saleor, tea))
+    saleor.before("Channel", lambda variables: setattr(saleor, "fault", "error"))
+    # when the step is sent
+    assert deliver(message.pk) == "scheduled"
+    # then it waits for a retry with neither a code nor a reservation, nothing sent
+    message.refresh_from_db()
+    assert (message.voucher_code, message.voucher_expires_at, message.attempts) == ("", None, 1)
+    assert mail.outbox == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_coupon_being_created_counts_for_the_address_of_a_second_cart(installed, saleor, tea):
     # given a coupon on step 1, and two carts of one shopper due at once
