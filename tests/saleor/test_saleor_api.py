@@ -1,8 +1,9 @@
 """The App's shop port (SaleorApi, over HTTP) against real Saleor 3.23 — its ASGI server in a
 subprocess on its own database — giving the same answers as the plugin's SaleorShop reading that
-database in this process: carts made by a storefront, orders after ``checkoutComplete``,
-cancellation and refunds, stock, upsell, vouchers Saleor accepts, customer email; a 50-cart send
-batch's reads in at most 5 requests; a deleted token told from a missing permission. And the
+database in this process: carts made by a storefront, orders after ``checkoutComplete`` (found by
+address whatever its case), cancellation and refunds, stock, upsell, vouchers Saleor accepts (and
+deletes), customer email; a 50-cart send batch's reads in at most 5 requests, with 150 distinct
+variants too; a deleted token told from a missing permission. And the
 stand-in Saleor of the core tests speaks a subset of this Saleor's schema."""
 
 import os
