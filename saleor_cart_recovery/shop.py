@@ -66,11 +66,12 @@ class CartSnapshot:
 
 @dataclass(frozen=True)
 class IssuedVoucher:
-    """A single-use voucher the shop created for one cart."""
+    """A single-use voucher the shop created for one cart (``id``: the shop's, to delete it)."""
 
     code: str
     currency: str
     expires_at: datetime
+    id: str
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,10 @@ class Shop(Protocol):
     ) -> IssuedVoucher:
         """Create a voucher with one unique random code, usable once, only in ``channel_slug``
         (in its currency), until ``expires_at``; ``discount_type`` is "percentage" or "fixed"."""
+
+    def delete_voucher(self, voucher: IssuedVoucher) -> None:
+        """Delete a voucher :meth:`issue_voucher` just created that no one will be sent (the claim
+        it was issued for was lost meanwhile)."""
 
     def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
         """Pieces available now (stock minus allocations) in the channel's warehouses, per variant;

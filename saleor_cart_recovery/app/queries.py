@@ -3,25 +3,31 @@ schema), and the batching limits they are built for.
 
 Saleor refuses a document with more than ``GRAPHQL_ALIAS_COUNT_LIMIT`` aliases (100 by default),
 more than ``GRAPHQL_MUTATION_COUNT_LIMIT`` mutations (4), or a cost above
-``GRAPHQL_QUERY_MAX_COMPLEXITY`` (50000; each field costs 1, times the ``first`` of every
-connection above it). Checkouts have no filter by token, so they are read by alias, one per cart;
-everything else is one field with a ``where``/``ids`` argument.
+``GRAPHQL_QUERY_MAX_COMPLEXITY`` (50000, as its cost map counts fields and pages), and a list of
+documents in one HTTP request (``GRAPHQL_BATCH_MAX_COUNT`` is 1): reads are batched by aliases.
+Checkouts have no filter by token, so they are read by alias, one per cart; orders by address by
+alias too, one per address (see :func:`find_orders`); longer lists of IDs by alias, one page of IDs
+each. Each document's largest form is checked with Saleor's own validators by
+tests/saleor/test_saleor_api.py.
 """
 
 # Checkouts per document: a send batch (50) in one request, well under the alias limit.
 CARTS_PER_REQUEST = 50
 # Saleor's page size limit; larger lists are read in pages of this size.
 PAGE = 100
-# Orders per account read for the match by account address (see FIND_ORDERS); keeps the cost at
-# about 100 × 20 × 14 ≈ 28000 of Saleor's 50000.
-ORDERS_PER_ACCOUNT = 20
 THUMBNAIL_SIZE = 256
 # Saleor's query cost of one product read with CANDIDATE_FIELDS (9 on 3.23, measured with Saleor's
 # own validator by tests/saleor/test_saleor_api.py), the cost we stay under, and the aliases one
 # document may use (Saleor's limit is 100; the rest is headroom).
 PRODUCT_COST = 9
+# The same for one variant read for its stock (StockLevels: 1) and for its product's category
+# and collections (UpsellSeeds: 4).
+VARIANT_STOCK_COST = 1
+VARIANT_SEED_COST = 4
 MAX_COST = 45000
 MAX_ALIASES = 90
+# Addresses one FindOrders document asks about (one alias each, next to the orders by checkout).
+ADDRESSES_PER_REQUEST = MAX_ALIASES - 1
 
 _MEDIA = f"media {{ type url(size: {THUMBNAIL_SIZE}) }}"
 _STOCK = "trackInventory preorder { endDate } stocks { warehouse { id } quantity quantityAllocated }"
@@ -79,31 +85,64 @@ fragment OrderFields on Order {
   totalRefunded { amount }
 }"""
 
-# Orders from the lookups' checkouts, or since the earliest ``since`` by one of their addresses
-# (as the order's email, or its customer account's: an account's orders read through the account).
-FIND_ORDERS = f"""
-query FindOrders($where: OrderWhereInput!, $emails: [String!]!, $since: DateTime!, $after: String) {{
-  orders(first: {PAGE}, after: $after, where: $where) {{
-    pageInfo {{ hasNextPage endCursor }}
-    edges {{ node {{ ...OrderFields }} }}
-  }}
-  customers(first: {PAGE}, where: {{ email: {{ oneOf: $emails }} }}) {{
-    edges {{ node {{
-      orders(first: {ORDERS_PER_ACCOUNT}, where: {{ createdAt: {{ gte: $since }} }}) {{
-        edges {{ node {{ ...OrderFields }} }}
-      }}
-    }} }}
-  }}
-}}
-{ORDER_FIELDS}"""
 
-STOCK_LEVELS = f"""
-query StockLevels($channel: String!, $ids: [ID!]!) {{
-  channel(slug: $channel) {{ warehouses {{ id }} }}
-  productVariants(ids: $ids, first: {PAGE}) {{
-    edges {{ node {{ id {_STOCK} }} }}
-  }}
-}}"""
+def find_orders(addresses: int, *, by_checkout: bool) -> str:
+    """Per address ``$aN``, the newest order in channel ``$chN`` placed with that email or by an
+    account with it (``aN``), and with ``by_checkout`` the orders ``$where`` names (``byCheckout``,
+    paged by ``$after``): one alias each, callers keep to :data:`ADDRESSES_PER_REQUEST`.
+
+    Saleor's ``where`` compares ``userEmail`` exactly, case included, and its ``search`` matches
+    prefixes of words; only the (deprecated, still served by 3.24) ``filter: { customer }`` compares
+    a valid email whole and case-insensitively (``iexact`` on the order's and the account's email,
+    ``saleor/graphql/order/filters.py``), and it takes one value: hence one alias per address. The
+    newest order is all the rule needs: when it is older than the cart's activity, so are the rest."""
+    variables = [f"$a{i}: String!, $ch{i}: String!" for i in range(addresses)]
+    fields = [
+        f"  a{i}: orders(first: 1, channel: $ch{i}, filter: {{ customer: $a{i} }},"
+        " sortBy: { field: CREATED_AT, direction: DESC }) { edges { node { ...OrderFields } } }"
+        for i in range(addresses)
+    ]
+    if by_checkout:
+        variables.insert(0, "$where: OrderWhereInput!, $after: String")
+        fields.insert(
+            0,
+            f"  byCheckout: orders(first: {PAGE}, after: $after, where: $where) {{\n"
+            "    pageInfo { hasNextPage endCursor }\n    edges { node { ...OrderFields } }\n  }",
+        )
+    header = f"query FindOrders({', '.join(variables)})" if variables else "query FindOrders"
+    body = "\n".join(fields)
+    return f"{header} {{\n{body}\n}}\n{ORDER_FIELDS}"
+
+
+def _variant_pages(pages: int, fields: str) -> tuple[str, str]:
+    """``$vN`` variables and ``vN: productVariants(ids: $vN)`` aliases, a page of IDs each."""
+    variables = ", ".join(f"$v{index}: [ID!]!" for index in range(pages))
+    aliases = "\n".join(
+        f"  v{index}: productVariants(ids: $v{index}, first: {PAGE}) {{ edges {{ node {{ {fields} }} }} }}"
+        for index in range(pages)
+    )
+    return variables, aliases
+
+
+_VARIANT_STOCK = f"id {_STOCK}"
+_VARIANT_SEED = "id product { id category { id } collections { id } }"
+
+
+def stock_levels(pages: int) -> str:
+    """The channel's warehouses and the stock of up to ``pages`` pages of variants (``$vN``)."""
+    variables, aliases = _variant_pages(pages, _VARIANT_STOCK)
+    return (
+        f"query StockLevels($channel: String!, {variables}) {{\n"
+        f"  channel(slug: $channel) {{ warehouses {{ id }} }}\n{aliases}\n}}"
+    )
+
+
+def upsell_seeds(pages: int) -> str:
+    """The cart products' categories and collections (the first step of the related products),
+    for up to ``pages`` pages of variants (``$vN``)."""
+    variables, aliases = _variant_pages(pages, _VARIANT_SEED)
+    return f"query UpsellSeeds({variables}) {{\n{aliases}\n}}"
+
 
 # A product as the upsell shows it: its listing in the channel (published when, purchasable when),
 # its variants' prices and stock there, its image.
@@ -114,18 +153,20 @@ fragment CandidateFields on Product {{
   variants {{ id {_MEDIA} pricing {{ price {{ gross {{ amount }} }} }} {_STOCK} }}
 }}"""
 
-# The cart products' categories and collections (the first step of the related products).
-UPSELL_SEEDS = f"""
-query UpsellSeeds($ids: [ID!]!) {{
-  productVariants(ids: $ids, first: {PAGE}) {{
-    edges {{ node {{ id product {{ id category {{ id }} collections {{ id }} }} }} }}
-  }}
-}}"""
+
+def aliases_within(alias_cost: int) -> int:
+    """How many aliases of ``alias_cost`` each one document may hold (at least one)."""
+    return max(1, min(MAX_ALIASES, MAX_COST // (alias_cost + 1)))
 
 
 def groups_per_request(first: int) -> int:
     """How many categories or collections one RelatedProducts document may ask ``first`` products of."""
-    return max(1, min(MAX_ALIASES, MAX_COST // (first * PRODUCT_COST + 1)))
+    return aliases_within(first * PRODUCT_COST)
+
+
+def variant_pages_per_request(fields_cost: int) -> int:
+    """How many pages of variant IDs one StockLevels or UpsellSeeds document may ask about."""
+    return aliases_within(PAGE * fields_cost)
 
 
 def related_products(groups: int) -> str:

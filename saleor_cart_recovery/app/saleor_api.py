@@ -4,8 +4,9 @@ reads from Saleor's database, asked of Saleor with the app's token, with the sam
 IDs are given as the plugin gives them (database keys: a variant ``"42"``, an order's UUID), so the
 core's stored facts read the same under either host; variant and product references are accepted as
 keys or global IDs. Money is :class:`~decimal.Decimal` as Saleor wrote it (the client parses JSON
-numbers as decimals). Every read is one request per call for a send batch (checkouts by alias, the
-rest by ``where``/``ids``); see :mod:`.queries` for the limits the documents respect.
+numbers as decimals). Every read is one request per call for a send batch (aliases, ``where`` or
+``ids``), the related products one per 90 categories and collections; see :mod:`.queries` for the
+limits the documents respect.
 
 What the API cannot give that the plugin reads from the database (listed in docs/app.md):
 
@@ -18,10 +19,10 @@ What the API cannot give that the plugin reads from the database (listed in docs
   shows 0.
 - **Refunds** are Saleor's ``Order.totalRefunded``: the last payment's refunds while it is active
   or fully refunded, else the transactions'; the plugin also counts refunds of earlier payments.
-- **Orders by address** match the order's email exactly as Saleor stored it (the filter is
-  case-sensitive), or a customer account's (``customers`` is case-sensitive too, and lists no
-  staff accounts; up to 20 orders per account since the cart's activity); the plugin compares
-  lowercased and also finds staff accounts' orders.
+- **Orders by address** are found as the plugin finds them (the order's email or its account's,
+  whole and regardless of case) for every address that is an email to Django's validator; another
+  string (Saleor lets a checkout keep one) is matched as written and lowercased, on the order's own
+  email only.
 - **Images**: an external image URL is linked through Saleor's thumbnail proxy (the API does not
   expose the original URL); an uploaded image's thumbnail URL once Saleor made it (the plugin
   always links the proxy, which redirects to the same file).
@@ -38,7 +39,7 @@ What the API cannot give that the plugin reads from the database (listed in docs
 import base64
 import logging
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -46,6 +47,8 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from babel.numbers import get_currency_precision
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from ..shop import CartLine, CartSnapshot, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct, match_orders
 from . import queries
@@ -316,56 +319,66 @@ class SaleorApi:
     # -- orders -------------------------------------------------------------------------------
 
     def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
-        """One request (more only past 100 matching orders): the orders from the lookups'
-        checkouts or, since the earliest ``since``, with one of their addresses as the order's
-        email, plus those addresses' accounts' orders; :func:`match_orders` applies the rule."""
+        """One request for a send batch (more only past 89 addresses or 100 orders from checkouts):
+        the orders of the lookups' checkouts and, per address and channel, the newest order placed
+        with that email or by an account with it, compared whole and regardless of case as the
+        plugin compares (see :func:`.queries.find_orders`); :func:`match_orders` applies the rule.
+
+        An address Saleor's filter does not take for an email (Django's validator; it would search
+        names with it) is matched as written and lowercased instead, on the order's own email."""
         if not lookups:
             return {}
         tokens = sorted({lookup.checkout_token for lookup in lookups if _is_uuid(lookup.checkout_token)})
-        # as given and lowercased: Saleor's filters compare exactly, the rule ignores case
-        emails = sorted(
-            {e for lookup in lookups if lookup.email for e in (lookup.email, lookup.email.lower())}
-        )
-        since = min(lookup.since for lookup in lookups).isoformat()
-        where: dict[str, Any] = {
-            "OR": [
-                {"checkoutToken": {"oneOf": tokens}},
-                {"AND": [{"userEmail": {"oneOf": emails}}, {"createdAt": {"gte": since}}]},
-            ]
-        }
+        typed = {(lookup.channel_slug, lookup.email.strip()) for lookup in lookups if lookup.email.strip()}
+        by_address = sorted({(channel, email.lower()) for channel, email in typed if _is_email(email)})
+        odd = sorted({form for _, email in typed if not _is_email(email) for form in (email, email.lower())})
+        where: dict[str, Any] = {"checkoutToken": {"oneOf": tokens}}
+        if odd:
+            since = min(lookup.since for lookup in lookups).isoformat()
+            where = {"OR": [where, {"AND": [{"userEmail": {"oneOf": odd}}, {"createdAt": {"gte": since}}]}]}
         found: dict[str, tuple[OrderRef, str, list[str]]] = {}
-        after = None
-        while True:
-            data = self.client.execute(
-                queries.FIND_ORDERS, {"where": where, "emails": emails, "since": since, "after": after}
-            )
-            nodes = _edges(data["orders"])
-            if after is None:
-                nodes += [
-                    order
-                    for account in _edges(data.get("customers"))
-                    for order in _edges(account.get("orders"))
-                ]
+        chunks = list(_chunks(by_address, queries.ADDRESSES_PER_REQUEST))
+        paging, after = bool(tokens or odd), None
+        while paging or chunks:
+            chunk = chunks.pop(0) if chunks else ()
+            variables: dict[str, Any] = {"where": where, "after": after} if paging else {}
+            for index, (channel_slug, email) in enumerate(chunk):
+                variables.update({f"a{index}": email, f"ch{index}": channel_slug})
+            data = self.client.execute(queries.find_orders(len(chunk), by_checkout=paging), variables)
+            nodes = [node for index in range(len(chunk)) for node in _edges(data[f"a{index}"])]
+            if paging:
+                nodes += _edges(data["byCheckout"])
+                page = data["byCheckout"]["pageInfo"]
+                paging, after = page["hasNextPage"], page["endCursor"]
             for node in nodes:
-                if node.get("status") != "DRAFT":
-                    found.setdefault(node["id"], read_order(node))
-            page = data["orders"]["pageInfo"]
-            if not page["hasNextPage"]:
-                break
-            after = page["endCursor"]
+                found.setdefault(node["id"], read_order(node))
         return match_orders(lookups, found.values())
 
     # -- offers -------------------------------------------------------------------------------
 
+    def _variants(
+        self, document: Callable[[int], str], ids: Sequence[str], fields_cost: int, **variables
+    ) -> Iterator[tuple[dict[str, Any], list[dict]]]:
+        """``(answer, variant nodes)`` per request for ``ids`` (global IDs): a page of IDs per
+        alias, as many aliases per request as Saleor's limits allow (one request for a batch)."""
+        per_request = queries.variant_pages_per_request(fields_cost) * queries.PAGE
+        for chunk in _chunks(ids, per_request):
+            pages = list(_chunks(chunk, queries.PAGE))
+            data = self.client.execute(
+                document(len(pages)), {**variables, **{f"v{i}": list(page) for i, page in enumerate(pages)}}
+            )
+            yield data, [node for index in range(len(pages)) for node in _edges(data[f"v{index}"])]
+
     def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
-        """One request per 100 variants; variants Saleor does not know are absent."""
+        """One request (up to 9000 variants); variants Saleor does not know are absent."""
         ids = list(dict.fromkeys(gid for v in variant_ids if (gid := _as_global("ProductVariant", v))))
         now = datetime.now(UTC)
         levels: dict[str, int | None] = {}
-        for chunk in _chunks(ids, queries.PAGE):
-            data = self.client.execute(queries.STOCK_LEVELS, {"channel": channel_slug, "ids": list(chunk)})
+        for data, variants in self._variants(
+            queries.stock_levels, ids, queries.VARIANT_STOCK_COST, channel=channel_slug
+        ):
             warehouses = _warehouses(data.get("channel"))
-            for variant in _edges(data["productVariants"]):
+            for variant in variants:
                 levels[database_id(variant["id"])] = _available(variant, warehouses, now)
         return levels
 
@@ -376,16 +389,15 @@ class SaleorApi:
         configured: tuple[str, ...] | None,
         limit: int,
     ) -> list[tuple[UpsellProduct, ...]]:
-        """Two requests for related products (the carts' categories and collections, then the
-        first products of each), one for configured ones, whatever the number of carts."""
+        """One request for the cart products' categories and collections, then one for the first
+        products of each of them (one per 90 of them) or for the configured products, whatever the
+        number of carts."""
         cart_variants = [{gid for v in cart if (gid := _as_global("ProductVariant", v))} for cart in carts]
         product_of: dict[str, str] = {}
         seeds: dict[str, tuple[str | None, set[str]]] = {}
         everything = sorted(set().union(*cart_variants))
-        for chunk in _chunks(everything, queries.PAGE):
-            for variant in _edges(
-                self.client.execute(queries.UPSELL_SEEDS, {"ids": list(chunk)})["productVariants"]
-            ):
+        for _, variants in self._variants(queries.upsell_seeds, everything, queries.VARIANT_SEED_COST):
+            for variant in variants:
                 product = variant["product"]
                 product_of[variant["id"]] = product["id"]
                 seeds[product["id"]] = (
@@ -571,7 +583,14 @@ class SaleorApi:
         except Exception:
             self.client.execute(queries.VOUCHER_DELETE, {"ids": [voucher_id]})
             raise
-        return IssuedVoucher(code=code, currency=channel["currencyCode"], expires_at=expires_at)
+        currency = channel["currencyCode"]
+        return IssuedVoucher(code=code, currency=currency, expires_at=expires_at, id=voucher_id)
+
+    def delete_voucher(self, voucher: IssuedVoucher) -> None:
+        """``voucherBulkDelete`` of the one voucher (one request)."""
+        result = self.client.execute(queries.VOUCHER_DELETE, {"ids": [voucher.id]})["voucherBulkDelete"]
+        if result["errors"]:
+            raise SaleorQueryError(result["errors"])
 
     def delete_expired_vouchers(self, now: datetime) -> int:
         """Our vouchers (marked) that ended before ``now`` with no use, deleted in one request."""
@@ -684,6 +703,15 @@ class _Candidate:
 
 def _in_stock(available: int | None) -> bool:
     return available is None or available > 0
+
+
+def _is_email(address: str) -> bool:
+    """Whether Saleor's ``customer`` filter compares ``address`` as an email (its validator)."""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return False
+    return True
 
 
 def _is_uuid(token: str) -> bool:

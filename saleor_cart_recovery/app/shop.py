@@ -68,7 +68,12 @@ class AppShop:
         values with the changes merged in, the one check with the upsell products asked of Saleor,
         written in one transaction (a channel's first save creates its row, inactive unless
         ``active`` says otherwise); nothing is stored when a value is bad. A channel Saleor does not
-        have is refused, as ``pluginUpdate`` refuses it."""
+        have is refused, as ``pluginUpdate`` refuses it.
+
+        Saleor is asked (its channels, the products) before the transaction, never while our row
+        is locked (invariant 4); the transaction checks the row as stored by then with those
+        answers (products another save put there meanwhile, not asked about, are reported as not
+        checked: save again)."""
         changes = changes_to_save(values)
         try:
             known = {channel.slug for channel in self._ask("channels")}
@@ -78,16 +83,20 @@ class AppShop:
         if channel_slug not in known:
             message = f"Cart Recovery cannot be configured in channel '{channel_slug}': no such channel."
             raise ConfigurationError({"channel": message})
+        answers: dict[tuple[str, ...], dict[str, str]] = {}
+
+        def ask_saleor(references: tuple[str, ...]) -> dict[str, str]:
+            answers[references] = self.unavailable_products(channel_slug, references)
+            return answers[references]
+
+        merged, now_active = _merged(
+            ChannelSettings.objects.filter(channel_slug=channel_slug).first(), changes, active
+        )
+        validate_configuration(merged, active=now_active, unavailable_products=ask_saleor)
         with transaction.atomic():
             row = ChannelSettings.objects.select_for_update().filter(channel_slug=channel_slug).first()
-            stored = _values(row.configuration) if row is not None else {}
-            merged = {**DEFAULTS, **stored, **changes}
-            now_active = (row is not None and row.active) if active is None else active
-            validate_configuration(
-                merged,
-                active=now_active,
-                unavailable_products=lambda refs: self.unavailable_products(channel_slug, refs),
-            )
+            merged, now_active = _merged(row, changes, active)
+            validate_configuration(merged, active=now_active, unavailable_products=answers.__getitem__)
             ChannelSettings.objects.update_or_create(
                 channel_slug=channel_slug,
                 defaults={
@@ -166,6 +175,9 @@ class AppShop:
             name=name,
         )
 
+    def delete_voucher(self, voucher: IssuedVoucher) -> None:
+        self._ask("delete_voucher", voucher)
+
     def delete_expired_vouchers(self, now: datetime) -> int:
         return self._ask("delete_expired_vouchers", now)
 
@@ -225,6 +237,15 @@ class AppShop:
             "the App's Dashboard pages are removed by deleting the app in the Saleor Dashboard "
             "(Extensions → Installed → Cart Recovery)"
         )
+
+
+def _merged(
+    row: ChannelSettings | None, changes: Mapping[str, str], active: bool | None
+) -> tuple[dict[str, str], bool]:
+    """The channel's whole configuration once ``changes`` are saved over ``row``, and whether it
+    will be active."""
+    stored = _values(row.configuration) if row is not None else {}
+    return {**DEFAULTS, **stored, **changes}, (row is not None and row.active) if active is None else active
 
 
 def _values(configuration: Iterable[Mapping[str, Any]]) -> dict[str, str]:

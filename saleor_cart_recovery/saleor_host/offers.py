@@ -17,6 +17,7 @@ from decimal import Decimal
 
 import graphene
 from django.contrib.sites.models import Site
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -53,28 +54,38 @@ def issue_voucher(
     expires_at: datetime,
     name: str,
 ) -> IssuedVoucher:
+    """The voucher, its code and its listing in one short transaction of Saleor's database (the
+    send path calls this outside any transaction of its own)."""
     channel = Channel.objects.get(slug=channel_slug)
-    voucher = Voucher.objects.create(
-        type=VoucherType.ENTIRE_ORDER,
-        name=name,
-        private_metadata={VOUCHER_MARK: "coupon"},
-        usage_limit=1,
-        single_use=True,
-        start_date=timezone.now(),
-        end_date=expires_at,
-        discount_value_type=(
-            DiscountValueType.PERCENTAGE if discount_type == PERCENTAGE else DiscountValueType.FIXED
-        ),
+    with transaction.atomic():
+        voucher = Voucher.objects.create(
+            type=VoucherType.ENTIRE_ORDER,
+            name=name,
+            private_metadata={VOUCHER_MARK: "coupon"},
+            usage_limit=1,
+            single_use=True,
+            start_date=timezone.now(),
+            end_date=expires_at,
+            discount_value_type=(
+                DiscountValueType.PERCENTAGE if discount_type == PERCENTAGE else DiscountValueType.FIXED
+            ),
+        )
+        code = VoucherCode.objects.create(voucher=voucher, code=generate_promo_code())
+        VoucherChannelListing.objects.create(
+            voucher=voucher,
+            channel=channel,
+            discount_value=value,
+            currency=channel.currency_code,
+            min_spent_amount=min_total,
+        )
+    return IssuedVoucher(
+        code=code.code, currency=channel.currency_code, expires_at=expires_at, id=str(voucher.pk)
     )
-    code = VoucherCode.objects.create(voucher=voucher, code=generate_promo_code())
-    VoucherChannelListing.objects.create(
-        voucher=voucher,
-        channel=channel,
-        discount_value=value,
-        currency=channel.currency_code,
-        min_spent_amount=min_total,
-    )
-    return IssuedVoucher(code=code.code, currency=channel.currency_code, expires_at=expires_at)
+
+
+def delete_voucher(voucher: IssuedVoucher) -> None:
+    """With its code and channel listing."""
+    Voucher.objects.filter(pk=voucher.id).delete()
 
 
 def _channel_stocks(channel_slug: str):

@@ -202,6 +202,7 @@ class SaleorShop:
         return allow_writer()
 
     issue_voucher = staticmethod(offers.issue_voucher)
+    delete_voucher = staticmethod(offers.delete_voucher)
     stock_levels = staticmethod(offers.stock_levels)
 
     def upsell_products(self, channel_slug, carts, configured, limit):

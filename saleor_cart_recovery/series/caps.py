@@ -36,10 +36,12 @@ UNDER_CAP = f"""(
       AND m2.handed_over_at > %(cap_since)s AND {COUNTED.replace("m.", "m2.")}
 ) < %(cap_count)s"""
 
-_LIVE_COUPON = f"""
+# A coupon counts while valid: issued (its code stored), or reserved by a message being sent (its
+# expiry set before the shop creates the voucher, the code stored after: see the send path).
+LIVE_COUPON = f"""
 SELECT 1 FROM {_M} AS m JOIN {_C} AS c ON c.id = m.cart_id
 WHERE m.recipient = %(email)s AND c.channel_slug = %(channel)s AND m.id <> %(message)s
-  AND m.voucher_code <> '' AND m.voucher_expires_at > %(now)s
+  AND m.voucher_expires_at > %(now)s AND (m.voucher_code <> '' OR m.status = '{MessageStatus.SENDING.value}')
 LIMIT 1
 """
 
@@ -68,9 +70,10 @@ def lock_address(channel_slug: str, email: str) -> None:
 
 
 def coupon_live(channel_slug: str, email: str, *, now: datetime, other_than: int) -> bool:
-    """Whether another message to the address in the channel carries a code that is still valid."""
+    """Whether another message to the address in the channel carries (or is getting) a code that
+    is still valid."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _LIVE_COUPON, {"email": email, "channel": channel_slug, "message": other_than, "now": now}
+            LIVE_COUPON, {"email": email, "channel": channel_slug, "message": other_than, "now": now}
         )
         return cursor.fetchone() is not None

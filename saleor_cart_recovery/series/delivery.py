@@ -9,19 +9,21 @@ No lock of ours is held across a call that leaves the database or takes long (in
    claim was taken over (or that is no longer ``sending``) is never sent or recorded by a stale task.
 2. **prepare**, outside any transaction, with a bounded number of queries for the whole batch:
    the channels' settings, orders, suppressions, cart snapshots, stock and upsell products are read
-   once for all messages; then each message is decided, its coupon issued (the code is stored on
-   the message at once, so a retry reuses it), its offer built and rendered. The prepared subjects
+   once for all messages; then each message is decided, its coupon issued (reserved, created by the
+   shop, then its code stored on the message at once, so a retry reuses it), its offer built and
+   rendered. The prepared subjects
    and recipients are written in one statement. If the batch cannot be read or written as a whole,
    its messages are prepared one by one, so one cart's bad data costs only its own attempt.
 3. **connect** to the mail server, outside any transaction, once for the batch (once per mail
    server when a batch spans channels); a connection found dead before a message (``NOOP``), or
    one that broke during a send, is replaced. Claims still waiting for their turn are touched
    every minute, so the dispatcher never takes them for a dead worker's.
-4. per message, **re-check and mark**: the shop is asked whether the plugin is still on, the step
-   still in the schedule and no order exists; then one conditional UPDATE checks that the claim is
-   still ours, the cart still active and untouched since it was prepared and the address not
-   suppressed, and sets ``handed_over_at`` (anything else goes to a full re-check in one short
-   transaction that records why the message does not go out);
+4. per message, **re-check and mark**: the shop is asked, outside any transaction, whether an order
+   exists; the plugin must still be on and the step still in the schedule; then one conditional
+   UPDATE checks that the claim is still ours, the cart still active and untouched since it was
+   prepared and the address not suppressed, and sets ``handed_over_at`` (anything else goes to a
+   full re-check in one short transaction, with the shop's answer, that records why the message
+   does not go out);
 5. **send** it over the open connection, outside any transaction;
 6. **record** its outcome (one statement in the common case).
 
@@ -37,7 +39,7 @@ batch is given back for a retry.
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -195,14 +197,24 @@ class _Situation:
 
 class _Reads:
     """What decides the batch's messages, read from the shop and our tables with a bounded number
-    of queries whatever the batch's size (``with_snapshots`` also loads the carts)."""
+    of queries whatever the batch's size (``with_snapshots`` also loads the carts; ``orders``: the
+    shop's answer about the carts' orders, when the caller asked already)."""
 
-    def __init__(self, shop: Shop, carts: list[RecoveryCart], *, with_snapshots: bool):
+    def __init__(
+        self,
+        shop: Shop,
+        carts: list[RecoveryCart],
+        *,
+        with_snapshots: bool,
+        orders: Mapping[str, OrderRef] | None = None,
+    ):
         self.settings = {
             slug: usable_settings(slug, shop) for slug in sorted({cart.channel_slug for cart in carts})
         }
-        self.orders = shop.find_orders(
-            [_lookup(cart) for cart in carts if cart.status != CartStatus.CONVERTED]
+        self.orders = (
+            orders
+            if orders is not None
+            else shop.find_orders([_lookup(cart) for cart in carts if cart.status != CartStatus.CONVERTED])
         )
         self.suppressions = suppression_reasons((cart.channel_slug, cart.email) for cart in carts)
         self.snapshots: dict[str, CartSnapshot] = {}
@@ -478,22 +490,37 @@ def _issue_coupon_once(
     shop: Shop, coupon: CouponSettings, message: RecoveryMessage, attempt: int, snapshot: CartSnapshot, now
 ) -> IssuedVoucher | bool | None:
     """Issue the step's coupon and store it on the message, unless the address already holds a
-    valid code in the channel (``None``: no coupon farming by opening many carts). Under the
-    address's lock, in one transaction with the voucher: a claim lost meanwhile (``False``) leaves
-    no voucher behind."""
-    address = normalize_email(snapshot.email)
+    valid code in the channel or another of its messages is getting one (``None``: no coupon
+    farming by opening many carts). No lock is held while the shop creates the voucher (invariant
+    4): under the address's lock, one short transaction reserves the coupon on the message (its
+    expiry, no code yet: :data:`.caps.LIVE_COUPON` counts it while the message is being sent);
+    the shop creates the voucher; one statement stores its code while the claim is ours. A claim
+    lost meanwhile (``False``) leaves no voucher behind: it is deleted at once."""
+    address, channel_slug = normalize_email(snapshot.email), message.cart.channel_slug
     with transaction.atomic():
-        caps.lock_address(message.cart.channel_slug, address)
-        if caps.coupon_live(message.cart.channel_slug, address, now=now, other_than=message.pk):
+        caps.lock_address(channel_slug, address)
+        if caps.coupon_live(channel_slug, address, now=now, other_than=message.pk):
             logger.info("cart %s: %s holds a valid code already; no new coupon", snapshot.token, address)
             return None
+        reserved = _ours(message.pk, attempt).update(
+            voucher_code="", voucher_expires_at=now + coupon.valid_for, recipient=address, updated_at=now
+        )
+    if not reserved:
+        return False
+    try:
         issued = issue_coupon(shop, coupon, snapshot, now=now)
-        if not _ours(message.pk, attempt).update(
-            voucher_code=issued.code, voucher_expires_at=issued.expires_at, recipient=address, updated_at=now
-        ):
-            transaction.set_rollback(True)
-            logger.warning("cart %s: claim lost; the voucher was not kept", snapshot.token)
-            return False
+    except Exception:
+        _ours(message.pk, attempt).update(voucher_expires_at=None)  # no code: the reservation goes
+        raise
+    if not _ours(message.pk, attempt).update(
+        voucher_code=issued.code, voucher_expires_at=issued.expires_at, updated_at=now
+    ):
+        logger.warning("cart %s: claim lost; the voucher is deleted", snapshot.token)
+        try:
+            shop.delete_voucher(issued)
+        except Exception:  # unused and marked: the cleanup deletes it once it expired
+            logger.exception("cart %s: could not delete the voucher of a lost claim", snapshot.token)
+        return False
     message.voucher_code, message.voucher_expires_at = issued.code, issued.expires_at
     return issued
 
@@ -615,11 +642,13 @@ _MARK_CAPPED = _MARK.format(cap=f"AND {caps.UNDER_CAP}")
 
 def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
     """Step 4: everything that may have changed while we prepared and connected; ``True`` when the
-    message is marked handed over and may go out now. The shop is asked first (plugin still on,
-    step still in the schedule, no order), then one conditional UPDATE checks and marks the rest."""
+    message is marked handed over and may go out now. The shop is asked first, outside any
+    transaction (invariant 4): whether an order exists, then whether the plugin is still on and the
+    step still in the schedule; then one conditional UPDATE checks and marks the rest."""
+    orders = shop.find_orders([prepared.lookup])
     settings, _ = usable_settings(prepared.channel_slug, shop)
-    lookup = prepared.lookup
-    if settings is not None and prepared.step <= settings.steps and not shop.find_orders([lookup]):
+    if settings is not None and prepared.step <= settings.steps and not orders:
+        lookup = prepared.lookup
         now = timezone.now()
         cap = settings.rules.frequency_cap
         # With a cap, the lock and the count-and-mark are one transaction; without, one statement.
@@ -644,13 +673,15 @@ def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
             )
             if cursor.fetchone() is not None:
                 return True
-    return _recheck_in_full(shop, prepared)
+    return _recheck_in_full(shop, prepared, orders)
 
 
-def _recheck_in_full(shop: Shop, prepared: Prepared) -> bool:
+def _recheck_in_full(shop: Shop, prepared: Prepared, orders: Mapping[str, OrderRef]) -> bool:
     """Step 4 when the quick check did not pass, in one short transaction: records why the message
     does not go out (skipped or postponed), or marks it when nothing that matters changed (the
-    quick check compares the cart's activity and address exactly as they were when prepared)."""
+    quick check compares the cart's activity and address exactly as they were when prepared).
+    ``orders`` is the shop's answer for the prepared lookup, asked before the transaction; a cart
+    whose address or activity changed since is not sent now, as that answer was not about it."""
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -662,14 +693,16 @@ def _recheck_in_full(shop: Shop, prepared: Prepared) -> bool:
         if message is None:
             return False
         cart = message.cart
-        situation = _Reads(shop, [cart], with_snapshots=False).situation(cart, prepared.step)
+        asked = _lookup(cart) == prepared.lookup
+        reads = _Reads(shop, [cart], with_snapshots=False, orders=orders if asked else {})
+        situation = reads.situation(cart, prepared.step)
         if situation.reason:  # bought, stopped, unsubscribed or switched off while it was prepared
             _skip(
                 prepared.message_id, prepared.attempt, prepared.step, cart, situation.reason, situation.order
             )
             return False
         # The shopper is back, or changed the address the email was rendered for: not now.
-        if situation.settings is not None and (_came_back(cart, message) or cart.email != prepared.recipient):
+        if situation.settings is not None and (not asked or _came_back(cart, message)):
             _postpone(prepared.message_id, prepared.attempt, situation.settings, cart, prepared.step)
             return False
         cap = situation.settings.rules.frequency_cap if situation.settings else None

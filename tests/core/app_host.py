@@ -3,10 +3,12 @@ a loopback server (:mod:`.standin_saleor`), an installation made through ``/api/
 
 import base64
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
 
 from saleor_cart_recovery.app import auth
@@ -33,15 +35,18 @@ def saleor():
 
 
 @pytest.fixture
-def app_client(settings, saleor, db) -> Client:
-    """The app server's URLs and shop, talking to the stand-in Saleor; caches start empty."""
+def app_client(settings, saleor, db) -> Iterator[Client]:
+    """The app server's URLs and shop, talking to the stand-in Saleor; caches start empty. Fails
+    the test when this process asked Saleor while a transaction of ours was open (invariant 4)."""
     settings.SALEOR_API_URL = saleor.api_url
     settings.APP_URL = "http://app.test"
     settings.ROOT_URLCONF = "saleor_cart_recovery.app.urls"
     settings.CART_RECOVERY_SHOP = "saleor_cart_recovery.app.shop.AppShop"
     KEYS.clear()
     auth.ANSWERS.clear()
-    return Client()
+    saleor.watch(connections[DEFAULT_DB_ALIAS])
+    yield Client()
+    assert saleor.in_transaction == [], "Saleor asked inside a transaction of ours"
 
 
 def register(client: Client, saleor: StandinSaleor, token: str = APP_TOKEN, api_url: str | None = None):

@@ -39,6 +39,8 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from graphql import GraphQLError, build_ast_schema, parse, validate
 from graphql.execution import execute
 from graphql.language import ast as graphql_ast
@@ -60,8 +62,8 @@ schema { query: Query mutation: Mutation }
 type Query {
   shop: Shop!
   checkout(id: ID, token: UUID): Checkout
-  orders(first: Int, after: String, where: OrderWhereInput): OrderCountableConnection
-  customers(first: Int, after: String, where: CustomerWhereInput): UserCountableConnection
+  orders(first: Int, after: String, where: OrderWhereInput, filter: OrderFilterInput, channel: String,
+         sortBy: OrderSortingInput): OrderCountableConnection
   productVariants(ids: [ID!], channel: String, first: Int, after: String): ProductVariantCountableConnection
   products(channel: String, first: Int, after: String, where: ProductWhereInput,
            sortBy: ProductOrder): ProductCountableConnection
@@ -130,7 +132,6 @@ type User {
   id: ID! email: String! firstName: String! isStaff: Boolean! isActive: Boolean!
   restrictedAccessToChannels: Boolean! userPermissions: [UserPermission!] accessibleChannels: [Channel!]
   metadata: [MetadataItem!]! privateMetadata: [MetadataItem!]!
-  orders(first: Int, after: String, where: CustomerOrderWhereInput): OrderCountableConnection
 }
 enum PermissionEnum {
   MANAGE_CHECKOUTS MANAGE_ORDERS MANAGE_DISCOUNTS MANAGE_PRODUCTS MANAGE_USERS MANAGE_CHANNELS MANAGE_APPS
@@ -155,8 +156,6 @@ type UpdatePrivateMetadata { errors: [MetadataError!]! }
 
 type OrderCountableEdge { node: Order! cursor: String! }
 type OrderCountableConnection { pageInfo: PageInfo! edges: [OrderCountableEdge!]! }
-type UserCountableEdge { node: User! cursor: String! }
-type UserCountableConnection { pageInfo: PageInfo! edges: [UserCountableEdge!]! }
 type ProductVariantCountableEdge { node: ProductVariant! cursor: String! }
 type ProductVariantCountableConnection { pageInfo: PageInfo! edges: [ProductVariantCountableEdge!]! }
 type ProductCountableEdge { node: Product! cursor: String! }
@@ -174,13 +173,9 @@ input OrderWhereInput {
   ids: [ID!] channelId: GlobalIDFilterInput createdAt: DateTimeRangeInput userEmail: StringFilterInput
   checkoutToken: UUIDFilterInput AND: [OrderWhereInput!] OR: [OrderWhereInput!]
 }
-input CustomerOrderWhereInput {
-  channelId: GlobalIDFilterInput createdAt: DateTimeRangeInput userEmail: StringFilterInput
-  AND: [CustomerOrderWhereInput!] OR: [CustomerOrderWhereInput!]
-}
-input CustomerWhereInput {
-  ids: [ID!] email: StringFilterInput AND: [CustomerWhereInput!] OR: [CustomerWhereInput!]
-}
+input OrderFilterInput { customer: String }
+enum OrderSortField { NUMBER CREATED_AT }
+input OrderSortingInput { direction: OrderDirection! field: OrderSortField! }
 input ProductWhereInput {
   ids: [ID!] slug: StringFilterInput category: GlobalIDFilterInput collection: GlobalIDFilterInput
   isAvailable: Boolean isPublished: Boolean AND: [ProductWhereInput!] OR: [ProductWhereInput!]
@@ -460,6 +455,21 @@ def _order_matches(order: dict, where: Mapping) -> bool:
     return all(checks[name](value) for name, value in where.items())
 
 
+def _customer_matches(order: dict, value: str | None) -> bool:
+    """Saleor's ``filter: { customer }`` (``saleor/graphql/order/filters.py``): an email compared
+    whole and regardless of case with the order's and its account's; anything else searched for in
+    them and the account's first name (``ILIKE``, a part matches)."""
+    if value is None:
+        return True
+    account = order["user"] or {}
+    try:
+        validate_email(value)
+    except ValidationError:
+        searched = (order["userEmail"], account.get("email"), account.get("firstName"))
+        return any(value.lower() in (text or "").lower() for text in searched)
+    return value.upper() in {(order["userEmail"] or "").upper(), (account.get("email") or "").upper()}
+
+
 def _product_matches(product: dict, where: Mapping, channel_slug: str | None) -> bool:
     listing = next((x for x in product["channelListings"] if x["channel"]["slug"] == channel_slug), None)
     now = datetime.now(UTC)
@@ -521,9 +531,9 @@ class _Denied(GraphQLError):
 class StandinSaleor:
     """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
     received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
-    every HTTP request, faulted ones included). ``apps`` maps other app tokens to their ``app``
-    answers, ``users`` staff JWTs to their ``me`` answers; ``jwks_fetches`` counts key-set downloads.
-    Serving from construction until :meth:`close`."""
+    every HTTP request, faulted ones included; ``in_transaction``: see :meth:`watch`). ``apps``
+    maps other app tokens to their ``app`` answers, ``users`` staff JWTs to their ``me`` answers;
+    ``jwks_fetches`` counts key-set downloads. Serving from construction until :meth:`close`."""
 
     def __init__(self, shop: StandinShop | None = None):
         self.shop = shop or StandinShop()
@@ -536,6 +546,9 @@ class StandinSaleor:
         self.fault: str | None = None
         self.delay = 0.0
         self.received: list[tuple[str, dict]] = []
+        self.in_transaction: list[str] = []  # see watch()
+        self._watched: tuple[Any, int] | None = None
+        self._before: dict[str, Callable[[dict], None]] = {}
         self.hits = 0  # HTTP requests to the API, answered or not (a fault answers before ``received``)
         self._routes: dict[
             tuple[str, str], Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict, bytes]]
@@ -590,6 +603,19 @@ class StandinSaleor:
 
     def operations(self) -> list[str]:
         return [name for name, _ in self.received]
+
+    def watch(self, connection) -> None:
+        """From now on, note in ``in_transaction`` the name of each document that arrives while
+        ``connection`` is inside an atomic block opened after this call: Saleor asked while a
+        transaction or lock of ours is open (invariant 4). ``connection``: the Django connection
+        (``connections["default"]``) of the thread in this process that calls Saleor — the request
+        is synchronous, so that thread waits in it while its atomic blocks are read here."""
+        self._watched = (connection, len(connection.atomic_blocks))
+
+    def before(self, operation: str, callback: Callable[[dict], None]) -> None:
+        """Call ``callback`` with the variables of each ``operation`` document before answering it
+        (in the server's thread): what happens elsewhere while Saleor is being asked."""
+        self._before[operation] = callback
 
     def rotate_key(self) -> None:
         self.key = SigningKey()
@@ -672,10 +698,13 @@ class StandinSaleor:
         operation = next(
             (d for d in document.definitions if isinstance(d, graphql_ast.OperationDefinition)), None
         )
+        name = operation.name.value if operation and operation.name else ""
         with self._lock:
-            self.received.append(
-                ((operation.name.value if operation and operation.name else ""), body.get("variables") or {})
-            )
+            self.received.append((name, body.get("variables") or {}))
+            if self._watched is not None and len(self._watched[0].atomic_blocks) > self._watched[1]:
+                self.in_transaction.append(name)
+        if name in self._before:
+            self._before[name](body.get("variables") or {})
         problems = validate(self.schema, document)
         aliases = sum(1 for node in _walk(document) if isinstance(node, graphql_ast.Field) and node.alias)
         if aliases > ALIAS_LIMIT:
@@ -718,25 +747,23 @@ class StandinSaleor:
         def checkout(root, info, id=None, token=None):
             return shop.checkouts.get(token or from_global_id(id or "")[1])
 
-        def orders(root, info, first=None, after=None, where=None):
-            found = [
-                o for o in reversed(shop.orders) if o["status"] != "DRAFT" and _order_matches(o, where or {})
-            ]
-            return _connection(found, first, after)
-
-        def customers(root, info, first=None, after=None, where=None):
-            wanted = (where or {}).get("email") or {}
-            found = [
-                u for u in shop.users.values() if not u["isStaff"] and _matches_string(u["email"], wanted)
-            ]
-            return _connection(found, first, after)
-
-        def user_orders(root, info, first=None, after=None, where=None):
+        def orders(root, info, first=None, after=None, where=None, filter=None, channel=None, sortBy=None):
+            if where and filter:
+                raise GraphQLError("Only one filtering argument (filter or where) can be specified.")
             found = [
                 o
                 for o in reversed(shop.orders)
-                if (o["user"] or {}).get("id") == root["id"] and _order_matches(o, where or {})
+                if o["status"] != "DRAFT"
+                and (channel is None or o["channel"]["slug"] == channel)
+                and _order_matches(o, where or {})
+                and _customer_matches(o, (filter or {}).get("customer"))
             ]
+            if sortBy:
+                by_number = sortBy["field"] == "NUMBER"
+                found.sort(
+                    key=lambda o: int(o["number"]) if by_number else datetime.fromisoformat(o["created"]),
+                    reverse=sortBy["direction"] == "DESC",
+                )
             return _connection(found, first, after)
 
         def product_variants(root, info, ids=None, channel=None, first=None, after=None):
@@ -837,7 +864,6 @@ class StandinSaleor:
         for name, (resolve, permission) in {
             "checkout": (checkout, "MANAGE_CHECKOUTS"),
             "orders": (orders, "MANAGE_ORDERS"),
-            "customers": (customers, "MANAGE_USERS"),
             "productVariants": (product_variants, "MANAGE_PRODUCTS"),
             "products": (products, "MANAGE_PRODUCTS"),
             "user": (user, "MANAGE_USERS"),
@@ -857,7 +883,6 @@ class StandinSaleor:
             "voucherBulkDelete": voucher_bulk_delete,
         }.items():
             mutation[name].resolver = guarded(resolve, "MANAGE_DISCOUNTS")
-        self.schema.get_type("User").fields["orders"].resolver = guarded(user_orders, "MANAGE_ORDERS")
         self.schema.get_type("Voucher").fields["codes"].resolver = voucher_codes
         self.schema.get_type("ProductMedia").fields["url"].resolver = (
             lambda root, info, size=None, format=None: root["url"]

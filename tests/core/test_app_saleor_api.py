@@ -142,6 +142,38 @@ def test_a_send_batch_reads_everything_in_five_requests_or_fewer(saleor, api):
     assert saleor.operations() == ["LoadCarts", "FindOrders", "StockLevels", "UpsellSeeds", "RelatedProducts"]
 
 
+def test_a_send_batch_of_150_distinct_variants_reads_in_five_requests_too(saleor, api):
+    shop = saleor.shop
+    products = [
+        shop.add_product(
+            "default-channel",
+            f"Tea {index:02}",
+            ["5.00", "6.00", "7.00"],
+            category=f"cat{index % 10}",
+            collections=[f"collection{index % 3}"],
+        )
+        for index in range(BATCH)
+    ]
+    checkouts = [
+        shop.add_checkout("default-channel", f"s{index}@example.com", [(v, 1) for v in product["variants"]])
+        for index, product in enumerate(products)
+    ]
+
+    carts = api.load_carts([c["token"] for c in checkouts])
+    api.find_orders(
+        [OrderLookup(c["token"], "default-channel", c["email"], NOW - timedelta(days=1)) for c in checkouts]
+    )
+    variant_ids = sorted({line.variant_id for cart in carts.values() for line in cart.lines})
+    stock = api.stock_levels("default-channel", variant_ids)
+    upsell = api.upsell_products(
+        "default-channel", [[line.variant_id for line in cart.lines] for cart in carts.values()], None, 2
+    )
+
+    assert len(variant_ids) == 150 and stock == dict.fromkeys(variant_ids, 10)
+    assert all(len(products) == 2 for products in upsell)
+    assert saleor.operations() == ["LoadCarts", "FindOrders", "StockLevels", "UpsellSeeds", "RelatedProducts"]
+
+
 def test_more_carts_than_one_document_may_alias_are_read_in_several(saleor, api):
     tea = saleor.shop.add_product("default-channel", "Green tea", ["4.50"])
     tokens = [
@@ -202,6 +234,64 @@ def test_orders_by_checkout_then_by_address_since_the_last_activity(saleor, api)
         by_token["number"],
     )
     assert saleor.operations() == ["FindOrders"]
+
+
+@pytest.mark.parametrize(
+    ("ordered_as", "cart_as"),
+    [("Jane.Doe@Example.com", "jane.doe@example.com"), ("jane.doe@example.com", "JANE.Doe@EXAMPLE.com")],
+    ids=["order_typed_with_capitals_case", "cart_typed_with_capitals_case"],
+)
+def test_an_order_by_the_same_address_is_found_whatever_its_case(saleor, api, ordered_as, cart_as):
+    shop = saleor.shop
+    since = NOW - timedelta(hours=1)
+    shop.add_order("default-channel", ordered_as, "10.00", created=since - timedelta(minutes=1))
+    newest = shop.add_order("default-channel", ordered_as, "12.00", created=since + timedelta(minutes=5))
+    shop.add_order("eu", ordered_as, "13.00", created=since + timedelta(minutes=9))  # another channel
+    shop.add_order("default-channel", f"x.{ordered_as}", "14.00")  # an address containing it
+    account = shop.add_user(ordered_as.replace("jane", "kim").replace("Jane", "Kim"))
+    by_account = shop.add_order("default-channel", "kim.old@example.com", "15.00", user=account)
+    token, kims = "66666666-6666-4666-8666-666666666666", "77777777-7777-4777-8777-777777777777"
+
+    found = api.find_orders(
+        [
+            OrderLookup(token, "default-channel", cart_as, since),
+            OrderLookup(
+                kims, "default-channel", cart_as.replace("jane", "kim").replace("JANE", "KIM"), since
+            ),
+            OrderLookup("88888888-8888-4888-8888-888888888888", "default-channel", "doe@example.com", since),
+        ]
+    )
+
+    assert {key: order.id for key, order in found.items()} == {token: pk(newest), kims: pk(by_account)}
+    assert saleor.operations() == ["FindOrders"]
+
+
+def test_an_address_that_is_not_an_email_is_matched_as_written_or_lowercased(saleor, api):
+    since = NOW - timedelta(hours=1)
+    as_written = saleor.shop.add_order("default-channel", "Jane Doe", "10.00")
+    saleor.shop.add_order("default-channel", "Jane Doe Junior", "11.00")
+    token = "66666666-6666-4666-8666-666666666666"
+
+    assert api.find_orders([OrderLookup(token, "default-channel", "Jane Doe", since)])[token].id == pk(
+        as_written
+    )
+    assert api.find_orders([OrderLookup(token, "default-channel", "jane doe", since)]) == {}
+
+
+def test_more_addresses_than_one_document_may_alias_are_asked_in_several(saleor, api):
+    since = NOW - timedelta(hours=1)
+    lookups = [
+        OrderLookup(
+            f"{index:08}-0000-4000-8000-000000000000", "default-channel", f"s{index}@example.com", since
+        )
+        for index in range(150)
+    ]
+    bought = saleor.shop.add_order("default-channel", "S149@Example.com", "5.00")
+
+    found = api.find_orders(lookups)
+
+    assert {token: order.id for token, order in found.items()} == {lookups[149].checkout_token: pk(bought)}
+    assert saleor.operations() == ["FindOrders", "FindOrders"]  # 89 addresses, then 61
 
 
 def test_stock_counts_the_channels_warehouses_and_untracked_variants_have_none(saleor, api):

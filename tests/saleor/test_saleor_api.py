@@ -1,8 +1,9 @@
 """The App's shop port (SaleorApi, over HTTP) against real Saleor 3.23 — its ASGI server in a
 subprocess on its own database — giving the same answers as the plugin's SaleorShop reading that
-database in this process: carts made by a storefront, orders after ``checkoutComplete``,
-cancellation and refunds, stock, upsell, vouchers Saleor accepts, customer email; a 50-cart send
-batch's reads in at most 5 requests; a deleted token told from a missing permission. And the
+database in this process: carts made by a storefront, orders after ``checkoutComplete`` (found by
+address whatever its case), cancellation and refunds, stock, upsell, vouchers Saleor accepts (and
+deletes), customer email; a 50-cart send batch's reads in at most 5 requests, with 150 distinct
+variants too; a deleted token told from a missing permission. And the
 stand-in Saleor of the core tests speaks a subset of this Saleor's schema."""
 
 import os
@@ -18,6 +19,7 @@ from graphql import build_ast_schema, parse
 from saleor.account.models import User
 from saleor.app.models import AppToken
 from saleor.core.db.connection import allow_writer
+from saleor.discount.models import VoucherCode
 from saleor.graphql.api import schema as saleor_schema
 from saleor.graphql.core.validators import validate_query
 from saleor.graphql.query_cost_map import COST_MAP
@@ -50,6 +52,7 @@ DATABASE = os.environ.get(
 )
 BROKER = os.environ.get("CART_RECOVERY_BROKER_URL", "redis://127.0.0.1:6379/4")
 BATCH = 50
+VARIANT = "UHJvZHVjdFZhcmlhbnQ6MQ=="  # ProductVariant:1
 # graphene 2 (Saleor 3.23) is the schema; graphene 3 (3.24-dev) wraps it
 SALEOR_SCHEMA = getattr(saleor_schema, "graphql_schema", saleor_schema)
 
@@ -190,6 +193,58 @@ def test_orders_cancellations_and_refunds_equal_the_plugins(saleor, shop, api, p
     assert (found[placed].cancelled, found[placed].refunded) == (True, Decimal("2.50"))
 
 
+def test_orders_by_the_same_address_are_found_whatever_its_case_as_the_plugin_finds_them(
+    saleor, shop, api, plugin
+):
+    # given orders placed with addresses typed in capitals, in small letters, and one containing
+    # another, and an order whose staff account (not its own email) has the address
+    cup = shop.variant_ids["Cup"][0]
+    since = timezone.now() - timedelta(minutes=1)
+    placed = {}
+    for email in (
+        "Jane.Doe@Example.com",
+        "kim.lee@example.com",
+        "x.jane.doe@example.com",
+        "lou.old@example.com",
+    ):
+        checkout_id, token = storefront_checkout(saleor, shop.channel_slug, email, [(cup, 1)])
+        placed[email] = (token, storefront_order(saleor, checkout_id, shop.shipping_method_id))
+    with allow_writer():
+        lou = User.objects.create(email="Lou.Staff@Example.com", is_staff=True)
+        Order.objects.filter(number=placed["lou.old@example.com"][1]["number"]).update(user=lou)
+    # when the order check asks by the carts' addresses, recorded in other casings
+    lookups = {
+        "jane": OrderLookup(
+            "3f2e9d1c-0000-4000-8000-000000000001", shop.channel_slug, "jane.doe@example.com", since
+        ),
+        "kim": OrderLookup(
+            "3f2e9d1c-0000-4000-8000-000000000002", shop.channel_slug, "Kim.Lee@EXAMPLE.com", since
+        ),
+        "lou": OrderLookup(
+            "3f2e9d1c-0000-4000-8000-000000000003", shop.channel_slug, "lou.staff@example.com", since
+        ),
+        "doe": OrderLookup(
+            "3f2e9d1c-0000-4000-8000-000000000004", shop.channel_slug, "doe@example.com", since
+        ),
+        "later": OrderLookup(
+            "3f2e9d1c-0000-4000-8000-000000000005", shop.channel_slug, "jane.doe@example.com", timezone.now()
+        ),
+    }
+    found = api.find_orders(list(lookups.values()))
+    # then each shopper's order is found, exactly the plugin's answer, none by a part of an address
+    assert found == plugin.find_orders(list(lookups.values()))
+    numbers = {
+        name: found[lookup.checkout_token].number
+        for name, lookup in lookups.items()
+        if lookup.checkout_token in found
+    }
+    assert numbers == {
+        "jane": str(placed["Jane.Doe@Example.com"][1]["number"]),
+        "kim": str(placed["kim.lee@example.com"][1]["number"]),
+        "lou": str(placed["lou.old@example.com"][1]["number"]),
+    }
+
+
 def test_stock_equals_the_plugins(saleor, shop, api, plugin):
     variants = [v for ids in shop.variant_ids.values() for v in ids]
     keys = [str(graphene.Node.from_global_id(v)[1]) for v in variants]
@@ -277,6 +332,17 @@ def test_a_voucher_saleor_accepts_once_in_its_channel_and_its_cleanup(saleor, sh
     )
     assert [error["field"] for error in again["errors"]] == ["promoCode"]  # single use
 
+    for host in (api, plugin):  # a voucher of a lost claim, deleted at once
+        doomed = host.issue_voucher(
+            shop.channel_slug,
+            discount_type="fixed",
+            value=Decimal("3"),
+            min_total=None,
+            expires_at=now + timedelta(hours=1),
+            name="Your cart",
+        )
+        host.delete_voucher(doomed)
+        assert not VoucherCode.objects.filter(code=doomed.code).exists()
     assert api.delete_expired_vouchers(now) == 0  # not expired yet
     assert api.delete_expired_vouchers(now + timedelta(hours=2)) == 1  # the unused one only
     assert plugin.delete_expired_vouchers(now + timedelta(hours=2)) == 0  # the plugin sees the same
@@ -338,6 +404,38 @@ def test_a_send_batch_of_50_carts_reads_in_at_most_5_requests(saleor, shop, api,
     assert stock == plugin.stock_levels(shop.channel_slug, variant_ids)
 
 
+def test_a_send_batch_of_150_distinct_variants_reads_in_at_most_5_requests(saleor, api, plugin):
+    # given a channel of 50 teas in 10 categories, three variants each, and 50 carts of one tea each
+    wide = create_shop(
+        "wide",
+        products=[
+            (f"Wide tea {index:02}", f"Kind {index % 10}", ("5.00", "6.00", "7.00"), 10)
+            for index in range(BATCH)
+        ],
+    )
+    tokens = [
+        storefront_checkout(
+            saleor, wide.channel_slug, f"wide{index}@example.com", [(v, 1) for v in variants], address=None
+        )[1]
+        for index, variants in enumerate(wide.variant_ids.values())
+    ]
+    since = timezone.now() - timedelta(hours=1)
+    before = api.client.requests_made
+    # when a send batch reads them
+    carts = api.load_carts(tokens)
+    orders = api.find_orders([OrderLookup(t, wide.channel_slug, carts[t].email, since) for t in tokens])
+    variant_ids = sorted({line.variant_id for cart in carts.values() for line in cart.lines})
+    stock = api.stock_levels(wide.channel_slug, variant_ids)
+    in_carts = [[line.variant_id for line in cart.lines] for cart in carts.values()]
+    upsell = api.upsell_products(wide.channel_slug, in_carts, None, 2)
+    # then in five requests, Saleor's limits kept, with the plugin's answers
+    assert api.client.requests_made - before <= 5
+    assert len(variant_ids) == 150 and orders == {}
+    assert stock == plugin.stock_levels(wide.channel_slug, variant_ids)
+    assert upsell == plugin.upsell_products(wide.channel_slug, in_carts, None, 2)
+    assert all(len(products) == 2 for products in upsell)
+
+
 def test_a_deleted_token_is_revoked_and_a_missing_permission_is_not(live, api, django_db_blocker):
     saleor, _, _, url = live
     with django_db_blocker.unblock(), saleor_database(url):
@@ -388,6 +486,12 @@ def test_the_standin_speaks_a_subset_of_saleors_schema():
     assert missing == []
 
 
+def _variant_document(document, fields_cost: int) -> tuple[str, dict]:
+    """A document reading pages of variants, with as many full pages as one request may ask."""
+    pages = queries.variant_pages_per_request(fields_cost)
+    return document(pages), {f"v{index}": [VARIANT] * queries.PAGE for index in range(pages)}
+
+
 def _documents():
     """Every document SaleorApi sends, at its largest, with worst-case variables."""
     return {
@@ -396,13 +500,13 @@ def _documents():
             queries.related_products(queries.groups_per_request(queries.PAGE)),
             {"n": queries.PAGE},
         ),
+        "find_orders": (queries.find_orders(queries.ADDRESSES_PER_REQUEST, by_checkout=True), {}),
+        "stock_levels": _variant_document(queries.stock_levels, queries.VARIANT_STOCK_COST),
+        "upsell_seeds": _variant_document(queries.upsell_seeds, queries.VARIANT_SEED_COST),
         **{
             name: (getattr(queries, name), {})
             for name in (
                 "SAMPLE_CART",
-                "FIND_ORDERS",
-                "STOCK_LEVELS",
-                "UPSELL_SEEDS",
                 "PRODUCTS_BY_REFERENCE",
                 "CHANNELS",
                 "CHANNEL",
@@ -439,3 +543,22 @@ def test_the_cost_of_a_related_product_is_what_the_batching_assumes():
     one, _ = validate_query(schema=SALEOR_SCHEMA, document_ast=ast, variables={"n": 1}, cost_map=COST_MAP)
     ten, _ = validate_query(schema=SALEOR_SCHEMA, document_ast=ast, variables={"n": 11}, cost_map=COST_MAP)
     assert (ten - one) / 10 <= queries.PRODUCT_COST
+
+
+@pytest.mark.parametrize(
+    ("document", "fields_cost"),
+    [(queries.stock_levels, queries.VARIANT_STOCK_COST), (queries.upsell_seeds, queries.VARIANT_SEED_COST)],
+    ids=["stock_levels_case", "upsell_seeds_case"],
+)
+def test_the_cost_of_a_page_of_variants_is_what_the_batching_assumes(document, fields_cost):
+    def cost(pages):
+        variables = {f"v{index}": [VARIANT] * queries.PAGE for index in range(pages)}
+        found, _ = validate_query(
+            schema=SALEOR_SCHEMA,
+            document_ast=graphql.parse(document(pages)),
+            variables=variables,
+            cost_map=COST_MAP,
+        )
+        return found
+
+    assert cost(2) - cost(1) <= queries.PAGE * fields_cost

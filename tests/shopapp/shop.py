@@ -116,7 +116,12 @@ class DbShop:
             usage_limit=1,
             expires_at=expires_at,
         )
-        return IssuedVoucher(code=voucher.code, currency=voucher.currency, expires_at=voucher.expires_at)
+        return IssuedVoucher(
+            code=voucher.code, currency=voucher.currency, expires_at=voucher.expires_at, id=str(voucher.pk)
+        )
+
+    def delete_voucher(self, voucher):
+        ShopVoucher.objects.filter(pk=voucher.id).delete()
 
     def stock_levels(self, channel_slug, variant_ids):
         return {

@@ -1,0 +1,173 @@
+"""The App host's send path and settings save in this process against the stand-in Saleor: Saleor is
+never asked while a transaction or lock of ours is open (invariant 4; the ``app_client`` fixture
+fails every App test that does), so a coupon is reserved, created in Saleor and then stored — and
+deleted at once when the claim was lost meanwhile —, the order check right before the send is asked
+before the message is locked, and the upsell products are checked before the settings row is."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from saleor_cart_recovery.app.models import ChannelSettings
+from saleor_cart_recovery.exceptions import ConfigurationError
+from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
+from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.dispatch import dispatch
+from saleor_cart_recovery.shop import get_shop
+
+from .app_host import checkout_payload
+from .app_host import deliver as deliver_webhook
+
+HOUR = timedelta(hours=1)
+COUPON = {"coupon_step": "1", "coupon_type": "percentage", "coupon_value": "10", "coupon_valid_for": "48h"}
+
+
+@pytest.fixture
+def tea(installed, saleor):
+    return saleor.shop.add_product("main", "Green tea", ["4.50"])
+
+
+def configure(**values: str) -> None:
+    row = ChannelSettings.objects.get(channel_slug="main")
+    row.configuration = [
+        *(item for item in row.configuration if item["name"] not in values),
+        *({"name": name, "value": value} for name, value in values.items()),
+    ]
+    row.save()
+
+
+def abandoned(client, saleor, tea, email: str = "ann@example.com") -> dict:
+    """A checkout in Saleor, recorded by its webhook two hours ago: its first step is due."""
+    checkout = saleor.shop.add_checkout("main", email, [(tea["variants"][0], 2)])
+    payload = checkout_payload(checkout["token"], email, timezone.now() - 2 * HOUR)
+    assert deliver_webhook(client, saleor, "checkout_updated", payload).status_code == 204
+    return checkout
+
+
+def planned(checkout: dict) -> RecoveryMessage:
+    dispatch(send=lambda ids: None)
+    return RecoveryMessage.objects.get(cart__checkout_token=checkout["token"])
+
+
+def test_a_coupon_is_created_in_saleor_between_short_transactions(installed, saleor, tea):
+    # given a coupon on step 1
+    configure(**COUPON)
+    message = planned(abandoned(installed, saleor, tea))
+    saleor.received.clear()
+    # when the step is sent
+    assert deliver(message.pk) == "sent"
+    # then Saleor created one voucher, none of it asked inside a transaction of ours (fixture)
+    [voucher] = saleor.shop.vouchers.values()
+    code = voucher["_codes"][0]["code"]
+    message.refresh_from_db()
+    assert message.voucher_code == code and code in mail.outbox[0].body
+    assert saleor.operations() == [
+        "FindOrders",
+        "LoadCarts",
+        "Channel",
+        "IssueVoucher",
+        "ListVoucher",
+        "FindOrders",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_coupon_whose_claim_was_lost_meanwhile_is_deleted_at_once(installed, saleor, tea):
+    # given a coupon on step 1, and another worker taking the claim over while Saleor creates it
+    configure(**COUPON)
+    message = planned(abandoned(installed, saleor, tea))
+
+    def take_over(variables):
+        RecoveryMessage.objects.filter(pk=message.pk).update(attempts=F("attempts") + 1)
+        connection.close()  # the server thread's own connection
+
+    saleor.before("IssueVoucher", take_over)
+    # when this worker sends the step
+    assert deliver(message.pk) == "sending"  # the other worker's now
+    # then the voucher it created is gone from Saleor, and nothing was sent
+    assert saleor.shop.vouchers == {} and "DeleteVouchers" in saleor.operations()
+    assert mail.outbox == []
+    message.refresh_from_db()
+    assert (message.voucher_code, message.attempts) == ("", 2)
+
+
+def test_a_coupon_saleor_failed_to_create_leaves_no_reservation_behind(installed, saleor, tea):
+    # given a coupon on step 1, and Saleor failing from the voucher's creation on
+    configure(**COUPON)
+    message = planned(abandoned(installed, saleor, tea))
+    saleor.before("Channel", lambda variables: setattr(saleor, "fault", "error"))
+    # when the step is sent
+    assert deliver(message.pk) == "scheduled"
+    # then it waits for a retry with neither a code nor a reservation, nothing sent
+    message.refresh_from_db()
+    assert (message.voucher_code, message.voucher_expires_at, message.attempts) == ("", None, 1)
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_coupon_being_created_counts_for_the_address_of_a_second_cart(installed, saleor, tea):
+    # given a coupon on step 1, and two carts of one shopper due at once
+    configure(**COUPON)
+    first = planned(abandoned(installed, saleor, tea))
+    second = planned(abandoned(installed, saleor, tea))
+    outcome = {}
+
+    def second_worker(variables):
+        if second.pk not in outcome:  # another worker sends the second cart meanwhile
+            worker = threading.Thread(target=lambda: outcome.update({second.pk: deliver(second.pk)}))
+            worker.start()
+            worker.join(30)
+            connection.close()
+
+    saleor.before("IssueVoucher", second_worker)
+    # when the first cart's coupon is being created in Saleor
+    assert deliver(first.pk) == "sent"
+    # then the second cart's reminder went without a code, and one voucher exists
+    assert outcome == {second.pk: "sent"}
+    [voucher] = saleor.shop.vouchers.values()
+    contents = dict(RecoveryMessage.objects.values_list("pk", "content"))
+    assert contents == {first.pk: "discount", second.pk: "reminder"}
+    with_code = [email for email in mail.outbox if voucher["_codes"][0]["code"] in email.body]
+    assert len(mail.outbox) == 2 and len(with_code) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_placed_while_the_step_was_prepared_stops_it_with_the_answer_asked_before_any_lock(
+    installed, saleor, tea
+):
+    # given the shopper orders from the checkout after the step was prepared, before its send
+    checkout = abandoned(installed, saleor, tea)
+    message = planned(checkout)
+    asked = []
+
+    def order_meanwhile(variables):
+        asked.append(variables)
+        if len(asked) == 2:  # the check right before the send
+            saleor.shop.add_order("main", "ann@example.com", "9.00", checkout_token=checkout["token"])
+
+    saleor.before("FindOrders", order_meanwhile)
+    # when the step is sent
+    assert deliver(message.pk) == "skipped"
+    # then the order stopped it: recorded as the purchase, nothing sent
+    message.refresh_from_db()
+    assert (message.status, message.reason) == ("skipped", "purchased")
+    assert RecoveryCart.objects.get().status == "converted"
+    assert mail.outbox == [] and len(asked) == 2
+
+
+def test_the_upsell_products_are_checked_in_saleor_before_the_settings_row_is_locked(installed, saleor, tea):
+    saleor.shop.add_product("main", "Secret blend", ["9.00"], published=False)
+    shop = get_shop()
+
+    assert shop.save_configuration("main", {"upsell_products": "green-tea"}, None) is True
+    with pytest.raises(ConfigurationError) as refused:
+        shop.save_configuration("main", {"upsell_products": "green-tea, secret-blend"}, None)
+
+    assert "'secret-blend': not published" in refused.value.errors["upsell_products"]
+    assert shop.stored_configuration("main")["upsell_products"] == "green-tea"
+    assert saleor.operations().count("ProductsByReference") == 2
