@@ -5,14 +5,16 @@ with Saleor's public keys and by asking Saleor — never with Saleor's database.
   against the installing Saleor's JWKS: signature, expiry, issuer ``SALEOR_API_URL``. Forged or
   foreign ones are refused without a request to Saleor.
 - Then Saleor is asked with the token itself (``me``: is the user still an active staff member with
-  that token key, their permissions, their channels; or ``app`` for an app token), cached for
-  ``CACHE_SECONDS`` per token so a page's fragments cost one request, not one each.
+  that token key, their permissions, their channels; or ``app`` for an app token), cached per token
+  so a page's fragments cost one request, not one each: for ``CACHE_SECONDS``, never past a JWT's
+  expiry, for the ``CACHE_SIZE`` tokens used last.
 """
 
 import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -40,33 +42,46 @@ ME = """query CartRecoveryMe {
 APP = "query CartRecoveryCaller { app { id isActive permissions { code } } }"
 
 
-class _Answers:
-    """Saleor's answers per token (by hash: tokens are never kept), for a short while."""
+class AnswerCache:
+    """Saleor's answers per token (by hash: tokens are never kept), least recently used first out
+    past ``size`` tokens, each for ``CACHE_SECONDS`` at most and never past the token's own expiry
+    (a JWT's ``exp``): an expired token is never answered from here."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = CACHE_SIZE, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
-        self._answers: dict[str, tuple[float, Any]] = {}
+        self._answers: OrderedDict[str, tuple[float, Any]] = OrderedDict()  # hash -> (until, answer)
+        self._size = size
+        self._clock = clock
 
-    def get(self, token: str, ask: Callable[[], Any]) -> Any:
+    def get(self, token: str, ask: Callable[[], Any], expires_at: float | None = None) -> Any:
+        """The cached answer for ``token``, else ``ask()``'s, kept until ``expires_at`` (seconds
+        since the epoch) at the latest."""
         key = hashlib.sha256(token.encode()).hexdigest()
-        now = time.monotonic()
         with self._lock:
             found = self._answers.get(key)
-        if found is not None and now - found[0] < CACHE_SECONDS:
-            return found[1]
+            if found is not None and self._clock() < found[0]:
+                self._answers.move_to_end(key)
+                return found[1]
         answer = ask()
+        until = self._clock() + CACHE_SECONDS
+        if expires_at is not None:
+            until = min(until, expires_at)
         with self._lock:
-            if len(self._answers) >= CACHE_SIZE:
-                self._answers.clear()
-            self._answers[key] = (now, answer)
+            self._answers[key] = (until, answer)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self._size:
+                self._answers.popitem(last=False)
         return answer
+
+    def __len__(self) -> int:
+        return len(self._answers)
 
     def clear(self) -> None:
         with self._lock:
             self._answers.clear()
 
 
-ANSWERS = _Answers()
+ANSWERS = AnswerCache()
 
 
 def ask_with(token: str, document: str) -> dict[str, Any] | None:
@@ -89,6 +104,17 @@ def _is_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
+def _me(token: str, claims: dict[str, Any]) -> dict[str, Any] | None:
+    """Saleor's ``me`` for a JWT it signed (``claims`` verified), cached no longer than it is valid."""
+    data = ANSWERS.get(token, lambda: ask_with(token, ME), expires_at=float(claims["exp"]))
+    return (data or {}).get("me")
+
+
+def _app(token: str) -> dict[str, Any] | None:
+    """Saleor's ``app`` for an app token (which does not expire: cached ``CACHE_SECONDS``)."""
+    return (ANSWERS.get(token, lambda: ask_with(token, APP)) or {}).get("app")
+
+
 def staff_can_view_reports(request, channel_slug: str) -> bool | None:
     """The port's rule (see :meth:`Shop.staff_can_view_reports`) with Saleor's answers: staff with
     MANAGE_PLUGINS, or MANAGE_CHECKOUTS and access to the channel; apps with either permission."""
@@ -100,8 +126,8 @@ def staff_can_view_reports(request, channel_slug: str) -> bool | None:
             claims = verify_jwt(token)
             if claims.get("type") not in ("access", THIRDPARTY):
                 return None
-            return _staff_allowed(ANSWERS.get(token, lambda: ask_with(token, ME)), channel_slug)
-        return _app_allowed(ANSWERS.get(token, lambda: ask_with(token, APP)))
+            return _staff_allowed(_me(token, claims), channel_slug)
+        return _app_allowed(_app(token))
     except SignatureInvalid as exc:
         logger.info("cart recovery app: refused a caller's token: %s", exc)
         return None
@@ -122,11 +148,11 @@ def staff_can_change_settings(request) -> bool:
             claims = verify_jwt(token)
             if claims.get("type") not in ("access", THIRDPARTY):
                 return False
-            me = (ANSWERS.get(token, lambda: ask_with(token, ME)) or {}).get("me")
+            me = _me(token, claims)
             if not (me and me.get("isStaff") and me.get("isActive")):
                 return False
             return ALSO_ALLOWED in _codes(me.get("userPermissions"))
-        app = (ANSWERS.get(token, lambda: ask_with(token, APP)) or {}).get("app")
+        app = _app(token)
         return bool(app and app.get("isActive") and ALSO_ALLOWED in _codes(app.get("permissions")))
     except SignatureInvalid as exc:
         logger.info("cart recovery app: refused a caller's token: %s", exc)
@@ -140,8 +166,7 @@ def _codes(permissions) -> set[str]:
     return {permission["code"] for permission in permissions or ()}
 
 
-def _staff_allowed(data: dict[str, Any] | None, channel_slug: str) -> bool | None:
-    me = (data or {}).get("me")
+def _staff_allowed(me: dict[str, Any] | None, channel_slug: str) -> bool | None:
     if not me:
         return None
     if not (me.get("isStaff") and me.get("isActive")):
@@ -155,8 +180,7 @@ def _staff_allowed(data: dict[str, Any] | None, channel_slug: str) -> bool | Non
     return not me.get("restrictedAccessToChannels") or channel_slug in channels
 
 
-def _app_allowed(data: dict[str, Any] | None) -> bool | None:
-    app = (data or {}).get("app")
+def _app_allowed(app: dict[str, Any] | None) -> bool | None:
     if not app or not app.get("isActive"):
         return None
     return bool(_codes(app.get("permissions")) & {PERMISSION, ALSO_ALLOWED})
@@ -190,7 +214,7 @@ def dashboard_viewer(token: str) -> DashboardViewer:
         raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
     # Saleor or its keys out of reach (KeysUnavailable, SaleorUnavailable) propagate: the page
     # answers 503 "could not be checked right now", not a refusal.
-    me = (ANSWERS.get(token, lambda: ask_with(token, ME)) or {}).get("me")
+    me = _me(token, claims)
     if not me or not me.get("isActive"):
         raise DashboardRefused(401, "The Dashboard session is no longer valid: sign in again.")
     if not me.get("isStaff"):

@@ -1,15 +1,22 @@
 """The installation: registering the token Saleor posts, reading it for calls, and uninstalling.
 
-Uninstalled (``APP_DELETED``, or Saleor refusing the token on any call) is a state, not an error
-to retry: every channel reads as inactive (sending stops with the reason ``plugin_inactive``) until
-Saleor registers the app again.
+Uninstalled (``APP_DELETED``, Saleor refusing the token on any call, the app deactivated) is a
+state, not an error to retry: every channel reads as inactive (sending stops with the reason
+``plugin_inactive``) until Saleor registers the app again (or activates it again). ``APP_DELETED``
+is final: only a new registration installs again.
+
+One app holds the installation: while Saleor still accepts its token, a registration by another
+app (Saleor names each app by its ID) is refused, so a second app made in the same Saleor cannot
+take over the deployment (its token, the Dashboard pages, the uninstall).
 """
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -25,6 +32,10 @@ class NotInstalled(CartRecoveryError):
     """Saleor has not installed the app (or uninstalled it): nothing can be asked of Saleor."""
 
 
+class InstalledByAnotherApp(CartRecoveryError):
+    """A registration by an app other than the one installed, which Saleor still accepts."""
+
+
 @dataclass(frozen=True)
 class Installed:
     """What calls to Saleor need; ``repr`` never shows the token."""
@@ -32,6 +43,7 @@ class Installed:
     api_url: str
     app_id: str
     token: str
+    ciphertext: str = field(default="", compare=False)  # the stored token: which registration this is
 
     def __repr__(self) -> str:
         return f"Installed({self.api_url!r}, {self.app_id!r})"
@@ -43,22 +55,41 @@ def same_saleor(api_url: str | None) -> bool:
     return api_url is not None and api_url.rstrip("/") == settings.SALEOR_API_URL.rstrip("/")
 
 
-def record(*, app_id: str, token: str, permissions: list[str]) -> Installation:
-    """Store (or replace) the installation of ``SALEOR_API_URL``; a reinstall clears the uninstall."""
-    installation, _ = Installation.objects.update_or_create(
-        saleor_api_url=settings.SALEOR_API_URL,
-        defaults={
-            "app_id": app_id,
-            "token_ciphertext": encrypt(token),
-            "permissions": sorted(permissions),
-            "installed_at": timezone.now(),
-            "uninstalled_at": None,
-            "uninstall_reason": "",
-            "status_changed_at": None,
-        },
-    )
+def record(
+    *, app_id: str, token: str, permissions: list[str], accepted: Callable[[Installed], bool]
+) -> Installation:
+    """Store (or replace) the installation of ``SALEOR_API_URL``; a reinstall clears the uninstall.
+
+    Another app than the one stored may register only once that one is gone: deleted
+    (``APP_DELETED``), its token unreadable here, or no longer ``accepted`` by Saleor (asked with
+    it: :class:`.client.SaleorUnavailable` propagates). Else :class:`InstalledByAnotherApp`, and
+    nothing changes. The row is locked meanwhile, so two registrations cannot both pass."""
+    values = {
+        "app_id": app_id,
+        "token_ciphertext": encrypt(token),
+        "permissions": sorted(permissions),
+        "installed_at": timezone.now(),
+        "uninstalled_at": None,
+        "uninstall_reason": "",
+        "status_changed_at": None,
+    }
+    with transaction.atomic():
+        found, created = Installation.objects.select_for_update().get_or_create(
+            saleor_api_url=settings.SALEOR_API_URL, defaults=values
+        )
+        if not created:
+            holder = _installed(found)
+            if found.app_id != app_id and not is_deleted(found) and holder is not None and accepted(holder):
+                raise InstalledByAnotherApp(
+                    f"Cart Recovery is installed in this Saleor as another app ({found.app_id}), which "
+                    "Saleor still accepts: delete that app in the Dashboard (Extensions → Installed) "
+                    "before installing it again."
+                )
+            for name, value in values.items():
+                setattr(found, name, value)
+            found.save(update_fields=list(values))
     logger.info("cart recovery app: installed by %s as %s", settings.SALEOR_API_URL, app_id)
-    return installation
+    return found
 
 
 def stored() -> Installation | None:
@@ -71,15 +102,25 @@ def current() -> Installed | None:
     installation = stored()
     if installation is None or not installation.installed:
         return None
+    return _installed(installation)
+
+
+def _installed(installation: Installation) -> Installed | None:
     token = decrypt(installation.token_ciphertext)
     if token is None:
         logger.error("cart recovery app: the stored token is unreadable (SECRET_KEY changed?): reinstall")
         return None
-    return Installed(installation.saleor_api_url, installation.app_id, token)
+    return Installed(installation.saleor_api_url, installation.app_id, token, installation.token_ciphertext)
 
 
 DELETED = "the app was deleted in Saleor (APP_DELETED)"
 DEACTIVATED = "the app was deactivated in Saleor"
+
+
+def is_deleted(installation: Installation | None) -> bool:
+    """Whether Saleor deleted the app (or never installed it): nothing it sends counts until a new
+    registration."""
+    return installation is None or installation.uninstall_reason == DELETED
 
 
 def status_changed(app_id: str, active: bool, at: datetime) -> bool:
@@ -105,11 +146,31 @@ def status_changed(app_id: str, active: bool, at: datetime) -> bool:
     return bool(changed)
 
 
-def uninstall(reason: str) -> bool:
-    """Mark the installation uninstalled (once: a repeated call changes nothing); whether it was
-    installed."""
+def delete(app_id: str) -> bool:
+    """Saleor deleted the app ``app_id`` (``APP_DELETED``): uninstalled for good, whatever the state
+    before (deactivated too: a late activation must not bring it back). Whether anything changed
+    (a repeat, or another app's deletion, changes nothing)."""
+    changed = (
+        Installation.objects.filter(saleor_api_url=settings.SALEOR_API_URL, app_id=app_id)
+        .exclude(uninstall_reason=DELETED)
+        .update(
+            uninstalled_at=Coalesce(F("uninstalled_at"), Value(timezone.now(), output_field=DateTimeField())),
+            uninstall_reason=DELETED,
+        )
+    )
+    if changed:
+        logger.warning("cart recovery app: uninstalled from %s: %s", settings.SALEOR_API_URL, DELETED)
+    return bool(changed)
+
+
+def token_refused(refused: Installed, detail: str) -> bool:
+    """Saleor refused the token of ``refused``: that registration is uninstalled (once; a newer
+    registration's token, stored meanwhile, is left alone). Whether it was installed."""
+    reason = f"Saleor refused the app token: {detail}"
     changed = Installation.objects.filter(
-        saleor_api_url=settings.SALEOR_API_URL, uninstalled_at__isnull=True
+        saleor_api_url=settings.SALEOR_API_URL,
+        token_ciphertext=refused.ciphertext,
+        uninstalled_at__isnull=True,
     ).update(uninstalled_at=timezone.now(), uninstall_reason=reason[:255])
     if changed:
         logger.warning("cart recovery app: uninstalled from %s: %s", settings.SALEOR_API_URL, reason)

@@ -2,15 +2,19 @@
 and a JWT Saleor issued (staff tokens, the Dashboard's tokens for our app).
 
 Saleor signs both with one RSA key (``saleor/core/jwt_manager.py``) and publishes its public keys at
-``{origin of SALEOR_API_URL}/.well-known/jwks.json``. The set is cached per process; a key id it
-does not hold triggers one refetch (Saleor rotated its key), and a key id still unknown after that
-is refused without another fetch for ``REFETCH_INTERVAL`` (a request repeated with a forged key id
-cannot make us fetch again and again).
+``{origin of SALEOR_API_URL}/.well-known/jwks.json``. The set is cached per process. A request
+fetches it when there is none yet, when it is older than ``MAX_AGE``, or when it names a key id the
+set lacks (Saleor rotated its key) — but at most once per ``REFETCH_INTERVAL`` per Saleor, whatever
+the key ids, and single-flight: concurrent requests wait for the one fetch under way and share its
+result. So a flood of invented key ids (or of requests while Saleor is down) costs Saleor one fetch
+per interval; a key id still unknown is refused from the cache, a failed fetch answered from it
+(:class:`KeysUnavailable`) until the interval has passed.
 """
 
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,9 +29,9 @@ logger = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"  # the only one Saleor signs with
 FETCH_TIMEOUT = (5.0, 10.0)
-REFETCH_INTERVAL = 30.0  # seconds between two fetches caused by unknown key ids
+FETCH_WAIT = 30.0  # the longest a request waits for another request's fetch
+REFETCH_INTERVAL = 30.0  # seconds between two fetches caused by requests, per Saleor
 MAX_AGE = 3600.0  # a key set older than this is refetched on next use
-MAX_MISSING = 1000  # key ids remembered as unknown (forgers can invent any number of them)
 
 
 class SignatureInvalid(CartRecoveryError):
@@ -48,46 +52,77 @@ def jwks_url(api_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/.well-known/jwks.json"
 
 
+@dataclass
+class _KeySet:
+    """One Saleor's keys and the state of fetching them (guarded by the cache's lock)."""
+
+    keys: dict[str, PyJWK] = field(default_factory=dict)
+    fetched_at: float | None = None  # the last successful fetch
+    attempted_at: float | None = None  # the last fetch a request caused, successful or not
+    error: str = ""  # that fetch's failure
+    fetching: threading.Event | None = None  # set when the fetch under way is done
+
+
 class _KeyCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._keys: dict[str, dict[str, PyJWK]] = {}
-        self._fetched_at: dict[str, float] = {}
-        self._missing: dict[tuple[str, str], float] = {}  # (url, kid) -> when a refetch lacked it
+        self._sets: dict[str, _KeySet] = {}
 
     def clear(self) -> None:
         with self._lock:
-            self._keys.clear()
-            self._fetched_at.clear()
-            self._missing.clear()
+            self._sets.clear()
+
+    def _set(self, url: str) -> _KeySet:
+        return self._sets.setdefault(url, _KeySet())
 
     def refresh(self, api_url: str) -> None:
-        """Fetch the key set now (at install: Saleor's keys may have changed, and webhooks must be
-        verifiable from the first one); raises :class:`KeysUnavailable`."""
+        """Fetch the key set now (at install, once Saleor confirmed the token: its keys may have
+        changed, and webhooks must be verifiable from the first one); raises
+        :class:`KeysUnavailable`. Not counted against ``REFETCH_INTERVAL``."""
         url = jwks_url(api_url)
         keys = _fetch(url)
         with self._lock:
-            self._keys[url], self._fetched_at[url] = keys, time.monotonic()
-            self._missing.clear()
+            found = self._set(url)
+            found.keys, found.fetched_at, found.error = keys, time.monotonic(), ""
 
     def key(self, api_url: str, kid: str) -> PyJWK:
         url = jwks_url(api_url)
-        with self._lock:
-            now = time.monotonic()
-            fetched_at = self._fetched_at.get(url)
-            keys = self._keys.get(url, {})
-            missed_at = self._missing.get((url, kid))
-            unknown = kid not in keys and (missed_at is None or now - missed_at > REFETCH_INTERVAL)
-            if fetched_at is None or now - fetched_at > MAX_AGE or unknown:
-                keys = self._keys[url] = _fetch(url)
-                self._fetched_at[url] = now
-                if kid not in keys:
-                    if len(self._missing) >= MAX_MISSING:
-                        self._missing.clear()
-                    self._missing[(url, kid)] = now
-        if kid not in keys:
-            raise SignatureInvalid(f"unknown key id {kid!r}")
-        return keys[kid]
+        while True:
+            with self._lock:
+                found = self._set(url)
+                now = time.monotonic()
+                fresh = found.fetched_at is not None and now - found.fetched_at <= MAX_AGE
+                if fresh and kid in found.keys:
+                    return found.keys[kid]
+                under_way = found.fetching
+                if under_way is None:
+                    if found.attempted_at is not None and now - found.attempted_at < REFETCH_INTERVAL:
+                        if found.error:
+                            raise KeysUnavailable(found.error)
+                        raise SignatureInvalid(f"unknown key id {kid!r}")
+                    found.fetching, found.attempted_at = threading.Event(), now
+            if under_way is not None:
+                if not under_way.wait(FETCH_WAIT):
+                    raise KeysUnavailable(f"Saleor's keys at {url} are taking too long to fetch")
+                continue  # answered by the fetch just made
+            self._fetch_into(url, found)
+
+    def _fetch_into(self, url: str, found: _KeySet) -> None:
+        """The one fetch; whatever happens, the requests waiting for it are let go."""
+        keys, error = None, f"could not fetch Saleor's keys from {url}"
+        try:
+            keys, error = _fetch(url), ""
+        except KeysUnavailable as exc:
+            error = str(exc)
+            logger.warning("cart recovery app: %s", exc)
+        finally:
+            with self._lock:
+                if keys is not None:
+                    found.keys, found.fetched_at = keys, time.monotonic()
+                found.error = error
+                done, found.fetching = found.fetching, None
+            if done is not None:
+                done.set()
 
 
 def _fetch(url: str) -> dict[str, PyJWK]:

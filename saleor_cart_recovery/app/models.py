@@ -5,9 +5,11 @@ from django.db import models
 
 
 class Installation(models.Model):
-    """One Saleor per deployment: the row of the Saleor at ``SALEOR_API_URL``. A new registration
-    replaces the token; an uninstall (APP_DELETED, or Saleor refusing the token) sets
-    ``uninstalled_at`` and every channel stops sending until the next registration."""
+    """One Saleor per deployment, one app in it: the row of the Saleor at ``SALEOR_API_URL``. A new
+    registration of the same app replaces the token (another app's only once this one is gone, see
+    :func:`.installation.record`); an uninstall (APP_DELETED, for good; Saleor refusing the token; a
+    deactivation) sets ``uninstalled_at`` and every channel stops sending until the next
+    registration (or activation)."""
 
     saleor_api_url = models.URLField(max_length=500, unique=True)
     app_id = models.CharField(max_length=255)  # the app's global ID in Saleor (JWT ``app`` claim)

@@ -108,20 +108,21 @@ class AppShop:
 
     # -- Saleor's data, over its API ------------------------------------------------------------
 
-    def _api(self) -> SaleorApi:
+    def _installed(self) -> installation.Installed:
         found = installation.current()
         if found is None:
             raise installation.NotInstalled(
                 f"Cart Recovery is not installed in Saleor at {settings.SALEOR_API_URL}"
             )
-        return SaleorApi(_client(found.api_url, found.token))
+        return found
 
     def _ask(self, method: str, /, *args, **kwargs):
         """``SaleorApi.<method>(...)``; a refused token uninstalls the app, then propagates."""
+        found = self._installed()
         try:
-            return getattr(self._api(), method)(*args, **kwargs)
+            return getattr(SaleorApi(_client(found.api_url, found.token)), method)(*args, **kwargs)
         except AppTokenRevoked as exc:
-            installation.uninstall(f"Saleor refused the app token: {exc}")
+            installation.token_refused(found, str(exc))
             raise
 
     def load_carts(self, checkout_tokens: Sequence[str]) -> dict[str, CartSnapshot]:

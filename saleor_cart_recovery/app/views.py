@@ -3,19 +3,22 @@ webhooks, and the plugin's paths mirrored under ``APP_URL`` through the core rou
 
 Every request from Saleor is checked before anything changes: ``Saleor-Api-Url`` must be
 ``SALEOR_API_URL`` (403 otherwise), a webhook's ``Saleor-Signature`` must verify against that
-Saleor's keys (401), its body must be the payload its subscription asks for (400). Saleor's keys
-or API out of reach: 503, and Saleor retries.
+Saleor's keys (401), the app must be installed (410 once Saleor deleted it: only a new registration
+counts then), its body must be the payload its subscription asks for (400, as is a value the
+database refuses: the handler runs in a transaction of its own, so nothing is half-written).
+Saleor's keys or API out of reach: 503, and Saleor retries.
 """
 
 import json
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from ..http import router
+from ..series.activity import LOCK_TIMEOUT
 from . import auth, installation, manifest
 from .client import SaleorUnavailable
 from .jwks import KEYS, KeysUnavailable, SignatureInvalid, verify_body
@@ -26,9 +29,15 @@ logger = logging.getLogger(__name__)
 API_URL_HEADER = "Saleor-Api-Url"
 SIGNATURE_HEADER = "Saleor-Signature"
 EVENT_HEADER = "Saleor-Event"
+APP_DELETED = "APP_DELETED"  # its retries still answer 204 (changing nothing) once the app is deleted
+MAX_TOKEN_LENGTH = 255  # Saleor's app tokens are 30 characters
 UNINSTALLED = (
     "Cart Recovery is uninstalled from Saleor: no reminder goes out. Install the app again "
     "(Extensions → Installed → Add Extension → Install from manifest) to resume."
+)
+NOT_INSTALLED = (
+    "Cart Recovery is not installed in this Saleor (or Saleor deleted it): nothing is recorded until "
+    "Saleor installs the app again."
 )
 
 
@@ -49,30 +58,39 @@ def manifest_view(request: HttpRequest) -> JsonResponse:
 def register(request: HttpRequest) -> JsonResponse:
     """Saleor posts ``{"auth_token": …}`` at install. Only ``SALEOR_API_URL`` may install; the token
     is stored only once Saleor confirms it is an app's (the install then shows as failed in Saleor
-    when it is not), and never appears in a log or an answer."""
+    when it is not), and never appears in a log or an answer. While another app holds the
+    installation and Saleor still accepts its token, the answer is 409 and nothing changes."""
     if not _from_our_saleor(request):
         return _refuse(403, f"{API_URL_HEADER} is not the Saleor this app serves")
     try:
         token = json.loads(request.body or b"{}").get("auth_token")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         token = None
-    if not isinstance(token, str) or not token.strip():
-        return _refuse(400, "auth_token: a non-empty string is required")
-
+    if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
+        return _refuse(400, f"auth_token: a non-empty string of at most {MAX_TOKEN_LENGTH} characters")
+    token = token.strip()
     try:
+        app = _app_of(token)
+        if app is None:
+            return _refuse(403, "Saleor does not accept this token as an app's")
         KEYS.refresh(settings.SALEOR_API_URL)
-    except KeysUnavailable as exc:
+        installation.record(
+            app_id=app["id"],
+            token=token,
+            permissions=[p["code"] for p in app.get("permissions") or ()],
+            accepted=lambda holder: (_app_of(holder.token) or {}).get("id") == holder.app_id,
+        )
+    except installation.InstalledByAnotherApp as exc:
+        return _refuse(409, str(exc))
+    except (KeysUnavailable, SaleorUnavailable) as exc:
         return _refuse(503, str(exc))
-    try:
-        app = (auth.ask_with(token, auth.APP) or {}).get("app")
-    except SaleorUnavailable as exc:
-        return _refuse(503, str(exc))
-    if not app or not app.get("id"):
-        return _refuse(403, "Saleor does not accept this token as an app's")
-    installation.record(
-        app_id=app["id"], token=token.strip(), permissions=[p["code"] for p in app.get("permissions") or ()]
-    )
     return JsonResponse({"success": True})
+
+
+def _app_of(token: str) -> dict | None:
+    """Saleor's ``app`` for ``token`` (its ID, permissions), or ``None`` when Saleor refuses it."""
+    app = (auth.ask_with(token, auth.APP) or {}).get("app")
+    return app if app and isinstance(app.get("id"), str) and app["id"] else None
 
 
 @require_POST
@@ -93,16 +111,30 @@ def webhook(request: HttpRequest, name: str) -> HttpResponse:
     if event.upper() != definition.event:
         return _refuse(400, f"{EVENT_HEADER}: expected {definition.event.lower()}, got {event!r}")
     try:
-        payload = json.loads(request.body)
+        if definition.event != APP_DELETED and installation.is_deleted(installation.stored()):
+            return _refuse(410, NOT_INSTALLED)
+        payload = json.loads(request.body.decode())
         if not isinstance(payload, dict):
             raise PayloadInvalid("the body is not a JSON object")
-        definition.handler(payload)
-    except (ValueError, PayloadInvalid) as exc:
+        with transaction.atomic():
+            _bounded_lock_waits()
+            definition.handler(payload)
+    except (ValueError, RecursionError, PayloadInvalid) as exc:  # UnicodeDecodeError is a ValueError
         return _refuse(400, f"{definition.event}: {exc}")
+    except (DataError, IntegrityError) as exc:
+        logger.warning("cart recovery app: refused a %s webhook the database cannot store: %s", name, exc)
+        return _refuse(400, f"{definition.event}: a value the database cannot store")
     except DatabaseError:
         logger.exception("cart recovery app: could not record a %s webhook", name)
         return _refuse(503, "could not record it now; retry")
     return HttpResponse(status=204)
+
+
+def _bounded_lock_waits() -> None:
+    """Inside the webhook's transaction a lock of ours is waited for at most ``LOCK_TIMEOUT``, as
+    the plugin's hooks wait (past it: 503, and Saleor retries)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [LOCK_TIMEOUT])
 
 
 def channel_path(request: HttpRequest, channel_slug: str, path: str) -> HttpResponse:

@@ -6,6 +6,8 @@ Each handler does what the plugin's hook does, with the same core functions, on 
 (no call back to Saleor): one upsert or one or two UPDATEs. All are idempotent under Saleor's retries
 and out-of-order delivery: a checkout's activity time is its ``updatedAt`` (the upsert ignores an
 older one), an order's refunds are absolute values, erasure of an erased address changes nothing.
+Every field a handler reads is checked before anything is written — its type, its length, an
+amount's range —: a payload that is not what the subscription asks for is refused (400).
 """
 
 import logging
@@ -13,7 +15,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.utils import timezone
 
@@ -22,7 +26,7 @@ from ..series.retention import erase_address
 from ..shop import OrderRef, get_shop, usable_settings
 from . import installation
 from .queries import ORDER_FIELDS
-from .saleor_api import read_order
+from .saleor_api import database_id, read_order
 
 logger = logging.getLogger(__name__)
 
@@ -66,21 +70,83 @@ class Webhook:
         }
 
 
-def _when(value: Any) -> datetime:
+# Bounds of what Saleor sends (and the core's columns hold): anything past them is not Saleor's.
+EMAIL_LENGTH = 254
+SLUG_LENGTH = 255
+ID_LENGTH = 255  # a global ID, base64 of "Type:key"
+ORDER_KEY_LENGTH = 64
+MAX_AMOUNT = Decimal(10) ** 12
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8})*")  # LanguageCodeEnum: EN, PT_BR, ZH_HANS_CN
+CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def _at(payload: Mapping[str, Any], path: str) -> Any:
+    """The value at the dotted ``path`` (``checkout.channel.slug``), ``None`` past a ``null``
+    object (Saleor sends ``null`` for a deleted or absent one); anything else on the way: 400."""
+    node: Any = payload
+    names = path.split(".")
+    for depth, name in enumerate(names):
+        if node is None:
+            return None
+        if not isinstance(node, Mapping):
+            raise PayloadInvalid(f"{'.'.join(names[:depth])} is not an object")
+        node = node.get(name)
+    return node
+
+
+def _object(payload: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
+    found = _at(payload, path)
+    if found is not None and not isinstance(found, Mapping):
+        raise PayloadInvalid(f"{path} is not an object")
+    return found
+
+
+def _text(
+    payload: Mapping[str, Any],
+    path: str,
+    max_length: int,
+    *,
+    required: bool = True,
+    pattern: re.Pattern | None = None,
+) -> str:
+    """A string ("" when optional and absent); too long, unencodable or off ``pattern``: 400."""
+    value = _at(payload, path)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise PayloadInvalid(f"{path} is not a non-empty string")
+    if len(value) > max_length:
+        raise PayloadInvalid(f"{path} is longer than {max_length} characters")
     try:
-        parsed = datetime.fromisoformat(str(value))
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: no text column holds it
+        raise PayloadInvalid(f"{path} is not valid Unicode") from None
+    if pattern is not None and not pattern.fullmatch(value):
+        raise PayloadInvalid(f"{path} is not what Saleor sends: {value!r:.80}")
+    return value
+
+
+def _when(payload: Mapping[str, Any], path: str) -> datetime:
+    """A date and time with its zone, as Saleor's ``DateTime`` serializes."""
+    value = _text(payload, path, 64)
+    try:
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise PayloadInvalid(f"not a date and time: {value!r}") from None
+        raise PayloadInvalid(f"{path} is not a date and time: {value!r:.80}") from None
     if parsed.tzinfo is None:
-        raise PayloadInvalid(f"a date and time without a zone: {value!r}")
+        raise PayloadInvalid(f"{path} is a date and time without a zone: {value!r}")
     return parsed
 
 
-def _object(payload: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    found = payload.get(name)
-    if found is not None and not isinstance(found, Mapping):
-        raise PayloadInvalid(f"{name} is not an object")
-    return found
+def _amount(payload: Mapping[str, Any], path: str, *, required: bool = True) -> None:
+    """An amount Saleor sends as a JSON number: finite, not negative, not absurd."""
+    value = _at(payload, path)
+    if value is None and not required:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PayloadInvalid(f"{path} is not a number")
+    if not 0 <= value <= MAX_AMOUNT:  # NaN and the infinities fail too
+        raise PayloadInvalid(f"{path} is out of range: {value!r:.80}")
 
 
 CHECKOUT_FIELDS = "checkout { token email updatedAt languageCode channel { slug } user { email } }"
@@ -89,36 +155,52 @@ CHECKOUT_FIELDS = "checkout { token email updatedAt languageCode channel { slug 
 def on_checkout(payload: Mapping[str, Any]) -> None:
     """The plugin's ``checkout_created`` / ``checkout_updated``: one upsert, timed by the checkout's
     ``updatedAt`` so a late delivery of an older state is ignored by the upsert."""
-    checkout = _object(payload, "checkout")
-    if checkout is None:  # deleted before Saleor built the payload: nothing to record
+    if _object(payload, "checkout") is None:  # deleted before Saleor built the payload
         return
+    token = _text(payload, "checkout.token", 36)
     try:
-        token, channel_slug = str(checkout["token"]), str(checkout["channel"]["slug"])
-        email = checkout.get("email") or (checkout.get("user") or {}).get("email") or ""
-        at = _when(checkout["updatedAt"])
-    except (KeyError, TypeError):
-        raise PayloadInvalid("checkout lacks token, channel or updatedAt") from None
+        token = str(UUID(token))
+    except ValueError:
+        raise PayloadInvalid("checkout.token is not a checkout token") from None
+    channel_slug = _text(payload, "checkout.channel.slug", SLUG_LENGTH)
+    at = _when(payload, "checkout.updatedAt")
+    email = _text(payload, "checkout.email", EMAIL_LENGTH, required=False) or _text(
+        payload, "checkout.user.email", EMAIL_LENGTH, required=False
+    )
+    language = _text(payload, "checkout.languageCode", 35, required=False, pattern=LANGUAGE) or "EN"
     if not email:
         return
     settings, _ = usable_settings(channel_slug, get_shop())
     if settings is None:  # inactive, uninstalled or misconfigured: nothing recorded, as in the plugin
         return
-    language = str(checkout.get("languageCode") or "EN").lower().replace("_", "-")
     record_activity(
         checkout_token=token,
         channel_slug=channel_slug,
         email=email,
-        language_code=language,
+        language_code=language.lower().replace("_", "-"),
         at=at,
         settings=settings,
     )
 
 
 def _order(payload: Mapping[str, Any]) -> tuple[OrderRef, str] | None:
-    """The payload's order and its channel's slug (read as the API's answers are)."""
+    """The payload's order and its channel's slug: each field checked, then read as the API's
+    answers are."""
     node = _object(payload, "order")
     if node is None:
         return None
+    if len(database_id(_text(payload, "order.id", ID_LENGTH))) > ORDER_KEY_LENGTH:
+        raise PayloadInvalid("order.id is not an order's")
+    _text(payload, "order.number", ORDER_KEY_LENGTH)
+    _text(payload, "order.checkoutId", ID_LENGTH, required=False)
+    _text(payload, "order.userEmail", EMAIL_LENGTH, required=False)
+    _text(payload, "order.status", 32, required=False)
+    _when(payload, "order.created")
+    _text(payload, "order.user.email", EMAIL_LENGTH, required=False)
+    _text(payload, "order.channel.slug", SLUG_LENGTH)
+    _amount(payload, "order.total.gross.amount")
+    _text(payload, "order.total.gross.currency", 3, pattern=CURRENCY)
+    _amount(payload, "order.totalRefunded.amount", required=False)
     try:
         order, channel_slug, _ = read_order(node)
     except (KeyError, TypeError, ValueError, ArithmeticError):
@@ -147,12 +229,12 @@ def on_order_changed(payload: Mapping[str, Any]) -> None:
 
 
 def on_customer_deleted(payload: Mapping[str, Any]) -> None:
-    """What the plugin host does on a user row's deletion: erase the address's carts and messages
+    """What the plugin host does on a user row's deletion (:mod:`..saleor_host.erasure`), for both of
+    Saleor's events: ``CUSTOMER_DELETED`` (staff deleted the customer) and ``ACCOUNT_DELETED`` (the
+    customer deleted their own account, ``accountDelete``). Erase the address's carts and messages
     (suppression stays, as a keyed hash). Owed whether or not any channel is active."""
-    user = _object(payload, "user")
-    email = (user or {}).get("email") or ""
-    if not isinstance(email, str):
-        raise PayloadInvalid("user.email is not a string")
+    _object(payload, "user")
+    email = _text(payload, "user.email", EMAIL_LENGTH, required=False)
     if email:
         erase_address(email)
 
@@ -160,19 +242,19 @@ def on_customer_deleted(payload: Mapping[str, Any]) -> None:
 def on_app_deleted(payload: Mapping[str, Any]) -> None:
     """Saleor deleted the app: all sending stops until it is installed again. Only the app this
     deployment registered counts (an older installation's late webhook does not)."""
-    app = _object(payload, "app")
-    found = installation.stored()
-    if found is not None and app is not None and app.get("id") == found.app_id:
-        installation.uninstall(installation.DELETED)
+    _object(payload, "app")
+    app_id = _text(payload, "app.id", ID_LENGTH, required=False)
+    if app_id:
+        installation.delete(app_id)
 
 
 def on_app_status_changed(payload: Mapping[str, Any]) -> None:
     """Saleor (de)activated the app: a deactivated app gets no webhooks and its token is refused, so
     sending stops; activated again, it resumes with the token it has (Saleor sends no new one)."""
-    app = _object(payload, "app")
-    if app is None or not isinstance(app.get("isActive"), bool):
-        raise PayloadInvalid("app.isActive is missing")
-    installation.status_changed(str(app.get("id")), app["isActive"], _when(payload.get("issuedAt")))
+    active = _at(payload, "app.isActive")
+    if not isinstance(active, bool):
+        raise PayloadInvalid("app.isActive is not a boolean")
+    installation.status_changed(_text(payload, "app.id", ID_LENGTH), active, _when(payload, "issuedAt"))
 
 
 ORDER = "order { ...OrderFields }"
@@ -184,6 +266,7 @@ WEBHOOKS = (
     Webhook("OrderRefunded", ORDER, on_order_changed, ORDER_FIELDS),
     Webhook("OrderFullyRefunded", ORDER, on_order_changed, ORDER_FIELDS),
     Webhook("CustomerDeleted", "user { email }", on_customer_deleted),
+    Webhook("AccountDeleted", "user { email }", on_customer_deleted),
     Webhook("AppDeleted", "app { id }", on_app_deleted),
     Webhook("AppStatusChanged", "issuedAt app { id isActive }", on_app_status_changed),
 )

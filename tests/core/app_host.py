@@ -69,9 +69,10 @@ def installed(app_client, saleor) -> Client:
     return app_client
 
 
-def deliver(client: Client, saleor: StandinSaleor, event: str, payload: dict, **headers: str):
-    """Saleor's worker delivering ``event`` (lowercase, as in ``Saleor-Event``), signed."""
-    body = json.dumps(payload).encode()
+def deliver(client: Client, saleor: StandinSaleor, event: str, payload: dict | bytes, **headers: str):
+    """Saleor's worker delivering ``event`` (lowercase, as in ``Saleor-Event``), signed; ``payload``
+    as JSON, or the body as it is."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     path = f"/webhooks/{event.replace('_', '-')}"
     return client.post(
         path,

@@ -533,7 +533,8 @@ class StandinSaleor:
     received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
     every HTTP request, faulted ones included; ``in_transaction``: see :meth:`watch`). ``apps``
     maps other app tokens to their ``app`` answers, ``users`` staff JWTs to their ``me`` answers;
-    ``jwks_fetches`` counts key-set downloads. Serving from construction until :meth:`close`."""
+    ``jwks_fetches`` counts key-set downloads (each answered after ``jwks_delay`` seconds). Serving
+    from construction until :meth:`close`."""
 
     def __init__(self, shop: StandinShop | None = None):
         self.shop = shop or StandinShop()
@@ -543,6 +544,7 @@ class StandinSaleor:
         self.apps: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.jwks_fetches = 0
+        self.jwks_delay = 0.0  # seconds the key set takes to come (to make concurrent requests overlap)
         self.fault: str | None = None
         self.delay = 0.0
         self.received: list[tuple[str, dict]] = []
@@ -600,6 +602,18 @@ class StandinSaleor:
     def revoke(self) -> None:
         """The app's token is deleted (the app uninstalled)."""
         self.token = secrets.token_hex(15)
+
+    def add_app(self, app_id: str, permissions: Iterable[str] | None = None) -> str:
+        """Another app in this Saleor (a second installation, a local app): its new token, which
+        the ``app`` query answers for."""
+        token = secrets.token_hex(15)
+        codes = self.shop.app_permissions if permissions is None else tuple(permissions)
+        self.apps[token] = {
+            "id": app_id,
+            "isActive": True,
+            "permissions": [{"code": c, "name": c} for c in codes],
+        }
+        return token
 
     def operations(self) -> list[str]:
         return [name for name, _ in self.received]
@@ -935,7 +949,9 @@ def _handler(standin: StandinSaleor):
                 self._reply(*standin._routes[(method, path)](self, body))
                 return
             if (method, path) == ("GET", "/.well-known/jwks.json"):
-                standin.jwks_fetches += 1
+                with standin._lock:
+                    standin.jwks_fetches += 1
+                time.sleep(standin.jwks_delay)
                 self._reply(
                     200,
                     {"Content-Type": "application/json"},

@@ -8,14 +8,18 @@ signature, a staff token where the Dashboard's app token is needed), another Sal
 """
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import uuid4
 
 import pytest
 from django.forms.models import model_to_dict
+from django.test import Client
 
-from saleor_cart_recovery.app import installation
+from saleor_cart_recovery.app import auth, installation, jwks
+from saleor_cart_recovery.app.auth import AnswerCache
 from saleor_cart_recovery.app.models import Installation
 from saleor_cart_recovery.app.webhooks import WEBHOOKS
 from saleor_cart_recovery.models import RecoveryCart
@@ -33,7 +37,7 @@ def _payload(event: str) -> dict:
         return checkout_payload(str(uuid4()), "new@example.com", START)
     if event.startswith("ORDER"):
         return order_payload(ORDER, TOKEN, START, refunded="10", status="CANCELED")
-    if event == "CUSTOMER_DELETED":
+    if event in ("CUSTOMER_DELETED", "ACCOUNT_DELETED"):
         return {"user": {"email": "shopper@example.com"}}
     if event == "APP_STATUS_CHANGED":
         return {"issuedAt": START.isoformat(), "app": {"id": APP_ID, "isActive": False}}
@@ -105,6 +109,12 @@ def test_every_webhook_refuses_bad_credentials_and_changes_nothing(
     assert _post(installed, saleor, event, body).status_code == 204
 
 
+def _signed_with_unknown_key(saleor: StandinSaleor, body: bytes, kid: str) -> dict[str, str]:
+    forged = SigningKey()
+    forged.kid = kid
+    return {"Saleor-Signature": saleor.sign(body, forged)}
+
+
 def test_an_unknown_key_id_refetches_saleors_keys_once(installed, saleor):
     body = json.dumps(_payload("CHECKOUT_UPDATED")).encode()
     fetched = saleor.jwks_fetches
@@ -112,14 +122,66 @@ def test_an_unknown_key_id_refetches_saleors_keys_once(installed, saleor):
     saleor.rotate_key()
     assert _post(installed, saleor, "checkout_updated", body).status_code == 204
     assert saleor.jwks_fetches == fetched + 1
-    # and a forger repeats a key id Saleor does not have: one refetch, then refused from the cache
-    stranger = SigningKey()
-    for _ in range(3):
-        response = _post(
-            installed, saleor, "checkout_updated", body, **{"Saleor-Signature": saleor.sign(body, stranger)}
-        )
-        assert response.status_code == 401
+    # and forgers name key ids Saleor does not have, within the refetch interval: refused from the
+    # cache, Saleor not asked again
+    for kid in ("forged-1", "forged-2", "forged-1"):
+        headers = _signed_with_unknown_key(saleor, body, kid)
+        assert _post(installed, saleor, "checkout_updated", body, **headers).status_code == 401
+    assert saleor.jwks_fetches == fetched + 1
+    # and Saleor's own key still verifies, from the cache
+    assert _post(installed, saleor, "checkout_updated", body).status_code == 204
+    assert saleor.jwks_fetches == fetched + 1
+
+
+def test_a_flood_of_unknown_key_ids_at_once_costs_saleor_one_fetch(installed, saleor, monkeypatch):
+    body = json.dumps(_payload("CHECKOUT_UPDATED")).encode()
+    fetched = saleor.jwks_fetches
+    saleor.jwks_delay = 0.5  # the requests all arrive while the first fetch is under way
+    monkeypatch.setattr(jwks, "REFETCH_INTERVAL", 2.0)
+
+    def forged(index: int) -> int:
+        headers = _signed_with_unknown_key(saleor, body, f"forged-{index}")
+        return _post(Client(), saleor, "checkout_updated", body, **headers).status_code
+
+    # when 24 requests, each naming a key id of its own, come at once
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        statuses = list(pool.map(forged, range(24)))
+    # then all are refused, and they shared one fetch of Saleor's keys
+    assert statuses == [401] * 24
+    assert saleor.jwks_fetches == fetched + 1
+    # and once the interval has passed, an unknown key id may fetch again, once
+    time.sleep(2.1)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(forged, range(100, 108))) == [401] * 8
     assert saleor.jwks_fetches == fetched + 2
+
+
+def test_saleors_keys_failing_are_asked_for_once_per_interval(app_client, saleor, monkeypatch):
+    body = json.dumps(_payload("CHECKOUT_UPDATED")).encode()
+    attempts = []
+
+    def failing(request, body):
+        attempts.append(1)
+        return 502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>"
+
+    saleor.route("GET", "/.well-known/jwks.json", failing)
+    monkeypatch.setattr(jwks, "REFETCH_INTERVAL", 1.0)
+    # while Saleor's keys fail, every webhook is answered 503 (Saleor retries), one fetch for all
+    for _ in range(5):
+        assert _post(app_client, saleor, "checkout_updated", body).status_code == 503
+    assert len(attempts) == 1
+    # and once they are back and the interval has passed, webhooks verify again
+    saleor.route(
+        "GET",
+        "/.well-known/jwks.json",
+        lambda request, body: (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps({"keys": [saleor.key.jwk()]}).encode(),
+        ),
+    )
+    time.sleep(1.1)
+    assert _post(app_client, saleor, "checkout_updated", body).status_code == 410  # verified; not installed
 
 
 def test_webhooks_answer_503_while_saleors_keys_are_out_of_reach(app_client, saleor):
@@ -199,14 +261,14 @@ def test_every_staff_endpoint_checks_the_caller_with_saleor(installed, saleor, e
 
 
 def test_the_dashboard_says_when_the_app_is_uninstalled(installed, saleor):
-    installation.uninstall(installation.DELETED)
+    installation.delete(APP_ID)
     response = REQUESTS["dashboard"](installed, {"Authorization": f"Bearer {_app_token(saleor)}"})
     assert response.status_code == 403
     assert b"uninstalled" in response.content
 
 
 def test_the_api_says_when_the_app_is_uninstalled(installed, saleor):
-    installation.uninstall(installation.DELETED)
+    installation.delete(APP_ID)
     response = REQUESTS["graphql"](installed, {"Authorization": f"Bearer {saleor.staff()}"})
     assert response.status_code == 200
     assert response.json()["extensions"]["cartRecovery"]["installation"] == "uninstalled"
@@ -218,3 +280,57 @@ def test_saleor_is_asked_once_per_token_while_the_answer_is_fresh(installed, sal
     for _ in range(3):
         assert REQUESTS["report"](installed, headers).status_code == 200
     assert saleor.graphql_requests == asked + 1
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_answers_cache_keeps_the_tokens_used_last_and_no_more():
+    answers = AnswerCache(size=3, clock=Clock())
+    asked: list[str] = []
+
+    def get(token: str):
+        return answers.get(token, lambda: asked.append(token) or token)
+
+    # when more tokens come than it holds, one used again meanwhile
+    for token in ("a", "b", "c", "a", "d", "e"):
+        get(token)
+    # then it holds its size, the least recently used went first, the one used again stayed
+    assert len(answers) == 3
+    asked.clear()
+    assert [get(token) for token in ("a", "d", "e", "b", "c")] == ["a", "d", "e", "b", "c"]
+    assert asked == ["b", "c"]
+    # and however many tokens a flood brings, it never grows past its size
+    for index in range(10_000):
+        get(f"flood-{index}")
+    assert len(answers) == 3
+
+
+def test_an_answer_is_never_kept_past_its_tokens_expiry():
+    clock = Clock()
+    answers = AnswerCache(clock=clock)
+    asked: list[int] = []
+
+    def get(expires_at=None):
+        return answers.get("token", lambda: asked.append(1) or len(asked), expires_at=expires_at)
+
+    # a token expiring in 5 seconds: answered from the cache until then, asked again after
+    assert get(clock.now + 5) == 1
+    clock.now += 4
+    assert get(clock.now + 1) == 1
+    clock.now += 2
+    assert get(clock.now - 1) == 2  # expired: not from the cache (the caller refuses it anyway)
+    # an app token (no expiry) is kept CACHE_SECONDS
+    answers.clear()
+    asked.clear()
+    get()
+    clock.now += auth.CACHE_SECONDS - 1
+    get()
+    clock.now += 2
+    get()
+    assert len(asked) == 2

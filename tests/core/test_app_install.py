@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.management import call_command
+from django.forms.models import model_to_dict
 from graphql import parse
 from graphql.language import ast
 from semantic_version import NpmSpec, Version
@@ -17,7 +18,7 @@ from saleor_cart_recovery.app.manifest import APP_IDENTIFIER, build
 from saleor_cart_recovery.app.models import Installation
 from saleor_cart_recovery.app.webhooks import WEBHOOKS
 
-from .app_host import APP_ID, APP_TOKEN, PERMISSIONS, register
+from .app_host import APP_ID, APP_TOKEN, PERMISSIONS, deliver, register
 
 # Saleor 3.23's rules (saleor/app/manifest_schema.py, manifest_validations.py, types.py, the
 # AppExtension mount migrations, permission/enums.py), restated for a suite that runs without Saleor;
@@ -31,7 +32,7 @@ SALEOR_PERMISSIONS = {
 }  # fmt: skip
 ASYNC_EVENTS = {
     "CHECKOUT_CREATED", "CHECKOUT_UPDATED", "ORDER_CREATED", "ORDER_CANCELLED", "ORDER_REFUNDED",
-    "ORDER_FULLY_REFUNDED", "CUSTOMER_DELETED", "APP_DELETED", "APP_STATUS_CHANGED",
+    "ORDER_FULLY_REFUNDED", "CUSTOMER_DELETED", "ACCOUNT_DELETED", "APP_DELETED", "APP_STATUS_CHANGED",
 }  # fmt: skip
 
 
@@ -114,12 +115,14 @@ def test_register_stores_the_token_encrypted_and_never_logs_it(app_client, saleo
         ("http://other-saleor.test/graphql/", APP_TOKEN, 403),  # another Saleor
         (None, "a-token-saleor-never-issued", 403),  # Saleor does not confirm it
         (None, "", 400),
+        (None, "t" * 10_000, 400),
     ],
-    ids=["foreign_saleor_case", "unknown_token_case", "empty_token_case"],
+    ids=["foreign_saleor_case", "unknown_token_case", "empty_token_case", "absurd_token_case"],
 )
 def test_register_refuses_and_stores_nothing(app_client, saleor, api_url, token, status):
     assert register(app_client, saleor, token=token, api_url=api_url).status_code == status
     assert not Installation.objects.exists()
+    assert saleor.jwks_fetches == 0  # a token Saleor did not confirm makes us fetch nothing
 
 
 def test_register_without_the_saleor_header_or_body_is_refused(app_client, saleor):
@@ -143,14 +146,71 @@ def test_register_while_saleor_is_unreachable_answers_503(app_client, saleor):
 
 def test_uninstalled_then_registered_again_is_installed(installed, saleor):
     # given an installation that Saleor deleted
-    assert installation.uninstall("test")
-    assert not installation.uninstall("again")  # once
+    assert installation.delete(APP_ID)
+    assert not installation.delete(APP_ID)  # once
     assert installation.current() is None
     # when Saleor installs the app again
     assert register(installed, saleor).status_code == 200
     # then it is installed, one row for the one Saleor
     stored = Installation.objects.get()
     assert (stored.installed, stored.uninstall_reason) == (True, "")
+
+
+OTHER_APP_ID = "QXBwOjk5"  # App:99
+
+
+def _row() -> dict:
+    return model_to_dict(Installation.objects.get())
+
+
+def test_another_app_cannot_take_over_an_installation_saleor_still_accepts(installed, saleor):
+    # given the installed app, whose token Saleor accepts, and a second app made in the same Saleor
+    before = _row()
+    other_token = saleor.add_app(OTHER_APP_ID)
+    # when that app's token is posted to the registration
+    response = register(installed, saleor, token=other_token)
+    # then it is refused, saying why and what to do, and the installation is as it was
+    assert response.status_code == 409
+    assert OTHER_APP_ID not in response.json()["error"] and APP_ID in response.json()["error"]
+    assert "delete that app" in response.json()["error"]
+    assert _row() == before
+    assert installation.current().token == APP_TOKEN
+
+
+def test_the_installed_app_may_register_again_with_a_new_token(installed, saleor):
+    # when Saleor posts a new token of the same app (Saleor names the same app ID for it)
+    new_token = saleor.add_app(APP_ID)
+    assert register(installed, saleor, token=new_token).status_code == 200
+    # then the new token replaces the old one
+    assert installation.current().token == new_token and installation.current().app_id == APP_ID
+
+
+@pytest.mark.parametrize(
+    "gone",
+    [
+        lambda client, saleor: deliver(client, saleor, "app_deleted", {"app": {"id": APP_ID}}),
+        lambda client, saleor: saleor.revoke(),  # deleted, and its APP_DELETED never arrived
+    ],
+    ids=["app_deleted_case", "token_refused_by_saleor_case"],
+)
+def test_another_app_may_install_once_the_installed_one_is_gone(installed, saleor, gone):
+    gone(installed, saleor)
+    other_token = saleor.add_app(OTHER_APP_ID)
+    assert register(installed, saleor, token=other_token).status_code == 200
+    found = installation.current()
+    assert (found.app_id, found.token) == (OTHER_APP_ID, other_token)
+
+
+def test_a_token_refused_after_a_new_registration_leaves_the_new_one_installed(installed, saleor):
+    # given a worker still holding the installation's old token, and a new registration meanwhile
+    old = installation.current()
+    assert register(installed, saleor, token=saleor.add_app(APP_ID)).status_code == 200
+    # when Saleor refuses the old token
+    assert not installation.token_refused(old, "Invalid token")
+    # then the new registration stays installed; refusing its own token uninstalls it
+    assert installation.current() is not None
+    assert installation.token_refused(installation.current(), "Invalid token")
+    assert installation.current() is None
 
 
 def test_the_dashboard_command_sets_which_dashboards_may_frame_the_pages(installed):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
@@ -19,6 +20,7 @@ from saleor_cart_recovery.series.beat import SCHEDULE
 from .app_host import APP_TOKEN, checkout_payload
 from .conftest import CONFIGURATION, START
 from .realparts import AppServer, free_port
+from .standin_saleor import SigningKey
 
 COMMAND = str(Path(sys.executable).parent / "saleor-cart-recovery-app")
 
@@ -155,3 +157,34 @@ def test_the_app_server_installs_and_records_webhooks_in_its_own_process(
     # and the manage command runs the core's commands against the same database
     dispatched = _manage(environment, "cart_recovery_dispatch")
     assert dispatched.returncode == 0, dispatched.stderr
+
+
+def test_the_app_server_fetches_saleors_keys_once_for_a_flood_of_unknown_key_ids(app_server, saleor):
+    # given the app server installed by Saleor (which fetched Saleor's keys)
+    registered = requests.post(
+        f"{app_server}/api/register",
+        json={"auth_token": APP_TOKEN},
+        headers={"Saleor-Api-Url": saleor.api_url},
+        timeout=10,
+    )
+    assert registered.status_code == 200
+    fetched = saleor.jwks_fetches
+    saleor.jwks_delay = 0.5
+    body = json.dumps(checkout_payload(str(uuid4()), "shopper@example.com", START)).encode()
+
+    def forged(index: int) -> int:
+        key = SigningKey()
+        key.kid = f"forged-{index}"
+        headers = saleor.webhook_headers(
+            "checkout_updated", body, **{"Saleor-Signature": saleor.sign(body, key)}
+        )
+        return requests.post(
+            f"{app_server}/webhooks/checkout-updated", data=body, headers=headers, timeout=30
+        ).status_code
+
+    # when 30 webhooks, each signed under a key id of its own, reach the ASGI server at once
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(forged, range(30)))
+    # then all are refused after one fetch of Saleor's keys between them
+    assert statuses == [401] * 30
+    assert saleor.jwks_fetches == fetched + 1
