@@ -26,6 +26,7 @@ from .models import Installation
 from .token_crypto import decrypt, encrypt
 
 logger = logging.getLogger(__name__)
+RECORD_ATTEMPTS = 3  # registrations racing each other: look again this many times, then refuse
 
 
 class NotInstalled(CartRecoveryError):
@@ -63,7 +64,9 @@ def record(
     Another app than the one stored may register only once that one is gone: deleted
     (``APP_DELETED``), its token unreadable here, or no longer ``accepted`` by Saleor (asked with
     it: :class:`.client.SaleorUnavailable` propagates). Else :class:`InstalledByAnotherApp`, and
-    nothing changes. The row is locked meanwhile, so two registrations cannot both pass."""
+    nothing changes. Saleor is asked before the row is locked (no lock of ours is held while
+    Saleor answers); the locked row must still be the one Saleor was asked about, else this looks
+    again, so two registrations cannot both pass."""
     values = {
         "app_id": app_id,
         "token_ciphertext": encrypt(token),
@@ -73,13 +76,25 @@ def record(
         "uninstall_reason": "",
         "status_changed_at": None,
     }
-    with transaction.atomic():
-        found, created = Installation.objects.select_for_update().get_or_create(
-            saleor_api_url=settings.SALEOR_API_URL, defaults=values
+    for _ in range(RECORD_ATTEMPTS):
+        seen = stored()
+        holder = _installed(seen) if seen is not None else None
+        refused = (
+            seen is not None
+            and holder is not None
+            and seen.app_id != app_id
+            and not is_deleted(seen)
+            and accepted(holder)
         )
-        if not created:
-            holder = _installed(found)
-            if found.app_id != app_id and not is_deleted(found) and holder is not None and accepted(holder):
+        with transaction.atomic():
+            found, created = Installation.objects.select_for_update().get_or_create(
+                saleor_api_url=settings.SALEOR_API_URL, defaults=values
+            )
+            if created:
+                break
+            if seen is None or _state(found) != _state(seen):
+                continue  # registered or uninstalled meanwhile: ask about what is there now
+            if refused:
                 raise InstalledByAnotherApp(
                     f"Cart Recovery is installed in this Saleor as another app ({found.app_id}), which "
                     "Saleor still accepts: delete that app in the Dashboard (Extensions → Installed) "
@@ -88,8 +103,15 @@ def record(
             for name, value in values.items():
                 setattr(found, name, value)
             found.save(update_fields=list(values))
+            break
+    else:
+        raise InstalledByAnotherApp("Another installation was registered at the same time: install again.")
     logger.info("cart recovery app: installed by %s as %s", settings.SALEOR_API_URL, app_id)
     return found
+
+
+def _state(installation: Installation) -> tuple:
+    return (installation.app_id, installation.token_ciphertext, installation.uninstalled_at)
 
 
 def stored() -> Installation | None:
