@@ -56,6 +56,28 @@ def test_the_shell_holds_no_data_and_may_be_framed(client, channel):
     assert script["Content-Type"].startswith("text/javascript") and b"handshake" in script.content
 
 
+@pytest.mark.parametrize(
+    ("query", "accept_language", "lang", "locale", "waiting"),
+    [
+        ({}, "tr-TR,tr;q=0.9,en;q=0.5", "tr", "tr-tr", "Saleor Dashboard bekleniyor…"),
+        ({}, "fr-FR,fr;q=0.9,de-CH;q=0.7", "de", "de-ch", "Warten auf das Saleor-Dashboard …"),
+        ({}, "pt-BR,pt;q=0.9", "en", "", "Waiting for the Saleor Dashboard…"),
+        ({"locale": "de"}, "tr-TR", "de", "de", "Warten auf das Saleor-Dashboard …"),
+    ],
+    ids=["turkish_browser_case", "first_language_we_have_case", "none_we_have_case", "url_locale_case"],
+)
+def test_the_shell_speaks_the_browsers_language_until_the_dashboard_says_otherwise(
+    client, channel, query, accept_language, lang, locale, waiting
+):
+    # Dashboard 3.23 puts no ?locale= into an extension's URL: the first render has only the browser's
+    html = client.get(BASE, query, HTTP_ACCEPT_LANGUAGE=accept_language).content.decode()
+    assert f'<html lang="{lang}">' in html and waiting in html
+    # and the script asks for the first page in that locale (then follows localeChanged)
+    assert f'data-locale="{locale}"' in html
+    script = client.get(BASE + "app.js").content.decode()
+    assert 'app.getAttribute("data-locale")' in script and 'data.type === "localeChanged"' in script
+
+
 def test_the_shell_may_be_framed_only_by_the_dashboards_given(client, channel, settings):
     settings.CART_RECOVERY_TEST_DASHBOARD_ORIGINS = ["https://dashboard.shop.example.com"]
     response = client.get(BASE)
