@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from ..exceptions import ConfigurationError
 from ..settings.channel import RecoverySettings, validate_for_activation
@@ -73,10 +74,12 @@ class AppShop:
         try:
             known = {channel.slug for channel in self._ask("channels")}
         except (installation.NotInstalled, AppTokenRevoked, SaleorUnavailable) as exc:
-            message = f"Saleor could not be asked for its channels: {exc}"
+            message = _("Saleor could not be asked for its channels: %(problem)s") % {"problem": exc}
             raise ConfigurationError({"channel": message}) from None
         if channel_slug not in known:
-            message = f"Cart Recovery cannot be configured in channel '{channel_slug}': no such channel."
+            message = _("Cart Recovery cannot be configured in channel '%(channel)s': no such channel.") % {
+                "channel": channel_slug
+            }
             raise ConfigurationError({"channel": message})
         with transaction.atomic():
             row = ChannelSettings.objects.select_for_update().filter(channel_slug=channel_slug).first()
@@ -103,7 +106,7 @@ class AppShop:
         found = installation.current()
         if found is None:
             raise installation.NotInstalled(
-                f"Cart Recovery is not installed in Saleor at {settings.SALEOR_API_URL}"
+                _("Cart Recovery is not installed in Saleor at %(url)s") % {"url": settings.SALEOR_API_URL}
             )
         return SaleorApi(_client(found.api_url, found.token))
 

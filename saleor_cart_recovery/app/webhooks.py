@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..series.activity import record_activity, record_order, record_refund
 from ..series.retention import erase_address
@@ -70,16 +71,16 @@ def _when(value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(str(value))
     except ValueError:
-        raise PayloadInvalid(f"not a date and time: {value!r}") from None
+        raise PayloadInvalid(_("not a date and time: %(value)s") % {"value": repr(value)}) from None
     if parsed.tzinfo is None:
-        raise PayloadInvalid(f"a date and time without a zone: {value!r}")
+        raise PayloadInvalid(_("a date and time without a zone: %(value)s") % {"value": repr(value)})
     return parsed
 
 
 def _object(payload: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
     found = payload.get(name)
     if found is not None and not isinstance(found, Mapping):
-        raise PayloadInvalid(f"{name} is not an object")
+        raise PayloadInvalid(_("%(name)s is not an object") % {"name": name})
     return found
 
 
@@ -97,10 +98,10 @@ def on_checkout(payload: Mapping[str, Any]) -> None:
         email = checkout.get("email") or (checkout.get("user") or {}).get("email") or ""
         at = _when(checkout["updatedAt"])
     except (KeyError, TypeError):
-        raise PayloadInvalid("checkout lacks token, channel or updatedAt") from None
+        raise PayloadInvalid(_("checkout lacks token, channel or updatedAt")) from None
     if not email:
         return
-    settings, _ = usable_settings(channel_slug, get_shop())
+    settings = usable_settings(channel_slug, get_shop())[0]
     if settings is None:  # inactive, uninstalled or misconfigured: nothing recorded, as in the plugin
         return
     language = str(checkout.get("languageCode") or "EN").lower().replace("_", "-")
@@ -120,9 +121,9 @@ def _order(payload: Mapping[str, Any]) -> tuple[OrderRef, str] | None:
     if node is None:
         return None
     try:
-        order, channel_slug, _ = read_order(node)
+        order, channel_slug, _addresses = read_order(node)
     except (KeyError, TypeError, ValueError, ArithmeticError):
-        raise PayloadInvalid("order lacks id, number, total, created or channel") from None
+        raise PayloadInvalid(_("order lacks id, number, total, created or channel")) from None
     return order, channel_slug
 
 
@@ -152,7 +153,7 @@ def on_customer_deleted(payload: Mapping[str, Any]) -> None:
     user = _object(payload, "user")
     email = (user or {}).get("email") or ""
     if not isinstance(email, str):
-        raise PayloadInvalid("user.email is not a string")
+        raise PayloadInvalid(_("user.email is not a string"))
     if email:
         erase_address(email)
 
@@ -171,7 +172,7 @@ def on_app_status_changed(payload: Mapping[str, Any]) -> None:
     sending stops; activated again, it resumes with the token it has (Saleor sends no new one)."""
     app = _object(payload, "app")
     if app is None or not isinstance(app.get("isActive"), bool):
-        raise PayloadInvalid("app.isActive is missing")
+        raise PayloadInvalid(_("app.isActive is missing"))
     installation.status_changed(str(app.get("id")), app["isActive"], _when(payload.get("issuedAt")))
 
 

@@ -53,7 +53,9 @@ _SPECULATIVE = (
 )
 
 
-def _page(request: HttpRequest, cart_language: str | None, page: str, status: int = 200, **data) -> HttpResponse:
+def _page(
+    request: HttpRequest, cart_language: str | None, page: str, status: int = 200, **data
+) -> HttpResponse:
     """One of the small pages (``link_page.html``), in the shopper's language: the cart's, else the
     browser's (a link that names no one, or a cart in a language we have no catalog for); its
     ``<html lang>`` names the language it speaks."""

@@ -143,7 +143,10 @@ def test_a_link_that_names_no_one_speaks_the_browsers_language(client, token):
     invalid = client.get(f"{BASE}/unsubscribe/not-a-token", HTTP_ACCEPT_LANGUAGE=turkish)
     sample = client.get(f"{BASE}/unsubscribe/{PREVIEW_TOKEN}", HTTP_ACCEPT_LANGUAGE=turkish)
     assert invalid.status_code == 400
-    assert '<html lang="tr">' in invalid.content.decode() and "Bu bağlantı geçerli değil" in invalid.content.decode()
+    assert (
+        '<html lang="tr">' in invalid.content.decode()
+        and "Bu bağlantı geçerli değil" in invalid.content.decode()
+    )
     assert '<html lang="tr">' in sample.content.decode() and "Bu bir örnek e-posta" in sample.content.decode()
 
 

@@ -81,8 +81,8 @@ def leaked_words(source: str) -> list[str]:
 def test_the_reader_finds_text_outside_the_translation_tags():
     source = (
         '<p title="Open it">{% translate "Hello" %} world</p>'
-        '<p>{% blocktranslate %}Hi {{ x }}{% endblocktranslate %} — {{ y }}, 2 %.</p>'
-        '{% comment %}Not shown{% endcomment %}<style>p { color: red }</style>'
+        "<p>{% blocktranslate %}Hi {{ x }}{% endblocktranslate %} — {{ y }}, 2 %.</p>"
+        "{% comment %}Not shown{% endcomment %}<style>p { color: red }</style>"
         '<input placeholder="shopper@example.com"><button aria-label="{% translate "Close" %}">×</button>'
     )
     assert leaked_words(source) == ["p[title]: Open", "p[title]: it", "world"]
