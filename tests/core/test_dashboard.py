@@ -362,6 +362,25 @@ def test_check_connection_reports_a_server_that_answers_and_one_that_does_not(cl
     assert "could not reach the mail server" in refused
 
 
+def test_a_failed_send_and_check_say_why_in_the_owners_language(client, channel):
+    # given a channel whose mail server is down, and an owner whose Dashboard speaks Turkish / German
+    channel.configuration = with_smtp(1)  # nothing listens on port 1
+    channel.save()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+    test = {"channel": "main", "step": "1", "email": "me@shop.example.com"}
+    sent = client.post(BASE + "send", test, HTTP_X_DASHBOARD_LOCALE="tr-TR", **headers).content.decode()
+    checked = client.post(
+        BASE + "check-connection", {"channel": "main"}, HTTP_X_DASHBOARD_LOCALE="de-DE", **headers
+    ).content.decode()
+    # then the reason is a whole sentence in their language, the server's own words quoted after it
+    assert "Gönderilmedi: e-posta sunucusuna ulaşılamadı:" in unescape(sent)
+    assert "Der Mailserver 127.0.0.1:1 kann nicht verwendet werden: Der Mailserver ist nicht erreichbar:" in (
+        unescape(checked)
+    )
+    settings_page = unescape(get(client, "settings", locale="de-DE").content.decode())
+    assert "Erinnerungen werden über den Mailserver 127.0.0.1:1 verschickt." in settings_page
+
+
 def test_a_page_that_fails_answers_503_and_logs(client, channel, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")

@@ -480,7 +480,7 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
         "can_change": page.viewer.can_change_settings,
         "problems": problems,
         "worker_seen": page.fmt.when(state.worker_seen_at) if state.worker_seen_at else _("never"),
-        "mail_server": _mail_server_name(stored),
+        "mail_server": _about_the_mail_server("through", stored),
         "can_check": parsed is not None,
         "backlog": _backlog(page),
         "deliverability_warnings": deliverability_warnings(page.channel.slug),
@@ -582,24 +582,45 @@ def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
             "text": _("The settings do not parse: %(problem)s") % {"problem": exc},
         }
     failure = check_mail_server(parsed.smtp)
-    name = _mail_server_name(stored)
     if failure:
-        return "connection.html", {"ok": False, "text": f"{name}: {failure}"}
-    answered = _("%(server)s answered and accepted the login.") % {"server": name}
-    return "connection.html", {"ok": True, "text": answered}
+        return "connection.html", {"ok": False, "text": _about_the_mail_server("failed", stored, failure)}
+    return "connection.html", {"ok": True, "text": _about_the_mail_server("answered", stored)}
 
 
-def _mail_server_name(stored: dict | None) -> str:
-    """Where the channel's mail goes, without the credentials in its URL."""
+# What the Settings tab says about the channel's mail server, one whole sentence per server kind
+# (Saleor's email settings, a host of smtp_url, an smtp_url whose host cannot be read).
+MAIL_SERVER_SENTENCES = {
+    "through": {
+        "saleor": gettext_lazy("Reminders go through Saleor's email settings (EMAIL_URL)."),
+        "host": gettext_lazy("Reminders go through the mail server %(host)s."),
+        "unknown": gettext_lazy("Reminders go through the configured mail server."),
+    },
+    "answered": {
+        "saleor": gettext_lazy("The mail server of Saleor's email settings answered and accepted the login."),
+        "host": gettext_lazy("The mail server %(host)s answered and accepted the login."),
+        "unknown": gettext_lazy("The configured mail server answered and accepted the login."),
+    },
+    "failed": {
+        "saleor": gettext_lazy("The mail server of Saleor's email settings cannot be used: %(problem)s"),
+        "host": gettext_lazy("The mail server %(host)s cannot be used: %(problem)s"),
+        "unknown": gettext_lazy("The configured mail server cannot be used: %(problem)s"),
+    },
+}
+
+
+def _about_the_mail_server(what: str, stored: dict | None, problem: str = "") -> str:
+    """``what`` (through / answered / failed) about where the channel's mail goes, without the
+    credentials in its URL."""
     url = (stored or {}).get("smtp_url", "")
-    if not url:
-        return _("Saleor's email settings (EMAIL_URL)")
-    try:
-        parts = urlsplit(url)
-        host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
-    except ValueError:
-        host = None
-    return _("the mail server %(host)s") % {"host": host} if host else _("the configured mail server")
+    host = None
+    if url:
+        try:
+            parts = urlsplit(url)
+            host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+        except ValueError:
+            host = None
+    kind = "saleor" if not url else "host" if host else "unknown"
+    return str(MAIL_SERVER_SENTENCES[what][kind]) % {"host": host, "problem": problem}
 
 
 def _problem(level: str, text: str, field: str) -> dict:
