@@ -158,7 +158,9 @@ def send_on(connection, message) -> str:
         raise SendRefused(_("the mail server refused the message: %(reply)s") % answered) from exc
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         broke = {"problem": exc}
-        raise SendUncertain(_("the connection to the mail server broke while sending: %(problem)s") % broke) from exc
+        raise SendUncertain(
+            _("the connection to the mail server broke while sending: %(problem)s") % broke
+        ) from exc
     except Exception as exc:
         # Anything else (a non-SMTP email backend's own errors): we cannot tell whether it went out,
         # so it counts as possibly delivered and is never sent again.

@@ -23,11 +23,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ...exceptions import BadToken, DashboardRefused
+from ...formatting import Formatter, locale_of
 from ...languages import accept_language_locale, speaking
 from ...shop import DashboardViewer, get_shop
 from ...templating import render
 from ..base import Endpoint
-from .formatting import Formatter, locale_of
 from .views import TABS, VIEWS, Invalid, Page
 
 logger = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from datetime import datetime
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from ...formatting import Formatter
 from ...models import CartStatus, MessageStatus, ProviderEvent, Reason, RecoveryCart
 from ...series.provider_events import KIND_TEXT, provider_name
 from ...series.suppression import reason_for, reported_by
-from .formatting import Formatter
 
 # What each recorded reason means, said the way support staff would explain it to the shop owner.
 REASONS = {

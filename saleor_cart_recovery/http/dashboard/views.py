@@ -25,6 +25,7 @@ from ...exceptions import CartRecoveryError, ConfigurationError, DashboardRefuse
 from ...experiments.deliverability import for_display, rates
 from ...experiments.report_json import report_data
 from ...experiments.report_table import STAGES, VERDICTS
+from ...formatting import Formatter
 from ...models import CartStatus, ProviderEvent, RecoveryCart, Suppression, newest_cart_ids
 from ...series.dispatch import backlog
 from ...series.health import WORKER_SILENCE, check_mail_server, health
@@ -34,7 +35,6 @@ from ...settings.channel import RecoverySettings, validate_for_activation
 from ...settings.parsers import parse_bool
 from ...shop import DashboardChannel, DashboardViewer, get_shop, settings_or_none
 from .deliverability import deliverability_warnings
-from .formatting import Formatter
 from .timeline import VARIANTS, reason_text, status_text, timeline
 
 SEARCH_LIMIT = 50
@@ -78,7 +78,7 @@ def overview(page: Page, params: QueryDict) -> tuple[str, dict]:
         data["report"] = _report(current, page.fmt, page.channel.currency)
     data["revenue_days"] = _revenue_over_time(page, (current or {}).get("currency") or page.channel.currency)
     data["backlog"] = _backlog(page)
-    data["deliverability"] = for_display(rates(page.channel.slug, timezone.now()))
+    data["deliverability"] = for_display(rates(page.channel.slug, timezone.now()), page.fmt)
     return "overview.html", data
 
 
@@ -483,7 +483,7 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
         "mail_server": _about_the_mail_server("through", stored),
         "can_check": parsed is not None,
         "backlog": _backlog(page),
-        "deliverability_warnings": deliverability_warnings(page.channel.slug),
+        "deliverability_warnings": deliverability_warnings(page.channel.slug, page.fmt),
     }
 
 
