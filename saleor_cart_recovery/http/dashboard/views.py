@@ -549,6 +549,7 @@ def _settings_form(page: Page, values: dict, stored: dict, errors: dict) -> list
                 "value": "" if field.kind == registry.SECRET else value,
                 "checked": field.kind == registry.BOOLEAN and _is_on(value),
                 "stored_secret": field.kind == registry.SECRET and bool(stored.get(field.name)),
+                "has_default": bool(field.default),
                 "default": _shown_default(field),
                 "error": errors.get(field.name, ""),
             }
@@ -564,9 +565,11 @@ def _is_on(value: str) -> bool:
 
 
 def _shown_default(field: registry.Field) -> str:
+    """The default as the form shows it: a switch as on / off in the page's language, any other
+    value as it is typed (the same in every language: it is what the field accepts)."""
     if field.kind == registry.BOOLEAN:
         return _("on") if _is_on(field.default) else _("off")
-    return " / ".join(field.default.splitlines()) or _("empty")
+    return " / ".join(field.default.splitlines())
 
 
 def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
