@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..http import router
 from ..languages import from_accept_language, speaking
+from ..settings.parsers import labelled
 from . import auth, installation, manifest
 from .client import SaleorUnavailable
 from .jwks import KEYS, KeysUnavailable, SignatureInvalid, verify_body
@@ -109,7 +110,7 @@ def webhook(request: HttpRequest, name: str) -> HttpResponse:
         verify_body(request.body, request.headers.get(SIGNATURE_HEADER, ""))
     except SignatureInvalid as exc:
         logger.warning("cart recovery app: refused a %s webhook: %s", name, exc)
-        return _refuse(401, _("%(label)s: %(problem)s") % {"label": SIGNATURE_HEADER, "problem": exc})
+        return _refuse(401, labelled(SIGNATURE_HEADER, str(exc)))
     except KeysUnavailable as exc:
         return _refuse(503, str(exc))
     event = request.headers.get(EVENT_HEADER, "")
@@ -122,7 +123,7 @@ def webhook(request: HttpRequest, name: str) -> HttpResponse:
             raise PayloadInvalid(_("the body is not a JSON object"))
         definition.handler(payload)
     except (ValueError, PayloadInvalid) as exc:
-        return _refuse(400, _("%(label)s: %(problem)s") % {"label": definition.event, "problem": exc})
+        return _refuse(400, labelled(definition.event, str(exc)))
     except DatabaseError:
         logger.exception("cart recovery app: could not record a %s webhook", name)
         return _refuse(503, _("could not record it now; retry"))

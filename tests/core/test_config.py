@@ -82,7 +82,7 @@ def test_defaults_are_not_enough_to_activate():
         ("subjects", "0: A", "numbered from 1"),
         ("storefront_url", "https://shop.example.com/cart", "must contain {token}"),
         ("storefront_url", "ftp://shop/{token}", "is not an http(s) URL"),
-        ("storefront_url", "https://shop/{token}/{id}", "only the placeholder {token}"),
+        ("storefront_url", "https://shop/{token}/{id}", "only the placeholders {token} and {checkout_id}"),
         ("from_email", "not an address", "is not one email address"),
         ("from_email", "Shop\nBcc: x@evil.example <shop@example.com>", "must be one line"),
         ("from_email", "Shop <a@example.com>, b@example.com", "is not one email address"),

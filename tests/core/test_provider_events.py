@@ -10,6 +10,7 @@ import itertools
 import json
 import threading
 from datetime import timedelta
+from html import unescape
 from io import StringIO
 from uuid import uuid4
 
@@ -413,8 +414,11 @@ def test_the_story_the_api_and_the_rates_show_the_reports(client, channel, relay
     assert rates["warnings"] == []  # one reminder says too little to warn about
 
     story = get(client, "cart", token=checkout.token).content.decode()
-    assert "Step 1 bounced — reported by Postmark" in story
-    assert "bounced — reported by Postmark; no more reminders in this channel" in story
+    assert "Step 1: bounced (reported by Postmark)" in story
+    assert "The address bounced, reported by Postmark; no more reminders in this channel." in story
+    turkish = unescape(get(client, "cart", locale="tr-TR", token=checkout.token).content.decode())
+    assert "1. adım: geri döndü (Postmark bildirdi)" in turkish
+    assert "Adres geri döndü, Postmark bildirdi; bu kanalda başka hatırlatma gönderilmeyecek." in turkish
 
 
 def test_erasure_and_retention_forget_the_reports(client, channel, relay):

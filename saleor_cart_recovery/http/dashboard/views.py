@@ -32,7 +32,7 @@ from ...series.health import WORKER_SILENCE, check_mail_server, health
 from ...series.suppression import hashed_address, normalize_email
 from ...settings import registry
 from ...settings.channel import RecoverySettings, validate_for_activation
-from ...settings.parsers import parse_bool
+from ...settings.parsers import labelled, parse_bool
 from ...shop import DashboardChannel, DashboardViewer, get_shop, settings_or_none
 from .deliverability import deliverability_warnings
 from .timeline import VARIANTS, reason_text, status_text, timeline
@@ -633,7 +633,7 @@ def _problem(level: str, text: str, field: str) -> dict:
 def _labelled(name: str, message: str) -> str:
     """A stored value's problem, starting with its field's label as every settings message does."""
     field = registry.BY_NAME.get(name)
-    return _("%(label)s: %(problem)s") % {"label": field.label if field else name, "problem": message}
+    return labelled(field.label if field else name, message)
 
 
 # Every page is asked for with POST: its parameters (checkout tokens, shoppers' addresses) stay out
