@@ -115,6 +115,7 @@ def test_the_pages_speak_the_carts_language_and_say_so(client, channel, recovery
     done = client.post(link, HTTP_ACCEPT_LANGUAGE="en-US").content.decode()
     # then both pages are Turkish and the document says it is
     assert '<html lang="tr">' in page and "Sepet hatırlatmalarından çıkılsın mı?" in page
+    assert "ayse@example.com adresine sepet hatırlatması göndermeyi bırakacağız." in page
     assert '<html lang="tr">' in done and "Abonelikten çıktınız" in done
 
 

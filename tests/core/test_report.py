@@ -394,7 +394,7 @@ def test_report_page_speaks_the_browsers_language(scenario, client):
     page = response.content.decode()
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     assert '<html lang="tr">' in page
-    assert "Sepet kurtarma raporu — kanal main" in text
+    assert "Sepet Kurtarma raporu — main kanalı" in text
     assert "Hatırlatma alan (6 sepet)" in text and "Kontrol grubu (2 sepet)" in text
     # numbers, money and rates as Turkish writes them: the percent sign first, a decimal comma
     assert "Sepet başına artış: 16,67 yüzde puan" in text
