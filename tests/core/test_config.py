@@ -79,6 +79,7 @@ def test_defaults_are_not_enough_to_activate():
         ("subjects", "Forgot something?", "must look like '1: Forgot something?'"),
         ("subjects", "1: A\n2: B\n3: C\n4: D", "step 4 has a subject but the schedule has only 3"),
         ("subjects", "1: A\n3: C", "step 2 has no subject line"),
+        ("subjects", "1: A\n4: D\n5: E", "steps 4, 5 have a subject but the schedule has only 3 steps"),
         ("subjects", "0: A", "numbered from 1"),
         ("storefront_url", "https://shop.example.com/cart", "must contain {token}"),
         ("storefront_url", "ftp://shop/{token}", "is not an http(s) URL"),
