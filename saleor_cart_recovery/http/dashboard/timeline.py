@@ -64,8 +64,8 @@ STATUSES = {
 }
 # A step still waiting to go out, as the story's title says it.
 WAITING = {
-    MessageStatus.SCHEDULED: _("Step %(step)s scheduled"),
-    MessageStatus.SENDING: _("Step %(step)s being sent"),
+    MessageStatus.SCHEDULED.value: _("Step %(step)s scheduled"),
+    MessageStatus.SENDING.value: _("Step %(step)s being sent"),
 }
 
 
