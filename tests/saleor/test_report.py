@@ -61,7 +61,7 @@ def experiment_mix(
     [link] = re.findall(r"https?://\S+/click/\S+", email.body)
     with freeze_time(T0 + 2 * HOUR):  # a person's click: the page, then the beacon it sends
         page = client.get(urlsplit(link).path)
-        assert f"href='https://shop.example.com/cart/{t1}'" in page.content.decode()
+        assert f'href="https://shop.example.com/cart/{t1}"' in page.content.decode()
         assert client.post(urlsplit(link).path).status_code == 204
     with freeze_time(T0 + 3 * HOUR):
         orders = {"T1": complete_checkout(t1), "H1": complete_checkout(h1)}
