@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from ..exceptions import DashboardRefused
 from ..shop import DashboardChannel, DashboardViewer
@@ -194,31 +195,32 @@ def dashboard_viewer(token: str) -> DashboardViewer:
         claims = verify_jwt(token)
     except TokenExpired:
         raise DashboardRefused(
-            401, "The Dashboard session expired: close Cart Recovery and open it again."
+            401, _("The Dashboard session expired: close Cart Recovery and open it again.")
         ) from None
     except SignatureInvalid as exc:
         logger.info("cart recovery dashboard: rejected token: %s", exc)
-        raise DashboardRefused(401, "This page needs a token from the Saleor Dashboard.") from None
+        raise DashboardRefused(401, _("This page needs a token from the Saleor Dashboard.")) from None
     if claims.get("type") != THIRDPARTY or "app" not in claims:
-        raise DashboardRefused(401, "This page needs the Dashboard's token for the Cart Recovery app.")
+        raise DashboardRefused(401, _("This page needs the Dashboard's token for the Cart Recovery app."))
     found = installation.stored()
     if found is None or not found.installed:
         raise DashboardRefused(
-            403, "Cart Recovery is uninstalled from this Saleor: no reminder goes out. Install the app again."
+            403,
+            _("Cart Recovery is uninstalled from this Saleor: no reminder goes out. Install the app again."),
         )
     if claims["app"] != found.app_id:
-        raise DashboardRefused(403, "The token was issued for another app.")
+        raise DashboardRefused(403, _("The token was issued for another app."))
     if not claims.get("is_staff"):
-        raise DashboardRefused(403, "Only staff members may open Cart Recovery.")
+        raise DashboardRefused(403, _("Only staff members may open Cart Recovery."))
     if PERMISSION not in (claims.get("permissions") or ()):
-        raise DashboardRefused(403, "Cart Recovery needs the MANAGE_CHECKOUTS permission.")
+        raise DashboardRefused(403, _("Cart Recovery needs the MANAGE_CHECKOUTS permission."))
     # Saleor or its keys out of reach (KeysUnavailable, SaleorUnavailable) propagate: the page
     # answers 503 "could not be checked right now", not a refusal.
     me = _me(token, claims)
     if not me or not me.get("isActive"):
-        raise DashboardRefused(401, "The Dashboard session is no longer valid: sign in again.")
+        raise DashboardRefused(401, _("The Dashboard session is no longer valid: sign in again."))
     if not me.get("isStaff"):
-        raise DashboardRefused(403, "Only staff members may open Cart Recovery.")
+        raise DashboardRefused(403, _("Only staff members may open Cart Recovery."))
     active = set(ChannelSettings.objects.filter(active=True).values_list("channel_slug", flat=True))
     channels = tuple(
         DashboardChannel(
@@ -230,7 +232,7 @@ def dashboard_viewer(token: str) -> DashboardViewer:
         for channel in sorted(me.get("accessibleChannels") or (), key=lambda channel: channel["name"])
     )
     if not channels:
-        raise DashboardRefused(403, "Your permission groups give you access to no channel.")
+        raise DashboardRefused(403, _("Your permission groups give you access to no channel."))
     # Saleor signs the user's own permissions into the token (``user_permissions``): saving needs
     # MANAGE_PLUGINS, as pluginUpdate does, whether or not the app holds it.
     return DashboardViewer(

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import requests
+from django.utils.translation import gettext as _
 
 from ..exceptions import CartRecoveryError, ShopUnavailable
 
@@ -99,7 +100,9 @@ class SaleorClient:
             self._post(WHO_AM_I, None)
         except SaleorQueryError as exc:
             if any(_code(error) == _PERMISSION_DENIED for error in exc.errors):
-                raise AppTokenRevoked(f"Saleor at {self.api_url} no longer knows the app's token") from None
+                raise AppTokenRevoked(
+                    _("Saleor at %(url)s no longer knows the app's token") % {"url": self.api_url}
+                ) from None
             raise
 
     def _post(self, document: str, variables: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -115,26 +118,29 @@ class SaleorClient:
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
-            raise SaleorUnavailable(f"could not reach Saleor at {self.api_url}: {exc}") from None
+            raise SaleorUnavailable(
+                _("could not reach Saleor at %(url)s: %(problem)s") % {"url": self.api_url, "problem": exc}
+            ) from None
         if response.status_code == 401:
-            raise AppTokenRevoked(f"Saleor at {self.api_url} refused the token (401)")
+            raise AppTokenRevoked(_("Saleor at %(url)s refused the token (401)") % {"url": self.api_url})
+        answered = {"url": self.api_url, "status": response.status_code}
         if response.status_code >= 500 or response.status_code in (408, 429):
-            raise SaleorUnavailable(f"Saleor at {self.api_url} answered {response.status_code}")
+            raise SaleorUnavailable(_("Saleor at %(url)s answered %(status)s") % answered)
         try:
             body = response.json(parse_float=Decimal)
         except ValueError:
             raise SaleorUnavailable(
-                f"Saleor at {self.api_url} answered {response.status_code} without JSON"
+                _("Saleor at %(url)s answered %(status)s without JSON") % answered
             ) from None
         if not isinstance(body, dict):
-            raise SaleorUnavailable(f"Saleor at {self.api_url} answered an unexpected body")
+            raise SaleorUnavailable(_("Saleor at %(url)s answered an unexpected body") % answered)
         errors = body.get("errors") or []
         if any(_is_token_error(error) for error in errors):
-            raise AppTokenRevoked(f"Saleor at {self.api_url} refused the token")
+            raise AppTokenRevoked(_("Saleor at %(url)s refused the token") % answered)
         if errors:
             raise SaleorQueryError(errors)
         if response.status_code >= 400 or not isinstance(body.get("data"), dict):
-            raise SaleorUnavailable(f"Saleor at {self.api_url} answered {response.status_code} without data")
+            raise SaleorUnavailable(_("Saleor at %(url)s answered %(status)s without data") % answered)
         return body["data"]
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import DateTimeField, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..exceptions import CartRecoveryError
 from .models import Installation
@@ -76,7 +77,7 @@ def record(
         "uninstall_reason": "",
         "status_changed_at": None,
     }
-    for _ in range(RECORD_ATTEMPTS):
+    for _attempt in range(RECORD_ATTEMPTS):
         seen = stored()
         holder = _installed(seen) if seen is not None else None
         refused = (
@@ -96,16 +97,19 @@ def record(
                 continue  # registered or uninstalled meanwhile: ask about what is there now
             if refused:
                 raise InstalledByAnotherApp(
-                    f"Cart Recovery is installed in this Saleor as another app ({found.app_id}), which "
-                    "Saleor still accepts: delete that app in the Dashboard (Extensions → Installed) "
-                    "before installing it again."
+                    _(
+                        "Cart Recovery is installed in this Saleor as another app (%(app)s), which "
+                        "Saleor still accepts: delete that app in the Dashboard (Extensions → Installed) "
+                        "before installing it again."
+                    )
+                    % {"app": found.app_id}
                 )
             for name, value in values.items():
                 setattr(found, name, value)
             found.save(update_fields=list(values))
             break
     else:
-        raise InstalledByAnotherApp("Another installation was registered at the same time: install again.")
+        raise InstalledByAnotherApp(_("Another installation was registered at the same time: install again."))
     logger.info("cart recovery app: installed by %s as %s", settings.SALEOR_API_URL, app_id)
     return found
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import jwt
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _
 from jwt import PyJWK, PyJWKSet, api_jws
 
 from ..exceptions import CartRecoveryError
@@ -99,11 +100,13 @@ class _KeyCache:
                     if found.attempted_at is not None and now - found.attempted_at < REFETCH_INTERVAL:
                         if found.error:
                             raise KeysUnavailable(found.error)
-                        raise SignatureInvalid(f"unknown key id {kid!r}")
+                        raise SignatureInvalid(_("unknown key id %(kid)s") % {"kid": repr(kid)})
                     found.fetching, found.attempted_at = threading.Event(), now
             if under_way is not None:
                 if not under_way.wait(FETCH_WAIT):
-                    raise KeysUnavailable(f"Saleor's keys at {url} are taking too long to fetch")
+                    raise KeysUnavailable(
+                        _("Saleor's keys at %(url)s are taking too long to fetch") % {"url": url}
+                    )
                 continue  # answered by the fetch just made
             self._fetch_into(url, found)
 
@@ -131,7 +134,9 @@ def _fetch(url: str) -> dict[str, PyJWK]:
         response.raise_for_status()
         key_set = PyJWKSet.from_dict(response.json())
     except (requests.RequestException, ValueError, jwt.PyJWTError) as exc:
-        raise KeysUnavailable(f"could not fetch Saleor's keys from {url}: {exc}") from None
+        raise KeysUnavailable(
+            _("could not fetch Saleor's keys from %(url)s: %(problem)s") % {"url": url, "problem": exc}
+        ) from None
     return {key.key_id: key for key in key_set.keys if key.key_id}
 
 
@@ -142,9 +147,9 @@ def _key_for(token: str) -> PyJWK:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        raise SignatureInvalid(f"malformed: {exc}") from None
+        raise SignatureInvalid(_("malformed: %(problem)s") % {"problem": exc}) from None
     if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
-        raise SignatureInvalid("not an RS256 token with a key id")
+        raise SignatureInvalid(_("not an RS256 token with a key id"))
     return KEYS.key(settings.SALEOR_API_URL, header["kid"])
 
 
@@ -153,12 +158,12 @@ def verify_body(body: bytes, signature: str) -> None:
     (``b64: false``, ``header..signature``), as ``saleor/webhook/transport`` makes it. Anything
     else signed by Saleor (a user's JWT) is refused: it would carry its own payload, not the body."""
     if not signature or signature.count(".") != 2 or signature.split(".")[1]:
-        raise SignatureInvalid("not a detached JWS")
+        raise SignatureInvalid(_("not a detached JWS"))
     key = _key_for(signature)
     try:
         header = jwt.get_unverified_header(signature)
         if header.get("b64") is not False:
-            raise SignatureInvalid("not a detached JWS")
+            raise SignatureInvalid(_("not a detached JWS"))
         api_jws.decode_complete(signature, key.key, algorithms=[ALGORITHM], detached_payload=body)
     except jwt.PyJWTError as exc:
         raise SignatureInvalid(str(exc)) from None
@@ -175,9 +180,9 @@ def verify_jwt(token: str) -> dict[str, Any]:
             options={"require": ["exp", "iss"], "verify_aud": False},
         )
     except jwt.ExpiredSignatureError:
-        raise TokenExpired("expired") from None
+        raise TokenExpired(_("expired")) from None
     except jwt.PyJWTError as exc:
         raise SignatureInvalid(str(exc)) from None
     if str(claims.get("iss", "")).rstrip("/") != settings.SALEOR_API_URL.rstrip("/"):
-        raise SignatureInvalid("issued by another Saleor")
+        raise SignatureInvalid(_("issued by another Saleor"))
     return claims

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from ..exceptions import ConfigurationError
 from ..settings.channel import RecoverySettings, validate_for_activation
@@ -78,10 +79,12 @@ class AppShop:
         try:
             known = {channel.slug for channel in self._ask("channels")}
         except (installation.NotInstalled, AppTokenRevoked, SaleorUnavailable) as exc:
-            message = f"Saleor could not be asked for its channels: {exc}"
+            message = _("Saleor could not be asked for its channels: %(problem)s") % {"problem": exc}
             raise ConfigurationError({"channel": message}) from None
         if channel_slug not in known:
-            message = f"Cart Recovery cannot be configured in channel '{channel_slug}': no such channel."
+            message = _("Cart Recovery cannot be configured in channel '%(channel)s': no such channel.") % {
+                "channel": channel_slug
+            }
             raise ConfigurationError({"channel": message})
         answers: dict[tuple[str, ...], dict[str, str]] = {}
 
@@ -112,7 +115,7 @@ class AppShop:
         found = installation.current()
         if found is None:
             raise installation.NotInstalled(
-                f"Cart Recovery is not installed in Saleor at {settings.SALEOR_API_URL}"
+                _("Cart Recovery is not installed in Saleor at %(url)s") % {"url": settings.SALEOR_API_URL}
             )
         return found
 

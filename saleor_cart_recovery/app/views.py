@@ -11,14 +11,20 @@ Saleor's keys or API out of reach: 503, and Saleor retries.
 
 import json
 import logging
+from collections.abc import Callable
+from functools import wraps
 
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from ..http import router
+from ..languages import from_accept_language, speaking
 from ..series.activity import LOCK_TIMEOUT
+from ..settings.parsers import labelled
 from . import auth, installation, manifest
 from .client import SaleorUnavailable
 from .jwks import KEYS, KeysUnavailable, SignatureInvalid, verify_body
@@ -31,11 +37,11 @@ SIGNATURE_HEADER = "Saleor-Signature"
 EVENT_HEADER = "Saleor-Event"
 APP_DELETED = "APP_DELETED"  # its retries still answer 204 (changing nothing) once the app is deleted
 MAX_TOKEN_LENGTH = 255  # Saleor's app tokens are 30 characters
-UNINSTALLED = (
+UNINSTALLED = gettext_lazy(
     "Cart Recovery is uninstalled from Saleor: no reminder goes out. Install the app again "
     "(Extensions → Installed → Add Extension → Install from manifest) to resume."
 )
-NOT_INSTALLED = (
+NOT_INSTALLED = gettext_lazy(
     "Cart Recovery is not installed in this Saleor (or Saleor deleted it): nothing is recorded until "
     "Saleor installs the app again."
 )
@@ -43,6 +49,22 @@ NOT_INSTALLED = (
 
 def _refuse(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
+
+
+def _in_the_callers_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The view's messages in the request's ``Accept-Language`` (Saleor's own requests send none:
+    English, which is what Saleor shows an owner of a failed installation or delivery)."""
+
+    @wraps(view)
+    def speaking_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        with speaking(from_accept_language(request.headers.get("Accept-Language"))):
+            return view(request, *args, **kwargs)
+
+    return speaking_view
+
+
+def _not_our_saleor() -> JsonResponse:
+    return _refuse(403, _("%(header)s is not the Saleor this app serves") % {"header": API_URL_HEADER})
 
 
 def _from_our_saleor(request: HttpRequest) -> bool:
@@ -55,24 +77,28 @@ def manifest_view(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@_in_the_callers_language
 def register(request: HttpRequest) -> JsonResponse:
     """Saleor posts ``{"auth_token": …}`` at install. Only ``SALEOR_API_URL`` may install; the token
     is stored only once Saleor confirms it is an app's (the install then shows as failed in Saleor
     when it is not), and never appears in a log or an answer. While another app holds the
     installation and Saleor still accepts its token, the answer is 409 and nothing changes."""
     if not _from_our_saleor(request):
-        return _refuse(403, f"{API_URL_HEADER} is not the Saleor this app serves")
+        return _not_our_saleor()
     try:
         token = json.loads(request.body or b"{}").get("auth_token")
     except (ValueError, AttributeError, RecursionError):
         token = None
     if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
-        return _refuse(400, f"auth_token: a non-empty string of at most {MAX_TOKEN_LENGTH} characters")
+        return _refuse(
+            400,
+            _("auth_token: a non-empty string of at most %(count)d characters") % {"count": MAX_TOKEN_LENGTH},
+        )
     token = token.strip()
     try:
         app = _app_of(token)
         if app is None:
-            return _refuse(403, "Saleor does not accept this token as an app's")
+            return _refuse(403, _("Saleor does not accept this token as an app's"))
         KEYS.refresh(settings.SALEOR_API_URL)
         installation.record(
             app_id=app["id"],
@@ -94,39 +120,41 @@ def _app_of(token: str) -> dict | None:
 
 
 @require_POST
+@_in_the_callers_language
 def webhook(request: HttpRequest, name: str) -> HttpResponse:
     definition = BY_PATH.get(f"webhooks/{name}")
     if definition is None:
-        return _refuse(404, f"no webhook {name}")
+        return _refuse(404, _("no webhook %(name)s") % {"name": name})
     if not _from_our_saleor(request):
-        return _refuse(403, f"{API_URL_HEADER} is not the Saleor this app serves")
+        return _not_our_saleor()
     try:
         verify_body(request.body, request.headers.get(SIGNATURE_HEADER, ""))
     except SignatureInvalid as exc:
         logger.warning("cart recovery app: refused a %s webhook: %s", name, exc)
-        return _refuse(401, f"{SIGNATURE_HEADER}: {exc}")
+        return _refuse(401, labelled(SIGNATURE_HEADER, str(exc)))
     except KeysUnavailable as exc:
         return _refuse(503, str(exc))
     event = request.headers.get(EVENT_HEADER, "")
     if event.upper() != definition.event:
-        return _refuse(400, f"{EVENT_HEADER}: expected {definition.event.lower()}, got {event!r}")
+        expected = {"header": EVENT_HEADER, "expected": definition.event.lower(), "got": repr(event)}
+        return _refuse(400, _("%(header)s: expected %(expected)s, got %(got)s") % expected)
     try:
         if definition.event != APP_DELETED and installation.is_deleted(installation.stored()):
-            return _refuse(410, NOT_INSTALLED)
+            return _refuse(410, str(NOT_INSTALLED))
         payload = json.loads(request.body.decode())
         if not isinstance(payload, dict):
-            raise PayloadInvalid("the body is not a JSON object")
+            raise PayloadInvalid(_("the body is not a JSON object"))
         with transaction.atomic():
             _bounded_lock_waits()
             definition.handler(payload)
     except (ValueError, RecursionError, PayloadInvalid) as exc:  # UnicodeDecodeError is a ValueError
-        return _refuse(400, f"{definition.event}: {exc}")
+        return _refuse(400, labelled(definition.event, str(exc)))
     except (DataError, IntegrityError) as exc:
         logger.warning("cart recovery app: refused a %s webhook the database cannot store: %s", name, exc)
-        return _refuse(400, f"{definition.event}: a value the database cannot store")
+        return _refuse(400, labelled(definition.event, _("a value the database cannot store")))
     except DatabaseError:
         logger.exception("cart recovery app: could not record a %s webhook", name)
-        return _refuse(503, "could not record it now; retry")
+        return _refuse(503, _("could not record it now; retry"))
     return HttpResponse(status=204)
 
 
@@ -140,13 +168,15 @@ def _bounded_lock_waits() -> None:
 def channel_path(request: HttpRequest, channel_slug: str, path: str) -> HttpResponse:
     """The plugin's ``/plugins/channel/<slug>/saleor_cart_recovery/<path>``. While the app is
     uninstalled the developer API still answers (its data are ours), and says so in its answer's
-    ``extensions``."""
+    ``extensions`` (the message in the caller's ``Accept-Language``, as the API's own)."""
     response = router.handle(request, channel_slug, path)
     if path.strip("/") == "graphql" and response.status_code == 200 and _uninstalled():
         body = json.loads(response.content)
+        with speaking(from_accept_language(request.headers.get("Accept-Language"))):
+            message = str(UNINSTALLED)
         body.setdefault("extensions", {})["cartRecovery"] = {
             "installation": "uninstalled",
-            "message": UNINSTALLED,
+            "message": message,
         }
         response.content = json.dumps(body)
     return response

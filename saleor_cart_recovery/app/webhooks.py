@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..series.activity import record_activity, record_order, record_refund
 from ..series.retention import erase_address
@@ -170,7 +171,7 @@ def on_checkout(payload: Mapping[str, Any]) -> None:
     language = _text(payload, "checkout.languageCode", 35, required=False, pattern=LANGUAGE) or "EN"
     if not email:
         return
-    settings, _ = usable_settings(channel_slug, get_shop())
+    settings = usable_settings(channel_slug, get_shop())[0]
     if settings is None:  # inactive, uninstalled or misconfigured: nothing recorded, as in the plugin
         return
     record_activity(
@@ -202,9 +203,9 @@ def _order(payload: Mapping[str, Any]) -> tuple[OrderRef, str] | None:
     _text(payload, "order.total.gross.currency", 3, pattern=CURRENCY)
     _amount(payload, "order.totalRefunded.amount", required=False)
     try:
-        order, channel_slug, _ = read_order(node)
+        order, channel_slug, _addresses = read_order(node)
     except (KeyError, TypeError, ValueError, ArithmeticError):
-        raise PayloadInvalid("order lacks id, number, total, created or channel") from None
+        raise PayloadInvalid(_("order lacks id, number, total, created or channel")) from None
     return order, channel_slug
 
 

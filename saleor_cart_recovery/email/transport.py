@@ -13,6 +13,9 @@ before the message goes over the wire. Failures are sorted by what they mean for
 - :class:`SendUncertain`: the connection broke during the transfer; the server may have the
   message, so sending again could duplicate it.
 
+The reasons are said in the active language (the Dashboard's test send and connection check show
+them to the owner); the server's own reply is quoted as it came.
+
 A successful send returns the id the mail provider gave the message, when it gave one: an anymail
 backend's ``anymail_status.message_id``, or the id in an SMTP relay's reply to DATA (Amazon SES:
 ``250 Ok <id>``; SendGrid, Postfix: ``250 Ok: queued as <id>``). Provider events name messages by it.
@@ -25,6 +28,7 @@ import smtplib
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.smtp import EmailBackend
+from django.utils.translation import gettext as _
 
 from ..exceptions import RecipientRefused, SendFailed, SendRefused, SendUncertain
 from ..settings.formats import SmtpConfig
@@ -84,7 +88,7 @@ def open_connection(smtp: SmtpConfig | None):
     try:
         connection.open()
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-        raise SendFailed(f"could not reach the mail server: {exc}") from exc
+        raise SendFailed(_("could not reach the mail server: %(problem)s") % {"problem": exc}) from exc
     return connection
 
 
@@ -139,24 +143,29 @@ def send_on(connection, message) -> str:
         message.send(fail_silently=False)
     except smtplib.SMTPRecipientsRefused as exc:
         replies = list(exc.recipients.values())
-        if replies and all(400 <= code < 500 for code, _ in replies):
-            raise SendFailed(f"recipient temporarily refused: {exc.recipients}") from exc
+        refused = {"reply": exc.recipients}
+        if replies and all(400 <= code < 500 for code, _reply in replies):
+            raise SendFailed(_("the recipient was refused for now: %(reply)s") % refused) from exc
         if replies and all(_is_bounce(reply) for code, reply in replies if code >= 500):
-            raise RecipientRefused(f"recipient refused: {exc.recipients}") from exc
-        raise SendRefused(f"recipient refused for another reason: {exc.recipients}") from exc
+            raise RecipientRefused(_("the recipient was refused: %(reply)s") % refused) from exc
+        raise SendRefused(_("the recipient was refused for another reason: %(reply)s") % refused) from exc
     except smtplib.SMTPResponseException as exc:  # MAIL FROM, DATA or another command refused
-        reply = f"{exc.smtp_code} {exc.smtp_error!r}"
+        answered = {"reply": f"{exc.smtp_code} {exc.smtp_error!r}"}
         if not 500 <= exc.smtp_code < 600:
-            raise SendFailed(f"server answered {reply}") from exc
+            raise SendFailed(_("the mail server answered %(reply)s") % answered) from exc
         if isinstance(exc, smtplib.SMTPDataError) and _is_bounce(exc.smtp_error):
-            raise RecipientRefused(f"message refused: {reply}") from exc
-        raise SendRefused(f"server refused the message: {reply}") from exc
+            raise RecipientRefused(_("the message was refused: %(reply)s") % answered) from exc
+        raise SendRefused(_("the mail server refused the message: %(reply)s") % answered) from exc
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-        raise SendUncertain(f"connection to the mail server broke while sending: {exc}") from exc
+        broke = {"problem": exc}
+        raise SendUncertain(
+            _("the connection to the mail server broke while sending: %(problem)s") % broke
+        ) from exc
     except Exception as exc:
         # Anything else (a non-SMTP email backend's own errors): we cannot tell whether it went out,
         # so it counts as possibly delivered and is never sent again.
-        raise SendUncertain(f"the email backend failed while sending: {exc!r}") from exc
+        failed = {"problem": repr(exc)}
+        raise SendUncertain(_("the email backend failed while sending: %(problem)s") % failed) from exc
     finally:
         if isinstance(smtp, smtplib.SMTP):
             del smtp.data  # the connection's own method again

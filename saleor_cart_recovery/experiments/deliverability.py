@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Q
 
+from ..formatting import Formatter
 from ..models import MessageStatus, ProviderEvent, ProviderEventKind, Reason, RecoveryMessage
 
 WINDOWS = (7, 30)  # days
@@ -98,8 +99,26 @@ def rates(channel_slug: str, now: datetime) -> dict:
     return result
 
 
-def for_display(found: dict | None) -> dict | None:
-    """:func:`rates` as the pages' include (``includes/deliverability_rates.html``) reads it."""
+def for_display(found: dict | None, fmt: Formatter) -> dict | None:
+    """:func:`rates` as the pages' include (``includes/deliverability_rates.html``) reads it: counts
+    and rates written for people in ``fmt``'s locale ("%2,5" in Turkish, "2,5 %" in German)."""
     if not found:
         return None
-    return {"windows": [found[f"{days}d"] for days in WINDOWS], "warnings": found["warnings"]}
+    windows = [
+        {
+            "days": window["days"],
+            **{
+                name: fmt.number(window[name])
+                for name in ("sent", "delivered", "bounced", "soft_bounced", "complained", "unsubscribed")
+            },
+            "bounce_rate": fmt.pct(window["bounce_rate_pct"]),
+            "complaint_rate": fmt.pct(window["complaint_rate_pct"]),
+        }
+        for window in (found[f"{days}d"] for days in WINDOWS)
+    ]
+    return {"windows": windows, "warnings": [warning_for_display(w, fmt) for w in found["warnings"]]}
+
+
+def warning_for_display(warning: dict, fmt: Formatter) -> dict:
+    """A warning of :func:`rates` with its ``rate`` and ``limit`` written in ``fmt``'s locale."""
+    return {**warning, "rate": fmt.pct(warning["rate_pct"]), "limit": fmt.pct(warning["limit_pct"])}

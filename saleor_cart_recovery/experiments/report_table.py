@@ -12,10 +12,6 @@ VERDICTS = {
     "inconclusive": gettext_lazy("not proven either way yet"),
 }
 
-
-# What a deliverability warning is about, as its sentence names it.
-RATE_NAMES = {"bounce": gettext_lazy("bounce"), "complaint": gettext_lazy("complaint")}
-
 # The funnel's stages as the pages name them (the key stays the CSS class and data-stage).
 STAGES = {
     "reached": pgettext_lazy("funnel stage", "reached"),
@@ -29,10 +25,15 @@ def _num(value, suffix="") -> str:
     return "—" if value is None else f"{value}{suffix}"
 
 
-def _interval(interval) -> str:
+def _lift(lift, interval, *, per_shopper: bool) -> str:
+    """One lift and its 95 % interval, as a whole clause of the lift line."""
+    values = {"lift": _num(lift, " pp")}
     if not interval:
-        return ""
-    return " " + _("(95 %% interval %(low)s to %(high)s)") % {"low": interval[0], "high": interval[1]}
+        return (_("per shopper %(lift)s") if per_shopper else _("lift per cart %(lift)s")) % values
+    values.update(low=interval[0], high=interval[1])
+    if per_shopper:
+        return _("per shopper %(lift)s (95 %% interval %(low)s to %(high)s)") % values
+    return _("lift per cart %(lift)s (95 %% interval %(low)s to %(high)s)") % values
 
 
 def report_table(r: dict) -> list[str]:
@@ -87,34 +88,33 @@ def report_table(r: dict) -> list[str]:
             )
         )
     lines += _rows(rows)
-    lines.append(
-        "  "
-        + _("lift per cart %(lift)s%(interval)s; per shopper %(shopper_lift)s%(shopper_interval)s")
-        % {
-            "lift": _num(r["lift_pct"], " pp"),
-            "interval": _interval(r["lift_interval_pct"]),
-            "shopper_lift": _num(r["shopper_lift_pct"], " pp"),
-            "shopper_interval": _interval(r["shopper_lift_interval_pct"]),
-        }
-    )
+    per_cart = _lift(r["lift_pct"], r["lift_interval_pct"], per_shopper=False)
+    per_shopper = _lift(r["shopper_lift_pct"], r["shopper_lift_interval_pct"], per_shopper=True)
+    lines.append(f"  {per_cart}; {per_shopper}")
     valid = r["lift_always_valid_interval_pct"]
+    verdict = {
+        "verdict": VERDICTS[r["lift_verdict"]],
+        "treated": r["treated"]["complete"]["shoppers"],
+        "held": r["holdout"]["complete"]["shoppers"],
+        "follow_up": r["follow_up"],
+        "minimum": r["min_recipients"],
+        "p": r["lift_p_value"],
+        **({"low": valid[0], "high": valid[1]} if valid else {}),
+    }
     lines.append(
         "  "
-        + _("verdict (valid at every look): %(verdict)s") % {"verdict": VERDICTS[r["lift_verdict"]]}
-        + " — "
         + (
-            _("always-valid interval %(low)s to %(high)s pp, p = %(p)s")
-            % {"low": valid[0], "high": valid[1], "p": r["lift_p_value"]}
+            _(
+                "verdict (valid at every look): %(verdict)s — always-valid interval %(low)s to %(high)s pp, "
+                "p = %(p)s (on the %(treated)s + %(held)s shoppers whose %(follow_up)s follow-up ended)"
+            )
             if valid
-            else _("needs %(minimum)s shoppers in each group") % {"minimum": r["min_recipients"]}
+            else _(
+                "verdict (valid at every look): %(verdict)s — needs %(minimum)s shoppers in each group "
+                "(on the %(treated)s + %(held)s shoppers whose %(follow_up)s follow-up ended)"
+            )
         )
-        + " "
-        + _("(on the %(treated)s + %(held)s shoppers whose %(follow_up)s follow-up ended)")
-        % {
-            "treated": r["treated"]["complete"]["shoppers"],
-            "held": r["holdout"]["complete"]["shoppers"],
-            "follow_up": r["follow_up"],
-        }
+        % verdict
     )
     lines.append(
         "  "
@@ -221,15 +221,23 @@ def deliverability_lines(rates: dict | None) -> list[str]:
             }
         )
     for warning in rates["warnings"]:
-        lines.append(
-            "  "
-            + _(
-                "WARNING: %(what)s rate %(rate_pct)s %% over the last %(days)s days is above %(limit_pct)s "
-                "%% "
-                "(see docs/deliverability.md)"
+        if warning["what"] == "bounce":
+            text = ngettext(
+                "WARNING: bounce rate %(rate_pct)s %% over the last %(days)s day is above %(limit_pct)s %% "
+                "(see docs/deliverability.md)",
+                "WARNING: bounce rate %(rate_pct)s %% over the last %(days)s days is above %(limit_pct)s %% "
+                "(see docs/deliverability.md)",
+                warning["days"],
             )
-            % {**warning, "what": RATE_NAMES.get(warning["what"], warning["what"])}
-        )
+        else:
+            text = ngettext(
+                "WARNING: complaint rate %(rate_pct)s %% over the last %(days)s day is above "
+                "%(limit_pct)s %% (see docs/deliverability.md)",
+                "WARNING: complaint rate %(rate_pct)s %% over the last %(days)s days is above "
+                "%(limit_pct)s %% (see docs/deliverability.md)",
+                warning["days"],
+            )
+        lines.append("  " + text % warning)
     return lines
 
 

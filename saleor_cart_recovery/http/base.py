@@ -7,8 +7,10 @@ handler runs. Saleor does no authentication for plugin URLs, so staff-only endpo
 """
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 from ..exceptions import BadToken
+from ..languages import from_accept_language, speaking
 from ..shop import get_shop
 
 
@@ -64,19 +66,26 @@ class StaffEndpoint(Endpoint):
         return HttpResponse(status=404)
 
     def authorize(self, request, channel_slug):
+        """The refusal in the caller's ``Accept-Language`` (a person reads it, in a browser or in
+        an API client's answer)."""
         allowed = get_shop().staff_can_view_reports(request, channel_slug)
-        if allowed is None:
-            response = self.refuse("authentication required", 401)
-            response["WWW-Authenticate"] = 'Bearer realm="saleor"'
-            return response
-        if not allowed:
+        if allowed:
+            return None
+        with speaking(from_accept_language(request.headers.get("Accept-Language"))):
+            if allowed is None:
+                response = self.refuse(
+                    _("Authentication required: send a Saleor staff or app token (Authorization: Bearer …)."),
+                    401,
+                )
+                response["WWW-Authenticate"] = 'Bearer realm="saleor"'
+                return response
             return self.refuse(
-                "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission (and access to this channel) required", 403
+                _("This needs the MANAGE_CHECKOUTS or MANAGE_PLUGINS permission and access to this channel."),
+                403,
             )
-        return None
 
     def refuse(self, message: str, status: int) -> HttpResponse:
-        return HttpResponse(message, status=status, content_type="text/plain")
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 def json_response(data: dict, status: int) -> JsonResponse:

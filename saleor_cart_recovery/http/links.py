@@ -15,43 +15,18 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.html import escape
-from django.utils.translation import gettext as _
 
 from ..email.offers import with_coupon
 from ..email.tokens import PREVIEW_TOKEN, read_click_token, read_unsubscribe_token
 from ..exceptions import BadToken
-from ..languages import speaking
+from ..languages import for_shopper, speaking
 from ..models import RecoveryCart, RecoveryMessage
 from ..series.suppression import suppress
 from ..shop import get_shop, settings_or_none
+from ..templating import render
 from .base import Endpoint
 
 logger = logging.getLogger(__name__)
-
-
-def _page_strings(language: str | None) -> dict[str, str]:
-    """The pages' words in the shopper's language (the reminder's; the browser's for a link that
-    names no one), from the package's catalogs."""
-    with speaking(language):
-        return {
-            "confirm_title": _("Unsubscribe from cart reminders?"),
-            "confirm_text": _("We will stop sending cart reminders to {email}."),
-            "confirm_button": _("Unsubscribe"),
-            "done_title": _("You are unsubscribed"),
-            "done_text": _("{email} will not get cart reminders from this shop any more."),
-            "invalid_title": _("This link is not valid"),
-            "invalid_text": _("The unsubscribe link is damaged or was not issued by this shop."),
-            "preview_title": _("This is a sample email"),
-            "preview_text": _(
-                "In a real cart reminder this link unsubscribes the shopper it was sent to. Nothing was "
-                "changed."
-            ),
-            "open_cart": _("Opening your cart…"),
-            "open_product": _("Opening the product page…"),
-            "open_text": _("If it does not open by itself, follow this link:"),
-            "continue": _("Continue"),
-        }
 
 
 # The click page's one script, the same bytes on every page so that its CSP can allow exactly it by
@@ -78,15 +53,14 @@ _SPECULATIVE = (
 )
 
 
-def _page(title: str, text: str, status: int = 200, body: str = "", head: str = "") -> HttpResponse:
-    html = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{escape(title)}</title>{head}</head>"
-        "<body style='font-family:Helvetica,Arial,sans-serif;max-width:480px;margin:48px auto;"
-        "padding:0 16px'>"
-        f"<h1 style='font-size:22px'>{escape(title)}</h1><p>{escape(text)}</p>{body}</body></html>"
-    )
+def _page(
+    request: HttpRequest, cart_language: str | None, page: str, status: int = 200, **data
+) -> HttpResponse:
+    """One of the small pages (``link_page.html``), in the shopper's language: the cart's, else the
+    browser's (a link that names no one, or a cart in a language we have no catalog for); its
+    ``<html lang>`` names the language it speaks."""
+    with speaking(for_shopper(cart_language, request.headers.get("Accept-Language"))):
+        html = render("cart_recovery/link_page.html", {"page": page, **data})
     response = HttpResponse(html, status=status, content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-store"
     response["X-Robots-Tag"] = "noindex"
@@ -141,32 +115,19 @@ class UnsubscribeEndpoint(Endpoint):
         return recipient
 
     def invalid(self, request):
-        strings = _page_strings(request.headers.get("Accept-Language", "")[:2])
-        return _page(strings["invalid_title"], strings["invalid_text"], status=400)
+        return _page(request, None, "invalid", status=400)
 
     def get(self, request, recipient):
-        if recipient is None:
-            return _sample_page(request)
-        strings = _page_strings(recipient.language)
-        form = (
-            "<form method='post'><button type='submit' style='font-size:16px;padding:10px 20px'>"
-            f"{escape(strings['confirm_button'])}</button></form>"
-        )
-        text = strings["confirm_text"].format(email=recipient.email)
-        return _page(strings["confirm_title"], text, body=form)
+        if recipient is None:  # the link of a preview or a test send: the browser's language
+            return _page(request, None, "sample")
+        return _page(request, recipient.language, "confirm", email=recipient.email)
 
     def post(self, request, recipient):
         if recipient is None:
-            return _sample_page(request)
+            return _page(request, None, "sample")
         source = "one_click" if "List-Unsubscribe" in request.POST else "link"
         suppress(recipient.channel_slug, recipient.email, source=source)
-        strings = _page_strings(recipient.language)
-        return _page(strings["done_title"], strings["done_text"].format(email=recipient.email))
-
-
-def _sample_page(request: HttpRequest) -> HttpResponse:
-    strings = _page_strings(request.headers.get("Accept-Language", "")[:2])
-    return _page(strings["preview_title"], strings["preview_text"])
+        return _page(request, recipient.language, "done", email=recipient.email)
 
 
 @dataclass(frozen=True)
@@ -232,14 +193,8 @@ class ClickEndpoint(Endpoint):
         url = _destination(link)
         if url is None:
             return HttpResponse(status=404)
-        strings = _page_strings(link.language)
-        title = strings["open_product" if link.target.startswith("product:") else "open_cart"]
-        head = f"<noscript><meta http-equiv='refresh' content='0;url={escape(url)}'></noscript>"
-        body = (
-            f"<p><a id='go' href='{escape(url)}' rel='noreferrer' style='font-size:16px'>"
-            f"{escape(strings['continue'])}</a></p><script>{CLICK_SCRIPT}</script>"
-        )
-        response = _page(title, strings["open_text"], body=body, head=head)
+        target = "product" if link.target.startswith("product:") else "cart"
+        response = _page(request, link.language, "open", url=url, target=target, script=CLICK_SCRIPT)
         response["Referrer-Policy"] = "no-referrer"
         response["Content-Security-Policy"] = CLICK_PAGE_CSP
         return response

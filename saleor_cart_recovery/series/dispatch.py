@@ -73,14 +73,17 @@ class DispatchResult:
     def __str__(self):
         n = len(self.enqueued)
         parts = [
-            ngettext("planned %(n)s message", "planned %(n)s messages", self.planned) % {"n": self.planned}
-            + " "
-            + gettext("(%(n)s held out)") % {"n": self.held_out},
+            ngettext(
+                "planned %(n)s message (%(held)s held out)",
+                "planned %(n)s messages (%(held)s held out)",
+                self.planned,
+            )
+            % {"n": self.planned, "held": self.held_out},
             ngettext("re-armed %(n)s cart", "re-armed %(n)s carts", self.rearmed) % {"n": self.rearmed},
             ngettext("stopped %(n)s cart", "stopped %(n)s carts", self.stopped) % {"n": self.stopped},
-            ngettext("enqueued %(n)s send", "enqueued %(n)s sends", n) % {"n": n}
-            + " "
-            + ngettext("in %(n)s task", "in %(n)s tasks", self.tasks) % {"n": self.tasks},
+            # two counts, each with its plural: the tasks are a phrase of their own ("in 2 tasks")
+            ngettext("enqueued %(n)s send in %(tasks)s", "enqueued %(n)s sends in %(tasks)s", n)
+            % {"n": n, "tasks": ngettext("%(n)s task", "%(n)s tasks", self.tasks) % {"n": self.tasks}},
             ngettext(
                 "marked %(n)s interrupted send failed",
                 "marked %(n)s interrupted sends failed",

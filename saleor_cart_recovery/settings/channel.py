@@ -336,22 +336,28 @@ def _subjects(v: dict) -> str | None:
         return None
     beyond = sorted({s.step for s in subjects if s.step > len(schedule)})
     if beyond:
-        steps = ", ".join(map(str, beyond))
         return ngettext(
-            "step %(steps)s has a subject but the schedule has only %(count)s step",
-            "step %(steps)s has a subject but the schedule has only %(count)s steps",
-            len(schedule),
-        ) % {"steps": steps, "count": len(schedule)}
+            "step %(steps)s has a subject but the schedule has only %(schedule)s",
+            "steps %(steps)s have a subject but the schedule has only %(schedule)s",
+            len(beyond),
+        ) % {"steps": ", ".join(map(str, beyond)), "schedule": _step_count(len(schedule))}
     missing = [
         n
         for n in range(1, len(schedule) + 1)
         if not any(s.step == n and s.language is None for s in subjects)
     ]
     if missing:
-        return _(
-            "step %(items)s has no subject line for all languages; add a line such as '1: Forgot something?'"
+        return ngettext(
+            "step %(items)s has no subject line for all languages; add one such as '1: Forgot something?'",
+            "steps %(items)s have no subject line for all languages; add one such as '1: Forgot something?'",
+            len(missing),
         ) % {"items": ", ".join(map(str, missing))}
     return None
+
+
+def _step_count(count: int) -> str:
+    """``3 steps``: the schedule's length inside a message whose own plural follows another count."""
+    return ngettext("%(count)s step", "%(count)s steps", count) % {"count": count}
 
 
 def _cadences(v: dict) -> str | None:
@@ -407,12 +413,11 @@ def _email_copy(v: dict) -> str | None:
         return None
     beyond = sorted({line.step for line in v["email_copy"] if line.step > len(schedule)})
     if beyond:
-        steps = ", ".join(map(str, beyond))
         return ngettext(
-            "step %(steps)s has copy but the schedule has only %(count)s step",
-            "step %(steps)s has copy but the schedule has only %(count)s steps",
-            len(schedule),
-        ) % {"steps": steps, "count": len(schedule)}
+            "step %(steps)s has copy but the schedule has only %(schedule)s",
+            "steps %(steps)s have copy but the schedule has only %(schedule)s",
+            len(beyond),
+        ) % {"steps": ", ".join(map(str, beyond)), "schedule": _step_count(len(schedule))}
     return None
 
 

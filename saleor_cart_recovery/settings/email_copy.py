@@ -86,9 +86,9 @@ def parse_email_copy(text: str, *, max_steps: int = 10) -> tuple[CopyLine, ...]:
             )
         key = (step, normalize_language(language) if language else None, field)
         if key in seen:
-            which = _("step %(step)s") % {"step": step} + (f" [{key[1]}]" if key[1] else "") + f" {field}"
+            typed = f"{step} [{key[1]}] {field}" if key[1] else f"{step} {field}"  # as the owner writes it
             raise ValueError(
-                _("line %(number)s: %(which)s is given twice") % {"number": number, "which": which}
+                _("line %(number)s: '%(line)s' is given twice") % {"number": number, "line": typed}
             )
         seen.add(key)
         lines.append(CopyLine(*key, words))

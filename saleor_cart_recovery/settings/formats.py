@@ -159,7 +159,11 @@ def parse_cadences(text: str) -> tuple[Cadence, ...]:
             )
         label, delays = match.groups()
         schedule = parse_delays(
-            delays, minimum=MIN_DELAY, maximum=MAX_DELAY, max_steps=MAX_STEPS, what=f"cadence {label}"
+            delays,
+            minimum=MIN_DELAY,
+            maximum=MAX_DELAY,
+            max_steps=MAX_STEPS,
+            what=_("cadence %(label)s") % {"label": label},
         )
         if any(c.label == label for c in cadences):
             raise ValueError(_("cadence label %(label)s is used twice") % {"label": label})

@@ -82,33 +82,44 @@ def split_list(text: str) -> list[str]:
 def parse_delays(
     text: str, *, minimum: timedelta, maximum: timedelta, max_steps: int, what: Text = ""
 ) -> tuple[timedelta, ...]:
-    """A growing list of delays, one per step (``1h, 1d, 3d``)."""
-    parts = split_list(text)
-    prefix = f"{what}: " if what else ""
+    """A growing list of delays, one per step (``1h, 1d, 3d``); ``what`` names the list in its
+    messages (``cadence A: …``)."""
+    try:
+        return _delays(split_list(text), minimum=minimum, maximum=maximum, max_steps=max_steps)
+    except ValueError as exc:
+        if not what:
+            raise
+        raise ValueError(labelled(what, str(exc))) from None
+
+
+def _delays(
+    parts: list[str], *, minimum: timedelta, maximum: timedelta, max_steps: int
+) -> tuple[timedelta, ...]:
     if not parts:
-        raise ValueError(prefix + _("give at least one delay, e.g. '1h, 1d, 3d'"))
+        raise ValueError(_("give at least one delay, e.g. '1h, 1d, 3d'"))
     if len(parts) > max_steps:
         raise ValueError(
-            prefix
-            + ngettext(
+            ngettext(
                 "at most %(max)s step is allowed, got %(count)s",
                 "at most %(max)s steps are allowed, got %(count)s",
                 max_steps,
             )
             % {"max": max_steps, "count": len(parts)}
         )
-    try:
-        delays = tuple(parse_duration(p, minimum=minimum, maximum=maximum) for p in parts)
-    except ValueError as exc:
-        raise ValueError(f"{prefix}{exc}") from None
+    delays = tuple(parse_duration(p, minimum=minimum, maximum=maximum) for p in parts)
     for earlier, later, later_text in zip(delays, delays[1:], parts[1:], strict=False):
         if later <= earlier:
             raise ValueError(
-                prefix
-                + _("delays must grow from step to step; '%(delay)s' is not after the step before it")
+                _("delays must grow from step to step; '%(delay)s' is not after the step before it")
                 % {"delay": later_text}
             )
     return delays
+
+
+def labelled(label: Text, problem: str) -> str:
+    """A problem said of a setting or a part of one: every settings message starts with what it is
+    about (``Reminder schedule: …``, ``cadence A: …``)."""
+    return _("%(label)s: %(problem)s") % {"label": label, "problem": problem}
 
 
 def parse_int(text: str, *, low: int, high: int, unit: Text) -> int:
@@ -150,8 +161,8 @@ def parse_bool(text: str) -> bool:
 
 
 def parse_url_template(text: str, placeholders: "dict[str, Text]") -> str:
-    """An http(s) link with at least one of ``placeholders`` (name → what goes there) and no other
-    ``{…}``; empty stays empty."""
+    """An http(s) link with at least one of ``placeholders`` (one or two: name → what goes there)
+    and no other ``{…}``; empty stays empty."""
     url = text.strip()
     if not url:
         return ""
@@ -160,14 +171,23 @@ def parse_url_template(text: str, placeholders: "dict[str, Text]") -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(_("'%(value)s' is not an http(s) URL") % {"value": url})
-    either = " " + _("or") + " "
-    named = either.join(f"{{{name}}}" for name in placeholders)
-    if not any(f"{{{name}}}" in url for name in placeholders):
-        whats = either.join(f"{{{name}}} ({what})" for name, what in placeholders.items())
-        raise ValueError(_("must contain %(placeholders)s") % {"placeholders": whats})
+    names = [f"{{{name}}}" for name in placeholders]
+    whats = list(placeholders.values())
+    if not any(name in url for name in names):
+        if len(names) == 1:
+            raise ValueError(
+                _("must contain %(first)s (%(first_what)s)") % {"first": names[0], "first_what": whats[0]}
+            )
+        missing = {"first": names[0], "first_what": whats[0], "second": names[1], "second_what": whats[1]}
+        raise ValueError(
+            _("must contain %(first)s (%(first_what)s) or %(second)s (%(second_what)s)") % missing
+        )
     allowed = "|".join(re.escape(name) for name in placeholders)
     if re.search(rf"\{{(?!(?:{allowed})\}})", url):
-        raise ValueError(_("only the placeholder %(placeholder)s is allowed") % {"placeholder": named})
+        if len(names) == 1:
+            raise ValueError(_("only the placeholder %(first)s is allowed") % {"first": names[0]})
+        only = {"first": names[0], "second": names[1]}
+        raise ValueError(_("only the placeholders %(first)s and %(second)s are allowed") % only)
     return url
 
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from ..exceptions import ConfigurationError
 from .channel import STOREFRONT_REQUIRED, RecoverySettings, subject_language_problem
 from .formats import AUTO
+from .parsers import labelled
 from .registry import BY_NAME, DEFAULTS, FIELDS, SECRET
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def validate_configuration(
     if errors or settings is None:
         ordered = {field.name: errors[field.name] for field in FIELDS if field.name in errors}
         raise ConfigurationError(
-            {name: f"{BY_NAME[name].label}: {message}" for name, message in ordered.items()},
+            {name: labelled(BY_NAME[name].label, message) for name, message in ordered.items()},
             required=required,
         )
     return settings

@@ -435,14 +435,26 @@ def test_a_failure_inside_is_reported_without_its_details(client, abandoned_cart
 @pytest.mark.parametrize(
     ("headers", "status", "message"),
     [
-        ({}, 401, "authentication required"),
+        ({}, 401, "Authentication required: send a Saleor staff or app token (Authorization: Bearer …)."),
         (
             {"HTTP_X_TEST_STAFF": "none"},
             403,
-            "MANAGE_CHECKOUTS or MANAGE_PLUGINS permission (and access to this channel) required",
+            "This needs the MANAGE_CHECKOUTS or MANAGE_PLUGINS permission and access to this channel.",
+        ),
+        (
+            {"HTTP_ACCEPT_LANGUAGE": "tr-TR,tr;q=0.9"},
+            401,
+            "Kimlik doğrulaması gerekli: bir Saleor personel veya uygulama token'ı gönderin "
+            "(Authorization: Bearer …).",
+        ),
+        (
+            {"HTTP_X_TEST_STAFF": "none", "HTTP_ACCEPT_LANGUAGE": "de-DE"},
+            403,
+            "Dafür sind die Berechtigung MANAGE_CHECKOUTS oder MANAGE_PLUGINS und der Zugriff auf diesen "
+            "Kanal nötig.",
         ),
     ],
-    ids=["anonymous_case", "no_permission_case"],
+    ids=["anonymous_case", "no_permission_case", "anonymous_turkish_case", "no_permission_german_case"],
 )
 def test_only_staff_with_the_permission_may_use_it(client, abandoned_cart, headers, status, message):
     for document in (CART, STOP):

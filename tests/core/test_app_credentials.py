@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from html import unescape
 from uuid import uuid4
 
 import pytest
@@ -265,6 +266,21 @@ def test_the_dashboard_says_when_the_app_is_uninstalled(installed, saleor):
     response = REQUESTS["dashboard"](installed, {"Authorization": f"Bearer {_app_token(saleor)}"})
     assert response.status_code == 403
     assert b"uninstalled" in response.content
+
+
+def test_the_dashboard_and_the_api_say_it_in_the_owners_language(installed, saleor):
+    # given an app Saleor deleted, and an owner whose Dashboard and API client speak Turkish / German
+    installation.uninstall(installation.DELETED)
+    token = {"Authorization": f"Bearer {_app_token(saleor)}", "X-Dashboard-Locale": "tr-TR"}
+    page = REQUESTS["dashboard"](installed, token).content.decode()
+    api = REQUESTS["graphql"](
+        installed, {"Authorization": f"Bearer {saleor.staff()}", "Accept-Language": "de"}
+    )
+    # then the refusal and the API's note are theirs
+    assert "Sepet Kurtarma bu Saleor'dan kaldırıldı: hiçbir hatırlatma gönderilmiyor." in unescape(page)
+    assert api.json()["extensions"]["cartRecovery"]["message"].startswith(
+        "Die Warenkorb-Rückgewinnung ist aus Saleor entfernt"
+    )
 
 
 def test_the_api_says_when_the_app_is_uninstalled(installed, saleor):

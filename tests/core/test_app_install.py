@@ -1,5 +1,6 @@
 """The App host's install: the manifest Saleor reads, the registration Saleor posts, the uninstall."""
 
+import json
 import logging
 from io import StringIO
 from urllib.parse import urlsplit
@@ -123,6 +124,19 @@ def test_register_refuses_and_stores_nothing(app_client, saleor, api_url, token,
     assert register(app_client, saleor, token=token, api_url=api_url).status_code == status
     assert not Installation.objects.exists()
     assert saleor.jwks_fetches == 0  # a token Saleor did not confirm makes us fetch nothing
+
+
+def test_register_refusals_speak_the_requests_language(app_client, saleor):
+    # Saleor sends no Accept-Language (English); a person trying it by hand reads their own
+    english = register(app_client, saleor, token="")
+    turkish = app_client.post(
+        "/api/register",
+        data=json.dumps({"auth_token": ""}),
+        content_type="application/json",
+        headers={"Saleor-Api-Url": "http://other-saleor.test/graphql/", "Accept-Language": "tr"},
+    )
+    assert english.json() == {"error": "auth_token: a non-empty string is required"}
+    assert turkish.json() == {"error": "Saleor-Api-Url bu uygulamanın hizmet verdiği Saleor değil"}
 
 
 def test_register_without_the_saleor_header_or_body_is_refused(app_client, saleor):

@@ -100,7 +100,7 @@ def test_get_shows_a_page_that_leads_to_the_cart_and_counts_nothing(client, remi
     assert "Opening your cart…" in response.content.decode() and ">Continue</a>" in response.content.decode()
     assert page.links == [cart_url]
     assert page.refresh == [f"0;url={cart_url}"]
-    assert "<noscript><meta http-equiv='refresh'" in response.content.decode()
+    assert '<noscript><meta http-equiv="refresh"' in response.content.decode()
     assert "evil.example" not in response.content.decode()
     assert len(page.scripts) == 1 and "sendBeacon(location.href)" in page.scripts[0]
     assert (response["Cache-Control"], response["Referrer-Policy"], response["X-Robots-Tag"]) == (
@@ -116,7 +116,7 @@ def test_the_target_is_escaped_in_the_page(client, reminder, abandoned_cart, cha
     RecoveryMessage.objects.filter(pk=reminder.pk).update(voucher_code="CR-ABC123")
     html = client.get(link_to(reminder)).content.decode()
     url = f"https://shop.example.com/cart?t={abandoned_cart.token}&from='mail'&coupon=CR-ABC123"
-    assert f"href='{escape(url)}'" in html and f"url={escape(url)}'" in html
+    assert f'href="{escape(url)}"' in html and f'url={escape(url)}"' in html
     assert "&from='mail'" not in html  # neither & nor ' raw in an attribute
     assert ClickPage(html).links == [url]
 

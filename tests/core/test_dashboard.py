@@ -56,6 +56,28 @@ def test_the_shell_holds_no_data_and_may_be_framed(client, channel):
     assert script["Content-Type"].startswith("text/javascript") and b"handshake" in script.content
 
 
+@pytest.mark.parametrize(
+    ("query", "accept_language", "lang", "locale", "waiting"),
+    [
+        ({}, "tr-TR,tr;q=0.9,en;q=0.5", "tr", "tr-tr", "Saleor Dashboard bekleniyor…"),
+        ({}, "fr-FR,fr;q=0.9,de-CH;q=0.7", "de", "de-ch", "Warten auf das Saleor-Dashboard …"),
+        ({}, "pt-BR,pt;q=0.9", "en", "", "Waiting for the Saleor Dashboard…"),
+        ({"locale": "de"}, "tr-TR", "de", "de", "Warten auf das Saleor-Dashboard …"),
+    ],
+    ids=["turkish_browser_case", "first_language_we_have_case", "none_we_have_case", "url_locale_case"],
+)
+def test_the_shell_speaks_the_browsers_language_until_the_dashboard_says_otherwise(
+    client, channel, query, accept_language, lang, locale, waiting
+):
+    # Dashboard 3.23 puts no ?locale= into an extension's URL: the first render has only the browser's
+    html = client.get(BASE, query, HTTP_ACCEPT_LANGUAGE=accept_language).content.decode()
+    assert f'<html lang="{lang}">' in html and waiting in html
+    # and the script asks for the first page in that locale (then follows localeChanged)
+    assert f'data-locale="{locale}"' in html
+    script = client.get(BASE + "app.js").content.decode()
+    assert 'app.getAttribute("data-locale")' in script and 'data.type === "localeChanged"' in script
+
+
 def test_the_shell_may_be_framed_only_by_the_dashboards_given(client, channel, settings):
     settings.CART_RECOVERY_TEST_DASHBOARD_ORIGINS = ["https://dashboard.shop.example.com"]
     response = client.get(BASE)
@@ -338,6 +360,25 @@ def test_check_connection_reports_a_server_that_answers_and_one_that_does_not(cl
     mailing_channel.save()
     refused = post(client, "check-connection", {"channel": "main"}).content.decode()
     assert "could not reach the mail server" in refused
+
+
+def test_a_failed_send_and_check_say_why_in_the_owners_language(client, channel):
+    # given a channel whose mail server is down, and an owner whose Dashboard speaks Turkish / German
+    channel.configuration = with_smtp(1)  # nothing listens on port 1
+    channel.save()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+    test = {"channel": "main", "step": "1", "email": "me@shop.example.com"}
+    sent = client.post(BASE + "send", test, HTTP_X_DASHBOARD_LOCALE="tr-TR", **headers).content.decode()
+    checked = client.post(
+        BASE + "check-connection", {"channel": "main"}, HTTP_X_DASHBOARD_LOCALE="de-DE", **headers
+    ).content.decode()
+    # then the reason is a whole sentence in their language, the server's own words quoted after it
+    assert "Gönderilmedi: e-posta sunucusuna ulaşılamadı:" in unescape(sent)
+    assert "Der Mailserver 127.0.0.1:1 kann nicht verwendet werden: Der Mailserver ist nicht erreichbar:" in (
+        unescape(checked)
+    )
+    settings_page = unescape(get(client, "settings", locale="de-DE").content.decode())
+    assert "Erinnerungen werden über den Mailserver 127.0.0.1:1 verschickt." in settings_page
 
 
 def test_a_page_that_fails_answers_503_and_logs(client, channel, monkeypatch, caplog):

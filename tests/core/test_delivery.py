@@ -48,7 +48,7 @@ def test_due_reminder_is_sent_with_the_live_cart(planned, abandoned_cart, client
     # the cart link is tracked: it goes through the plugin, whose page leads to the storefront's cart
     [link] = re.findall(r"http://shop\.test/plugins/channel/main/saleor_cart_recovery/click/\S+", email.body)
     page = client.get(link.removeprefix("http://shop.test")).content.decode()
-    assert f"<a id='go' href='https://shop.example.com/cart/{abandoned_cart.token}'" in page
+    assert f'<a id="go" href="https://shop.example.com/cart/{abandoned_cart.token}"' in page
     html = email.alternatives[0][0]
     assert "https://cdn.example.com/1.png" in html and "$79.80" in html
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

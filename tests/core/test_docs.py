@@ -1,15 +1,25 @@
 """The manual holds together: every relative link in README.md, docs/ and benchmarks/README.md
-reaches a file (and, with ``#anchor``, a heading there, by GitHub's anchor rules), and the settings
-table in docs/settings.md is the one the registry generates."""
+reaches a file (and, with ``#anchor``, a heading there, by GitHub's anchor rules), the settings
+table in docs/settings.md is the one the registry generates, and the README quotes what the dispatch
+command really prints."""
 
 import re
+import textwrap
 import unicodedata
+from datetime import timedelta
+from io import StringIO
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from django.core import mail
+from django.core.management import call_command
+from freezegun import freeze_time
 
 from saleor_cart_recovery.settings import registry
+from saleor_cart_recovery.settings.channel import RecoverySettings
+
+from .conftest import START, make_checkout, touch
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -86,13 +96,48 @@ def test_the_settings_table_in_the_docs_is_the_registrys():
     assert table.group(1) == registry.settings_table()
 
 
-def test_the_readmes_first_reminder_uses_the_shortest_delays_the_settings_allow():
+def first_reminder() -> tuple[str, str, str]:
+    """README's "See a first reminder now": the schedule and cutoff it sets, and the section."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    recipe = r"\*\*Reminder schedule\*\*\s+to\s+`(\d+)s`\s+and\s+\*\*Abandonment cutoff\*\*\s+to\s+`(\d+)s`"
-    found = re.search(recipe, readme)
+    section = readme.split("## See a first reminder now", 1)[1].split("\n## ", 1)[0]
+    recipe = r"\*\*Reminder schedule\*\*\s+to\s+`([^`]+)`\s+and\s+\*\*Abandonment cutoff\*\*\s+to\s+`([^`]+)`"
+    found = re.search(recipe, section)
     assert found is not None, "README lost its first-reminder recipe"
+    return found.group(1), found.group(2), section
+
+
+def test_the_readmes_first_reminder_uses_the_shortest_delays_the_settings_allow():
+    schedule, cutoff, _section = first_reminder()
+    # the recipe is valid with every other setting at its default (the subject lines' steps included)
+    defaults = {**registry.DEFAULTS, "storefront_url": "https://shop.example.com/cart/{token}"}
+    configuration = {**defaults, "schedule": schedule, "cutoff": cutoff}
+    RecoverySettings.from_plugin_configuration([{"name": n, "value": v} for n, v in configuration.items()])
+    # and its first delay and its cutoff are the shortest allowed
     fields = {field.name: field for field in registry.FIELDS}
-    for name, seconds in zip(("schedule", "cutoff"), map(int, found.groups()), strict=True):
+    for name, first in (("schedule", schedule.split(",")[0]), ("cutoff", cutoff)):
+        seconds = int(first.strip().removesuffix("s"))
         fields[name].parse(f"{seconds}s")
         with pytest.raises(ValueError):
             fields[name].parse(f"{seconds - 1}s")
+
+
+def test_the_readme_quotes_what_the_dispatch_command_prints(channel):
+    """ "See a first reminder now" shows the output of its own steps: its schedule and cutoff, a cart
+    left 10 seconds ago (step 3's wait), one ``cart_recovery_dispatch``."""
+    schedule, cutoff, section = first_reminder()
+    [quoted] = re.findall(r"^ *```\n(.*?)^ *```$", section, re.S | re.M)
+    assert "Wait 10 seconds" in section
+    # given the settings of step 1 and a cart as in step 2
+    short = {"schedule": schedule, "cutoff": cutoff}
+    channel.configuration = [
+        {**item, "value": short.get(item["name"], item["value"])} for item in channel.configuration
+    ]
+    channel.save()
+    touch(make_checkout(channel), START, RecoverySettings.from_plugin_configuration(channel.configuration))
+    # when step 3 runs the command 10 seconds later
+    out = StringIO()
+    with freeze_time(START + timedelta(seconds=10)):
+        call_command("cart_recovery_dispatch", stdout=out)
+    # then the README quotes exactly what it printed, and the reminder went out
+    assert textwrap.dedent(quoted) == out.getvalue()
+    assert len(mail.outbox) == 1

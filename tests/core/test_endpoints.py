@@ -2,6 +2,7 @@ import pytest
 from django.core import signing
 
 from saleor_cart_recovery.email.tokens import (
+    PREVIEW_TOKEN,
     ClickClaim,
     UnsubscribeClaim,
     click_token,
@@ -90,9 +91,64 @@ def test_get_only_asks_for_confirmation(client, token):
     assert response.status_code == 200
     assert (
         "shopper@example.com" in response.content.decode()
-        and "<form method='post'>" in response.content.decode()
+        and '<form method="post">' in response.content.decode()
     )
     assert not Suppression.objects.exists()
+
+
+def test_the_pages_speak_the_carts_language_and_say_so(client, channel, recovery_settings):
+    # given a shopper whose checkout is Turkish, on an English browser
+    checkout = make_checkout(channel, email="ayse@example.com", language="tr-TR")
+    touch(checkout, START, recovery_settings)
+    message = RecoveryMessage.objects.create(
+        cart=RecoveryCart.objects.get(checkout_token=checkout.token),
+        step=1,
+        status="sent",
+        recipient=checkout.email,
+        planned_at=START,
+        updated_at=START,
+        sent_at=START,
+    )
+    link = f"{BASE}/unsubscribe/{unsubscribe_token(message.id)}"
+    # when the shopper opens the link and confirms
+    page = client.get(link, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    done = client.post(link, HTTP_ACCEPT_LANGUAGE="en-US").content.decode()
+    # then both pages are Turkish and the document says it is
+    assert '<html lang="tr">' in page and "Sepet hatırlatmalarından çıkılsın mı?" in page
+    assert "ayse@example.com adresine sepet hatırlatması göndermeyi bırakacağız." in page
+    assert '<html lang="tr">' in done and "Abonelikten çıktınız" in done
+
+
+@pytest.mark.parametrize(
+    ("cart_language", "accept_language", "lang", "title"),
+    [
+        ("fr", "fr-FR,tr;q=0.8,en;q=0.5", "tr", "Sepet hatırlatmalarından çıkılsın mı?"),
+        ("", "de-AT,de;q=0.9", "de", "Von Warenkorb-Erinnerungen abmelden?"),
+        ("pt-BR", "pt-BR,pt;q=0.9", "en", "Unsubscribe from cart reminders?"),
+    ],
+    ids=["unknown_language_case", "no_language_case", "nothing_we_speak_case"],
+)
+def test_without_a_cart_language_we_have_the_browsers_decides(
+    client, reminder, cart_language, accept_language, lang, title
+):
+    RecoveryCart.objects.update(language_code=cart_language)
+    page = client.get(
+        f"{BASE}/unsubscribe/{unsubscribe_token(reminder.id)}", HTTP_ACCEPT_LANGUAGE=accept_language
+    ).content.decode()
+    assert f'<html lang="{lang}">' in page and title in page
+
+
+def test_a_link_that_names_no_one_speaks_the_browsers_language(client, token):
+    # a forged link, and the sample link of a test email, in a Turkish browser that prefers French
+    turkish = "fr-FR,fr;q=0.9,tr;q=0.8"
+    invalid = client.get(f"{BASE}/unsubscribe/not-a-token", HTTP_ACCEPT_LANGUAGE=turkish)
+    sample = client.get(f"{BASE}/unsubscribe/{PREVIEW_TOKEN}", HTTP_ACCEPT_LANGUAGE=turkish)
+    assert invalid.status_code == 400
+    assert (
+        '<html lang="tr">' in invalid.content.decode()
+        and "Bu bağlantı geçerli değil" in invalid.content.decode()
+    )
+    assert '<html lang="tr">' in sample.content.decode() and "Bu bir örnek e-posta" in sample.content.decode()
 
 
 def test_one_click_post_unsubscribes_and_stops_the_series(client, token):

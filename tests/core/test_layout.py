@@ -31,7 +31,7 @@ ALLOWED = {
     "series": {"settings", "email", "experiments"},
     "http": {"settings", "email", "experiments", "series"},
 }
-SHARED_ROOT = {"exceptions", "languages", "models", "shop", "templating"}
+SHARED_ROOT = {"exceptions", "formatting", "languages", "models", "shop", "templating"}
 
 
 def module_name(path: Path) -> str:

@@ -10,6 +10,7 @@ import itertools
 import json
 import threading
 from datetime import timedelta
+from html import unescape
 from io import StringIO
 from uuid import uuid4
 
@@ -413,8 +414,11 @@ def test_the_story_the_api_and_the_rates_show_the_reports(client, channel, relay
     assert rates["warnings"] == []  # one reminder says too little to warn about
 
     story = get(client, "cart", token=checkout.token).content.decode()
-    assert "Step 1 bounced — reported by Postmark" in story
-    assert "bounced — reported by Postmark; no more reminders in this channel" in story
+    assert "Step 1: bounced (reported by Postmark)" in story
+    assert "The address bounced, reported by Postmark; no more reminders in this channel." in story
+    turkish = unescape(get(client, "cart", locale="tr-TR", token=checkout.token).content.decode())
+    assert "1. adım: geri döndü (Postmark bildirdi)" in turkish
+    assert "Adres geri döndü, Postmark bildirdi; bu kanalda başka hatırlatma gönderilmeyecek." in turkish
 
 
 def test_erasure_and_retention_forget_the_reports(client, channel, relay):
@@ -488,12 +492,21 @@ def test_the_dashboard_warns_above_two_percent_bounces_and_a_tenth_of_a_percent_
     with freeze_time(later):
         settings_page = get(client, "settings").content.decode()
         overview = get(client, "overview").content.decode()
+        turkish = get(client, "settings", locale="tr-TR").content.decode()
+        # German sets a no-break space before the percent sign
+        german = get(client, "overview", locale="de-DE").content.decode().replace("\xa0", " ")
         out = StringIO()
         call_command("cart_recovery_report", "--channel", "main", "--fresh", stdout=out, stderr=StringIO())
 
     assert 'id="deliverability-warnings"' not in quiet  # 20 reminders, nothing reported yet
-    assert "Bounce rate 5.0 % over the last 7 days is above 2.0 %." in settings_page
-    assert "Complaint rate 5.0 % over the last 7 days is above 0.1 %." in settings_page
+    assert "Bounce rate 5% over the last 7 days is above 2%." in settings_page
+    assert "Complaint rate 5% over the last 7 days is above 0.1%." in settings_page
+    # each rate written as the owner's locale writes a percentage
+    assert "Son 7 gündeki geri dönme oranı %5, %2 sınırının üzerinde." in turkish
+    assert (
+        "<td>5 %</td>" in german
+        and "Die Beschwerderate von 5 % in den letzten 7 Tagen liegt über 0,1 %" in german
+    )
     assert "Frequency cap" in settings_page  # and it says what to do
     assert 'id="deliverability"' in overview and "<td>last 7 days</td><td>20</td>" in overview
     assert "WARNING: complaint rate 5.0 % over the last 7 days is above 0.1 %" in out.getvalue()

@@ -374,14 +374,14 @@ def test_report_page_shows_the_numbers_and_charts(scenario, client):
     page = response.content.decode()
     assert response["Content-Type"] == "text/html; charset=utf-8"
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
-    assert "Treated 6 5 4 4 66.67 % 80.0 % 260.00 10.00 250.00 USD" in text
-    assert "Holdout 2 2 1 1 50.0 % 50.0 % 80.00 0.00 80.00 USD" in text
-    assert "Lift per cart: 16.67 percentage points" in text and "incremental net revenue: 50.00 USD" in text
+    # counts, money and rates as the reader's locale writes them (English when it names none)
+    assert "Treated 6 5 4 4 66.67% 80% $260.00 $10.00 $250.00" in text
+    assert "Holdout 2 2 1 1 50% 50% $80.00 $0.00 $80.00" in text
+    assert "Lift per cart: 16.67 percentage points" in text and "incremental net revenue: $50.00" in text
     assert "Verdict, valid however often you look: not proven either way yet" in text
-    assert (
-        "3 orders recovered after a reminder" in text and "100.00 USD revenue recovered after a click" in text
-    )
-    assert "1 / A 3 3 1 1 33.33 % 100.00 33.33 1 1/3 not enough data" in text
+    assert "It needs 10 shoppers in each group whose 10d follow-up ended; there are 5 + 2." in text
+    assert "3 orders recovered after a reminder" in text and "$100.00 revenue recovered after a click" in text
+    assert "1 / A 3 3 1 1 33.33% $100.00 $33.33 1 1/3 not enough data" in text
     assert 'id="funnel"' in page and 'id="holdout-chart"' in page
     # nothing is loaded from elsewhere: no scripts, stylesheets or images from other hosts
     assert "<script" not in page and not re.search(r"""(src|href)=["']https?://""", page)
@@ -394,13 +394,17 @@ def test_report_page_speaks_the_browsers_language(scenario, client):
     page = response.content.decode()
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
     assert '<html lang="tr">' in page
-    assert "Sepet kurtarma raporu — kanal main" in text
+    assert "Sepet Kurtarma raporu — main kanalı" in text
     assert "Hatırlatma alan (6 sepet)" in text and "Kontrol grubu (2 sepet)" in text
-    assert "Sepet başına artış: 16.67 yüzde puan" in text
+    # numbers, money and rates as Turkish writes them: the percent sign first, a decimal comma
+    assert "Sepet başına artış: 16,67 yüzde puan" in text
+    assert "Hatırlatma alan 6 5 4 4 %66,67 %80 $260,00 $10,00 $250,00" in text
     # the bars' widths stay machine numbers in every language
     assert not re.search(r"width: [0-9]+,[0-9]", page)
     german = client.get(f"{BASE}/report", HTTP_X_TEST_STAFF="MANAGE_CHECKOUTS", HTTP_ACCEPT_LANGUAGE="de")
-    assert "Mit Erinnerung (6 Warenkörbe)" in german.content.decode()
+    german_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", german.content.decode()))
+    assert "Mit Erinnerung (6 Warenkörbe)" in german_text
+    assert "Mit Erinnerung 6 5 4 4 66,67 % 80 % 260,00 $ 10,00 $ 250,00 $" in german_text
     assert "Sepet" not in client.get(f"{BASE}/report", HTTP_X_TEST_STAFF="MANAGE_CHECKOUTS").content.decode()
 
 
@@ -416,7 +420,7 @@ def test_report_page_renders_in_a_real_browser(scenario, client, tmp_path):
     html.write_bytes(page)
     # the browser's own DOM has the numbers (nothing needs a script or a network)
     dom = chromium("--dump-dom", html.as_uri()).stdout
-    assert "Lift per cart: <strong>16.67 percentage points" in dom and "250.00 USD" in dom
+    assert "Lift per cart: <strong>16.67 percentage points" in dom and "$250.00" in dom
     # and the screenshot shows the charts: the treated bar's green and the holdout's grey
     shot = Path(os.environ.get("CART_RECOVERY_SCREENSHOT", tmp_path / "report.png"))
     chromium(f"--screenshot={shot}", "--window-size=1200,1600", html.as_uri())

@@ -173,8 +173,10 @@ def test_unknown_or_unpublished_upsell_products_are_refused_on_save(channel):
 # -- The Dashboard's Settings tab ----------------------------------------------------------------
 
 
-def page(client, name, data=None, auth=OWNER):
-    return client.post(DASHBOARD + name, data or {}, HTTP_AUTHORIZATION=f"Bearer {auth}")
+def page(client, name, data=None, auth=OWNER, locale="en-US"):
+    return client.post(
+        DASHBOARD + name, data or {}, HTTP_AUTHORIZATION=f"Bearer {auth}", HTTP_X_DASHBOARD_LOCALE=locale
+    )
 
 
 def form_of(channel_slug="main", **changes) -> dict:
@@ -202,6 +204,23 @@ def field_html(html: str, name: str) -> str:
     return found.group(1)
 
 
+@pytest.mark.parametrize(
+    ("locale", "default", "empty", "switch"),
+    [
+        ("tr-TR", "Varsayılan: <code>30m</code>", "Varsayılanı boş.", "Varsayılan: <code>kapalı</code>"),
+        ("de-DE", "Standard: <code>30m</code>", "Standardmäßig leer.", "Standard: <code>aus</code>"),
+    ],
+    ids=["turkish_case", "german_case"],
+)
+def test_the_defaults_are_said_in_the_pages_language(client, channel, locale, default, empty, switch):
+    html = unescape(page(client, "settings", locale=locale).content.decode())
+    # a value shows as typed (the field takes it so in every language), and as the field's placeholder
+    assert default in field_html(html, "cutoff") and 'placeholder="30m"' in field_html(html, "cutoff")
+    # no default: said in words, and no placeholder (never the word for "empty" in the field itself)
+    assert empty in field_html(html, "coupon_step") and "placeholder" not in field_html(html, "coupon_step")
+    assert switch in field_html(html, "auto_winner")
+
+
 def test_the_form_is_drawn_from_the_registry_with_defaults_and_no_secret(client, channel):
     channel.configuration = [*CONFIGURATION[:-1], {"name": "smtp_url", "value": SECRET_URL}]
     channel.save()
@@ -210,8 +229,9 @@ def test_the_form_is_drawn_from_the_registry_with_defaults_and_no_secret(client,
     for field in registry.FIELDS:
         shown = field_html(html, field.name)
         assert str(field.label) in shown and f"<code>{field.name}</code>" in shown
-        assert "Default: <code>" in shown
+        assert ("Default: <code>" if field.default else "Empty by default.") in shown
     assert unescape(field_html(html, "schedule")).count('placeholder="1h, 1d, 3d"') == 1
+    assert "placeholder" not in field_html(html, "coupon_step")  # no default: nothing to suggest
     assert 'value="https://shop.example.com/cart/{token}"' in field_html(html, "storefront_url")
     # multiline fields are text areas, booleans checkboxes, the secret a password field left empty
     assert "<textarea" in field_html(html, "subjects")

@@ -450,7 +450,7 @@ def test_after_localechanged_to_turkish_no_english_label_is_left(
     page.screenshot(path=screenshots / "dashboard-overview-tr.png")
 
     app.get_by_role("link", name="Sepetler").click()
-    search = app.get_by_label("E-posta veya ödeme token'ı")
+    search = app.get_by_label("E-posta veya sepet token'ı")
     search.fill("shopper@example.com")
     search.press("Enter")
     expect(app.locator("#cart-list")).to_contain_text("shopper@example.com")

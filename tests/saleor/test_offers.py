@@ -175,7 +175,7 @@ def test_auto_upsell_suggests_published_in_stock_products_of_the_carts_category(
     path = line.split("https://example.com", 1)[1]
     response = client.get(path)
     assert response.status_code == 200, (response.status_code, path, response.content[:200])
-    assert f"href='https://shop.example.com/cart/{abandoned_cart}'" in response.content.decode()
+    assert f'href="https://shop.example.com/cart/{abandoned_cart}"' in response.content.decode()
     assert "Matching Scarf" in email.alternatives[0][0]
 
 

@@ -166,7 +166,7 @@ def test_a_checkout_id_link_restores_the_same_checkout_through_saleor(
     dispatch_at(run_dispatch, T0 + DAY)
     [tracked] = re.findall(r"https?://\S+/click/\S+", mail.outbox[-1].body)
     page = client.get(urlsplit(tracked).path).content.decode()
-    [target] = re.findall(r"id='go' href='([^']+)'", page)
+    [target] = re.findall(r'id="go" href="([^"]+)"', page)
     assert target.startswith("https://shop.example.com/checkout?checkout=")
 
     # then the storefront's checkout(id:) query finds the shopper's checkout

@@ -16,6 +16,7 @@ from saleor.channel.models import Channel
 from saleor.checkout.models import Checkout
 from saleor.core.jwt import create_access_token
 
+from saleor_cart_recovery.formatting import Formatter
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
 
 from .utils import HOUR, T0, create_checkout, dispatch_at
@@ -60,7 +61,7 @@ def experiment_mix(
     [link] = re.findall(r"https?://\S+/click/\S+", email.body)
     with freeze_time(T0 + 2 * HOUR):  # a person's click: the page, then the beacon it sends
         page = client.get(urlsplit(link).path)
-        assert f"href='https://shop.example.com/cart/{t1}'" in page.content.decode()
+        assert f'href="https://shop.example.com/cart/{t1}"' in page.content.decode()
         assert client.post(urlsplit(link).path).status_code == 204
     with freeze_time(T0 + 3 * HOUR):
         orders = {"T1": complete_checkout(t1), "H1": complete_checkout(h1)}
@@ -143,8 +144,8 @@ def test_report_page_for_staff_with_manage_checkouts(
     response = client.get(REPORT, **staff_headers(staff_user))
     assert response.status_code == 200
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
-    revenue = str((totals["T1"] + totals["T2"]).quantize(Decimal("0.01")))
-    assert f"Treated 3 3 2 2 66.67 % 66.67 % {revenue} 0.00 {revenue} USD" in text
+    revenue = Formatter("en").money(totals["T1"] + totals["T2"], "USD")
+    assert f"Treated 3 3 2 2 66.67% 66.67% {revenue} $0.00 {revenue}" in text
     assert "Lift per cart: 16.67 percentage points" in text
     assert "1 orders recovered after a click" in text
 

@@ -46,7 +46,7 @@ def test_each_step_goes_out_once_when_due_with_the_live_cart(abandoned_cart, run
     )
     assert f'href="{link}"' in html and "$50.00" in html
     page = client.get(urlsplit(link).path).content.decode()
-    assert f"href='https://shop.example.com/cart/{token}'" in page
+    assert f'href="https://shop.example.com/cart/{token}"' in page
     # and it carries RFC 8058 one-click unsubscribe headers pointing at the plugin's endpoint
     unsubscribe = first.extra_headers["List-Unsubscribe"]
     # on the channel-less path, which Saleor serves even while the plugin is switched off

@@ -35,7 +35,7 @@ def test_the_link_shows_a_confirmation_page_and_changes_nothing(client, unsubscr
     assert response.status_code == 200
     assert "Unsubscribe from cart reminders?" in page
     assert "shopper@example.com" in page
-    assert "<form method='post'>" in page
+    assert '<form method="post">' in page
     assert response["Cache-Control"] == "no-store"
     assert not Suppression.objects.exists()
     assert RecoveryCart.objects.get().status == CartStatus.ACTIVE

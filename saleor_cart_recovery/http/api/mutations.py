@@ -45,10 +45,12 @@ class StopCart(graphene.Mutation):
                 .first()
             )
             if cart is None:
-                message = "No cart with this checkout token in this channel."
+                message = _("No cart with this checkout token in this channel.")
                 return StopCart(cart=None, errors=[_error("checkoutToken", message)])
             if cart.status == CartStatus.CONVERTED:
-                message = f"The cart was converted (order {cart.order_number}); it is left as it is."
+                message = _("The cart was converted (order %(number)s); it is left as it is.") % {
+                    "number": cart.order_number
+                }
                 return StopCart(cart=None, errors=[_error("checkoutToken", message)])
             if accepts_activity(cart.status, cart.stop_reason):  # a live series
                 cart.status, cart.stop_reason, cart.next_due_at, cart.updated_at = (
@@ -109,7 +111,7 @@ class Unsuppress(_AddressMutation):
     @classmethod
     def change(cls, channel_slug, address):
         if not unsuppress(channel_slug, address):
-            errors = [_error("email", "The address is not suppressed.")]
+            errors = [_error("email", _("The address is not suppressed."))]
             return cls(email=address, suppressed=False, errors=errors)
         return cls(email=address, suppressed=False, errors=[])
 
@@ -139,7 +141,7 @@ class SendTest(graphene.Mutation):
         channel = info.context.channel_slug
         settings = settings_or_none(channel)
         if settings is None:
-            message = "The channel's settings cannot be used right now; check them in the Dashboard."
+            message = _("The channel's settings cannot be used right now; check them in the Dashboard.")
             return SendTest(sent=False, errors=[_error(None, message)])
         try:
             preview = build_preview(
@@ -159,7 +161,8 @@ class SendTest(graphene.Mutation):
             send_test(settings, preview)
         except CartRecoveryError as exc:  # the mail server's answer, for the owner to act on
             logger.warning("cart recovery: test send to %s failed: %s", address, exc)
-            return SendTest(sent=False, subject=preview.subject, errors=[_error(None, f"Not sent: {exc}")])
+            problem = _("Not sent: %(problem)s") % {"problem": exc}
+            return SendTest(sent=False, subject=preview.subject, errors=[_error(None, problem)])
         logger.info("cart recovery: test email of step %s sent to %s", step, address)
         return SendTest(sent=True, subject=preview.subject, errors=[])
 

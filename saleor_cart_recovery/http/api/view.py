@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import graphene
+from django.utils.translation import gettext as _
 from graphql import GraphQLError
 from graphql.error import format_error
 
@@ -43,16 +44,18 @@ def parse_body(body: bytes) -> Operation:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("The body is not JSON.") from None
+        raise BadRequest(_("The body is not JSON.")) from None
     if not isinstance(data, dict):
-        raise BadRequest('The body must be a JSON object: {"query": …, "variables": …, "operationName": …}.')
+        raise BadRequest(
+            _('The body must be a JSON object: {"query": …, "variables": …, "operationName": …}.')
+        )
     query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
     if not isinstance(query, str) or not query.strip():
-        raise BadRequest("Must provide a query string.")
+        raise BadRequest(_("Must provide a query string."))
     if variables is not None and not isinstance(variables, dict):
-        raise BadRequest("variables must be a JSON object.")
+        raise BadRequest(_("variables must be a JSON object."))
     if name is not None and not isinstance(name, str):
-        raise BadRequest("operationName must be a string.")
+        raise BadRequest(_("operationName must be a string."))
     return Operation(query, variables, name)
 
 
@@ -80,7 +83,7 @@ def _format(error: Exception) -> dict:
     failure = original or error
     logger.error("cart recovery API: %r", failure, exc_info=(type(failure), failure, failure.__traceback__))
     formatted = format_error(error) if isinstance(error, GraphQLError) else {}
-    return {**formatted, "message": "Internal error; the server log has the details."}
+    return {**formatted, "message": _("Internal error; the server log has the details.")}
 
 
 class GraphQLEndpoint(StaffEndpoint):
@@ -93,10 +96,11 @@ class GraphQLEndpoint(StaffEndpoint):
         return json_response({"errors": [{"message": message}]}, status)
 
     def post(self, request, channel_slug):
-        try:
-            operation = parse_body(request.body)
-        except BadRequest as exc:
-            return json_response({"errors": [{"message": str(exc)}]}, 400)
-        # errors a person reads (a setting's problem, a preview's) speak the caller's Accept-Language
+        # errors a person reads (a setting's problem, a preview's) speak the caller's Accept-Language;
+        # names a program reads (fields, enum values, cursors) stay as they are
         with speaking(from_accept_language(request.headers.get("Accept-Language"))):
+            try:
+                operation = parse_body(request.body)
+            except BadRequest as exc:
+                return json_response({"errors": [{"message": str(exc)}]}, 400)
             return json_response(*execute(operation, channel_slug, request))

@@ -4,6 +4,6 @@
 fragment only to the staff user named by the Dashboard's token (AppBridge handshake, sent back by
 the page as a Bearer header: never in a URL, no cookie); ``views`` builds each page's plain data
 (overview, carts, a cart's story, preview and test send, settings at a glance); ``timeline``
-tells a cart's story; ``formatting`` writes numbers and times in the staff user's locale.
+tells a cart's story (numbers and times through the root ``formatting``, in the staff user's locale).
 May import every core package below ``http``; never Saleor (the token is checked by the shop port).
 """

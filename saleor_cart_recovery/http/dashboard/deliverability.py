@@ -5,7 +5,8 @@ level where mailbox providers start to act, and what the owner should do about i
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ...experiments.deliverability import rates
+from ...experiments.deliverability import rates, warning_for_display
+from ...formatting import Formatter
 
 # What to do, per rate: said to a shop owner, not to a mail administrator.
 ADVICE = {
@@ -22,8 +23,8 @@ ADVICE = {
 }
 
 
-def deliverability_warnings(channel_slug: str) -> list[dict]:
-    """``[{"what", "window", "days", "rate_pct", "limit_pct", "advice"}]``, empty when the rates are
-    fine."""
+def deliverability_warnings(channel_slug: str, fmt: Formatter) -> list[dict]:
+    """``[{"what", "window", "days", "rate", "limit", "advice", …}]`` (the rates written in ``fmt``'s
+    locale), empty when the rates are fine."""
     found = rates(channel_slug, timezone.now())
-    return [{**warning, "advice": ADVICE[warning["what"]]} for warning in found["warnings"]]
+    return [{**warning_for_display(w, fmt), "advice": ADVICE[w["what"]]} for w in found["warnings"]]

@@ -23,11 +23,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ...exceptions import BadToken, DashboardRefused
-from ...languages import speaking
+from ...formatting import Formatter, locale_of
+from ...languages import accept_language_locale, speaking
 from ...shop import DashboardViewer, get_shop
 from ...templating import render
 from ..base import Endpoint
-from .formatting import Formatter, locale_of
 from .views import TABS, VIEWS, Invalid, Page
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,8 @@ class DashboardEndpoint(Endpoint):
         except Exception:  # the shell still loads; framing then follows the default
             logger.exception("cart recovery dashboard: could not read the allowed Dashboard origins")
             origins = ()
-        # the Dashboard gives the iframe its locale in the URL; a later localeChanged re-renders
-        with speaking(locale_of(request.GET.get("locale"))) as language:
+        locale = first_locale(request)
+        with speaking(locale) as language:
             html = render(
                 "cart_recovery/dashboard/shell.html",
                 {
@@ -91,6 +91,7 @@ class DashboardEndpoint(Endpoint):
                     "origins": json.dumps(list(origins)),
                     "channel": channel_slug or "",
                     "language": language,
+                    "locale": locale or "",
                     "strings": script_strings(),
                 },
             )
@@ -165,6 +166,15 @@ class DashboardEndpoint(Endpoint):
                 503, _("This page could not be built right now (the error is logged); try again.")
             )
         return _private(HttpResponse(body, status=status, content_type="text/html; charset=utf-8"))
+
+
+def first_locale(request: HttpRequest) -> str | None:
+    """The shell's locale before the Dashboard has said anything: ``?locale=`` when the iframe's URL
+    carries one (the app-sdk's convention; Dashboard 3.23 does not add it to an extension's URL),
+    else the browser's ``Accept-Language`` (its first language we have a catalog for, as the
+    browser names it, so numbers follow ``de-CH``); ``None`` when neither names one. The page
+    follows the Dashboard's ``localeChanged`` from then on."""
+    return request.GET.get("locale") or accept_language_locale(request.headers.get("Accept-Language"))
 
 
 def _bearer(request: HttpRequest) -> str:

@@ -7,10 +7,10 @@ from datetime import datetime
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from ...formatting import Formatter
 from ...models import CartStatus, MessageStatus, ProviderEvent, Reason, RecoveryCart
 from ...series.provider_events import KIND_TEXT, provider_name
 from ...series.suppression import reason_for, reported_by
-from .formatting import Formatter
 
 # What each recorded reason means, said the way support staff would explain it to the shop owner.
 REASONS = {
@@ -38,11 +38,13 @@ REASONS = {
     Reason.BELOW_MIN_TOTAL: _("the cart is below the minimum total"),
 }
 VARIANTS = "ABCDEFGHIJ"
-# Why an address is suppressed, as a provider's report says it.
-SUPPRESSION_REASONS = {
-    "bounced": pgettext_lazy("suppression", "bounced"),
-    "complained": pgettext_lazy("suppression", "complained"),
-    "unsubscribed": pgettext_lazy("suppression", "unsubscribed"),
+# Why an address is suppressed, as a provider reported it: one sentence per reason.
+REPORTED_SUPPRESSIONS = {
+    "bounced": _("The address bounced, reported by %(provider)s; no more reminders in this channel."),
+    "complained": _(
+        "The shopper marked a reminder as spam, reported by %(provider)s; no more reminders in this channel."
+    ),
+    "unsubscribed": _("The shopper unsubscribed at %(provider)s; no more reminders in this channel."),
 }
 # What a step's email is about (the step_content setting's words).
 CONTENTS = {
@@ -53,14 +55,17 @@ CONTENTS = {
 }
 
 
-# A cart's and a message's status as the pages show it (the stored value stays the CSS class).
+# A cart's status as the pages show it (the stored value stays the CSS class).
 STATUSES = {
     CartStatus.ACTIVE: pgettext_lazy("cart status", "active"),
     CartStatus.FINISHED: pgettext_lazy("cart status", "finished"),
     CartStatus.CONVERTED: pgettext_lazy("cart status", "converted"),
     CartStatus.STOPPED: pgettext_lazy("cart status", "stopped"),
-    MessageStatus.SCHEDULED: pgettext_lazy("reminder status", "scheduled"),
-    MessageStatus.SENDING: pgettext_lazy("reminder status", "sending"),
+}
+# A step still waiting to go out, as the story's title says it.
+WAITING = {
+    MessageStatus.SCHEDULED.value: _("Step %(step)s scheduled"),
+    MessageStatus.SENDING.value: _("Step %(step)s being sent"),
 }
 
 
@@ -81,13 +86,18 @@ class Event:
     detail: str = ""
 
 
-def _reported(event: ProviderEvent, what: str) -> Event:
-    kind = KIND_TEXT.get(event.kind) or event.kind  # type: ignore[call-overload]
-    title = gettext("%(what)s %(kind)s — reported by %(provider)s") % {
-        "what": what,
-        "kind": kind,
+def _reported(event: ProviderEvent, step: int | None) -> Event:
+    """What the mail provider reported about a step's email (or, ``step`` ``None``, about the
+    address without naming one of ours)."""
+    said = {
+        "step": step,
+        "kind": KIND_TEXT.get(event.kind) or event.kind,  # type: ignore[call-overload]
         "provider": provider_name(event.provider),
     }
+    if step is None:
+        title = gettext("The address: %(kind)s (reported by %(provider)s)") % said
+    else:
+        title = gettext("Step %(step)s: %(kind)s (reported by %(provider)s)") % said
     return Event(event.occurred_at, "provider", title, event.description)
 
 
@@ -150,7 +160,7 @@ def timeline(
                     message.sent_at,
                     "sent",
                     gettext("Step %(step)s sent to %(recipient)s") % {**step, "recipient": message.recipient},
-                    f"“{message.subject}”",
+                    gettext("“%(subject)s”") % {"subject": message.subject},
                 )
             )
         elif message.status == MessageStatus.SKIPPED:
@@ -178,7 +188,7 @@ def timeline(
                     "waiting": waiting,
                     "when": fmt.when(message.attempt_after),
                 }
-            title = gettext("Step %(step)s %(status)s") % {**step, "status": status_text(message.status)}
+            title = str(WAITING.get(message.status, _("Step %(step)s planned"))) % step
             events.append(Event(message.updated_at, "waiting", title, waiting))
         if message.voucher_code:
             expires = fmt.when(message.voucher_expires_at) if message.voucher_expires_at else "—"
@@ -190,8 +200,7 @@ def timeline(
                     gettext("single use, valid until %(expires)s") % {"expires": expires},
                 )
             )
-        this_step = gettext("Step %(step)s") % step
-        events += [_reported(event, this_step) for event in message.provider_events.all()]
+        events += [_reported(event, message.step) for event in message.provider_events.all()]
         if message.first_clicked_at:
             events.append(
                 Event(
@@ -225,21 +234,17 @@ def timeline(
             gettext("Series finished") if cart.status == CartStatus.FINISHED else gettext("Series stopped")
         )
         events.append(Event(cart.updated_at, "stopped", title, reason_text(cart.stop_reason)))
-    events += [_reported(event, gettext("The address")) for event in address_events]
+    events += [_reported(event, None) for event in address_events]
     if suppression is not None:
         source, at = suppression
         reason, provider = reason_for(source), reported_by(source)
         title = {"bounced": gettext("Address bounced"), "complained": gettext("Marked as spam")}.get(
             reason, gettext("Unsubscribed")
         )
-        if provider:
-            how = gettext("%(reason)s — reported by %(provider)s") % {
-                "reason": SUPPRESSION_REASONS.get(reason, reason),
-                "provider": provider_name(provider),
-            }
+        if provider and reason in REPORTED_SUPPRESSIONS:
+            detail = str(REPORTED_SUPPRESSIONS[reason]) % {"provider": provider_name(provider)}
         else:
-            how = gettext("source: %(source)s") % {"source": source}
-        detail = gettext("%(how)s; no more reminders in this channel") % {"how": how}
+            detail = gettext("Source: %(source)s; no more reminders in this channel.") % {"source": source}
         events.append(Event(at, "unsubscribe", title, detail))
     events.sort(key=lambda event: event.at)
     if cart.next_due_at:

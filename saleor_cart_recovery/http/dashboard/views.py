@@ -25,16 +25,16 @@ from ...exceptions import CartRecoveryError, ConfigurationError, DashboardRefuse
 from ...experiments.deliverability import for_display, rates
 from ...experiments.report_json import report_data
 from ...experiments.report_table import STAGES, VERDICTS
+from ...formatting import Formatter
 from ...models import CartStatus, ProviderEvent, RecoveryCart, Suppression, newest_cart_ids
 from ...series.dispatch import backlog
 from ...series.health import WORKER_SILENCE, check_mail_server, health
 from ...series.suppression import hashed_address, normalize_email
 from ...settings import registry
 from ...settings.channel import RecoverySettings, validate_for_activation
-from ...settings.parsers import parse_bool
+from ...settings.parsers import labelled, parse_bool
 from ...shop import DashboardChannel, DashboardViewer, get_shop, settings_or_none
 from .deliverability import deliverability_warnings
-from .formatting import Formatter
 from .timeline import VARIANTS, reason_text, status_text, timeline
 
 SEARCH_LIMIT = 50
@@ -78,7 +78,7 @@ def overview(page: Page, params: QueryDict) -> tuple[str, dict]:
         data["report"] = _report(current, page.fmt, page.channel.currency)
     data["revenue_days"] = _revenue_over_time(page, (current or {}).get("currency") or page.channel.currency)
     data["backlog"] = _backlog(page)
-    data["deliverability"] = for_display(rates(page.channel.slug, timezone.now()))
+    data["deliverability"] = for_display(rates(page.channel.slug, timezone.now()), page.fmt)
     return "overview.html", data
 
 
@@ -480,10 +480,10 @@ def settings(page: Page, params: QueryDict) -> tuple[str, dict]:
         "can_change": page.viewer.can_change_settings,
         "problems": problems,
         "worker_seen": page.fmt.when(state.worker_seen_at) if state.worker_seen_at else _("never"),
-        "mail_server": _mail_server_name(stored),
+        "mail_server": _about_the_mail_server("through", stored),
         "can_check": parsed is not None,
         "backlog": _backlog(page),
-        "deliverability_warnings": deliverability_warnings(page.channel.slug),
+        "deliverability_warnings": deliverability_warnings(page.channel.slug, page.fmt),
     }
 
 
@@ -549,6 +549,7 @@ def _settings_form(page: Page, values: dict, stored: dict, errors: dict) -> list
                 "value": "" if field.kind == registry.SECRET else value,
                 "checked": field.kind == registry.BOOLEAN and _is_on(value),
                 "stored_secret": field.kind == registry.SECRET and bool(stored.get(field.name)),
+                "has_default": bool(field.default),
                 "default": _shown_default(field),
                 "error": errors.get(field.name, ""),
             }
@@ -564,9 +565,11 @@ def _is_on(value: str) -> bool:
 
 
 def _shown_default(field: registry.Field) -> str:
+    """The default as the form shows it: a switch as on / off in the page's language, any other
+    value as it is typed (the same in every language: it is what the field accepts)."""
     if field.kind == registry.BOOLEAN:
         return _("on") if _is_on(field.default) else _("off")
-    return " / ".join(field.default.splitlines()) or _("empty")
+    return " / ".join(field.default.splitlines())
 
 
 def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
@@ -582,24 +585,45 @@ def check_connection(page: Page, params: QueryDict) -> tuple[str, dict]:
             "text": _("The settings do not parse: %(problem)s") % {"problem": exc},
         }
     failure = check_mail_server(parsed.smtp)
-    name = _mail_server_name(stored)
     if failure:
-        return "connection.html", {"ok": False, "text": f"{name}: {failure}"}
-    answered = _("%(server)s answered and accepted the login.") % {"server": name}
-    return "connection.html", {"ok": True, "text": answered}
+        return "connection.html", {"ok": False, "text": _about_the_mail_server("failed", stored, failure)}
+    return "connection.html", {"ok": True, "text": _about_the_mail_server("answered", stored)}
 
 
-def _mail_server_name(stored: dict | None) -> str:
-    """Where the channel's mail goes, without the credentials in its URL."""
+# What the Settings tab says about the channel's mail server, one whole sentence per server kind
+# (Saleor's email settings, a host of smtp_url, an smtp_url whose host cannot be read).
+MAIL_SERVER_SENTENCES = {
+    "through": {
+        "saleor": gettext_lazy("Reminders go through Saleor's email settings (EMAIL_URL)."),
+        "host": gettext_lazy("Reminders go through the mail server %(host)s."),
+        "unknown": gettext_lazy("Reminders go through the configured mail server."),
+    },
+    "answered": {
+        "saleor": gettext_lazy("The mail server of Saleor's email settings answered and accepted the login."),
+        "host": gettext_lazy("The mail server %(host)s answered and accepted the login."),
+        "unknown": gettext_lazy("The configured mail server answered and accepted the login."),
+    },
+    "failed": {
+        "saleor": gettext_lazy("The mail server of Saleor's email settings cannot be used: %(problem)s"),
+        "host": gettext_lazy("The mail server %(host)s cannot be used: %(problem)s"),
+        "unknown": gettext_lazy("The configured mail server cannot be used: %(problem)s"),
+    },
+}
+
+
+def _about_the_mail_server(what: str, stored: dict | None, problem: str = "") -> str:
+    """``what`` (through / answered / failed) about where the channel's mail goes, without the
+    credentials in its URL."""
     url = (stored or {}).get("smtp_url", "")
-    if not url:
-        return _("Saleor's email settings (EMAIL_URL)")
-    try:
-        parts = urlsplit(url)
-        host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
-    except ValueError:
-        host = None
-    return _("the mail server %(host)s") % {"host": host} if host else _("the configured mail server")
+    host = None
+    if url:
+        try:
+            parts = urlsplit(url)
+            host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+        except ValueError:
+            host = None
+    kind = "saleor" if not url else "host" if host else "unknown"
+    return str(MAIL_SERVER_SENTENCES[what][kind]) % {"host": host, "problem": problem}
 
 
 def _problem(level: str, text: str, field: str) -> dict:
@@ -609,7 +633,7 @@ def _problem(level: str, text: str, field: str) -> dict:
 def _labelled(name: str, message: str) -> str:
     """A stored value's problem, starting with its field's label as every settings message does."""
     field = registry.BY_NAME.get(name)
-    return _("%(label)s: %(problem)s") % {"label": field.label if field else name, "problem": message}
+    return labelled(field.label if field else name, message)
 
 
 # Every page is asked for with POST: its parameters (checkout tokens, shoppers' addresses) stay out

@@ -16,7 +16,9 @@
   var base = app.getAttribute("data-base");
   var origins = JSON.parse(app.getAttribute("data-origins") || "[]");
   var search = new URLSearchParams(window.location.search);
-  var locale = search.get("locale") || navigator.language || "en";
+  // the locale the shell was rendered in (?locale=, else the browser's Accept-Language) until the
+  // Dashboard's localeChanged says otherwise
+  var locale = search.get("locale") || app.getAttribute("data-locale") || navigator.language || "en";
   // what this script says itself, in the page's language: the shell's, then each page's (a page
   // rendered after a localeChanged brings the new language's)
   var strings = JSON.parse(app.getAttribute("data-strings") || "{}");

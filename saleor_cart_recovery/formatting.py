@@ -1,5 +1,6 @@
-"""Numbers, money, percentages and times in the staff user's locale (the Dashboard's, sent by the
-page), with Babel; an unknown locale falls back to English."""
+"""Numbers, money, percentages and times for people, in a locale with Babel: the staff user's on the
+Dashboard pages (the Dashboard's, sent by the page), the browser's on the report page; an unknown
+locale falls back to English. Shared by ``http`` and ``experiments`` (the report page)."""
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -48,12 +49,17 @@ class Formatter:
         fraction = Decimal(str(round(float(value), 2))) / 100
         return format_percent(fraction, locale=self.locale, decimal_quantization=False)
 
+    def decimal(self, value, places: int = 2) -> str:
+        """``value`` rounded to ``places`` decimals, trailing zeros dropped (lifts, p-values)."""
+        if value is None:
+            return "—"
+        return format_decimal(round(float(value), places), format="#,##0." + "#" * places, locale=self.locale)
+
     def points(self, value) -> str:
         if value is None:
             return "—"
         sign = "+" if value > 0 else ""
-        number = format_decimal(round(float(value), 2), format="#,##0.##", locale=self.locale)
-        return _("%(points)s pp") % {"points": f"{sign}{number}"}
+        return _("%(points)s pp") % {"points": f"{sign}{self.decimal(value)}"}
 
     def when(self, value: datetime | str | None) -> str:
         if value is None or value == "":
