@@ -13,7 +13,8 @@ Every process is killed when the ``with`` ends (or the test fails). Environment 
 ``SALEOR_PYTHON`` (default /opt/saleor-venv/bin/python), ``SALEOR_SRC`` (/opt/saleor-src),
 ``SALEOR_TEMPLATE_DB`` (default: a copy of the running Saleor suite's own migrated test database,
 made once per session by ``fixtures.live_saleor_template``, so each Saleor version's run copies its
-own schema), ``PGHOST``/``PGUSER``.
+own schema), ``CART_RECOVERY_APP_PYTHON`` (the App's processes' Python, default ``.venv/bin/python``
+of this repository), ``PGHOST``/``PGUSER``.
 """
 
 import contextlib
@@ -37,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 REPO = Path(__file__).resolve().parents[2]
 SALEOR_PYTHON = os.environ.get("SALEOR_PYTHON", "/opt/saleor-venv/bin/python")
 SALEOR_SRC = os.environ.get("SALEOR_SRC", "/opt/saleor-src")
+# The app server's Python: the core virtualenv, which has no Saleor (the App installs without it).
+APP_PYTHON = Path(os.environ.get("CART_RECOVERY_APP_PYTHON", str(REPO / ".venv" / "bin" / "python")))
 TEMPLATE_DB = os.environ.get("SALEOR_TEMPLATE_DB", "")  # set by fixtures.live_saleor_template
 PGHOST = os.environ.get("PGHOST", "127.0.0.1")
 PGUSER = os.environ.get("PGUSER", "postgres")

@@ -35,9 +35,9 @@ from saleor.permission.models import Permission
 from saleor_cart_recovery.app.manifest import PERMISSIONS
 
 from .live_saleor import (
+    APP_PYTHON,
     PGHOST,
     PGUSER,
-    REPO,
     LiveSaleor,
     copy_database,
     create_shop,
@@ -51,7 +51,6 @@ from .live_saleor import (
 )
 from .utils import loopback_smtp
 
-APP_PYTHON = Path(os.environ.get("CART_RECOVERY_APP_PYTHON", str(REPO / ".venv" / "bin" / "python")))
 DATABASE = os.environ.get(
     "CART_RECOVERY_LIVE_DB", "saleor_live_" + os.environ.get("CART_RECOVERY_DB_NAME", "cr")
 )
