@@ -188,6 +188,13 @@ def app_shop(carts: int) -> dict:
     }
 
 
+def package() -> str:
+    """Where this process imported the measured package from (``bench_send.py`` checks it)."""
+    import saleor_cart_recovery
+
+    return str(Path(saleor_cart_recovery.__file__).parent)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=("plugin", "app-shop"))
@@ -199,7 +206,7 @@ def main() -> None:
         result = measure_plugin(options.carts, options.profile)
     else:
         result = app_shop(options.carts)
-    print(json.dumps(result))
+    print(json.dumps({**result, "package": package()}))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,11 @@ over the plugin's. ``--baseline COMMIT`` adds the plugin as exported from git at
 measured the same way. ``--profile DIR`` writes a cProfile of each dispatch there (the times then
 include the profiler). It is a benchmark: it asserts only that every reminder arrived once. Without
 Saleor it says so and exits.
+
+Environment: ``SALEOR_TEMPLATE_DB`` (``--template``'s default, else ``test_saleor_cr_template``),
+``CART_RECOVERY_DB_NAME`` (in the scratch databases' names, ``bench_send_<it>_…``; default ``cr``),
+``CART_RECOVERY_BROKER_URL`` (the Redis database Saleor's server is given as its broker; emptied
+first), ``CART_RECOVERY_APP_PYTHON``, ``PGHOST``/``PGUSER``.
 """
 
 import argparse
@@ -51,9 +56,9 @@ PREFIX = "bench_send_" + os.environ.get("CART_RECOVERY_DB_NAME", "cr")
 BROKER = os.environ.get("CART_RECOVERY_BROKER_URL", "redis://127.0.0.1:6379/4")
 
 
-def child(label: str, command: list[str], env: dict[str, str]) -> dict:
+def child(label: str, command: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict:
     """Run one measuring process; the JSON on the last line of its output."""
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"measuring {label} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -61,7 +66,8 @@ def child(label: str, command: list[str], env: dict[str, str]) -> dict:
 
 def saleor_child(label: str, what: str, database: str, carts: int, package_dir: Path = ROOT, *extra) -> dict:
     """``bench_saleor.py <what>`` in Saleor's Python against ``database``, with the package of
-    ``package_dir`` first on the path."""
+    ``package_dir`` first on the path, and as the working directory: Celery's Django fixup puts
+    that first on the path when Saleor's settings load."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(package_dir), str(ROOT), SALEOR_SRC])),
@@ -69,7 +75,10 @@ def saleor_child(label: str, what: str, database: str, carts: int, package_dir: 
         "SECRET_KEY": "bench",
     }
     command = [sys.executable, str(HERE / "bench_saleor.py"), what, "--carts", str(carts), *extra]
-    return child(label, command, env)
+    figures = child(label, command, env, cwd=package_dir)
+    if Path(figures.pop("package")).parent.resolve() != package_dir.resolve():
+        sys.exit(f"measuring {label} imported saleor_cart_recovery from elsewhere than {package_dir}")
+    return figures
 
 
 def measure_plugin(label: str, carts: int, template: str, package_dir: Path, profile: Path | None) -> dict:
@@ -146,6 +155,8 @@ def print_table(carts: int, results: dict[str, dict]) -> None:
     rate = {label: figures["emails"] / figures["seconds"] for label, figures in results.items()}
     ratio = rate["App"] / rate["plugin"]
     print(f"App / plugin: {ratio:.2f} of the plugin's emails/s per process (target: at least 0.5)")
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} cores")
 
 
 def main() -> None:
@@ -162,6 +173,22 @@ def main() -> None:
         return
     if options.profile:
         options.profile.mkdir(parents=True, exist_ok=True)
+    if not database_exists(options.template):
+        sys.exit(
+            f"no database {options.template}: --template is Saleor's migrated test database "
+            "(docs/development.md#the-saleor-suite)"
+        )
+    print_table(options.carts, measure_all(options))
+
+
+def database_exists(name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(host=PGHOST, user=PGUSER, dbname="postgres") as connection:
+        return bool(connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone())
+
+
+def measure_all(options: argparse.Namespace) -> dict[str, dict]:
     results = {}
     if options.baseline:
         with tempfile.TemporaryDirectory() as baseline_dir:
@@ -171,7 +198,7 @@ def main() -> None:
             )
     results["plugin"] = measure_plugin("plugin", options.carts, options.template, ROOT, options.profile)
     results["App"] = measure_app(options.carts, options.template, options.profile)
-    print_table(options.carts, results)
+    return results
 
 
 if __name__ == "__main__":
