@@ -135,7 +135,7 @@ def test_register_refusals_speak_the_requests_language(app_client, saleor):
         content_type="application/json",
         headers={"Saleor-Api-Url": "http://other-saleor.test/graphql/", "Accept-Language": "tr"},
     )
-    assert english.json() == {"error": "auth_token: a non-empty string is required"}
+    assert english.json() == {"error": "auth_token: a non-empty string of at most 255 characters"}
     assert turkish.json() == {"error": "Saleor-Api-Url bu uygulamanın hizmet verdiği Saleor değil"}
 
 
