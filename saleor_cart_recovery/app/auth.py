@@ -40,7 +40,7 @@ ME = """query CartRecoveryMe {
   me { email isStaff isActive restrictedAccessToChannels userPermissions { code }
        accessibleChannels { slug name currencyCode } }
 }"""
-APP = "query CartRecoveryCaller { app { id isActive permissions { code } } }"
+APP = "query CartRecoveryCaller { app { id identifier manifestUrl isActive permissions { code } } }"
 
 
 class AnswerCache:

@@ -80,9 +80,10 @@ def manifest_view(request: HttpRequest) -> JsonResponse:
 @_in_the_callers_language
 def register(request: HttpRequest) -> JsonResponse:
     """Saleor posts ``{"auth_token": …}`` at install. Only ``SALEOR_API_URL`` may install; the token
-    is stored only once Saleor confirms it is an app's (the install then shows as failed in Saleor
-    when it is not), and never appears in a log or an answer. While another app holds the
-    installation and Saleor still accepts its token, the answer is 409 and nothing changes."""
+    is stored only once Saleor confirms it is the token of an app it installed from this
+    deployment's manifest (identifier and manifest URL; the install shows as failed otherwise),
+    and never appears in a log or an answer. While another app holds the installation and Saleor
+    still accepts its token as this deployment's app, the answer is 409 and nothing changes."""
     if not _from_our_saleor(request):
         return _not_our_saleor()
     try:
@@ -99,12 +100,21 @@ def register(request: HttpRequest) -> JsonResponse:
         app = _app_of(token)
         if app is None:
             return _refuse(403, _("Saleor does not accept this token as an app's"))
+        if not _installed_from_our_manifest(app):
+            return _refuse(
+                403,
+                _(
+                    "This token belongs to an app Saleor did not install from this deployment's "
+                    "manifest (%(url)s): install Cart Recovery from that manifest."
+                )
+                % {"url": _manifest_url()},
+            )
         KEYS.refresh(settings.SALEOR_API_URL)
         installation.record(
             app_id=app["id"],
             token=token,
             permissions=[p["code"] for p in app.get("permissions") or ()],
-            accepted=lambda holder: (_app_of(holder.token) or {}).get("id") == holder.app_id,
+            accepted=_still_accepted,
         )
     except installation.InstalledByAnotherApp as exc:
         return _refuse(409, str(exc))
@@ -114,9 +124,32 @@ def register(request: HttpRequest) -> JsonResponse:
 
 
 def _app_of(token: str) -> dict | None:
-    """Saleor's ``app`` for ``token`` (its ID, permissions), or ``None`` when Saleor refuses it."""
+    """Saleor's ``app`` for ``token`` (its ID, manifest, permissions), or ``None`` when Saleor
+    refuses it."""
     app = (auth.ask_with(token, auth.APP) or {}).get("app")
     return app if app and isinstance(app.get("id"), str) and app["id"] else None
+
+
+def _manifest_url() -> str:
+    return f"{settings.APP_URL.rstrip('/')}/api/manifest"
+
+
+def _installed_from_our_manifest(app: dict) -> bool:
+    """Whether Saleor installed ``app`` from this deployment's manifest: any app's token answers
+    ``app { id }``, so the ID alone would let another app of the same Saleor (a local app, another
+    deployment's) take this one's place."""
+    manifest_url = app.get("manifestUrl")
+    return (
+        app.get("identifier") == manifest.APP_IDENTIFIER
+        and isinstance(manifest_url, str)
+        and manifest_url.rstrip("/") == _manifest_url()
+    )
+
+
+def _still_accepted(holder: installation.Installed) -> bool:
+    """Whether Saleor still accepts the installed registration's token, as this deployment's app."""
+    app = _app_of(holder.token)
+    return app is not None and app["id"] == holder.app_id and _installed_from_our_manifest(app)
 
 
 @require_POST

@@ -126,6 +126,32 @@ def test_register_refuses_and_stores_nothing(app_client, saleor, api_url, token,
     assert saleor.jwks_fetches == 0  # a token Saleor did not confirm makes us fetch nothing
 
 
+@pytest.mark.parametrize(
+    ("identifier", "manifest_url"),
+    [
+        ("another-app", None),  # a local app, or another vendor's, in the same Saleor
+        (None, "http://elsewhere.test/api/manifest"),  # another deployment's installation
+    ],
+    ids=["other_identifier_case", "other_manifest_url_case"],
+)
+def test_register_refuses_the_token_of_an_app_not_installed_from_our_manifest(
+    app_client, saleor, identifier, manifest_url
+):
+    # given an app Saleor accepts, but did not install from this deployment's manifest
+    token = saleor.add_app(OTHER_APP_ID, identifier=identifier, manifest_url=manifest_url)
+    # when its token is posted to the registration
+    response = register(app_client, saleor, token=token)
+    # then it is refused, saying which manifest counts, and nothing is stored or fetched
+    assert response.status_code == 403
+    assert "http://app.test/api/manifest" in response.json()["error"]
+    assert not Installation.objects.exists() and saleor.jwks_fetches == 0
+
+
+def test_register_accepts_the_manifest_url_with_a_trailing_slash(app_client, saleor):
+    saleor.manifest_url = "http://app.test/api/manifest/"
+    assert register(app_client, saleor).status_code == 200
+
+
 def test_register_refusals_speak_the_requests_language(app_client, saleor):
     # Saleor sends no Accept-Language (English); a person trying it by hand reads their own
     english = register(app_client, saleor, token="")
@@ -191,6 +217,18 @@ def test_another_app_cannot_take_over_an_installation_saleor_still_accepts(insta
     assert installation.current().token == APP_TOKEN
 
 
+def test_an_installed_token_saleor_no_longer_names_as_our_app_does_not_hold_the_installation(
+    installed, saleor
+):
+    # given the installed app's token, which Saleor now answers for as an app of another manifest
+    saleor.manifest_url = "http://elsewhere.test/api/manifest"
+    # when our app registers again as another app (installed from our manifest)
+    token = saleor.add_app(OTHER_APP_ID, manifest_url="http://app.test/api/manifest")
+    # then the old holder does not count: the registration replaces it
+    assert register(installed, saleor, token=token).status_code == 200
+    assert installation.current().app_id == OTHER_APP_ID
+
+
 def test_the_installed_app_may_register_again_with_a_new_token(installed, saleor):
     # when Saleor posts a new token of the same app (Saleor names the same app ID for it)
     new_token = saleor.add_app(APP_ID)
@@ -202,7 +240,10 @@ def test_the_installed_app_may_register_again_with_a_new_token(installed, saleor
 @pytest.mark.parametrize(
     "gone",
     [
-        lambda client, saleor: deliver(client, saleor, "app_deleted", {"app": {"id": APP_ID}}),
+        lambda client, saleor: (  # Saleor deleted the app (its token with it), then said so
+            saleor.revoke(),
+            deliver(client, saleor, "app_deleted", {"app": {"id": APP_ID}}),
+        ),
         lambda client, saleor: saleor.revoke(),  # deleted, and its APP_DELETED never arrived
     ],
     ids=["app_deleted_case", "token_refused_by_saleor_case"],
