@@ -11,6 +11,7 @@ Saleor's keys or API out of reach: 503, and Saleor retries.
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 
@@ -37,6 +38,8 @@ SIGNATURE_HEADER = "Saleor-Signature"
 EVENT_HEADER = "Saleor-Event"
 APP_DELETED = "APP_DELETED"  # its retries still answer 204 (changing nothing) once the app is deleted
 MAX_TOKEN_LENGTH = 255  # Saleor's app tokens are 30 characters
+# What an ``Authorization`` header can carry (anything else would fail in ``requests``, not in Saleor).
+TOKEN = re.compile(rf"[\x21-\x7e]{{1,{MAX_TOKEN_LENGTH}}}")
 UNINSTALLED = gettext_lazy(
     "Cart Recovery is uninstalled from Saleor: no reminder goes out. Install the app again "
     "(Extensions → Installed → Add Extension → Install from manifest) to resume."
@@ -90,12 +93,13 @@ def register(request: HttpRequest) -> JsonResponse:
         token = json.loads(request.body or b"{}").get("auth_token")
     except (ValueError, AttributeError, RecursionError):
         token = None
-    if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
+    token = token.strip() if isinstance(token, str) else ""
+    if not TOKEN.fullmatch(token):
         return _refuse(
             400,
-            _("auth_token: a non-empty string of at most %(count)d characters") % {"count": MAX_TOKEN_LENGTH},
+            _("auth_token: %(min)d to %(max)d printable ASCII characters without spaces")
+            % {"min": 1, "max": MAX_TOKEN_LENGTH},
         )
-    token = token.strip()
     try:
         app = _app_of(token)
         if app is None:

@@ -14,6 +14,7 @@ from semantic_version import NpmSpec, Version
 from semantic_version.base import Range
 
 from saleor_cart_recovery.app import installation
+from saleor_cart_recovery.app.client import WHO_AM_I, SaleorClient, SaleorUnavailable
 from saleor_cart_recovery.app.installation import NotInstalled
 from saleor_cart_recovery.app.manifest import APP_IDENTIFIER, build
 from saleor_cart_recovery.app.models import Installation
@@ -117,8 +118,19 @@ def test_register_stores_the_token_encrypted_and_never_logs_it(app_client, saleo
         (None, "a-token-saleor-never-issued", 403),  # Saleor does not confirm it
         (None, "", 400),
         (None, "t" * 10_000, 400),
+        (None, "€" * 30, 400),  # no Authorization header can carry it
+        (None, "\ud800", 400),  # a lone surrogate, from a JSON escape
+        (None, "app token", 400),
     ],
-    ids=["foreign_saleor_case", "unknown_token_case", "empty_token_case", "absurd_token_case"],
+    ids=[
+        "foreign_saleor_case",
+        "unknown_token_case",
+        "empty_token_case",
+        "absurd_token_case",
+        "non_ascii_token_case",
+        "lone_surrogate_token_case",
+        "token_with_a_space_case",
+    ],
 )
 def test_register_refuses_and_stores_nothing(app_client, saleor, api_url, token, status):
     assert register(app_client, saleor, token=token, api_url=api_url).status_code == status
@@ -161,7 +173,7 @@ def test_register_refusals_speak_the_requests_language(app_client, saleor):
         content_type="application/json",
         headers={"Saleor-Api-Url": "http://other-saleor.test/graphql/", "Accept-Language": "tr"},
     )
-    assert english.json() == {"error": "auth_token: a non-empty string is required"}
+    assert english.json() == {"error": "auth_token: 1 to 255 printable ASCII characters without spaces"}
     assert turkish.json() == {"error": "Saleor-Api-Url bu uygulamanın hizmet verdiği Saleor değil"}
 
 
@@ -182,6 +194,12 @@ def test_register_while_saleor_is_unreachable_answers_503(app_client, saleor):
     saleor.close()
     assert register(app_client, saleor).status_code == 503
     assert not Installation.objects.exists()
+
+
+@pytest.mark.parametrize("token", ["€uro", "\ud800"])
+def test_a_token_no_header_can_carry_is_saleor_unavailable_not_a_crash(saleor, token):
+    with pytest.raises(SaleorUnavailable):
+        SaleorClient(saleor.api_url, token).execute(WHO_AM_I)
 
 
 def test_uninstalled_then_registered_again_is_installed(installed, saleor):
