@@ -229,7 +229,7 @@ CALLERS = [
            lambda s: f"Bearer {_app_token(s, channels=('other',), restricted=True)}"),
     Caller("dashboard_token_of_a_customer", 403, 403,
            lambda s: f"Bearer {_app_token(s, is_staff=False)}"),
-    Caller("another_apps_dashboard_token", 200, 403, lambda s: f"Bearer {_app_token(s, app='QXBwOjk5')}"),
+    Caller("another_apps_dashboard_token", 403, 403, lambda s: f"Bearer {_app_token(s, app='QXBwOjk5')}"),
     Caller("dashboard_token_without_permission", 200, 403,
            lambda s: f"Bearer {_app_token(s, permissions=[])}"),
     Caller("staff_token", 200, 401, lambda s: f"Bearer {s.staff()}"),
@@ -249,6 +249,17 @@ REQUESTS = {
         "/dashboard/overview", data={"channel": "main"}, headers=headers
     ),
 }
+
+
+@pytest.mark.parametrize(
+    ("app", "allowed"), [(APP_ID, True), ("QXBwOjk5", False)], ids=["ours", "another_apps"]
+)
+def test_only_the_installed_apps_dashboard_token_may_change_settings(installed, saleor, rf, app, allowed):
+    # given a Dashboard token of a staff member who holds MANAGE_PLUGINS, made for ``app``
+    token = _app_token(saleor, app=app, user_permissions=("MANAGE_CHECKOUTS", "MANAGE_PLUGINS"))
+    request = rf.post("/", headers={"Authorization": f"Bearer {token}"})
+    # then only a token made for the installed app may change the settings
+    assert auth.staff_can_change_settings(request) is allowed
 
 
 @pytest.mark.parametrize("endpoint", sorted(REQUESTS), ids=lambda name: f"{name}_case")
