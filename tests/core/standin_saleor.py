@@ -550,6 +550,7 @@ class StandinSaleor:
         self.users: dict[str, dict[str, Any]] = {}
         self.jwks_fetches = 0
         self.jwks_delay = 0.0  # seconds the key set takes to come (to make concurrent requests overlap)
+        self.jwks_body: Any = None  # when set: served as the key set instead (a malformed answer)
         self.fault: str | None = None
         self.delay = 0.0
         self.received: list[tuple[str, dict]] = []
@@ -971,7 +972,9 @@ def _handler(standin: StandinSaleor):
                 self._reply(
                     200,
                     {"Content-Type": "application/json"},
-                    json.dumps({"keys": [standin.key.jwk()]}).encode(),
+                    json.dumps(
+                        {"keys": [standin.key.jwk()]} if standin.jwks_body is None else standin.jwks_body
+                    ).encode(),
                 )
                 return
             with standin._lock:

@@ -196,6 +196,22 @@ def test_webhooks_answer_503_while_saleors_keys_are_out_of_reach(app_client, sal
     assert not RecoveryCart.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "answer", [[], {}, {"keys": "none"}, {"keys": [{"kty": "RSA"}]}, {"keys": [1]}], ids=lambda a: f"{a}_case"
+)
+def test_a_key_set_that_is_not_one_is_503_not_a_crash(app_client, saleor, answer):
+    # given Saleor (or a proxy in front of it) answering JSON that is no key set
+    body = json.dumps(_payload("CHECKOUT_UPDATED")).encode()
+    headers = saleor.webhook_headers("checkout_updated", body)
+    saleor.jwks_body = answer
+    # then a webhook is answered 503 (Saleor retries), and nothing is recorded
+    response = app_client.post(
+        "/webhooks/checkout-updated", data=body, content_type="application/json", headers=headers
+    )
+    assert response.status_code == 503, response.content[:300]
+    assert not RecoveryCart.objects.exists()
+
+
 @dataclass(frozen=True)
 class Caller:
     """How a case authenticates: a function of the standin returning the Authorization header."""
