@@ -6,6 +6,7 @@ Every request from Saleor is checked before anything changes: ``Saleor-Api-Url``
 Saleor's keys (401), the app must be installed (410 once Saleor deleted it: only a new registration
 counts then), its body must be the payload its subscription asks for (400, as is a value the
 database refuses: the handler runs in a transaction of its own, so nothing is half-written).
+A deletion or status change is applied only as Saleor confirms it, asked before that transaction.
 Saleor's keys or API out of reach: 503, and Saleor retries.
 """
 
@@ -29,7 +30,7 @@ from ..settings.parsers import labelled
 from . import auth, installation, manifest
 from .client import SaleorUnavailable
 from .jwks import KEYS, KeysUnavailable, SignatureInvalid, verify_body
-from .webhooks import BY_PATH, PayloadInvalid
+from .webhooks import BY_PATH, PayloadInvalid, Unconfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -181,9 +182,17 @@ def webhook(request: HttpRequest, name: str) -> HttpResponse:
         payload = json.loads(request.body.decode())
         if not isinstance(payload, dict):
             raise PayloadInvalid(_("the body is not a JSON object"))
+        if definition.confirm is not None:  # Saleor is asked here, before our transaction
+            confirmed = definition.confirm(payload)
+            if confirmed is None:
+                return HttpResponse(status=204)
+            payload = dict(confirmed)
         with transaction.atomic():
             _bounded_lock_waits()
             definition.handler(payload)
+    except (SaleorUnavailable, Unconfirmed) as exc:
+        logger.warning("cart recovery app: could not confirm a %s webhook with Saleor: %s", name, exc)
+        return _refuse(503, str(exc))
     except (ValueError, RecursionError, PayloadInvalid) as exc:  # UnicodeDecodeError is a ValueError
         return _refuse(400, labelled(definition.event, str(exc)))
     except (DataError, IntegrityError) as exc:

@@ -833,7 +833,7 @@ class StandinSaleor:
 
         def user(root, info, id=None, email=None):
             return shop.users.get(id or "") or next(
-                (u for u in shop.users.values() if u["email"] == email), None
+                (u for u in shop.users.values() if email and u["email"].lower() == email.lower()), None
             )
 
         def vouchers(root, info, filter=None, channel=None, first=None, after=None):

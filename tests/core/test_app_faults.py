@@ -338,7 +338,8 @@ def test_the_app_uninstalled_mid_series(app, app_worker, smtp_server, how):
     # and the second steps are due for the first carts, the first steps for new ones
     later = app.abandon(4, "later")
     if how == "app_deleted":
-        # when Saleor deletes the app (and retries the webhook)
+        # when Saleor deletes the app, its token with it (and retries the webhook)
+        app.saleor.api.revoke()
         for _ in range(2):
             assert app.deliver("app_deleted", {"app": {"id": app.saleor.api.app_id}}).status_code == 204
     elif how == "token_revoked":
