@@ -297,7 +297,7 @@ def test_the_dashboard_says_when_the_app_is_uninstalled(installed, saleor):
 
 def test_the_dashboard_and_the_api_say_it_in_the_owners_language(installed, saleor):
     # given an app Saleor deleted, and an owner whose Dashboard and API client speak Turkish / German
-    installation.uninstall(installation.DELETED)
+    assert installation.delete(APP_ID)
     token = {"Authorization": f"Bearer {_app_token(saleor)}", "X-Dashboard-Locale": "tr-TR"}
     page = REQUESTS["dashboard"](installed, token).content.decode()
     api = REQUESTS["graphql"](
