@@ -40,7 +40,7 @@ ME = """query CartRecoveryMe {
   me { email isStaff isActive restrictedAccessToChannels userPermissions { code }
        accessibleChannels { slug name currencyCode } }
 }"""
-APP = "query CartRecoveryCaller { app { id isActive permissions { code } } }"
+APP = "query CartRecoveryCaller { app { id identifier manifestUrl isActive permissions { code } } }"
 
 
 class AnswerCache:
@@ -127,6 +127,8 @@ def staff_can_view_reports(request, channel_slug: str) -> bool | None:
             claims = verify_jwt(token)
             if claims.get("type") not in ("access", THIRDPARTY):
                 return None
+            if _for_another_app(claims):
+                return False
             return _staff_allowed(_me(token, claims), channel_slug)
         return _app_allowed(_app(token))
     except SignatureInvalid as exc:
@@ -147,7 +149,7 @@ def staff_can_change_settings(request) -> bool:
     try:
         if _is_jwt(token):
             claims = verify_jwt(token)
-            if claims.get("type") not in ("access", THIRDPARTY):
+            if claims.get("type") not in ("access", THIRDPARTY) or _for_another_app(claims):
                 return False
             me = _me(token, claims)
             if not (me and me.get("isStaff") and me.get("isActive")):
@@ -161,6 +163,15 @@ def staff_can_change_settings(request) -> bool:
     except (KeysUnavailable, SaleorUnavailable) as exc:
         logger.warning("cart recovery app: could not check a caller's token: %s", exc)
         return False
+
+
+def _for_another_app(claims: dict[str, Any]) -> bool:
+    """A token Saleor made for an app (the Dashboard's, ``thirdparty``) counts only when made for the
+    installed app: another app of the same Saleor must not act here with the tokens it is given."""
+    if claims.get("type") != THIRDPARTY:
+        return False
+    found = installation.stored()
+    return found is None or claims.get("app") != found.app_id
 
 
 def _codes(permissions) -> set[str]:

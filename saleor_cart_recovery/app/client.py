@@ -117,7 +117,7 @@ class SaleorClient:
                 headers=headers,
                 timeout=self._timeout,
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, ValueError) as exc:  # ValueError: a token no header carries
             raise SaleorUnavailable(
                 _("could not reach Saleor at %(url)s: %(problem)s") % {"url": self.api_url, "problem": exc}
             ) from None

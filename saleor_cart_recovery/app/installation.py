@@ -131,6 +131,13 @@ def current() -> Installed | None:
     return _installed(installation)
 
 
+def registered() -> Installed | None:
+    """The registration Saleor made last, installed or deactivated, with its token (to ask Saleor
+    about it); ``None`` when there is none, Saleor deleted it, or its token is unreadable."""
+    installation = stored()
+    return None if installation is None or is_deleted(installation) else _installed(installation)
+
+
 def _installed(installation: Installation) -> Installed | None:
     token = decrypt(installation.token_ciphertext)
     if token is None:

@@ -128,12 +128,16 @@ class _KeyCache:
                 done.set()
 
 
+# What reading a body that is JSON but no key set raises (a list, an object without "keys").
+_NOT_A_KEY_SET = (AttributeError, TypeError, KeyError)
+
+
 def _fetch(url: str) -> dict[str, PyJWK]:
     try:
         response = requests.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False)
         response.raise_for_status()
         key_set = PyJWKSet.from_dict(response.json())
-    except (requests.RequestException, ValueError, jwt.PyJWTError) as exc:
+    except (requests.RequestException, ValueError, jwt.PyJWTError, *_NOT_A_KEY_SET) as exc:
         raise KeysUnavailable(
             _("could not fetch Saleor's keys from %(url)s: %(problem)s") % {"url": url, "problem": exc}
         ) from None

@@ -6,11 +6,13 @@ Every request from Saleor is checked before anything changes: ``Saleor-Api-Url``
 Saleor's keys (401), the app must be installed (410 once Saleor deleted it: only a new registration
 counts then), its body must be the payload its subscription asks for (400, as is a value the
 database refuses: the handler runs in a transaction of its own, so nothing is half-written).
+A deletion or status change is applied only as Saleor confirms it, asked before that transaction.
 Saleor's keys or API out of reach: 503, and Saleor retries.
 """
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 
@@ -28,7 +30,7 @@ from ..settings.parsers import labelled
 from . import auth, installation, manifest
 from .client import SaleorUnavailable
 from .jwks import KEYS, KeysUnavailable, SignatureInvalid, verify_body
-from .webhooks import BY_PATH, PayloadInvalid
+from .webhooks import BY_PATH, PayloadInvalid, Unconfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ SIGNATURE_HEADER = "Saleor-Signature"
 EVENT_HEADER = "Saleor-Event"
 APP_DELETED = "APP_DELETED"  # its retries still answer 204 (changing nothing) once the app is deleted
 MAX_TOKEN_LENGTH = 255  # Saleor's app tokens are 30 characters
+# What an ``Authorization`` header can carry (anything else would fail in ``requests``, not in Saleor).
+TOKEN = re.compile(rf"[\x21-\x7e]{{1,{MAX_TOKEN_LENGTH}}}")
 UNINSTALLED = gettext_lazy(
     "Cart Recovery is uninstalled from Saleor: no reminder goes out. Install the app again "
     "(Extensions → Installed → Add Extension → Install from manifest) to resume."
@@ -80,31 +84,42 @@ def manifest_view(request: HttpRequest) -> JsonResponse:
 @_in_the_callers_language
 def register(request: HttpRequest) -> JsonResponse:
     """Saleor posts ``{"auth_token": …}`` at install. Only ``SALEOR_API_URL`` may install; the token
-    is stored only once Saleor confirms it is an app's (the install then shows as failed in Saleor
-    when it is not), and never appears in a log or an answer. While another app holds the
-    installation and Saleor still accepts its token, the answer is 409 and nothing changes."""
+    is stored only once Saleor confirms it is the token of an app it installed from this
+    deployment's manifest (identifier and manifest URL; the install shows as failed otherwise),
+    and never appears in a log or an answer. While another app holds the installation and Saleor
+    still accepts its token as this deployment's app, the answer is 409 and nothing changes."""
     if not _from_our_saleor(request):
         return _not_our_saleor()
     try:
         token = json.loads(request.body or b"{}").get("auth_token")
     except (ValueError, AttributeError, RecursionError):
         token = None
-    if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_LENGTH:
+    token = token.strip() if isinstance(token, str) else ""
+    if not TOKEN.fullmatch(token):
         return _refuse(
             400,
-            _("auth_token: a non-empty string of at most %(count)d characters") % {"count": MAX_TOKEN_LENGTH},
+            _("auth_token: %(min)d to %(max)d printable ASCII characters without spaces")
+            % {"min": 1, "max": MAX_TOKEN_LENGTH},
         )
-    token = token.strip()
     try:
         app = _app_of(token)
         if app is None:
             return _refuse(403, _("Saleor does not accept this token as an app's"))
+        if not _installed_from_our_manifest(app):
+            return _refuse(
+                403,
+                _(
+                    "This token belongs to an app Saleor did not install from this deployment's "
+                    "manifest (%(url)s): install Cart Recovery from that manifest."
+                )
+                % {"url": _manifest_url()},
+            )
         KEYS.refresh(settings.SALEOR_API_URL)
         installation.record(
             app_id=app["id"],
             token=token,
             permissions=[p["code"] for p in app.get("permissions") or ()],
-            accepted=lambda holder: (_app_of(holder.token) or {}).get("id") == holder.app_id,
+            accepted=_still_accepted,
         )
     except installation.InstalledByAnotherApp as exc:
         return _refuse(409, str(exc))
@@ -114,9 +129,32 @@ def register(request: HttpRequest) -> JsonResponse:
 
 
 def _app_of(token: str) -> dict | None:
-    """Saleor's ``app`` for ``token`` (its ID, permissions), or ``None`` when Saleor refuses it."""
+    """Saleor's ``app`` for ``token`` (its ID, manifest, permissions), or ``None`` when Saleor
+    refuses it."""
     app = (auth.ask_with(token, auth.APP) or {}).get("app")
     return app if app and isinstance(app.get("id"), str) and app["id"] else None
+
+
+def _manifest_url() -> str:
+    return f"{settings.APP_URL.rstrip('/')}/api/manifest"
+
+
+def _installed_from_our_manifest(app: dict) -> bool:
+    """Whether Saleor installed ``app`` from this deployment's manifest: any app's token answers
+    ``app { id }``, so the ID alone would let another app of the same Saleor (a local app, another
+    deployment's) take this one's place."""
+    manifest_url = app.get("manifestUrl")
+    return (
+        app.get("identifier") == manifest.APP_IDENTIFIER
+        and isinstance(manifest_url, str)
+        and manifest_url.rstrip("/") == _manifest_url()
+    )
+
+
+def _still_accepted(holder: installation.Installed) -> bool:
+    """Whether Saleor still accepts the installed registration's token, as this deployment's app."""
+    app = _app_of(holder.token)
+    return app is not None and app["id"] == holder.app_id and _installed_from_our_manifest(app)
 
 
 @require_POST
@@ -144,9 +182,17 @@ def webhook(request: HttpRequest, name: str) -> HttpResponse:
         payload = json.loads(request.body.decode())
         if not isinstance(payload, dict):
             raise PayloadInvalid(_("the body is not a JSON object"))
+        if definition.confirm is not None:  # Saleor is asked here, before our transaction
+            confirmed = definition.confirm(payload)
+            if confirmed is None:
+                return HttpResponse(status=204)
+            payload = dict(confirmed)
         with transaction.atomic():
             _bounded_lock_waits()
             definition.handler(payload)
+    except (SaleorUnavailable, Unconfirmed) as exc:
+        logger.warning("cart recovery app: could not confirm a %s webhook with Saleor: %s", name, exc)
+        return _refuse(503, str(exc))
     except (ValueError, RecursionError, PayloadInvalid) as exc:  # UnicodeDecodeError is a ValueError
         return _refuse(400, labelled(definition.event, str(exc)))
     except (DataError, IntegrityError) as exc:

@@ -2,8 +2,11 @@
 query with exactly the fields its handler reads, the handler, the path — and the manifest's
 ``webhooks`` generated from them (as saleor/apps does), so manifest and handlers cannot drift.
 
-Each handler does what the plugin's hook does, with the same core functions, on the payload alone
-(no call back to Saleor): one upsert or one or two UPDATEs. All are idempotent under Saleor's retries
+Each handler does what the plugin's hook does, with the same core functions, on the payload: one
+upsert or one or two UPDATEs. The rare destructive events are first confirmed with Saleor (``confirm``,
+outside any transaction of ours): Saleor signs every app's webhooks with one key and does not sign
+``Saleor-Event``, so another app of the same Saleor could post a body of their shape here
+(docs/app.md, "Webhooks"). All are idempotent under Saleor's retries
 and out-of-order delivery: a checkout's activity time is its ``updatedAt`` (the upsert ignores an
 older one), an order's refunds are absolute values, erasure of an erased address changes nothing.
 Every field a handler reads is checked before anything is written — its type, its length, an
@@ -22,14 +25,21 @@ from uuid import UUID
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..exceptions import CartRecoveryError
 from ..series.activity import record_activity, record_order, record_refund
 from ..series.retention import erase_address
 from ..shop import OrderRef, get_shop, usable_settings
 from . import installation
+from .client import AppTokenRevoked, SaleorClient, SaleorQueryError
 from .queries import ORDER_FIELDS
 from .saleor_api import database_id, read_order
 
 logger = logging.getLogger(__name__)
+
+
+class Unconfirmed(CartRecoveryError):
+    """Saleor could not confirm a destructive event now (it refused our token, or answered with an
+    error): nothing changes, and the answer is 503 so that Saleor retries."""
 
 
 class PayloadInvalid(ValueError):
@@ -46,6 +56,9 @@ class Webhook:
     fields: str
     handler: Callable[[Mapping[str, Any]], None]
     fragments: str = ""  # the fragments ``fields`` spreads
+    # Asks Saleor before the handler's transaction: the payload to apply as Saleor confirms it, or
+    # ``None`` (nothing to do). Raises :class:`Unconfirmed` or ``SaleorUnavailable`` (503: retried).
+    confirm: Callable[[Mapping[str, Any]], Mapping[str, Any] | None] | None = None
 
     @property
     def event(self) -> str:
@@ -252,10 +265,77 @@ def on_app_deleted(payload: Mapping[str, Any]) -> None:
 def on_app_status_changed(payload: Mapping[str, Any]) -> None:
     """Saleor (de)activated the app: a deactivated app gets no webhooks and its token is refused, so
     sending stops; activated again, it resumes with the token it has (Saleor sends no new one)."""
+    installation.status_changed(*_status(payload))
+
+
+def _status(payload: Mapping[str, Any]) -> tuple[str, bool, datetime]:
     active = _at(payload, "app.isActive")
     if not isinstance(active, bool):
         raise PayloadInvalid("app.isActive is not a boolean")
-    installation.status_changed(_text(payload, "app.id", ID_LENGTH), active, _when(payload, "issuedAt"))
+    return _text(payload, "app.id", ID_LENGTH), active, _when(payload, "issuedAt")
+
+
+APP_STATE = "query CartRecoveryAppState { app { id isActive } }"
+USER_EXISTS = "query CartRecoveryUserExists($email: String!) { user(email: $email) { id } }"
+
+
+def _ask(holder: installation.Installed, document: str, variables: Mapping[str, Any] | None = None):
+    """Saleor's ``data`` for ``document`` asked with the registration's token; ``None`` when Saleor
+    refuses the token. ``SaleorUnavailable`` propagates."""
+    try:
+        return SaleorClient(holder.api_url, holder.token).execute(document, variables)
+    except AppTokenRevoked:
+        return None
+    except SaleorQueryError as exc:
+        raise Unconfirmed(_("Saleor could not confirm the event: %(problem)s") % {"problem": exc}) from None
+
+
+def _ours(app_id: str) -> installation.Installed | None:
+    holder = installation.registered()
+    return holder if holder is not None and holder.app_id == app_id else None
+
+
+def confirm_app_deleted(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Deleted only once Saleor refuses the registration's token (a deleted app's token goes with it)."""
+    _object(payload, "app")
+    holder = _ours(_text(payload, "app.id", ID_LENGTH, required=False))
+    if holder is None:
+        return None
+    if _ask(holder, APP_STATE) is not None:
+        logger.info("cart recovery app: ignored an APP_DELETED while Saleor still accepts the app's token")
+        return None
+    return payload
+
+
+def confirm_app_status_changed(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The status Saleor reports now, not the payload's (a deactivated app's token is refused, so an
+    app Saleor answers for is active), when it is not the installation's already; timed now, when
+    Saleor said it."""
+    holder = _ours(_status(payload)[0])
+    if holder is None:
+        return None
+    app = (_ask(holder, APP_STATE) or {}).get("app")
+    active = bool(app and app.get("id") == holder.app_id and app.get("isActive") is True)
+    if active == (installation.current() is not None):
+        logger.info("cart recovery app: an APP_STATUS_CHANGED changes nothing Saleor reports")
+        return None
+    return {"issuedAt": timezone.now().isoformat(), "app": {"id": holder.app_id, "isActive": active}}
+
+
+def confirm_customer_deleted(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Erased only once Saleor knows no user of that address (``user(email:)``, MANAGE_USERS)."""
+    _object(payload, "user")
+    email = _text(payload, "user.email", EMAIL_LENGTH, required=False)
+    if not email:
+        return None
+    holder = installation.registered()
+    data = _ask(holder, USER_EXISTS, {"email": email}) if holder is not None else None
+    if data is None:
+        raise Unconfirmed(_("Saleor could not confirm the deletion: the app's token is not accepted"))
+    if data.get("user") is not None:
+        logger.info("cart recovery app: ignored a deletion of an account Saleor still has")
+        return None
+    return payload
 
 
 ORDER = "order { ...OrderFields }"
@@ -266,9 +346,14 @@ WEBHOOKS = (
     Webhook("OrderCancelled", ORDER, on_order_changed, ORDER_FIELDS),
     Webhook("OrderRefunded", ORDER, on_order_changed, ORDER_FIELDS),
     Webhook("OrderFullyRefunded", ORDER, on_order_changed, ORDER_FIELDS),
-    Webhook("CustomerDeleted", "user { email }", on_customer_deleted),
-    Webhook("AccountDeleted", "user { email }", on_customer_deleted),
-    Webhook("AppDeleted", "app { id }", on_app_deleted),
-    Webhook("AppStatusChanged", "issuedAt app { id isActive }", on_app_status_changed),
+    Webhook("CustomerDeleted", "user { email }", on_customer_deleted, confirm=confirm_customer_deleted),
+    Webhook("AccountDeleted", "user { email }", on_customer_deleted, confirm=confirm_customer_deleted),
+    Webhook("AppDeleted", "app { id }", on_app_deleted, confirm=confirm_app_deleted),
+    Webhook(
+        "AppStatusChanged",
+        "issuedAt app { id isActive }",
+        on_app_status_changed,
+        confirm=confirm_app_status_changed,
+    ),
 )
 BY_PATH = {webhook.path: webhook for webhook in WEBHOOKS}

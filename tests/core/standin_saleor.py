@@ -12,7 +12,8 @@ Saleor's signing side, made the way Saleor 3.23 makes it (``saleor/core/jwt_mana
 - ``fault = "error"``: HTTP 502 (a proxy in front of a crashed Saleor);
 - ``fault = "slow"``: the answer comes after ``delay`` seconds;
 - ``fault = "unauthorized"``: HTTP 401 (Saleor refusing the token outright);
-- ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous.
+- ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous;
+- ``app_active = False``: the app is deactivated; Saleor treats its token's requests as anonymous too.
 
 Others extend it with :meth:`StandinSaleor.route` (e.g. an app's webhook target).
 Usage::
@@ -138,7 +139,7 @@ enum PermissionEnum {
   MANAGE_PLUGINS
 }
 type Permission { code: PermissionEnum! name: String! }
-type App { id: ID! isActive: Boolean permissions: [Permission!] }
+type App { id: ID! identifier: String manifestUrl: String isActive: Boolean permissions: [Permission!] }
 type VoucherCode { id: ID! code: String used: Int }
 type Voucher {
   id: ID! name: String endDate: DateTime used: Int!
@@ -540,11 +541,16 @@ class StandinSaleor:
         self.shop = shop or StandinShop()
         self.token = secrets.token_hex(15)  # 30 characters, as Saleor's app tokens
         self.app_id = global_id("App", 1)
+        # What Saleor recorded of the app's manifest at install (``App.identifier``, ``manifestUrl``).
+        self.identifier = "saleor-cart-recovery-app"
+        self.manifest_url = "http://app.test/api/manifest"
+        self.app_active = True  # False: deactivated, and Saleor takes its token as anonymous
         self.key = SigningKey()
         self.apps: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.jwks_fetches = 0
         self.jwks_delay = 0.0  # seconds the key set takes to come (to make concurrent requests overlap)
+        self.jwks_body: Any = None  # when set: served as the key set instead (a malformed answer)
         self.fault: str | None = None
         self.delay = 0.0
         self.received: list[tuple[str, dict]] = []
@@ -603,13 +609,22 @@ class StandinSaleor:
         """The app's token is deleted (the app uninstalled)."""
         self.token = secrets.token_hex(15)
 
-    def add_app(self, app_id: str, permissions: Iterable[str] | None = None) -> str:
+    def add_app(
+        self,
+        app_id: str,
+        permissions: Iterable[str] | None = None,
+        identifier: str | None = None,
+        manifest_url: str | None = None,
+    ) -> str:
         """Another app in this Saleor (a second installation, a local app): its new token, which
-        the ``app`` query answers for."""
+        the ``app`` query answers for; installed from our manifest unless ``identifier`` or
+        ``manifest_url`` say otherwise."""
         token = secrets.token_hex(15)
         codes = self.shop.app_permissions if permissions is None else tuple(permissions)
         self.apps[token] = {
             "id": app_id,
+            "identifier": identifier or self.identifier,
+            "manifestUrl": manifest_url or self.manifest_url,
             "isActive": True,
             "permissions": [{"code": c, "name": c} for c in codes],
         }
@@ -737,7 +752,7 @@ class StandinSaleor:
             result = execute(
                 self.schema,
                 document,
-                context_value={"authorized": token == self.token, "token": token},
+                context_value={"authorized": token == self.token and self.app_active, "token": token},
                 variable_values=body.get("variables") or {},
             )
         answer: dict[str, Any] = {"data": result.data}
@@ -810,13 +825,15 @@ class StandinSaleor:
                 )
             return {
                 "id": self.app_id,
-                "isActive": True,
+                "identifier": self.identifier,
+                "manifestUrl": self.manifest_url,
+                "isActive": self.app_active,
                 "permissions": [{"code": c, "name": c} for c in shop.app_permissions],
             }
 
         def user(root, info, id=None, email=None):
             return shop.users.get(id or "") or next(
-                (u for u in shop.users.values() if u["email"] == email), None
+                (u for u in shop.users.values() if email and u["email"].lower() == email.lower()), None
             )
 
         def vouchers(root, info, filter=None, channel=None, first=None, after=None):
@@ -955,7 +972,9 @@ def _handler(standin: StandinSaleor):
                 self._reply(
                     200,
                     {"Content-Type": "application/json"},
-                    json.dumps({"keys": [standin.key.jwk()]}).encode(),
+                    json.dumps(
+                        {"keys": [standin.key.jwk()]} if standin.jwks_body is None else standin.jwks_body
+                    ).encode(),
                 )
                 return
             with standin._lock:

@@ -196,6 +196,22 @@ def test_webhooks_answer_503_while_saleors_keys_are_out_of_reach(app_client, sal
     assert not RecoveryCart.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "answer", [[], {}, {"keys": "none"}, {"keys": [{"kty": "RSA"}]}, {"keys": [1]}], ids=lambda a: f"{a}_case"
+)
+def test_a_key_set_that_is_not_one_is_503_not_a_crash(app_client, saleor, answer):
+    # given Saleor (or a proxy in front of it) answering JSON that is no key set
+    body = json.dumps(_payload("CHECKOUT_UPDATED")).encode()
+    headers = saleor.webhook_headers("checkout_updated", body)
+    saleor.jwks_body = answer
+    # then a webhook is answered 503 (Saleor retries), and nothing is recorded
+    response = app_client.post(
+        "/webhooks/checkout-updated", data=body, content_type="application/json", headers=headers
+    )
+    assert response.status_code == 503, response.content[:300]
+    assert not RecoveryCart.objects.exists()
+
+
 @dataclass(frozen=True)
 class Caller:
     """How a case authenticates: a function of the standin returning the Authorization header."""
@@ -229,7 +245,7 @@ CALLERS = [
            lambda s: f"Bearer {_app_token(s, channels=('other',), restricted=True)}"),
     Caller("dashboard_token_of_a_customer", 403, 403,
            lambda s: f"Bearer {_app_token(s, is_staff=False)}"),
-    Caller("another_apps_dashboard_token", 200, 403, lambda s: f"Bearer {_app_token(s, app='QXBwOjk5')}"),
+    Caller("another_apps_dashboard_token", 403, 403, lambda s: f"Bearer {_app_token(s, app='QXBwOjk5')}"),
     Caller("dashboard_token_without_permission", 200, 403,
            lambda s: f"Bearer {_app_token(s, permissions=[])}"),
     Caller("staff_token", 200, 401, lambda s: f"Bearer {s.staff()}"),
@@ -251,6 +267,17 @@ REQUESTS = {
 }
 
 
+@pytest.mark.parametrize(
+    ("app", "allowed"), [(APP_ID, True), ("QXBwOjk5", False)], ids=["ours", "another_apps"]
+)
+def test_only_the_installed_apps_dashboard_token_may_change_settings(installed, saleor, rf, app, allowed):
+    # given a Dashboard token of a staff member who holds MANAGE_PLUGINS, made for ``app``
+    token = _app_token(saleor, app=app, user_permissions=("MANAGE_CHECKOUTS", "MANAGE_PLUGINS"))
+    request = rf.post("/", headers={"Authorization": f"Bearer {token}"})
+    # then only a token made for the installed app may change the settings
+    assert auth.staff_can_change_settings(request) is allowed
+
+
 @pytest.mark.parametrize("endpoint", sorted(REQUESTS), ids=lambda name: f"{name}_case")
 @pytest.mark.parametrize("caller", CALLERS, ids=lambda caller: f"{caller.name}_case")
 def test_every_staff_endpoint_checks_the_caller_with_saleor(installed, saleor, endpoint, caller):
@@ -270,7 +297,7 @@ def test_the_dashboard_says_when_the_app_is_uninstalled(installed, saleor):
 
 def test_the_dashboard_and_the_api_say_it_in_the_owners_language(installed, saleor):
     # given an app Saleor deleted, and an owner whose Dashboard and API client speak Turkish / German
-    installation.delete(APP_ID)
+    assert installation.delete(APP_ID)
     token = {"Authorization": f"Bearer {_app_token(saleor)}", "X-Dashboard-Locale": "tr-TR"}
     page = REQUESTS["dashboard"](installed, token).content.decode()
     api = REQUESTS["graphql"](

@@ -85,13 +85,15 @@ def app_environment(django_db_setup, saleor_standin):
     """The App's environment, on pytest's test database (so this process reads what the App's
     processes wrote) and the suite's Redis database."""
     db = connection.settings_dict
+    app_url = f"http://127.0.0.1:{free_port()}"
+    saleor_standin.api.manifest_url = f"{app_url}/api/manifest"  # installed from the App's manifest
     return {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "saleor_cart_recovery.app.settings",
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": BROKER_URL,
         "SECRET_KEY": SECRET_KEY,
-        "APP_URL": f"http://127.0.0.1:{free_port()}",
+        "APP_URL": app_url,
         "SALEOR_API_URL": saleor_standin.api.api_url,
         "SALEOR_API_TIMEOUT": str(SALEOR_TIMEOUT),
     }
@@ -336,7 +338,8 @@ def test_the_app_uninstalled_mid_series(app, app_worker, smtp_server, how):
     # and the second steps are due for the first carts, the first steps for new ones
     later = app.abandon(4, "later")
     if how == "app_deleted":
-        # when Saleor deletes the app (and retries the webhook)
+        # when Saleor deletes the app, its token with it (and retries the webhook)
+        app.saleor.api.revoke()
         for _ in range(2):
             assert app.deliver("app_deleted", {"app": {"id": app.saleor.api.app_id}}).status_code == 204
     elif how == "token_revoked":

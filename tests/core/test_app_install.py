@@ -14,6 +14,7 @@ from semantic_version import NpmSpec, Version
 from semantic_version.base import Range
 
 from saleor_cart_recovery.app import installation
+from saleor_cart_recovery.app.client import WHO_AM_I, SaleorClient, SaleorUnavailable
 from saleor_cart_recovery.app.installation import NotInstalled
 from saleor_cart_recovery.app.manifest import APP_IDENTIFIER, build
 from saleor_cart_recovery.app.models import Installation
@@ -117,13 +118,50 @@ def test_register_stores_the_token_encrypted_and_never_logs_it(app_client, saleo
         (None, "a-token-saleor-never-issued", 403),  # Saleor does not confirm it
         (None, "", 400),
         (None, "t" * 10_000, 400),
+        (None, "€" * 30, 400),  # no Authorization header can carry it
+        (None, "\ud800", 400),  # a lone surrogate, from a JSON escape
+        (None, "app token", 400),
     ],
-    ids=["foreign_saleor_case", "unknown_token_case", "empty_token_case", "absurd_token_case"],
+    ids=[
+        "foreign_saleor_case",
+        "unknown_token_case",
+        "empty_token_case",
+        "absurd_token_case",
+        "non_ascii_token_case",
+        "lone_surrogate_token_case",
+        "token_with_a_space_case",
+    ],
 )
 def test_register_refuses_and_stores_nothing(app_client, saleor, api_url, token, status):
     assert register(app_client, saleor, token=token, api_url=api_url).status_code == status
     assert not Installation.objects.exists()
     assert saleor.jwks_fetches == 0  # a token Saleor did not confirm makes us fetch nothing
+
+
+@pytest.mark.parametrize(
+    ("identifier", "manifest_url"),
+    [
+        ("another-app", None),  # a local app, or another vendor's, in the same Saleor
+        (None, "http://elsewhere.test/api/manifest"),  # another deployment's installation
+    ],
+    ids=["other_identifier_case", "other_manifest_url_case"],
+)
+def test_register_refuses_the_token_of_an_app_not_installed_from_our_manifest(
+    app_client, saleor, identifier, manifest_url
+):
+    # given an app Saleor accepts, but did not install from this deployment's manifest
+    token = saleor.add_app(OTHER_APP_ID, identifier=identifier, manifest_url=manifest_url)
+    # when its token is posted to the registration
+    response = register(app_client, saleor, token=token)
+    # then it is refused, saying which manifest counts, and nothing is stored or fetched
+    assert response.status_code == 403
+    assert "http://app.test/api/manifest" in response.json()["error"]
+    assert not Installation.objects.exists() and saleor.jwks_fetches == 0
+
+
+def test_register_accepts_the_manifest_url_with_a_trailing_slash(app_client, saleor):
+    saleor.manifest_url = "http://app.test/api/manifest/"
+    assert register(app_client, saleor).status_code == 200
 
 
 def test_register_refusals_speak_the_requests_language(app_client, saleor):
@@ -135,7 +173,7 @@ def test_register_refusals_speak_the_requests_language(app_client, saleor):
         content_type="application/json",
         headers={"Saleor-Api-Url": "http://other-saleor.test/graphql/", "Accept-Language": "tr"},
     )
-    assert english.json() == {"error": "auth_token: a non-empty string of at most 255 characters"}
+    assert english.json() == {"error": "auth_token: 1 to 255 printable ASCII characters without spaces"}
     assert turkish.json() == {"error": "Saleor-Api-Url bu uygulamanın hizmet verdiği Saleor değil"}
 
 
@@ -156,6 +194,12 @@ def test_register_while_saleor_is_unreachable_answers_503(app_client, saleor):
     saleor.close()
     assert register(app_client, saleor).status_code == 503
     assert not Installation.objects.exists()
+
+
+@pytest.mark.parametrize("token", ["€uro", "\ud800"])
+def test_a_token_no_header_can_carry_is_saleor_unavailable_not_a_crash(saleor, token):
+    with pytest.raises(SaleorUnavailable):
+        SaleorClient(saleor.api_url, token).execute(WHO_AM_I)
 
 
 def test_uninstalled_then_registered_again_is_installed(installed, saleor):
@@ -191,6 +235,18 @@ def test_another_app_cannot_take_over_an_installation_saleor_still_accepts(insta
     assert installation.current().token == APP_TOKEN
 
 
+def test_an_installed_token_saleor_no_longer_names_as_our_app_does_not_hold_the_installation(
+    installed, saleor
+):
+    # given the installed app's token, which Saleor now answers for as an app of another manifest
+    saleor.manifest_url = "http://elsewhere.test/api/manifest"
+    # when our app registers again as another app (installed from our manifest)
+    token = saleor.add_app(OTHER_APP_ID, manifest_url="http://app.test/api/manifest")
+    # then the old holder does not count: the registration replaces it
+    assert register(installed, saleor, token=token).status_code == 200
+    assert installation.current().app_id == OTHER_APP_ID
+
+
 def test_the_installed_app_may_register_again_with_a_new_token(installed, saleor):
     # when Saleor posts a new token of the same app (Saleor names the same app ID for it)
     new_token = saleor.add_app(APP_ID)
@@ -202,7 +258,10 @@ def test_the_installed_app_may_register_again_with_a_new_token(installed, saleor
 @pytest.mark.parametrize(
     "gone",
     [
-        lambda client, saleor: deliver(client, saleor, "app_deleted", {"app": {"id": APP_ID}}),
+        lambda client, saleor: (  # Saleor deleted the app (its token with it), then said so
+            saleor.revoke(),
+            deliver(client, saleor, "app_deleted", {"app": {"id": APP_ID}}),
+        ),
         lambda client, saleor: saleor.revoke(),  # deleted, and its APP_DELETED never arrived
     ],
     ids=["app_deleted_case", "token_refused_by_saleor_case"],

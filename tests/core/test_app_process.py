@@ -53,6 +53,7 @@ def app_database():
 def environment(app_database, saleor):
     db = settings.DATABASES["default"]
     port = free_port()
+    saleor.manifest_url = f"http://127.0.0.1:{port}/api/manifest"  # installed from this server's manifest
     return {
         "PATH": os.environ.get("PATH", ""),
         "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{app_database}",

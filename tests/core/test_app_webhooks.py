@@ -127,8 +127,9 @@ def test_app_deleted_stops_all_sending_without_a_retry_loop(
 ):
     # given a cart whose first step is due
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
-    # when Saleor deletes the app
+    # when Saleor deletes the app (and its token with it)
     app_id = installation.stored().app_id
+    saleor.revoke()
     assert deliver(installed, saleor, "app_deleted", {"app": {"id": app_id}}).status_code == 204
     assert deliver(installed, saleor, "app_deleted", {"app": {"id": app_id}}).status_code == 204  # a retry
     # then the installation is uninstalled and the due step is recorded as not sent, once
@@ -156,6 +157,7 @@ def status(app_id: str, active: bool, at) -> dict:
 def test_deactivating_stops_sending_and_activating_resumes_it_in_the_order_saleor_issued(installed, saleor):
     app_id = installation.stored().app_id
     # when Saleor deactivates the app
+    saleor.app_active = False
     assert deliver(installed, saleor, "app_status_changed", status(app_id, False, START)).status_code == 204
     # then no channel sends
     assert (installation.stored().uninstall_reason, get_shop().channel_settings("main")) == (
@@ -163,6 +165,7 @@ def test_deactivating_stops_sending_and_activating_resumes_it_in_the_order_saleo
         None,
     )
     # when it is activated again, and the deactivation is delivered again, late
+    saleor.app_active = True
     deliver(installed, saleor, "app_status_changed", status(app_id, True, START + HOUR))
     deliver(installed, saleor, "app_status_changed", status(app_id, False, START))
     # then it sends again: the older event changed nothing
@@ -171,6 +174,7 @@ def test_deactivating_stops_sending_and_activating_resumes_it_in_the_order_saleo
 
 def test_activating_a_deleted_app_changes_nothing(installed, saleor):
     app_id = installation.stored().app_id
+    saleor.revoke()
     deliver(installed, saleor, "app_deleted", {"app": {"id": app_id}})
     deliver(installed, saleor, "app_status_changed", status(app_id, True, START + HOUR))
     assert installation.stored().uninstall_reason == installation.DELETED
@@ -187,7 +191,9 @@ def test_app_deleted_is_final_whatever_arrives_after_it(installed, saleor, token
     order_id = str(uuid4())
     deliver(installed, saleor, "order_created", order_payload(order_id, token, START + HOUR))
     app_id = installation.stored().app_id
+    saleor.app_active = False
     assert deliver(installed, saleor, "app_status_changed", status(app_id, False, START)).status_code == 204
+    saleor.revoke()
     assert deliver(installed, saleor, "app_deleted", {"app": {"id": app_id}}).status_code == 204
     before = _state()
     # when webhooks signed with Saleor's key arrive after it: the activation issued before the
@@ -205,8 +211,9 @@ def test_app_deleted_is_final_whatever_arrives_after_it(installed, saleor, token
     # then the app stays deleted and nothing was recorded
     assert _state() == before
     assert installation.stored().uninstall_reason == installation.DELETED
-    # and only a new registration installs it again
-    assert register(installed, saleor).status_code == 200
+    # and only a new registration installs it again (with the token Saleor makes for it)
+    saleor.app_active = True
+    assert register(installed, saleor, token=saleor.token).status_code == 200
     assert deliver(installed, saleor, "order_refunded", late[2][1]).status_code == 204
     assert RecoveryCart.objects.get().order_refunded == Decimal(50)
 
@@ -349,3 +356,69 @@ def test_saleor_refusing_the_app_token_uninstalls_and_stops_sending(installed, s
     # then the app counts as uninstalled: no channel sends, nothing is retried
     assert not installation.stored().installed
     assert get_shop().channel_settings("main") is None
+
+
+# Another app of the same Saleor gets webhooks signed with the same key, and Saleor-Event is not signed:
+# it could post a body of these shapes here. Each is applied only as Saleor confirms it.
+FORGED = [
+    ("app_deleted", lambda app_id: {"app": {"id": app_id}}, "CartRecoveryAppState"),
+    ("app_status_changed", lambda app_id: status(app_id, False, START + HOUR), "CartRecoveryAppState"),
+    ("customer_deleted", lambda app_id: {"user": {"email": "Shopper@example.com"}}, "CartRecoveryUserExists"),
+    ("account_deleted", lambda app_id: {"user": {"email": "shopper@example.com"}}, "CartRecoveryUserExists"),
+]
+
+
+@pytest.mark.parametrize(("event", "payload", "asked"), FORGED, ids=[f"{f[0]}_case" for f in FORGED])
+def test_a_destructive_event_saleor_does_not_confirm_changes_nothing(
+    installed, saleor, token, event, payload, asked
+):
+    # given a shopper's cart and opt-out, the shopper still a customer in Saleor, the app active there
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    suppress("main", "shopper@example.com", source="link")
+    saleor.shop.add_user("shopper@example.com")
+    before = _state()
+    # when a body of the event's shape arrives, signed with Saleor's key
+    response = deliver(installed, saleor, event, payload(installation.stored().app_id))
+    # then Saleor was asked, and since it says otherwise, nothing changed
+    assert response.status_code == 204
+    assert asked in saleor.operations()
+    assert _state() == before and installation.stored().installed
+
+
+def test_an_activation_saleor_does_not_confirm_leaves_the_app_deactivated(installed, saleor):
+    app_id = installation.stored().app_id
+    saleor.app_active = False
+    deliver(installed, saleor, "app_status_changed", status(app_id, False, START))
+    # when an activation arrives while Saleor still has the app deactivated
+    assert (
+        deliver(installed, saleor, "app_status_changed", status(app_id, True, START + HOUR)).status_code
+        == 204
+    )
+    # then it stays deactivated
+    assert installation.stored().uninstall_reason == installation.DEACTIVATED
+
+
+@pytest.mark.parametrize("fault", ["down", "error"])
+@pytest.mark.parametrize(("event", "payload", "asked"), FORGED, ids=[f"{f[0]}_case" for f in FORGED])
+def test_a_destructive_event_saleor_cannot_confirm_now_is_503_and_changes_nothing(
+    installed, saleor, token, event, payload, asked, fault
+):
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    app_id = installation.stored().app_id
+    before = _state()
+    # when Saleor is out of reach while the event arrives
+    saleor.fault = fault
+    response = deliver(installed, saleor, event, payload(app_id))
+    # then it is answered 503 (Saleor retries), and nothing changed
+    assert response.status_code == 503, response.content[:300]
+    assert _state() == before
+
+
+def test_an_account_deletion_while_saleor_refuses_our_token_is_503_and_erases_nothing(
+    installed, saleor, token
+):
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    saleor.app_active = False  # Saleor takes our token as anonymous: it cannot say whether the user is gone
+    response = deliver(installed, saleor, "customer_deleted", {"user": {"email": "shopper@example.com"}})
+    assert response.status_code == 503
+    assert RecoveryCart.objects.filter(email="shopper@example.com").exists()
