@@ -18,8 +18,25 @@ from .deliverability import for_display
 from .report_table import STAGES, VERDICTS
 
 
-def _width(value, largest) -> float:
+def bar_width(value, largest) -> float:
+    """A bar's length in % of the largest value shown beside it."""
     return round(100 * value / largest, 1) if largest else 0.0
+
+
+def funnel_bars(step: dict, largest: int, fmt: Formatter) -> list[dict]:
+    """A step's funnel (reached, sent, clicked, recovered) as the pages draw it: each stage's name
+    (CSS class), label, value in the reader's locale and width in % of ``largest``."""
+    total = step["total"]
+    stages = (
+        ("reached", total["carts"]),
+        ("sent", total["sent"]),
+        ("clicked", total["clicked"]),
+        ("recovered", total["attributed"]["orders"]),
+    )
+    return [
+        {"name": name, "label": STAGES[name], "value": fmt.number(value), "width": bar_width(value, largest)}
+        for name, value in stages
+    ]
 
 
 def _day(value: str | None, fmt: Formatter) -> str:
@@ -47,7 +64,7 @@ def _arms(arms: list[dict], fmt: Formatter, currency: str) -> list[dict]:
             "complete": {name: fmt.number(count) for name, count in arm["complete"].items()},
             "p_value": "" if arm["p_value"] is None else fmt.decimal(arm["p_value"], 4),
             "winner": arm["winner"],
-            "width": _width(arm["conversion_rate_pct"] or 0, top),
+            "width": bar_width(arm["conversion_rate_pct"] or 0, top),
             "verdict": _("winner") if arm["winner"] else ("" if tested else _("not enough data")),
         }
         for arm in arms
@@ -74,7 +91,7 @@ def _group(name: str, kind: str, group: dict, top: float, fmt: Formatter, curren
         "conversion_rate": fmt.pct(group["conversion_rate_pct"]),
         "shopper_rate": fmt.pct(group["shopper_rate_pct"]),
         "revenue": _revenue(group["revenue"], fmt, currency),
-        "width": _width(group["conversion_rate_pct"] or 0, top),
+        "width": bar_width(group["conversion_rate_pct"] or 0, top),
     }
 
 
@@ -89,25 +106,10 @@ def _experiment(data: dict, fmt: Formatter) -> dict:
     top = max(treated["conversion_rate_pct"] or 0, held["conversion_rate_pct"] or 0)
     steps = []
     for step in data["steps"]:
-        total = step["total"]
-        stages = (
-            ("reached", total["carts"]),
-            ("sent", total["sent"]),
-            ("clicked", total["clicked"]),
-            ("recovered", total["attributed"]["orders"]),
-        )
         steps.append(
             {
                 "step": step["step"],
-                "bars": [
-                    {
-                        "name": name,
-                        "label": STAGES[name],
-                        "value": fmt.number(value),
-                        "width": _width(value, largest),
-                    }
-                    for name, value in stages
-                ],
+                "bars": funnel_bars(step, largest, fmt),
                 **_arm_set(step, fmt, currency),
             }
         )

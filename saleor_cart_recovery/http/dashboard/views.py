@@ -23,8 +23,9 @@ from django.utils.translation import gettext_lazy, ngettext
 from ...email.preview import PreviewError, build_preview, send_test
 from ...exceptions import CartRecoveryError, ConfigurationError, DashboardRefused
 from ...experiments.deliverability import for_display, rates
+from ...experiments.report_html import bar_width, funnel_bars
 from ...experiments.report_json import report_data
-from ...experiments.report_table import STAGES, VERDICTS
+from ...experiments.report_table import VERDICTS
 from ...formatting import Formatter
 from ...models import CartStatus, ProviderEvent, RecoveryCart, Suppression, newest_cart_ids
 from ...series.dispatch import backlog
@@ -89,25 +90,10 @@ def _report(report: dict, fmt: Formatter, channel_currency: str) -> dict:
     funnel_top = max([step["total"]["carts"] for step in report["steps"]] or [0])
     steps = []
     for step in report["steps"]:
-        total = step["total"]
-        stages = [
-            ("reached", total["carts"]),
-            ("sent", total["sent"]),
-            ("clicked", total["clicked"]),
-            ("recovered", total["attributed"]["orders"]),
-        ]
         steps.append(
             {
                 "step": step["step"],
-                "stages": [
-                    {
-                        "name": name,
-                        "label": STAGES[name],
-                        "value": fmt.number(value),
-                        "width": _width(value, funnel_top),
-                    }
-                    for name, value in stages
-                ],
+                "stages": funnel_bars(step, funnel_top, fmt),
                 "arms": _arms(step, report, fmt, currency),
             }
         )
@@ -168,15 +154,11 @@ def _arms(arm_set: dict, report: dict, fmt: Formatter, currency: str) -> list[di
                 "converted": fmt.number(arm["converted"]),
                 "rate": fmt.pct(arm["conversion_rate_pct"]),
                 "net": fmt.money(arm["revenue"]["net"], currency),
-                "width": _width(arm["conversion_rate_pct"] or 0, top),
+                "width": bar_width(arm["conversion_rate_pct"] or 0, top),
                 "verdict": verdict,
             }
         )
     return arms
-
-
-def _width(value, largest) -> float:
-    return round(100 * value / largest, 1) if largest else 0.0
 
 
 def _revenue_over_time(page: Page, currency: str) -> dict:
