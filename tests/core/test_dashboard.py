@@ -137,6 +137,16 @@ def test_the_overview_explains_what_to_do_first_in_an_empty_channel(client, chan
     assert 'aria-current="page"' in html and '<option value="main" selected>' in html
 
 
+def test_the_empty_overview_of_a_second_channel_links_to_that_channels_settings(client, channel):
+    # given a shop with two channels (the viewer may see all), the second one without carts
+    ShopChannel.objects.create(slug="eu-shop", configuration=CONFIGURATION)
+    html = get(client, "overview", channel="eu-shop").content.decode()
+    # then its first steps link to the Settings and Test send tabs of that channel, not the first one
+    empty = re.search(r'<section class="empty".*?</section>', html, re.S).group(0)
+    links = re.findall(r'data-page="(settings|test)" data-query="([^"]*)"', empty)
+    assert len(links) == 3 and {query for _, query in links} == {"channel=eu-shop"}
+
+
 def cart_with_step_1(channel, recovery_settings, email="shopper@example.com", **message) -> RecoveryCart:
     """A cart left at START whose step 1 was planned an hour later, as ``message`` says."""
     checkout = make_checkout(channel, email=email)
