@@ -10,6 +10,7 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from saleor.core.db.connection import allow_writer
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 from saleor.plugins.error_codes import PluginErrorCode
@@ -48,7 +49,8 @@ CONFIG_STRUCTURE = {
 class CartRecoveryPlugin(BasePlugin):
     PLUGIN_ID = PLUGIN_ID
     PLUGIN_NAME = "Cart Recovery"
-    PLUGIN_DESCRIPTION = (
+    # lazy: Saleor's API serializes it with str(), in the language active for the request
+    PLUGIN_DESCRIPTION = gettext_lazy(
         "Sends a timed series of reminder emails for abandoned checkouts with the live cart and a "
         "link that restores it; stops at purchase, empty cart or unsubscribe."
     )

@@ -120,15 +120,14 @@ class Backlog:
 
     def __str__(self):
         due, unsent = self.due_unplanned, self.planned_unsent
-        text = (
-            ngettext("%(n)s due cart not yet planned", "%(n)s due carts not yet planned", due) % {"n": due}
-            + ", "
-            + ngettext("%(n)s message not yet sent", "%(n)s messages not yet sent", unsent) % {"n": unsent}
-        )
+        counts = {
+            "due": ngettext("%(n)s due cart", "%(n)s due carts", due) % {"n": due},
+            "unsent": ngettext("%(n)s message", "%(n)s messages", unsent) % {"n": unsent},
+        }
         if not self.oldest_due:
-            return text
-        return gettext("%(backlog)s, oldest due at %(when)s UTC") % {
-            "backlog": text,
+            return gettext("%(due)s not yet planned, %(unsent)s not yet sent") % counts
+        return gettext("%(due)s not yet planned, %(unsent)s not yet sent, oldest due at %(when)s UTC") % {
+            **counts,
             "when": f"{self.oldest_due:%Y-%m-%d %H:%M:%S}",
         }
 

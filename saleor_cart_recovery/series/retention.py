@@ -53,17 +53,15 @@ class Erased:
     suppressions_kept: int  # now stored as a keyed hash
 
     def __str__(self):
-        carts = ngettext("erased %(n)s cart", "erased %(n)s carts", self.carts) % {"n": self.carts}
-        messages = ngettext("%(n)s message", "%(n)s messages", self.messages) % {"n": self.messages}
-        kept = ngettext(
-            "%(n)s suppression kept as a keyed hash",
-            "%(n)s suppressions kept as a keyed hash",
-            self.suppressions_kept,
-        ) % {"n": self.suppressions_kept}
-        return gettext("%(carts)s and %(messages)s; %(kept)s") % {
-            "carts": carts,
-            "messages": messages,
-            "kept": kept,
+        return gettext("erased %(carts)s and %(messages)s; kept %(kept)s") % {
+            "carts": ngettext("%(n)s cart", "%(n)s carts", self.carts) % {"n": self.carts},
+            "messages": ngettext("%(n)s message", "%(n)s messages", self.messages) % {"n": self.messages},
+            "kept": ngettext(
+                "%(n)s suppression as a keyed hash",
+                "%(n)s suppressions as a keyed hash",
+                self.suppressions_kept,
+            )
+            % {"n": self.suppressions_kept},
         }
 
 
@@ -102,24 +100,20 @@ class Cleaned:
     finished: bool = True  # False: the budget ran out; the next run goes on
 
     def __str__(self):
-        text = (
-            ngettext(
-                "deleted %(carts)s cart past its retention",
-                "deleted %(carts)s carts past their retention",
-                self.carts,
-            )
-            % {"carts": self.carts}
-            + " "
-            + ngettext(
-                "and %(vouchers)s expired unused voucher",
-                "and %(vouchers)s expired unused vouchers",
-                self.vouchers,
-            )
-            % {"vouchers": self.vouchers}
-        )
+        counts = {
+            "carts": ngettext("%(n)s cart", "%(n)s carts", self.carts) % {"n": self.carts},
+            "vouchers": ngettext("%(n)s expired unused voucher", "%(n)s expired unused vouchers", self.vouchers)
+            % {"n": self.vouchers},
+        }
         if self.finished:
-            return text
-        return gettext("%(result)s (stopped at the time budget; the next run goes on)") % {"result": text}
+            return gettext("deleted %(carts)s past retention and %(vouchers)s") % counts
+        return (
+            gettext(
+                "deleted %(carts)s past retention and %(vouchers)s "
+                "(stopped at the time budget; the next run goes on)"
+            )
+            % counts
+        )
 
 
 def _delete_batch(rows, batch_size: int) -> int:

@@ -46,7 +46,7 @@ def format_duration(value: timedelta) -> str:
 def parse_duration(text: str, *, minimum: timedelta, maximum: timedelta, why: Text = "") -> timedelta:
     """One duration (``90s``, ``15m``, ``1h``, ``2d``) from ``minimum`` to ``maximum``.
 
-    ``why`` is appended to the out-of-bounds message (e.g. ``", e.g. 7d"``)."""
+    ``why`` is a sentence of its own after the out-of-bounds message (e.g. ``"For example 7d."``)."""
     value = text.strip()
     match = _DURATION.match(value.lower())
     if not match:
@@ -67,7 +67,7 @@ def parse_duration(text: str, *, minimum: timedelta, maximum: timedelta, why: Te
             "why": why,
         }
         raise ValueError(
-            _("must be between %(low)s and %(high)s%(why)s") % bounds
+            _("must be between %(low)s and %(high)s. %(why)s") % bounds
             if why
             else _("'%(value)s' must be between %(low)s and %(high)s") % bounds
         )

@@ -259,7 +259,7 @@ FIELDS: tuple[Field, ...] = (
         _("Attribution window"),
         STRING,
         "7d",
-        _duration(timedelta(hours=1), timedelta(days=90), _(", e.g. 7d")),
+        _duration(timedelta(hours=1), timedelta(days=90), _("For example 7d.")),
         _(
             "An order this soon after the last reminder sent before it counts as recovered after a reminder "
             "(and is attributed to that step and subject) in the report. 1h to 90d."
@@ -324,7 +324,7 @@ FIELDS: tuple[Field, ...] = (
         STRING,
         "48h",
         _duration(
-            timedelta(hours=1), timedelta(days=30), _(": a short expiry is what keeps a leaked code cheap")
+            timedelta(hours=1), timedelta(days=30), _("A short expiry is what keeps a leaked code cheap.")
         ),
         _("How long the code works after the email is sent, 1h to 30d."),
         example="48h",
@@ -547,7 +547,7 @@ FIELDS: tuple[Field, ...] = (
         _("Data retention"),
         STRING,
         "365d",
-        _duration(timedelta(days=30), timedelta(days=1095), _(" (30 days to 3 years)")),
+        _duration(timedelta(days=30), timedelta(days=1095), _("That is 30 days to 3 years.")),
         _(
             "Carts and their messages whose series ended longer ago than this are deleted (daily, "
             "cart_recovery_cleanup), 30d to 1095d."

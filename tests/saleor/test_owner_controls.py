@@ -492,7 +492,7 @@ def test_the_erase_command_forgets_a_guest_and_keeps_the_opt_out_as_a_hash(
     call_command("cart_recovery_cleanup", erase="guest@example.com", stdout=out)
 
     # then the guest's cart and message are gone, the other shopper's stay
-    assert out.getvalue().strip() == ("erased 1 cart and 1 message; 1 suppression kept as a keyed hash")
+    assert out.getvalue().strip() == ("erased 1 cart and 1 message; kept 1 suppression as a keyed hash")
     assert not RecoveryCart.objects.filter(checkout_token=token).exists()
     assert not RecoveryMessage.objects.filter(recipient="guest@example.com").exists()
     assert list(RecoveryCart.objects.values_list("checkout_token", flat=True)) == [other]

@@ -197,7 +197,7 @@ def _revenue_over_time(page: Page, currency: str) -> dict:
                 "treated_y": 110 - treated_h,
                 "held_h": held_h,
                 "held_y": 110 - treated_h - held_h,
-                "label": _("%(day)s: %(treated)s treated carts, %(held)s holdout")
+                "label": _("%(day)s: %(treated)s from treated carts, %(held)s from the holdout")
                 % {
                     "day": page.fmt.when_day(day),
                     "treated": page.fmt.money(treated, currency),

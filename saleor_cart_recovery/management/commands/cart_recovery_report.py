@@ -15,7 +15,7 @@ class Command(LanguageCommand):
     # the help speaks the --help reader\'s language (Django reads it as str)
     help = gettext_lazy(
         "Show what the reminders recovered, per channel and experiment version: funnel by step, "
-        "variants, holdout vs treated (see README 'Reading it')."
+        "variants, holdout vs treated (see docs/experiments.md, 'Reading it')."
     )  # type: ignore[assignment]
 
     def add_arguments(self, parser):
