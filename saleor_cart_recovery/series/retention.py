@@ -102,7 +102,9 @@ class Cleaned:
     def __str__(self):
         counts = {
             "carts": ngettext("%(n)s cart", "%(n)s carts", self.carts) % {"n": self.carts},
-            "vouchers": ngettext("%(n)s expired unused voucher", "%(n)s expired unused vouchers", self.vouchers)
+            "vouchers": ngettext(
+                "%(n)s expired unused voucher", "%(n)s expired unused vouchers", self.vouchers
+            )
             % {"n": self.vouchers},
         }
         if self.finished:

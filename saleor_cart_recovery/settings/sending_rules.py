@@ -175,7 +175,9 @@ def parse_frequency_cap(text: str) -> FrequencyCap | None:
             _("the count must be from 1 to %(max_cap_count)s (leave the field empty for no cap)")
             % {"max_cap_count": MAX_CAP_COUNT}
         )
-    period = parse_duration(period_text, minimum=CAP_PERIOD_MIN, maximum=CAP_PERIOD_MAX, why=_("For example 24h."))
+    period = parse_duration(
+        period_text, minimum=CAP_PERIOD_MIN, maximum=CAP_PERIOD_MAX, why=_("For example 24h.")
+    )
     return FrequencyCap(count, period)
 
 

@@ -199,6 +199,8 @@ def test_the_overview_shows_revenue_funnel_and_revenue_over_time_in_the_staff_lo
     # coordinates and widths stay machine numbers: a German decimal comma would break the charts
     assert not re.search(r'(?:x|y|height|width)="[0-9]+,[0-9]', html)
     assert "<svg" in html and "treated" in html
+    # a day's bar names money from each group, not a count of carts
+    assert "aus Warenkörben mit Erinnerung" in html and "aus der Kontrollgruppe" in html
 
 
 def test_carts_are_found_by_email_or_token_and_bad_input_is_explained(client, tracked):
@@ -257,6 +259,7 @@ def test_an_unknown_cart_is_a_400_naming_the_token_inside_the_page(client, chann
     html = response.content.decode()
     assert response.status_code == 400
     assert 'data-field="token"' in html and 'aria-label="Cart Recovery pages"' in html  # tabs still there
+    assert "<strong>Please check</strong>" in html  # the parameter's internal name is not shown
 
 
 @pytest.fixture

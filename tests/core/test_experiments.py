@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,10 +75,14 @@ def test_bad_cadences_are_rejected_with_a_message(value, message):
 def test_each_bad_experiment_field_gets_its_own_message():
     found = errors(attribution_window="5m", auto_winner="maybe", winner_min_recipients="many")
     assert found == {
-        "attribution_window": "must be between 1h and 90d, e.g. 7d",
+        "attribution_window": "must be between 1h and 90d. For example 7d.",
         "auto_winner": "'maybe' is not true or false",
         "winner_min_recipients": "'many' is not a whole number from 10 to 1000000 (recipients per variant)",
     }
+    with translation.override("de"):  # the bounds and the example are two whole sentences
+        assert errors(attribution_window="5m")["attribution_window"] == (
+            "muss zwischen 1h und 90d liegen. Zum Beispiel 7d."
+        )
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ from io import StringIO
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.utils import translation
 from django_celery_beat.models import PeriodicTask
 from freezegun import freeze_time
 
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage, Suppression
 from saleor_cart_recovery.series.dispatch import dispatch
-from saleor_cart_recovery.series.retention import cleanup, erase_address
+from saleor_cart_recovery.series.retention import Cleaned, Erased, cleanup, erase_address
 from saleor_cart_recovery.series.suppression import suppress, suppression_reason
 from saleor_cart_recovery.shop import settings_or_none
 from tests.shopapp.models import ShopChannel, ShopVoucher
@@ -141,3 +142,39 @@ def test_cleanup_runs_daily_with_beat(db):
         "seconds",
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "erased", "cleaned", "stopped"),
+    [
+        (
+            "en",
+            "erased 1 cart and 2 messages; kept 1 suppression as a keyed hash",
+            "deleted 2 carts past retention and 1 expired unused voucher",
+            "deleted 2 carts past retention and 1 expired unused voucher (stopped at the time budget; "
+            "the next run goes on)",
+        ),
+        (
+            "de",
+            "1 Warenkorb und 2 Nachrichten gelöscht; 1 Sperre als schlüsselbasierter Hash (HMAC) behalten",
+            "2 Warenkörbe nach Ablauf der Aufbewahrung und 1 ungenutzt abgelaufener Gutschein gelöscht",
+            "2 Warenkörbe nach Ablauf der Aufbewahrung und 1 ungenutzt abgelaufener Gutschein gelöscht "
+            "(am Zeitlimit angehalten; der nächste Lauf macht weiter)",
+        ),
+        (
+            "tr",
+            "1 sepet ve 2 ileti silindi; anahtarlı özet olarak 1 engelleme saklandı",
+            "saklama süresi dolmuş 2 sepet ve kullanılmadan süresi dolmuş 1 kupon silindi",
+            "saklama süresi dolmuş 2 sepet ve kullanılmadan süresi dolmuş 1 kupon silindi "
+            "(süre sınırında durdu; sonraki çalışma devam eder)",
+        ),
+    ],
+)
+def test_erasure_and_cleanup_say_each_result_in_one_sentence_of_the_language(
+    language, erased, cleaned, stopped
+):
+    # the counts are phrases placed into one sentence, so the verb sits where the language puts it
+    with translation.override(language):
+        assert str(Erased(1, 2, 1)) == erased
+        assert str(Cleaned(2, 1)) == cleaned
+        assert str(Cleaned(2, 1, finished=False)) == stopped

@@ -457,7 +457,7 @@ def test_after_localechanged_to_turkish_no_english_label_is_left(
     expect(app.locator("#cart-list")).to_contain_text("planlanan 1 hatırlatmanın 1 tanesi")
     assert english_left(app, messages, data) == []
 
-    app.get_by_role("link", name="shopper@example.com sepetinin geçmişi").click()
+    app.get_by_role("link", name="shopper@example.com adresinin sepet geçmişi").click()
     timeline = app.locator("#timeline")
     expect(timeline).to_contain_text("Sepet ilk kez görüldü")
     expect(timeline).to_contain_text("1. adım shopper@example.com adresine gönderildi")
