@@ -373,8 +373,9 @@ VISIBLE_TEXT = """(root) => {
 def english_messages(language: str = "tr") -> list[tuple[str, re.Pattern]]:
     """Each English message of the catalog that ``language`` says differently, as a pattern over
     visible text (placeholders match anything, markup is gone). Left out: words that are also what
-    the owner types as values (the step contents ``reminder``, ``help``…) and messages of fewer than
-    four letters of their own ("on", "off", "net")."""
+    the owner types as values (the step contents ``reminder``, ``help``…), messages of fewer than
+    four letters of their own ("on", "off", "net") and a count's one noun ("%(n)s cart", also a word
+    of the shop's own links and subjects; the sentence it fills is checked)."""
     path = Path(saleor_cart_recovery.__file__).parent / "locale" / language / "LC_MESSAGES" / "django.po"
     with open(path, "rb") as po:
         catalog = read_po(po)
@@ -391,6 +392,8 @@ def english_messages(language: str = "tr") -> list[tuple[str, re.Pattern]]:
             parts = [" ".join(part.split()) for part in re.split(r"%\(\w+\)s|\{\w+\}", text)]
             if sum(ch.isalpha() for ch in "".join(parts)) < 4:
                 continue
+            if len(parts) > 1 and len(" ".join(parts).split()) == 1:
+                continue  # a count's noun ("%(n)s cart"): checked inside the sentence it fills
             pattern = r"\s*.+?\s*".join(re.escape(part) for part in parts if part)
             if text[:1].isalnum():
                 pattern = r"(?<!\w)" + pattern
