@@ -79,14 +79,8 @@ def record(
     }
     for _attempt in range(RECORD_ATTEMPTS):
         seen = stored()
-        holder = _installed(seen) if seen is not None else None
-        refused = (
-            seen is not None
-            and holder is not None
-            and seen.app_id != app_id
-            and not is_deleted(seen)
-            and accepted(holder)
-        )
+        holder = None if seen is None or is_deleted(seen) else _installed(seen)
+        refused = holder is not None and holder.app_id != app_id and accepted(holder)
         with transaction.atomic():
             found, created = Installation.objects.select_for_update().get_or_create(
                 saleor_api_url=settings.SALEOR_API_URL, defaults=values
