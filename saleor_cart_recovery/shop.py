@@ -147,6 +147,11 @@ class Shop(Protocol):
     shop cannot be asked right now (a host reaching it over the network): the send path then gives
     its whole batch back for a later retry instead of asking again once per message."""
 
+    # Seconds one answer of :meth:`find_orders` may stand for the order check right before a send
+    # (invariant 3): 0 asks about each message alone; more asks about the next messages of the
+    # batch at once and relies on that answer while it is younger (:mod:`.series.order_check`).
+    order_answer_window: float
+
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
         """The channel's settings while the plugin is active there, else ``None``; raises
         :class:`ConfigurationError` when the stored configuration does not parse or lacks what an

@@ -42,6 +42,10 @@ def _client(api_url: str, token: str) -> SaleorClient:
 
 
 class AppShop:
+    # Every order check is an HTTP request to Saleor (tens of milliseconds, most of a send's time):
+    # one answer about the next messages of a batch stands for them this long (invariant 3).
+    order_answer_window = 0.25
+
     # -- settings: the app's own table ----------------------------------------------------------
 
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:

@@ -114,6 +114,8 @@ def _order_row(
 
 
 class SaleorShop:
+    order_answer_window = 0.0  # an order check is a query of Saleor's own database: one per message
+
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
         config = (
             PluginConfiguration.objects.filter(identifier=PLUGIN_ID, channel__slug=channel_slug, active=True)

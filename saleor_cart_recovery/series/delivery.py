@@ -18,19 +18,22 @@ No lock of ours is held across a call that leaves the database or takes long (in
    server when a batch spans channels); a connection found dead before a message (``NOOP``), or
    one that broke during a send, is replaced. Claims still waiting for their turn are touched
    every minute, so the dispatcher never takes them for a dead worker's.
-4. per message, **re-check and mark**: the shop is asked, outside any transaction, whether an order
-   exists; the plugin must still be on and the step still in the schedule; then one conditional
-   UPDATE checks that the claim is still ours, the cart still active and untouched since it was
-   prepared and the address not suppressed, and sets ``handed_over_at`` (anything else goes to a
-   full re-check in one short transaction, with the shop's answer, that records why the message
-   does not go out);
+4. per message, **re-check and mark**: the shop is asked, outside any transaction, whether an
+   order exists (a host that answers over the network is asked about the next messages too, and
+   its answer stands for them while younger than the host's window: :mod:`.order_check`); the
+   plugin must still be on and the step still in the schedule; then one conditional UPDATE checks
+   that the claim is still ours, the cart still active and untouched since it was prepared and the
+   address not suppressed, and sets ``handed_over_at`` (anything else goes to a full re-check in
+   one short transaction, with the shop's answer, that records why the message does not go out);
 5. **send** it over the open connection, outside any transaction;
 6. **record** its outcome (one statement in the common case).
 
-What is left of invariant 3 is the time between step 4's commit and the server accepting that
-message: the transfer of one message over an open connection (milliseconds; at most the SMTP
-timeout if the server stalls mid-transfer). A worker that dies before step 4 sent nothing and the
-dispatcher hands the message out again; one that dies after it may have sent it, and the
+What is left of invariant 3 is the age of the shop's answer when step 4 commits (the time its
+question took; for a message asked about ahead, at most the host's window: 250 ms for the App) and
+the time between step 4's commit and the server accepting that message: the transfer of one
+message over an open connection (milliseconds; at most the SMTP timeout if the server stalls
+mid-transfer). A worker that dies before step 4 sent nothing and the dispatcher hands the message
+out again; one that dies after it may have sent it, and the
 dispatcher records it ``failed``/``interrupted`` (never resent: invariant 2). A connection that
 breaks fails only the message on the wire; when the server cannot be reached, the rest of the
 batch is given back for a retry.
@@ -78,6 +81,7 @@ from ..shop import CartSnapshot, IssuedVoucher, OrderLookup, OrderRef, Shop, get
 from . import caps, rules
 from .activity import record_purchase
 from .decisions import next_due, reason_not_to_send
+from .order_check import OrderCheck
 from .suppression import hashed_address, normalize_email, suppress, suppression_reasons
 
 logger = logging.getLogger(__name__)
@@ -540,6 +544,7 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
     """Steps 3–6 for each prepared message, over one connection per mail server."""
     connections: dict[SmtpConfig | None, object] = {}
     unreachable: set[SmtpConfig | None] = set()
+    orders = OrderCheck(shop, [prepared.lookup for prepared in batch])
     touched = time.monotonic()
     try:
         for index, prepared in enumerate(batch):
@@ -566,7 +571,7 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
                             _record(rest, exc)
                     continue
             try:
-                broken = _hand_over_one(shop, prepared, mail)
+                broken = _hand_over_one(shop, prepared, mail, orders, index)
             except ShopUnavailable as exc:
                 # The order check could not be made: nothing goes out without it (invariant 3), and
                 # asking once per message would wait as long again for each: the rest is retried.
@@ -598,10 +603,11 @@ def _keep_claims(waiting: list[Prepared]) -> None:
         )
 
 
-def _hand_over_one(shop: Shop, prepared: Prepared, mail) -> bool:
-    """Steps 4–6 for one message; ``True`` when the connection may be broken (not to be reused)."""
+def _hand_over_one(shop: Shop, prepared: Prepared, mail, orders: OrderCheck, index: int) -> bool:
+    """Steps 4–6 for the batch's ``index``-th message; ``True`` when the connection may be broken
+    (not to be reused)."""
     try:
-        marked = _recheck_and_mark(shop, prepared)
+        marked = _recheck_and_mark(shop, prepared, orders.before(index))
     except ShopUnavailable:
         raise  # the whole rest of the batch is given back
     except Exception as exc:  # nothing was handed over: try again later
@@ -640,12 +646,11 @@ _MARK_ANY = _MARK.format(cap="")
 _MARK_CAPPED = _MARK.format(cap=f"AND {caps.UNDER_CAP}")
 
 
-def _recheck_and_mark(shop: Shop, prepared: Prepared) -> bool:
+def _recheck_and_mark(shop: Shop, prepared: Prepared, orders: Mapping[str, OrderRef]) -> bool:
     """Step 4: everything that may have changed while we prepared and connected; ``True`` when the
-    message is marked handed over and may go out now. The shop is asked first, outside any
-    transaction (invariant 4): whether an order exists, then whether the plugin is still on and the
-    step still in the schedule; then one conditional UPDATE checks and marks the rest."""
-    orders = shop.find_orders([prepared.lookup])
+    message is marked handed over and may go out now. The shop was just asked, outside any
+    transaction (invariant 4), whether an order exists (``orders``); now whether the plugin is still
+    on and the step still in the schedule; then one conditional UPDATE checks and marks the rest."""
     settings, _ = usable_settings(prepared.channel_slug, shop)
     if settings is not None and prepared.step <= settings.steps and not orders:
         lookup = prepared.lookup

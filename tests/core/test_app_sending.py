@@ -5,6 +5,7 @@ deleted at once when the claim was lost meanwhile —, the order check right bef
 before the message is locked, and the upsell products are checked before the settings row is."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from django.utils import timezone
 from saleor_cart_recovery.app.models import ChannelSettings
 from saleor_cart_recovery.exceptions import ConfigurationError
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
-from saleor_cart_recovery.series.delivery import deliver
+from saleor_cart_recovery.series.delivery import deliver, deliver_batch
 from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.shop import get_shop
 
@@ -171,3 +172,58 @@ def test_the_upsell_products_are_checked_in_saleor_before_the_settings_row_is_lo
     assert "'secret-blend': not published" in refused.value.errors["upsell_products"]
     assert shop.stored_configuration("main")["upsell_products"] == "green-tea"
     assert saleor.operations().count("ProductsByReference") == 2
+
+
+def batch_of(client, saleor, tea, emails: list[str]) -> list[int]:
+    """A planned first step for a cart of each address, as one batch's message ids."""
+    for email in emails:
+        abandoned(client, saleor, tea, email)
+    dispatch(send=lambda ids: None)
+    return list(RecoveryMessage.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_order_check_before_the_first_send_answers_for_the_next_messages_while_it_is_fresh(
+    installed, saleor, tea, monkeypatch
+):
+    # given three steps in one batch, and an answer that stands for a minute (so that this test's
+    # pace cannot matter; the App's own window is 250 ms)
+    monkeypatch.setattr(type(get_shop()), "order_answer_window", 60.0)
+    ids = batch_of(installed, saleor, tea, ["ann@example.com", "bob@example.com", "cem@example.com"])
+    checks = []
+    saleor.before("FindOrders", checks.append)
+    # when the batch is sent
+    assert set(deliver_batch(ids).values()) == {"sent"}
+    # then Saleor was asked once while preparing and once right before the first send, about all
+    # three carts: the other two sends relied on that answer
+    assert len(mail.outbox) == 3 and len(checks) == 2
+    asked = {value for name, value in checks[1].items() if name[0] == "a" and name[1:].isdigit()}
+    assert asked == {"ann@example.com", "bob@example.com", "cem@example.com"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_older_than_the_window_is_asked_again_and_an_order_placed_meanwhile_stops_the_send(
+    installed, saleor, tea
+):
+    # given two steps in one batch, and Saleor slower than the App's window to answer the check
+    # right before the first send (about both carts)
+    ids = batch_of(installed, saleor, tea, ["ann@example.com", "bob@example.com"])
+    checks = []
+
+    def saleor_meanwhile(variables):
+        checks.append(variables)
+        if len(checks) == 2:  # the check right before the first send: its answer arrives stale
+            time.sleep(get_shop().order_answer_window + 0.1)
+        if len(checks) == 3:  # the second send asks again; its shopper has just ordered
+            [sent] = [message.to[0] for message in mail.outbox]
+            [other] = {"ann@example.com", "bob@example.com"} - {sent}
+            token = RecoveryCart.objects.get(email=other).checkout_token
+            saleor.shop.add_order("main", other, "9.00", checkout_token=token)
+
+    saleor.before("FindOrders", saleor_meanwhile)
+    # when the batch is sent
+    statuses = deliver_batch(ids)
+    # then the first went out on its own answer; the second was asked about again and not sent
+    assert sorted(statuses.values()) == ["sent", "skipped"] and len(checks) == 3
+    assert len(mail.outbox) == 1
+    assert RecoveryMessage.objects.get(status="skipped").reason == "purchased"

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 class DbShop:
+    order_answer_window = 0.0
+
     def channel_settings(self, channel_slug):
         channel = ShopChannel.objects.filter(slug=channel_slug, active=True).first()
         if channel is None:
