@@ -30,7 +30,10 @@ def measure_app(carts: int, facts: dict, profile: Path | None) -> dict:
 
     call_command("migrate", verbosity=0)
     port, inbox = mail_server()
-    installation.record(app_id=facts["app_id"], token=facts["token"], permissions=list(PERMISSIONS))
+    # a fresh database: no earlier installation for Saleor to be asked about
+    installation.record(
+        app_id=facts["app_id"], token=facts["token"], permissions=list(PERMISSIONS), accepted=lambda _: True
+    )
     configuration = {**SETTINGS, "smtp_url": f"smtp://127.0.0.1:{port}"}
     ChannelSettings.objects.create(
         channel_slug=CHANNEL,
@@ -49,7 +52,10 @@ def main() -> None:
     parser.add_argument("--facts", type=Path, required=True)
     parser.add_argument("--profile", type=Path)
     options = parser.parse_args()
-    print(json.dumps(measure_app(options.carts, json.loads(options.facts.read_text()), options.profile)))
+    from tests.saleor.bench_saleor import package
+
+    figures = measure_app(options.carts, json.loads(options.facts.read_text()), options.profile)
+    print(json.dumps({**figures, "package": package()}))
 
 
 if __name__ == "__main__":

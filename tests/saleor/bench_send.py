@@ -19,7 +19,7 @@ loopback (``bench_dispatch.py``).
 Printed per host: emails, seconds, emails/s, the dispatching process's CPU seconds, SQL queries per
 email (the host's own database connections: Saleor's work behind the App's HTTP requests is not in
 it), HTTP requests to Saleor per email and SMTP connections per email; then the App's emails/s
-over the plugin's. ``--baseline COMMIT`` adds the plugin as exported from git at that commit,
+over the plugin's. ``--baseline COMMIT`` adds both hosts as exported from git at that commit,
 measured the same way. ``--profile DIR`` writes a cProfile of each dispatch there (the times then
 include the profiler). It is a benchmark: it asserts only that every reminder arrived once. Without
 Saleor it says so and exits.
@@ -56,12 +56,16 @@ PREFIX = "bench_send_" + os.environ.get("CART_RECOVERY_DB_NAME", "cr")
 BROKER = os.environ.get("CART_RECOVERY_BROKER_URL", "redis://127.0.0.1:6379/4")
 
 
-def child(label: str, command: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict:
-    """Run one measuring process; the JSON on the last line of its output."""
-    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
+def child(label: str, command: list[str], env: dict[str, str], package_dir: Path = ROOT) -> dict:
+    """Run one measuring process in ``package_dir``; the JSON on the last line of its output, once
+    it says it measured the package of ``package_dir``."""
+    done = subprocess.run(command, env=env, cwd=package_dir, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"measuring {label} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if Path(figures.pop("package")).parent.resolve() != package_dir.resolve():
+        sys.exit(f"measuring {label} imported saleor_cart_recovery from elsewhere than {package_dir}")
+    return figures
 
 
 def saleor_child(label: str, what: str, database: str, carts: int, package_dir: Path = ROOT, *extra) -> dict:
@@ -75,10 +79,7 @@ def saleor_child(label: str, what: str, database: str, carts: int, package_dir: 
         "SECRET_KEY": "bench",
     }
     command = [sys.executable, str(HERE / "bench_saleor.py"), what, "--carts", str(carts), *extra]
-    figures = child(label, command, env, cwd=package_dir)
-    if Path(figures.pop("package")).parent.resolve() != package_dir.resolve():
-        sys.exit(f"measuring {label} imported saleor_cart_recovery from elsewhere than {package_dir}")
-    return figures
+    return child(label, command, env, package_dir)
 
 
 def measure_plugin(label: str, carts: int, template: str, package_dir: Path, profile: Path | None) -> dict:
@@ -90,9 +91,10 @@ def measure_plugin(label: str, carts: int, template: str, package_dir: Path, pro
         drop_database(f"{PREFIX}_{label}")
 
 
-def measure_app(carts: int, template: str, profile: Path | None) -> dict:
-    """Saleor's side made in its Python, its server started on it, then the App's process."""
-    saleor_db, app_db = f"{PREFIX}_app_saleor", f"{PREFIX}_app"
+def measure_app(label: str, carts: int, template: str, package_dir: Path, profile: Path | None) -> dict:
+    """Saleor's side made in its Python, its server started on it, then the App's process with the
+    package of ``package_dir``."""
+    saleor_db, app_db = f"{PREFIX}_{label}_saleor", f"{PREFIX}_{label}"
     saleor_url = copy_database(saleor_db, template=template)
     drop_database(app_db)
     subprocess.run(["createdb", "-h", PGHOST, "-U", PGUSER, app_db], check=True)
@@ -106,7 +108,7 @@ def measure_app(carts: int, template: str, profile: Path | None) -> dict:
             facts_file.flush()
             env = {
                 **{name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ},
-                "PYTHONPATH": str(ROOT),
+                "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(package_dir), str(ROOT)])),
                 "DATABASE_URL": database_url(app_db),
                 "CELERY_BROKER_URL": BROKER,
                 "SECRET_KEY": os.urandom(24).hex(),
@@ -116,8 +118,8 @@ def measure_app(carts: int, template: str, profile: Path | None) -> dict:
             command = [str(APP_PYTHON), str(HERE / "bench_app.py"), "--carts", str(carts)]
             command += ["--facts", facts_file.name]
             if profile:
-                command += ["--profile", str(profile / "app.prof")]
-            return child("the App", command, env)
+                command += ["--profile", str(profile / f"{label}.prof")]
+            return child(label, command, env, package_dir)
     finally:
         drop_database(app_db)
         drop_database(saleor_db)
@@ -163,7 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--carts", type=int, default=500)
     parser.add_argument("--template", default=TEMPLATE_DB, help="Saleor's migrated test database")
-    parser.add_argument("--baseline", help="also measure the plugin as it was at this commit")
+    parser.add_argument("--baseline", help="also measure both hosts as they were at this commit")
     parser.add_argument("--profile", type=Path, help="write a cProfile of each dispatch into this directory")
     options = parser.parse_args()
     try:
@@ -196,8 +198,11 @@ def measure_all(options: argparse.Namespace) -> dict[str, dict]:
             results[f"plugin at {options.baseline}"] = measure_plugin(
                 "before", options.carts, options.template, package, options.profile
             )
+            results[f"App at {options.baseline}"] = measure_app(
+                "app_before", options.carts, options.template, package, options.profile
+            )
     results["plugin"] = measure_plugin("plugin", options.carts, options.template, ROOT, options.profile)
-    results["App"] = measure_app(options.carts, options.template, options.profile)
+    results["App"] = measure_app("app", options.carts, options.template, ROOT, options.profile)
     return results
 
 
