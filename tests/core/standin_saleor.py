@@ -12,6 +12,8 @@ Saleor's signing side, made the way Saleor 3.23 makes it (``saleor/core/jwt_mana
 - ``fault = "error"``: HTTP 502 (a proxy in front of a crashed Saleor);
 - ``fault = "slow"``: the answer comes after ``delay`` seconds;
 - ``fault = "unauthorized"``: HTTP 401 (Saleor refusing the token outright);
+- ``lost``: the names of operations whose documents are executed, then the connection closed with
+  no answer (Saleor committed, and the answer never came: a proxy's timeout, a broken connection);
 - ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous;
 - ``app_active = False``: the app is deactivated; Saleor treats its token's requests as anonymous too.
 
@@ -529,6 +531,10 @@ class _Denied(GraphQLError):
     """Saleor's answer to a request without the permission (or from an unknown token)."""
 
 
+class _AnswerLost(Exception):
+    """A document executed whose answer is not sent (see ``StandinSaleor.lost``)."""
+
+
 class StandinSaleor:
     """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
     received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
@@ -553,6 +559,7 @@ class StandinSaleor:
         self.jwks_body: Any = None  # when set: served as the key set instead (a malformed answer)
         self.fault: str | None = None
         self.delay = 0.0
+        self.lost: set[str] = set()
         self.received: list[tuple[str, dict]] = []
         self.in_transaction: list[str] = []  # see watch()
         self._watched: tuple[Any, int] | None = None
@@ -755,6 +762,8 @@ class StandinSaleor:
                 context_value={"authorized": token == self.token and self.app_active, "token": token},
                 variable_values=body.get("variables") or {},
             )
+        if name in self.lost:
+            raise _AnswerLost(name)
         answer: dict[str, Any] = {"data": result.data}
         if result.errors:
             answer["errors"] = [_error(error) for error in result.errors]
@@ -873,7 +882,16 @@ class StandinSaleor:
                     "voucher": None,
                     "errors": [{"field": "id", "message": "no voucher", "code": "NOT_FOUND"}],
                 }
-            voucher["_listings"].extend(input.get("addChannels") or ())
+            added = input.get("addChannels") or ()
+            percentage = voucher["_input"].get("discountValueType") == "PERCENTAGE"
+            if percentage and any(Decimal(str(listing["discountValue"])) > 100 for listing in added):
+                return {
+                    "voucher": None,
+                    "errors": [
+                        {"field": "discountValue", "message": "Invalid percentage value.", "code": "INVALID"}
+                    ],
+                }
+            voucher["_listings"].extend(added)
             return {"voucher": voucher, "errors": []}
 
         def update_metadata(key):
@@ -1004,7 +1022,12 @@ def _handler(standin: StandinSaleor):
                     400, {"Content-Type": "application/json"}, b'{"errors": [{"message": "bad JSON"}]}'
                 )
                 return
-            answer = standin.answer(request, token)
+            try:
+                answer = standin.answer(request, token)
+            except _AnswerLost:
+                self.close_connection = True
+                self.connection.close()
+                return
             self._reply(
                 200, {"Content-Type": "application/json"}, json.dumps(answer, cls=_JSONEncoder).encode()
             )

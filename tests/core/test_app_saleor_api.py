@@ -414,6 +414,38 @@ def test_expired_unused_vouchers_of_ours_are_deleted_and_nothing_else(saleor, ap
     assert api.delete_expired_vouchers(NOW) == 0
 
 
+@pytest.mark.parametrize("listing", ["refused", "lost"])
+def test_a_voucher_given_up_on_and_not_deleted_is_marked_so_the_cleanup_deletes_it(saleor, api, listing):
+    # given Saleor refusing the listing (a percentage over 100) or executing it with its answer
+    # lost, and down for the voucher's deletion that follows
+    saleor.before("ListVoucher", lambda variables: setattr(saleor, "fault", "down"))
+    if listing == "lost":
+        saleor.lost.add("ListVoucher")
+    expires = NOW + timedelta(days=2)
+
+    with pytest.raises(SaleorUnavailable):
+        api.issue_voucher(
+            "eu",
+            discount_type="percentage",
+            value=Decimal("150" if listing == "refused" else "10"),
+            min_total=None,
+            expires_at=expires,
+            name="Cart",
+        )
+
+    # then the voucher stays, marked as ours and ending when it would have
+    assert saleor.operations() == ["Channel", "IssueVoucher", "ListVoucher"]
+    (voucher,) = saleor.shop.vouchers.values()
+    assert voucher["_metadata"] == voucher["_private_metadata"] == {VOUCHER_MARK: "coupon"}
+    assert voucher["endDate"] == expires.isoformat()
+    assert len(voucher["_listings"]) == (0 if listing == "refused" else 1)  # refused: in no channel
+    # and once Saleor is back, the cleanup deletes it when it expired, not before
+    saleor.fault = None
+    assert api.delete_expired_vouchers(expires - timedelta(seconds=1)) == 0
+    assert api.delete_expired_vouchers(expires + timedelta(seconds=1)) == 1
+    assert saleor.shop.vouchers == {}
+
+
 def test_customer_email_is_a_customers_never_staffs(saleor, api):
     customer = saleor.shop.add_user("ann@example.com")
     staff = saleor.shop.add_user("boss@example.com", staff=True)

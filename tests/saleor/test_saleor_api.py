@@ -2,24 +2,31 @@
 subprocess on its own database — giving the same answers as the plugin's SaleorShop reading that
 database in this process: carts made by a storefront, orders after ``checkoutComplete`` (found by
 address whatever its case), cancellation and refunds, stock, upsell, vouchers Saleor accepts (and
-deletes), customer email; a 50-cart send batch's reads in at most 5 requests, with 150 distinct
-variants too; a deleted token told from a missing permission. And the
-stand-in Saleor of the core tests speaks a subset of this Saleor's schema."""
+deletes, one left behind by a refused listing included), customer email; a 50-cart send batch's
+reads in at most 5 requests, with 150 distinct variants too; a deleted token told from a missing
+permission. And the stand-in Saleor of the core tests speaks a subset of this Saleor's schema."""
 
+import json
 import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import graphene
 import graphql
 import pytest
+import requests
 from django.contrib.sites.models import Site
 from django.utils import timezone
 from graphql import build_ast_schema, parse
 from saleor.account.models import User
 from saleor.app.models import AppToken
 from saleor.core.db.connection import allow_writer
-from saleor.discount.models import VoucherCode
+from saleor.discount.models import Voucher, VoucherCode
 from saleor.graphql.api import schema as saleor_schema
 from saleor.graphql.core.validators import validate_query
 from saleor.graphql.query_cost_map import COST_MAP
@@ -30,8 +37,14 @@ from saleor.product.models import Product, ProductChannelListing, ProductMedia, 
 from saleor.warehouse.models import Stock
 
 from saleor_cart_recovery.app import queries
-from saleor_cart_recovery.app.client import WHO_AM_I, AppTokenRevoked, SaleorClient, SaleorQueryError
-from saleor_cart_recovery.app.saleor_api import SaleorApi
+from saleor_cart_recovery.app.client import (
+    WHO_AM_I,
+    AppTokenRevoked,
+    SaleorClient,
+    SaleorQueryError,
+    SaleorUnavailable,
+)
+from saleor_cart_recovery.app.saleor_api import VOUCHER_MARK, SaleorApi
 from saleor_cart_recovery.saleor_host.shop import SaleorShop
 from saleor_cart_recovery.shop import OrderLookup
 from tests.core.standin_saleor import SDL as STANDIN_SDL
@@ -350,6 +363,71 @@ def test_a_voucher_saleor_accepts_once_in_its_channel_and_its_cleanup(saleor, sh
         saleor, storefront_checkout(saleor, shop.channel_slug, "h@example.com", [(cup, 5)])[0], unused.code
     )
     assert [error["code"] for error in gone["errors"]] == ["INVALID"]
+
+
+def test_a_voucher_whose_listing_saleor_refused_and_that_could_not_be_deleted_is_usable_nowhere_and_cleaned(
+    saleor, shop, live, api, plugin
+):
+    # given Saleor refusing the listing (a percentage over 100), then unreachable for the deletion
+    now = timezone.now()
+    expires = now + timedelta(hours=1)
+    with unreachable_for(saleor.api_url, {"DeleteVouchers"}) as url, pytest.raises(SaleorUnavailable):
+        SaleorApi(SaleorClient(url, live[2])).issue_voucher(
+            shop.channel_slug,
+            discount_type="percentage",
+            value=Decimal("150"),
+            min_total=None,
+            expires_at=expires,
+            name="Left behind",
+        )
+
+    # then the voucher Saleor keeps carries both marks (written in the listing's document, which
+    # Saleor ran to its end), ends when it would have, and is in no channel: its code is refused
+    voucher = Voucher.objects.get(name="Left behind")
+    assert voucher.metadata == voucher.private_metadata == {VOUCHER_MARK: "coupon"}
+    assert voucher.end_date == expires and not voucher.channel_listings.exists()
+    cup = shop.variant_ids["Cup"][0]
+    checkout_id, _ = storefront_checkout(saleor, shop.channel_slug, "ida@example.com", [(cup, 5)])
+    refused = apply_code(saleor, checkout_id, voucher.codes.get().code)
+    assert [error["code"] for error in refused["errors"]] == ["INVALID"]
+    # and the cleanup finds it: kept until it expired, deleted after
+    api.delete_expired_vouchers(now)
+    assert Voucher.objects.filter(pk=voucher.pk).exists()
+    api.delete_expired_vouchers(now + timedelta(hours=2))
+    assert not Voucher.objects.filter(pk=voucher.pk).exists()
+
+
+@contextmanager
+def unreachable_for(api_url: str, operations: set[str]) -> Iterator[str]:
+    """A GraphQL URL on loopback passing documents on to Saleor, except those of ``operations``:
+    their connection is closed unanswered (Saleor down for those requests)."""
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            name = re.match(r"\s*(?:query|mutation)\s+(\w+)", json.loads(body)["query"])
+            if name and name.group(1) in operations:
+                self.close_connection = True
+                self.connection.close()
+                return
+            headers = {"Content-Type": "application/json", "Authorization": self.headers["Authorization"]}
+            answer = requests.post(api_url, data=body, headers=headers, timeout=30)
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/graphql/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def apply_code(saleor, checkout_id: str, code: str) -> dict:
