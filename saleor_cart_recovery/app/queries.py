@@ -207,7 +207,9 @@ mutation IssueVoucher($input: VoucherInput!) {
 }"""
 
 # The channel listing and our mark: public (the one Saleor's voucher filter reads) and private (the
-# one the plugin writes, so either host's cleanup finds the other's vouchers).
+# one the plugin writes, so either host's cleanup finds the other's vouchers). Not in voucherCreate:
+# Saleor's VoucherInput takes no metadata. Saleor runs each mutation of the document whatever the
+# others answer, so a voucher whose listing is refused is marked all the same.
 VOUCHER_LISTING = """
 mutation ListVoucher($id: ID!, $input: VoucherChannelListingInput!, $mark: [MetadataInput!]!) {
   voucherChannelListingUpdate(id: $id, input: $input) { errors { field code message } }

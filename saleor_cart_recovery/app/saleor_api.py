@@ -31,8 +31,13 @@ What the API cannot give that the plugin reads from the database (listed in docs
   shipping zones.
 - **Vouchers**: the cleanup finds ours by a public metadata mark (Saleor filters vouchers on public
   metadata only; the private mark the plugin uses is written too, so the plugin's cleanup finds
-  the App's). Vouchers the plugin issued carry only the private mark and are not found: after a
-  move from the plugin, its expired coupons stay until deleted in the Dashboard.
+  the App's). Saleor's ``VoucherInput`` takes no metadata (3.23, 3.24-dev), so the mark comes in a
+  second request, with the channel listing: a voucher whose ``voucherCreate`` answer was lost, or
+  whose second request never reached Saleor and that could not be deleted either, stays unmarked
+  (in no channel, its code sent to no one) until deleted in the Dashboard; the plugin makes
+  voucher and mark in one transaction. Vouchers the plugin issued carry only the private mark and
+  are not found: after a move from the plugin, its expired coupons stay until deleted in the
+  Dashboard.
 - The **checkout's currency** is its channel's (the API has no checkout currency field).
 """
 
@@ -539,7 +544,9 @@ class SaleorApi:
     ) -> IssuedVoucher:
         """``voucherCreate`` with a random code (another code when Saleor says it is taken), then
         its channel listing and our mark in one request; a voucher whose listing failed is
-        deleted again. Raises :class:`VoucherRefused` with Saleor's errors."""
+        deleted again, and one that cannot be is marked all the same (Saleor runs the listing's
+        document to its end) for the cleanup. Raises :class:`VoucherRefused` with Saleor's
+        errors."""
         channel = self.client.execute(queries.CHANNEL, {"slug": channel_slug})["channel"]
         if channel is None:
             raise SaleorQueryError([{"message": f"no channel {channel_slug}"}])
