@@ -43,6 +43,7 @@ What the API cannot give that the plugin reads from the database (listed in docs
 
 import base64
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,16 @@ from babel.numbers import get_currency_precision
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from ..shop import CartLine, CartSnapshot, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct, match_orders
+from ..shop import (
+    VOUCHER_NAME,
+    CartLine,
+    CartSnapshot,
+    IssuedVoucher,
+    OrderLookup,
+    OrderRef,
+    UpsellProduct,
+    match_orders,
+)
 from . import queries
 from .client import SaleorClient, SaleorQueryError
 
@@ -69,6 +79,8 @@ SAMPLE_TOKEN = "00000000-0000-0000-0000-000000000000"
 CODE_LENGTH = 12
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_ATTEMPTS = 3
+# Our vouchers' name: VOUCHER_NAME and the checkout's token, a UUID as Saleor writes it.
+_OUR_NAME = re.compile(rf"{re.escape(VOUCHER_NAME)} [0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}")
 
 
 @dataclass(frozen=True)
@@ -600,20 +612,28 @@ class SaleorApi:
             raise SaleorQueryError(result["errors"])
 
     def delete_expired_vouchers(self, now: datetime) -> int:
-        """Our vouchers (marked) that ended before ``now`` with no use, deleted in one request."""
-        expired = []
-        after = None
-        while True:
-            data = self.client.execute(queries.OUR_VOUCHERS, {"mark": VOUCHER_MARK, "after": after})
-            for voucher in _edges(data["vouchers"]):
-                end = _datetime(voucher.get("endDate"))
-                used = voucher.get("used") or any(code["used"] for code in _edges(voucher.get("codes")))
-                if end is not None and end < now and not used:
-                    expired.append(voucher["id"])
-            page = data["vouchers"]["pageInfo"]
-            if not page["hasNextPage"]:
-                break
-            after = page["endCursor"]
+        """Our vouchers that ended before ``now`` unused, deleted: the marked ones (Saleor's filter
+        on our public mark), and those ``voucherCreate`` made whose mark never came (its answer
+        lost, or the listing's request lost and the delete failing). Those are found by name
+        (Saleor's ``search``: the name or a code containing it, regardless of case) and deleted only
+        when all of these hold, so no owner's voucher is:
+
+        - named exactly ``Cart recovery <checkout token>``, lowercase UUID: the name is ours;
+        - no mark, public or private: ours lacks it only when that answer was lost (one with the
+          plugin's private mark alone is the plugin's, for its own cleanup);
+        - in no channel: usable nowhere, so no shopper can use it and no owner offers it;
+        - ended before ``now`` and unused, like the marked ones.
+
+        One request per page of each selection, one per page of vouchers deleted."""
+        selections = ({"metadata": [{"key": VOUCHER_MARK}]}, {"search": VOUCHER_NAME})
+        expired = list(
+            dict.fromkeys(
+                voucher["id"]
+                for selection in selections
+                for voucher in self._vouchers(selection)
+                if _ours_to_delete(voucher, now)
+            )
+        )
         if not expired:
             return 0
         deleted = 0
@@ -624,6 +644,18 @@ class SaleorApi:
             deleted += result["count"]
         logger.info("cart recovery: deleted %s expired unused voucher(s)", deleted)
         return deleted
+
+    def _vouchers(self, selection: Mapping[str, Any]) -> Iterator[dict]:
+        """Every voucher the ``VoucherFilterInput`` ``selection`` finds, a page per request."""
+        after = None
+        while True:
+            found = self.client.execute(queries.OUR_VOUCHERS, {"filter": selection, "after": after})[
+                "vouchers"
+            ]
+            yield from _edges(found)
+            if not found["pageInfo"]["hasNextPage"]:
+                return
+            after = found["pageInfo"]["endCursor"]
 
     # -- customers, channels, the app ---------------------------------------------------------
 
@@ -719,6 +751,21 @@ def _is_email(address: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _ours_to_delete(voucher: Mapping, now: datetime) -> bool:
+    """Whether the cleanup deletes ``voucher`` (see :meth:`SaleorApi.delete_expired_vouchers`)."""
+    end = _datetime(voucher.get("endDate"))
+    used = voucher.get("used") or any(code["used"] for code in _edges(voucher.get("codes")))
+    if end is None or end >= now or used:
+        return False
+    if VOUCHER_MARK in _metadata(voucher.get("metadata")):
+        return True
+    return (
+        VOUCHER_MARK not in _metadata(voucher.get("privateMetadata"))
+        and not voucher.get("channelListings")
+        and _OUR_NAME.fullmatch(voucher.get("name") or "") is not None
+    )
 
 
 def _is_uuid(token: str) -> bool:
