@@ -32,12 +32,13 @@ What the API cannot give that the plugin reads from the database (listed in docs
 - **Vouchers**: the cleanup finds ours by a public metadata mark (Saleor filters vouchers on public
   metadata only; the private mark the plugin uses is written too, so the plugin's cleanup finds
   the App's). Saleor's ``VoucherInput`` takes no metadata (3.23, 3.24-dev), so the mark comes in a
-  second request, with the channel listing: a voucher whose ``voucherCreate`` answer was lost, or
-  whose second request never reached Saleor and that could not be deleted either, stays unmarked
-  (in no channel, its code sent to no one) until deleted in the Dashboard; the plugin makes
-  voucher and mark in one transaction. Vouchers the plugin issued carry only the private mark and
-  are not found: after a move from the plugin, its expired coupons stay until deleted in the
-  Dashboard.
+  second request, before the channel listing: a voucher whose ``voucherCreate`` answer was lost,
+  or whose second request never reached Saleor and that could not be deleted either, stays
+  unmarked and in no channel (its code works nowhere and was sent to no one); the cleanup finds
+  those by name and deletes them once expired (:meth:`SaleorApi.delete_expired_vouchers` says
+  which exactly). The plugin makes voucher and mark in one transaction. Vouchers the plugin issued
+  carry only the private mark and are not found: after a move from the plugin, its expired
+  coupons stay until deleted in the Dashboard.
 - The **checkout's currency** is its channel's (the API has no checkout currency field).
 """
 
@@ -555,10 +556,11 @@ class SaleorApi:
         name: str,
     ) -> IssuedVoucher:
         """``voucherCreate`` with a random code (another code when Saleor says it is taken), then
-        its channel listing and our mark in one request; a voucher whose listing failed is
-        deleted again, and one that cannot be is marked all the same (Saleor runs the listing's
-        document to its end) for the cleanup. Raises :class:`VoucherRefused` with Saleor's
-        errors."""
+        our mark and its channel listing in one request; a voucher whose listing failed is
+        deleted again, and one that cannot be is marked all the same (Saleor runs the document's
+        mutations in order, each whatever the others answered) for the cleanup, as is one left
+        unmarked (see :meth:`delete_expired_vouchers`). Raises :class:`VoucherRefused` with
+        Saleor's errors."""
         channel = self.client.execute(queries.CHANNEL, {"slug": channel_slug})["channel"]
         if channel is None:
             raise SaleorQueryError([{"message": f"no channel {channel_slug}"}])
@@ -612,19 +614,20 @@ class SaleorApi:
             raise SaleorQueryError(result["errors"])
 
     def delete_expired_vouchers(self, now: datetime) -> int:
-        """Our vouchers that ended before ``now`` unused, deleted: the marked ones (Saleor's filter
-        on our public mark), and those ``voucherCreate`` made whose mark never came (its answer
-        lost, or the listing's request lost and the delete failing). Those are found by name
-        (Saleor's ``search``: the name or a code containing it, regardless of case) and deleted only
-        when all of these hold, so no owner's voucher is:
+        """Our vouchers that ended before ``now`` unused, deleted. Ours are those with our public
+        mark (Saleor's metadata filter), and those ``voucherCreate`` made whose mark never came
+        (its answer lost, or the marking request never reaching Saleor and the delete failing):
+        found by Saleor's ``search`` (a name or code containing ``Cart recovery``, regardless of
+        case), these are deleted only when all of the following hold, so that no owner's voucher is:
 
-        - named exactly ``Cart recovery <checkout token>``, lowercase UUID: the name is ours;
-        - no mark, public or private: ours lacks it only when that answer was lost (one with the
-          plugin's private mark alone is the plugin's, for its own cleanup);
+        - named exactly ``Cart recovery <checkout token>`` (a lowercase UUID): the name is ours;
+        - no mark, public or private: ours lacks it only when the marking request never ran (one
+          with the plugin's private mark alone is the plugin's, for its own cleanup);
         - in no channel: usable nowhere, so no shopper can use it and no owner offers it;
-        - ended before ``now`` and unused, like the marked ones.
+        - ended before ``now`` and unused, as the marked ones.
 
-        One request per page of each selection, one per page of vouchers deleted."""
+        One request per page of each selection (a voucher in both is deleted once), one per page
+        of vouchers deleted."""
         selections = ({"metadata": [{"key": VOUCHER_MARK}]}, {"search": VOUCHER_NAME})
         expired = list(
             dict.fromkeys(
