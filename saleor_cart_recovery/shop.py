@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 DEFAULT_SHOP = "saleor_cart_recovery.saleor_host.shop.SaleorShop"
+# A cart's voucher is named this and its checkout's token (either host): how Saleor's voucher list
+# shows it, and how the App's cleanup knows one whose mark never came (app/saleor_api.py).
+VOUCHER_NAME = "Cart recovery"
 
 
 @dataclass(frozen=True)

@@ -206,13 +206,18 @@ mutation IssueVoucher($input: VoucherInput!) {
   voucherCreate(input: $input) { voucher { id } errors { field code message } }
 }"""
 
-# The channel listing and our mark: public (the one Saleor's voucher filter reads) and private (the
-# one the plugin writes, so either host's cleanup finds the other's vouchers).
+# Our mark, public (the one Saleor's voucher filter reads) and private (the one the plugin writes, so
+# either host's cleanup finds the other's vouchers), then the channel listing. Not in voucherCreate:
+# Saleor's VoucherInput takes no metadata. Saleor (graphql-core 2's ``execute_fields_serially``, in
+# 3.23 as in 3.24-dev) runs a document's mutations one after another in the order written, each
+# committed on its own, and each whatever the others answered: a voucher whose listing is refused is
+# marked all the same, and one whose document stops halfway is marked but in no channel (usable
+# nowhere, found by the cleanup), never listed but unmarked.
 VOUCHER_LISTING = """
 mutation ListVoucher($id: ID!, $input: VoucherChannelListingInput!, $mark: [MetadataInput!]!) {
-  voucherChannelListingUpdate(id: $id, input: $input) { errors { field code message } }
   updateMetadata(id: $id, input: $mark) { errors { field code message } }
   updatePrivateMetadata(id: $id, input: $mark) { errors { field code message } }
+  voucherChannelListingUpdate(id: $id, input: $input) { errors { field code message } }
 }"""
 
 VOUCHER_DELETE = """
@@ -220,12 +225,18 @@ mutation DeleteVouchers($ids: [ID!]!) {
   voucherBulkDelete(ids: $ids) { count errors { field code message } }
 }"""
 
-# Our vouchers (by the public mark: Saleor filters on public metadata only) with their end and use;
-# which ended is decided here against the caller's clock, not Saleor's.
+# A page of the vouchers ``$filter`` selects (our public mark, or our name: see
+# ``SaleorApi.delete_expired_vouchers``) with what decides whether one is ours, ended and unused:
+# name, marks, channels, end, use. Without ``channel`` Saleor reads every voucher, listed or not, and
+# ``channelListings`` all of a voucher's channels. Which ended is decided against the caller's clock,
+# not Saleor's.
 OUR_VOUCHERS = f"""
-query OurVouchers($mark: String!, $after: String) {{
-  vouchers(first: {PAGE}, after: $after, filter: {{ metadata: [{{ key: $mark }}] }}) {{
+query OurVouchers($filter: VoucherFilterInput!, $after: String) {{
+  vouchers(first: {PAGE}, after: $after, filter: $filter) {{
     pageInfo {{ hasNextPage endCursor }}
-    edges {{ node {{ id endDate used codes(first: {PAGE}) {{ edges {{ node {{ used }} }} }} }} }}
+    edges {{ node {{
+      id name endDate used codes(first: {PAGE}) {{ edges {{ node {{ used }} }} }}
+      metadata {{ key value }} privateMetadata {{ key value }} channelListings {{ id }}
+    }} }}
   }}
 }}"""

@@ -31,13 +31,20 @@ What the API cannot give that the plugin reads from the database (listed in docs
   shipping zones.
 - **Vouchers**: the cleanup finds ours by a public metadata mark (Saleor filters vouchers on public
   metadata only; the private mark the plugin uses is written too, so the plugin's cleanup finds
-  the App's). Vouchers the plugin issued carry only the private mark and are not found: after a
-  move from the plugin, its expired coupons stay until deleted in the Dashboard.
+  the App's). Saleor's ``VoucherInput`` takes no metadata (3.23, 3.24-dev), so the mark comes in a
+  second request, before the channel listing: a voucher whose ``voucherCreate`` answer was lost,
+  or whose second request never reached Saleor and that could not be deleted either, stays
+  unmarked and in no channel (its code works nowhere and was sent to no one); the cleanup finds
+  those by name and deletes them once expired (:meth:`SaleorApi.delete_expired_vouchers` says
+  which exactly). The plugin makes voucher and mark in one transaction. Vouchers the plugin issued
+  carry only the private mark and are not found: after a move from the plugin, its expired
+  coupons stay until deleted in the Dashboard.
 - The **checkout's currency** is its channel's (the API has no checkout currency field).
 """
 
 import base64
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +57,16 @@ from babel.numbers import get_currency_precision
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from ..shop import CartLine, CartSnapshot, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct, match_orders
+from ..shop import (
+    VOUCHER_NAME,
+    CartLine,
+    CartSnapshot,
+    IssuedVoucher,
+    OrderLookup,
+    OrderRef,
+    UpsellProduct,
+    match_orders,
+)
 from . import queries
 from .client import SaleorClient, SaleorQueryError
 
@@ -64,6 +80,8 @@ SAMPLE_TOKEN = "00000000-0000-0000-0000-000000000000"
 CODE_LENGTH = 12
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_ATTEMPTS = 3
+# Our vouchers' name: VOUCHER_NAME and the checkout's token, a UUID as Saleor writes it.
+_OUR_NAME = re.compile(rf"{re.escape(VOUCHER_NAME)} [0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}")
 
 
 @dataclass(frozen=True)
@@ -538,8 +556,11 @@ class SaleorApi:
         name: str,
     ) -> IssuedVoucher:
         """``voucherCreate`` with a random code (another code when Saleor says it is taken), then
-        its channel listing and our mark in one request; a voucher whose listing failed is
-        deleted again. Raises :class:`VoucherRefused` with Saleor's errors."""
+        our mark and its channel listing in one request; a voucher whose listing failed is
+        deleted again, and one that cannot be is marked all the same (Saleor runs the document's
+        mutations in order, each whatever the others answered) for the cleanup, as is one left
+        unmarked (see :meth:`delete_expired_vouchers`). Raises :class:`VoucherRefused` with
+        Saleor's errors."""
         channel = self.client.execute(queries.CHANNEL, {"slug": channel_slug})["channel"]
         if channel is None:
             raise SaleorQueryError([{"message": f"no channel {channel_slug}"}])
@@ -593,20 +614,29 @@ class SaleorApi:
             raise SaleorQueryError(result["errors"])
 
     def delete_expired_vouchers(self, now: datetime) -> int:
-        """Our vouchers (marked) that ended before ``now`` with no use, deleted in one request."""
-        expired = []
-        after = None
-        while True:
-            data = self.client.execute(queries.OUR_VOUCHERS, {"mark": VOUCHER_MARK, "after": after})
-            for voucher in _edges(data["vouchers"]):
-                end = _datetime(voucher.get("endDate"))
-                used = voucher.get("used") or any(code["used"] for code in _edges(voucher.get("codes")))
-                if end is not None and end < now and not used:
-                    expired.append(voucher["id"])
-            page = data["vouchers"]["pageInfo"]
-            if not page["hasNextPage"]:
-                break
-            after = page["endCursor"]
+        """Our vouchers that ended before ``now`` unused, deleted. Ours are those with our public
+        mark (Saleor's metadata filter), and those ``voucherCreate`` made whose mark never came
+        (its answer lost, or the marking request never reaching Saleor and the delete failing):
+        found by Saleor's ``search`` (a name or code containing ``Cart recovery``, regardless of
+        case), these are deleted only when all of the following hold, so that no owner's voucher is:
+
+        - named exactly ``Cart recovery <checkout token>`` (a lowercase UUID): the name is ours;
+        - no mark, public or private: ours lacks it only when the marking request never ran (one
+          with the plugin's private mark alone is the plugin's, for its own cleanup);
+        - in no channel: usable nowhere, so no shopper can use it and no owner offers it;
+        - ended before ``now`` and unused, as the marked ones.
+
+        One request per page of each selection (a voucher in both is deleted once), one per page
+        of vouchers deleted."""
+        selections = ({"metadata": [{"key": VOUCHER_MARK}]}, {"search": VOUCHER_NAME})
+        expired = list(
+            dict.fromkeys(
+                voucher["id"]
+                for selection in selections
+                for voucher in self._vouchers(selection)
+                if _ours_to_delete(voucher, now)
+            )
+        )
         if not expired:
             return 0
         deleted = 0
@@ -617,6 +647,18 @@ class SaleorApi:
             deleted += result["count"]
         logger.info("cart recovery: deleted %s expired unused voucher(s)", deleted)
         return deleted
+
+    def _vouchers(self, selection: Mapping[str, Any]) -> Iterator[dict]:
+        """Every voucher the ``VoucherFilterInput`` ``selection`` finds, a page per request."""
+        after = None
+        while True:
+            found = self.client.execute(queries.OUR_VOUCHERS, {"filter": selection, "after": after})[
+                "vouchers"
+            ]
+            yield from _edges(found)
+            if not found["pageInfo"]["hasNextPage"]:
+                return
+            after = found["pageInfo"]["endCursor"]
 
     # -- customers, channels, the app ---------------------------------------------------------
 
@@ -712,6 +754,21 @@ def _is_email(address: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _ours_to_delete(voucher: Mapping, now: datetime) -> bool:
+    """Whether the cleanup deletes ``voucher`` (see :meth:`SaleorApi.delete_expired_vouchers`)."""
+    end = _datetime(voucher.get("endDate"))
+    used = voucher.get("used") or any(code["used"] for code in _edges(voucher.get("codes")))
+    if end is None or end >= now or used:
+        return False
+    if VOUCHER_MARK in _metadata(voucher.get("metadata")):
+        return True
+    return (
+        VOUCHER_MARK not in _metadata(voucher.get("privateMetadata"))
+        and not voucher.get("channelListings")
+        and _OUR_NAME.fullmatch(voucher.get("name") or "") is not None
+    )
 
 
 def _is_uuid(token: str) -> bool:

@@ -19,7 +19,7 @@ from babel.numbers import format_percent
 
 from ..settings.channel import CouponSettings, OfferSettings, RecoverySettings
 from ..settings.formats import DISCOUNT, PERCENTAGE, REMINDER, URGENCY
-from ..shop import CartLine, CartSnapshot, IssuedVoucher, Shop, UpsellProduct
+from ..shop import VOUCHER_NAME, CartLine, CartSnapshot, IssuedVoucher, Shop, UpsellProduct
 from .i18n import babel_locale, format_money, offer_strings
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def issue_coupon(
         value=coupon.value,
         min_total=coupon.min_total,
         expires_at=now + coupon.valid_for,
-        name=f"Cart recovery {snapshot.token}",
+        name=f"{VOUCHER_NAME} {snapshot.token}",
     )
     logger.info("cart %s: issued voucher %s until %s", snapshot.token, issued.code, issued.expires_at)
     return issued

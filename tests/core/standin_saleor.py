@@ -12,6 +12,8 @@ Saleor's signing side, made the way Saleor 3.23 makes it (``saleor/core/jwt_mana
 - ``fault = "error"``: HTTP 502 (a proxy in front of a crashed Saleor);
 - ``fault = "slow"``: the answer comes after ``delay`` seconds;
 - ``fault = "unauthorized"``: HTTP 401 (Saleor refusing the token outright);
+- ``lost``: the names of operations whose documents are executed, then the connection closed with
+  no answer (Saleor committed, and the answer never came: a proxy's timeout, a broken connection);
 - ``revoke()``: the token is deleted; Saleor then treats its requests as anonymous;
 - ``app_active = False``: the app is deactivated; Saleor treats its token's requests as anonymous too.
 
@@ -141,9 +143,12 @@ enum PermissionEnum {
 type Permission { code: PermissionEnum! name: String! }
 type App { id: ID! identifier: String manifestUrl: String isActive: Boolean permissions: [Permission!] }
 type VoucherCode { id: ID! code: String used: Int }
+type VoucherChannelListing { id: ID! channel: Channel! }
 type Voucher {
   id: ID! name: String endDate: DateTime used: Int!
   codes(first: Int, after: String): VoucherCodeCountableConnection
+  channelListings: [VoucherChannelListing!]
+  metadata: [MetadataItem!]! privateMetadata: [MetadataItem!]!
 }
 enum DiscountErrorCode { ALREADY_EXISTS GRAPHQL_ERROR INVALID NOT_FOUND REQUIRED UNIQUE }
 type DiscountError { field: String message: String code: DiscountErrorCode! }
@@ -185,7 +190,7 @@ enum OrderDirection { ASC DESC }
 enum ProductOrderField { NAME PRICE MINIMAL_PRICE }
 input ProductOrder { direction: OrderDirection! field: ProductOrderField }
 input MetadataFilter { key: String! value: String }
-input VoucherFilterInput { metadata: [MetadataFilter!] ids: [ID!] }
+input VoucherFilterInput { search: String metadata: [MetadataFilter!] ids: [ID!] }
 input MetadataInput { key: String! value: String! }
 enum VoucherTypeEnum { SHIPPING ENTIRE_ORDER SPECIFIC_PRODUCT }
 enum DiscountValueTypeEnum { FIXED PERCENTAGE }
@@ -398,6 +403,41 @@ class StandinShop:
         self.checkouts[token] = checkout
         return checkout
 
+    def add_voucher(
+        self,
+        name: str,
+        end_date: datetime | str | None,
+        *,
+        codes: Iterable[str] = (),
+        channel_slug: str | None = None,
+        used: int = 0,
+        private_metadata: Mapping[str, str] | None = None,
+        input: Mapping[str, Any] | None = None,
+    ) -> dict:
+        """A voucher as Saleor keeps it, made by ``voucherCreate`` (its ``input``) or by the owner in
+        the Dashboard: ``codes`` (else one random code, used ``used`` times), listed in
+        ``channel_slug`` (``None``: in no channel), no public metadata."""
+        codes = list(codes) or [secrets.token_hex(6).upper()]
+        voucher = {
+            "id": global_id("Voucher", self.key()),
+            "name": name,
+            "endDate": end_date.isoformat() if isinstance(end_date, datetime) else end_date,
+            "_codes": [
+                {"id": global_id("VoucherCode", code), "code": code, "used": used if index == 0 else 0}
+                for index, code in enumerate(codes)
+            ],
+            "_input": dict(input or {}),
+            "_listings": (
+                [{"channelId": self.channels[channel_slug]["id"], "discountValue": "10"}]
+                if channel_slug
+                else []
+            ),
+            "_metadata": {},
+            "_private_metadata": dict(private_metadata or {}),
+        }
+        self.vouchers[voucher["id"]] = voucher
+        return voucher
+
     def add_order(
         self,
         channel_slug: str,
@@ -529,6 +569,10 @@ class _Denied(GraphQLError):
     """Saleor's answer to a request without the permission (or from an unknown token)."""
 
 
+class _AnswerLost(Exception):
+    """A document executed whose answer is not sent (see ``StandinSaleor.lost``)."""
+
+
 class StandinSaleor:
     """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
     received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
@@ -553,6 +597,7 @@ class StandinSaleor:
         self.jwks_body: Any = None  # when set: served as the key set instead (a malformed answer)
         self.fault: str | None = None
         self.delay = 0.0
+        self.lost: set[str] = set()
         self.received: list[tuple[str, dict]] = []
         self.in_transaction: list[str] = []  # see watch()
         self._watched: tuple[Any, int] | None = None
@@ -755,6 +800,8 @@ class StandinSaleor:
                 context_value={"authorized": token == self.token and self.app_active, "token": token},
                 variable_values=body.get("variables") or {},
             )
+        if name in self.lost:
+            raise _AnswerLost(name)
         answer: dict[str, Any] = {"data": result.data}
         if result.errors:
             answer["errors"] = [_error(error) for error in result.errors]
@@ -838,8 +885,27 @@ class StandinSaleor:
 
         def vouchers(root, info, filter=None, channel=None, first=None, after=None):
             keys = [item["key"] for item in (filter or {}).get("metadata") or ()]
-            found = [v for v in shop.vouchers.values() if all(k in v["_metadata"] for k in keys)]
+            # Saleor: ILIKE '%search%' on the name or any code, the value stripped (django-filter's
+            # CharFilter), none when blank
+            search = ((filter or {}).get("search") or "").strip().lower()
+            found = [
+                v
+                for v in shop.vouchers.values()
+                if all(k in v["_metadata"] for k in keys)
+                and any(
+                    search in text.lower() for text in (v["name"] or "", *(c["code"] for c in v["_codes"]))
+                )
+            ]
             return _connection(found, first, after)
+
+        def voucher_listings(root, info):
+            return [
+                {
+                    "id": global_id("VoucherChannelListing", f"{root['id']}:{listing['channelId']}"),
+                    "channel": next(c for c in shop.channels.values() if c["id"] == listing["channelId"]),
+                }
+                for listing in root["_listings"]
+            ]
 
         def voucher_codes(root, info, first=None, after=None):
             return _connection(root["_codes"], first, after)
@@ -852,18 +918,7 @@ class StandinSaleor:
                     "voucher": None,
                     "errors": [{"field": "code", "message": "Code exists", "code": "ALREADY_EXISTS"}],
                 }
-            voucher = {
-                "id": global_id("Voucher", shop.key()),
-                "name": input.get("name"),
-                "endDate": input.get("endDate"),
-                "used": 0,
-                "_codes": [{"id": global_id("VoucherCode", code), "code": code, "used": 0} for code in codes],
-                "_input": input,
-                "_listings": [],
-                "_metadata": {},
-                "_private_metadata": {},
-            }
-            shop.vouchers[voucher["id"]] = voucher
+            voucher = shop.add_voucher(input.get("name"), input.get("endDate"), codes=codes, input=input)
             return {"voucher": voucher, "errors": []}
 
         def voucher_listing(root, info, id, input):
@@ -873,7 +928,16 @@ class StandinSaleor:
                     "voucher": None,
                     "errors": [{"field": "id", "message": "no voucher", "code": "NOT_FOUND"}],
                 }
-            voucher["_listings"].extend(input.get("addChannels") or ())
+            added = input.get("addChannels") or ()
+            percentage = voucher["_input"].get("discountValueType") == "PERCENTAGE"
+            if percentage and any(Decimal(str(listing["discountValue"])) > 100 for listing in added):
+                return {
+                    "voucher": None,
+                    "errors": [
+                        {"field": "discountValue", "message": "Invalid percentage value.", "code": "INVALID"}
+                    ],
+                }
+            voucher["_listings"].extend(added)
             return {"voucher": voucher, "errors": []}
 
         def update_metadata(key):
@@ -914,7 +978,12 @@ class StandinSaleor:
             "voucherBulkDelete": voucher_bulk_delete,
         }.items():
             mutation[name].resolver = guarded(resolve, "MANAGE_DISCOUNTS")
-        self.schema.get_type("Voucher").fields["codes"].resolver = voucher_codes
+        voucher = self.schema.get_type("Voucher").fields
+        voucher["codes"].resolver = voucher_codes
+        voucher["channelListings"].resolver = voucher_listings
+        voucher["used"].resolver = lambda root, info: sum(code["used"] for code in root["_codes"])
+        voucher["metadata"].resolver = lambda root, info: _metadata(root["_metadata"])
+        voucher["privateMetadata"].resolver = lambda root, info: _metadata(root["_private_metadata"])
         self.schema.get_type("ProductMedia").fields["url"].resolver = (
             lambda root, info, size=None, format=None: root["url"]
         )
@@ -1004,7 +1073,12 @@ def _handler(standin: StandinSaleor):
                     400, {"Content-Type": "application/json"}, b'{"errors": [{"message": "bad JSON"}]}'
                 )
                 return
-            answer = standin.answer(request, token)
+            try:
+                answer = standin.answer(request, token)
+            except _AnswerLost:
+                self.close_connection = True
+                self.connection.close()
+                return
             self._reply(
                 200, {"Content-Type": "application/json"}, json.dumps(answer, cls=_JSONEncoder).encode()
             )

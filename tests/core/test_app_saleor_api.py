@@ -5,6 +5,7 @@ needs it. The same answers against real Saleor, next to the plugin's: tests/sale
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 
@@ -398,20 +399,131 @@ def test_expired_unused_vouchers_of_ours_are_deleted_and_nothing_else(saleor, ap
     used, running = issue(-1), issue(3)
     by_code = {v["_codes"][0]["code"]: v for v in saleor.shop.vouchers.values()}
     by_code[used]["_codes"][0]["used"] = 1
-    theirs = {
-        "id": global_id("Voucher", 999),
-        "endDate": (NOW - timedelta(days=5)).isoformat(),
-        "used": 0,
-        "_codes": [],
-        "_metadata": {},
-        "_private_metadata": {},
-    }
-    saleor.shop.vouchers[theirs["id"]] = theirs
+    theirs = saleor.shop.add_voucher("Summer sale", NOW - timedelta(days=5))
 
     assert api.delete_expired_vouchers(NOW) == 1
-    assert {c["code"] for v in saleor.shop.vouchers.values() for c in v["_codes"]} == {used, running}
-    assert theirs["id"] in saleor.shop.vouchers
+    assert {v["id"] for v in saleor.shop.vouchers.values()} == {
+        by_code[used]["id"],
+        by_code[running]["id"],
+        theirs["id"],
+    }
     assert api.delete_expired_vouchers(NOW) == 0
+
+
+@pytest.mark.parametrize("listing", ["refused", "lost"])
+def test_a_voucher_given_up_on_and_not_deleted_is_marked_so_the_cleanup_deletes_it(saleor, api, listing):
+    # given Saleor refusing the listing (a percentage over 100) or executing it with its answer
+    # lost, and down for the voucher's deletion that follows
+    saleor.before("ListVoucher", lambda variables: setattr(saleor, "fault", "down"))
+    if listing == "lost":
+        saleor.lost.add("ListVoucher")
+    expires = NOW + timedelta(days=2)
+
+    with pytest.raises(SaleorUnavailable):
+        api.issue_voucher(
+            "eu",
+            discount_type="percentage",
+            value=Decimal("150" if listing == "refused" else "10"),
+            min_total=None,
+            expires_at=expires,
+            name="Cart",
+        )
+
+    # then the voucher stays, marked as ours and ending when it would have
+    assert saleor.operations() == ["Channel", "IssueVoucher", "ListVoucher"]
+    (voucher,) = saleor.shop.vouchers.values()
+    assert voucher["_metadata"] == voucher["_private_metadata"] == {VOUCHER_MARK: "coupon"}
+    assert voucher["endDate"] == expires.isoformat()
+    assert len(voucher["_listings"]) == (0 if listing == "refused" else 1)  # refused: in no channel
+    # and once Saleor is back, the cleanup deletes it when it expired, not before
+    saleor.fault = None
+    assert api.delete_expired_vouchers(expires - timedelta(seconds=1)) == 0
+    assert api.delete_expired_vouchers(expires + timedelta(seconds=1)) == 1
+    assert saleor.shop.vouchers == {}
+
+
+def test_a_voucher_whose_creation_answer_was_lost_is_deleted_by_the_cleanup_once_expired(saleor, api):
+    # given Saleor creating the voucher, then its answer lost
+    saleor.lost.add("IssueVoucher")
+    expires = NOW + timedelta(days=2)
+
+    with pytest.raises(SaleorUnavailable):
+        api.issue_voucher(
+            "eu",
+            discount_type="fixed",
+            value=Decimal("5"),
+            min_total=None,
+            expires_at=expires,
+            name=f"Cart recovery {uuid4()}",
+        )
+
+    # then Saleor keeps it unmarked and in no channel (its code works nowhere)
+    assert saleor.operations() == ["Channel", "IssueVoucher"]
+    (voucher,) = saleor.shop.vouchers.values()
+    assert voucher["_metadata"] == voucher["_private_metadata"] == {} and voucher["_listings"] == []
+    # and the cleanup deletes it once it expired, not before
+    assert api.delete_expired_vouchers(expires - timedelta(seconds=1)) == 0
+    assert api.delete_expired_vouchers(expires + timedelta(seconds=1)) == 1
+    assert saleor.shop.vouchers == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "listed", "used", "ended", "private_mark"),
+    [
+        ("Cart recovery sale", False, 0, True, False),
+        (f"Cart recovery {uuid4()} (copy)", False, 0, True, False),
+        (f"cart recovery {uuid4()}", False, 0, True, False),
+        (f"Cart recovery {str(uuid4()).upper()}", False, 0, True, False),
+        (f"Cart recovery {uuid4()}", True, 0, True, False),
+        (f"Cart recovery {uuid4()}", False, 1, True, False),
+        (f"Cart recovery {uuid4()}", False, 0, False, False),
+        (f"Cart recovery {uuid4()}", False, 0, True, True),
+    ],
+    ids=[
+        "another_name_case",
+        "our_name_and_more_case",
+        "our_name_in_lowercase_case",
+        "an_uppercase_uuid_case",
+        "listed_in_a_channel_case",
+        "used_case",
+        "not_ended_case",
+        "marked_by_the_plugin_case",
+    ],
+)
+def test_an_owners_voucher_named_like_ours_is_never_deleted(
+    saleor, api, name, listed, used, ended, private_mark
+):
+    # given, next to an unmarked voucher of ours in no channel that ended unused, an owner's voucher
+    # differing from it in one way only
+    saleor.shop.add_voucher(f"Cart recovery {uuid4()}", NOW - timedelta(days=1))
+    theirs = saleor.shop.add_voucher(
+        name,
+        NOW + timedelta(days=-1 if ended else 1),
+        channel_slug="eu" if listed else None,
+        used=used,
+        private_metadata={VOUCHER_MARK: "coupon"} if private_mark else None,
+    )
+
+    deleted = api.delete_expired_vouchers(NOW)
+
+    # then ours is deleted and theirs kept
+    assert deleted == 1
+    assert list(saleor.shop.vouchers) == [theirs["id"]]
+
+
+def test_the_cleanup_reads_both_selections_in_pages_and_deletes_each_voucher_once(saleor, api):
+    # given 100 marked vouchers of ours (named as ours too: in both selections) and 50 unmarked
+    # ones in no channel, all ended unused
+    for marked in [True] * 100 + [False] * 50:
+        voucher = saleor.shop.add_voucher(f"Cart recovery {uuid4()}", NOW - timedelta(days=1))
+        if marked:
+            voucher["_metadata"][VOUCHER_MARK] = "coupon"
+
+    deleted = api.delete_expired_vouchers(NOW)
+
+    # then all are deleted: one page of the marked, two of the named, one request per 100 deleted
+    assert deleted == 150 and saleor.shop.vouchers == {}
+    assert saleor.operations() == ["OurVouchers"] * 3 + ["DeleteVouchers"] * 2
 
 
 def test_customer_email_is_a_customers_never_staffs(saleor, api):

@@ -62,8 +62,10 @@ def test_a_coupon_is_created_in_saleor_between_short_transactions(installed, sal
     saleor.received.clear()
     # when the step is sent
     assert deliver(message.pk) == "sent"
-    # then Saleor created one voucher, none of it asked inside a transaction of ours (fixture)
+    # then Saleor created one voucher, named as the cleanup knows ours, none of it asked inside a
+    # transaction of ours (fixture)
     [voucher] = saleor.shop.vouchers.values()
+    assert voucher["name"] == f"Cart recovery {message.cart.checkout_token}"
     code = voucher["_codes"][0]["code"]
     message.refresh_from_db()
     assert message.voucher_code == code and code in mail.outbox[0].body

@@ -2,24 +2,34 @@
 subprocess on its own database — giving the same answers as the plugin's SaleorShop reading that
 database in this process: carts made by a storefront, orders after ``checkoutComplete`` (found by
 address whatever its case), cancellation and refunds, stock, upsell, vouchers Saleor accepts (and
-deletes), customer email; a 50-cart send batch's reads in at most 5 requests, with 150 distinct
-variants too; a deleted token told from a missing permission. And the
+deletes: one left behind by a refused listing or by a lost ``voucherCreate`` answer included, an
+owner's named like ours never), customer email; a 50-cart send batch's reads in at most 5
+requests, with 150 distinct variants too; a deleted token told from a missing permission. And the
 stand-in Saleor of the core tests speaks a subset of this Saleor's schema."""
 
+import json
 import os
+import re
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from uuid import uuid4
 
 import graphene
 import graphql
 import pytest
+import requests
 from django.contrib.sites.models import Site
 from django.utils import timezone
 from graphql import build_ast_schema, parse
 from saleor.account.models import User
 from saleor.app.models import AppToken
+from saleor.channel.models import Channel
 from saleor.core.db.connection import allow_writer
-from saleor.discount.models import VoucherCode
+from saleor.discount.models import Voucher, VoucherChannelListing, VoucherCode
 from saleor.graphql.api import schema as saleor_schema
 from saleor.graphql.core.validators import validate_query
 from saleor.graphql.query_cost_map import COST_MAP
@@ -30,8 +40,14 @@ from saleor.product.models import Product, ProductChannelListing, ProductMedia, 
 from saleor.warehouse.models import Stock
 
 from saleor_cart_recovery.app import queries
-from saleor_cart_recovery.app.client import WHO_AM_I, AppTokenRevoked, SaleorClient, SaleorQueryError
-from saleor_cart_recovery.app.saleor_api import SaleorApi
+from saleor_cart_recovery.app.client import (
+    WHO_AM_I,
+    AppTokenRevoked,
+    SaleorClient,
+    SaleorQueryError,
+    SaleorUnavailable,
+)
+from saleor_cart_recovery.app.saleor_api import VOUCHER_MARK, SaleorApi
 from saleor_cart_recovery.saleor_host.shop import SaleorShop
 from saleor_cart_recovery.shop import OrderLookup
 from tests.core.standin_saleor import SDL as STANDIN_SDL
@@ -350,6 +366,117 @@ def test_a_voucher_saleor_accepts_once_in_its_channel_and_its_cleanup(saleor, sh
         saleor, storefront_checkout(saleor, shop.channel_slug, "h@example.com", [(cup, 5)])[0], unused.code
     )
     assert [error["code"] for error in gone["errors"]] == ["INVALID"]
+
+
+def test_a_voucher_whose_listing_saleor_refused_and_that_could_not_be_deleted_is_usable_nowhere_and_cleaned(
+    saleor, shop, live, api, plugin
+):
+    # given Saleor refusing the listing (a percentage over 100), then unreachable for the deletion
+    now = timezone.now()
+    expires = now + timedelta(hours=1)
+    with lossy_proxy(saleor.api_url, down={"DeleteVouchers"}) as url, pytest.raises(SaleorUnavailable):
+        SaleorApi(SaleorClient(url, live[2])).issue_voucher(
+            shop.channel_slug,
+            discount_type="percentage",
+            value=Decimal("150"),
+            min_total=None,
+            expires_at=expires,
+            name="Left behind",
+        )
+
+    # then the voucher Saleor keeps carries both marks (written in the listing's document, which
+    # Saleor ran to its end), ends when it would have, and is in no channel: its code is refused
+    voucher = Voucher.objects.get(name="Left behind")
+    assert voucher.metadata == voucher.private_metadata == {VOUCHER_MARK: "coupon"}
+    assert voucher.end_date == expires and not voucher.channel_listings.exists()
+    cup = shop.variant_ids["Cup"][0]
+    checkout_id, _ = storefront_checkout(saleor, shop.channel_slug, "ida@example.com", [(cup, 5)])
+    refused = apply_code(saleor, checkout_id, voucher.codes.get().code)
+    assert [error["code"] for error in refused["errors"]] == ["INVALID"]
+    # and the cleanup finds it: kept until it expired, deleted after
+    api.delete_expired_vouchers(now)
+    assert Voucher.objects.filter(pk=voucher.pk).exists()
+    api.delete_expired_vouchers(now + timedelta(hours=2))
+    assert not Voucher.objects.filter(pk=voucher.pk).exists()
+
+
+def test_a_voucher_whose_creation_answer_was_lost_is_cleaned_and_an_owners_named_like_it_kept(
+    saleor, shop, live, api, plugin
+):
+    # given Saleor creating a voucher whose answer is lost
+    now = timezone.now()
+    expires = now + timedelta(hours=1)
+    name = f"Cart recovery {uuid4()}"
+    with lossy_proxy(saleor.api_url, lost={"IssueVoucher"}) as url, pytest.raises(SaleorUnavailable):
+        SaleorApi(SaleorClient(url, live[2])).issue_voucher(
+            shop.channel_slug,
+            discount_type="fixed",
+            value=Decimal("3"),
+            min_total=None,
+            expires_at=expires,
+            name=name,
+        )
+    # and owner's vouchers that ended unused: one named like ours but in the channel, one in no
+    # channel named otherwise
+    with allow_writer():
+        channel = Channel.objects.get(slug=shop.channel_slug)
+        listed = Voucher.objects.create(name=f"Cart recovery {uuid4()}", end_date=now - timedelta(days=1))
+        VoucherChannelListing.objects.create(
+            voucher=listed, channel=channel, discount_value=Decimal("5"), currency=channel.currency_code
+        )
+        other = Voucher.objects.create(name="Cart recovery sale", end_date=now - timedelta(days=1))
+        for voucher in (listed, other):
+            VoucherCode.objects.create(voucher=voucher, code=f"OWNER-{voucher.pk}")
+
+    # then Saleor keeps ours unmarked and in no channel
+    voucher = Voucher.objects.get(name=name)
+    assert voucher.metadata == voucher.private_metadata == {} and not voucher.channel_listings.exists()
+    assert voucher.end_date == expires
+    # and the cleanup deletes it once it expired, not before, and never the owner's
+    api.delete_expired_vouchers(now)
+    assert Voucher.objects.filter(pk=voucher.pk).exists()
+    api.delete_expired_vouchers(now + timedelta(hours=2))
+    assert not Voucher.objects.filter(pk=voucher.pk).exists()
+    assert Voucher.objects.filter(pk__in=(listed.pk, other.pk)).count() == 2
+
+
+@contextmanager
+def lossy_proxy(api_url: str, *, down: Collection[str] = (), lost: Collection[str] = ()) -> Iterator[str]:
+    """A GraphQL URL on loopback passing documents on to Saleor, except that the connection is
+    closed unanswered for the operations in ``down`` (Saleor down for those requests) and, after
+    Saleor answered, for those in ``lost`` (Saleor committed, and its answer never came)."""
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):
+            pass
+
+        def hang_up(self):
+            self.close_connection = True
+            self.connection.close()
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            found = re.match(r"\s*(?:query|mutation)\s+(\w+)", json.loads(body)["query"])
+            name = found and found.group(1)
+            if name in down:
+                return self.hang_up()
+            headers = {"Content-Type": "application/json", "Authorization": self.headers["Authorization"]}
+            answer = requests.post(api_url, data=body, headers=headers, timeout=30)
+            if name in lost:
+                return self.hang_up()
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/graphql/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def apply_code(saleor, checkout_id: str, code: str) -> dict:
