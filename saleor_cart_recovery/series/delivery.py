@@ -28,9 +28,10 @@ No lock of ours is held across a call that leaves the database or takes long (in
 5. **send** it over the open connection, outside any transaction;
 6. **record** its outcome (one statement in the common case).
 
-What is left of invariant 3 is the age of the shop's answer when step 4 commits (the time its
-question took; for a message asked about ahead, at most the host's window: 250 ms for the App) and
-the time between step 4's commit and the server accepting that message: the transfer of one
+What is left of invariant 3 is the age of the shop's answer when step 4 begins (the time its
+question took; for a message asked about ahead, under the host's window: 250 ms for the App), step
+4 itself (a statement; with a frequency cap, the wait for the address's lock) and the time between
+step 4's commit and the server accepting that message: the transfer of one
 message over an open connection (milliseconds; at most the SMTP timeout if the server stalls
 mid-transfer). A worker that dies before step 4 sent nothing and the dispatcher hands the message
 out again; one that dies after it may have sent it, and the
@@ -648,9 +649,10 @@ _MARK_CAPPED = _MARK.format(cap=f"AND {caps.UNDER_CAP}")
 
 def _recheck_and_mark(shop: Shop, prepared: Prepared, orders: Mapping[str, OrderRef]) -> bool:
     """Step 4: everything that may have changed while we prepared and connected; ``True`` when the
-    message is marked handed over and may go out now. The shop was just asked, outside any
-    transaction (invariant 4), whether an order exists (``orders``); now whether the plugin is still
-    on and the step still in the schedule; then one conditional UPDATE checks and marks the rest."""
+    message is marked handed over and may go out now. ``orders`` is the shop's answer about this
+    message's cart, asked outside any transaction (invariant 4) just now or within the host's
+    window (:mod:`.order_check`); then whether the plugin is still on and the step still in the
+    schedule; then one conditional UPDATE checks and marks the rest."""
     settings, _ = usable_settings(prepared.channel_slug, shop)
     if settings is not None and prepared.step <= settings.steps and not orders:
         lookup = prepared.lookup

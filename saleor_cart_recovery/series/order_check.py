@@ -13,6 +13,7 @@ moment after that). A message the answer did not cover, or an older answer, asks
 import time
 from collections.abc import Mapping, Sequence
 
+from ..exceptions import ShopUnavailable
 from ..shop import OrderLookup, OrderRef, Shop
 
 AHEAD = 16
@@ -27,12 +28,14 @@ def _now() -> float:
 class OrderCheck:
     """Answers "is there an order for this lookup?" for the messages of one batch, ``lookups[i]``
     being the ``i``-th message's; :meth:`before` is called right before message ``i`` is marked
-    handed over. :class:`ShopUnavailable` from the shop propagates (nothing goes out without it)."""
+    handed over. :class:`ShopUnavailable` from the shop propagates (nothing goes out without it);
+    any other error of a question about several messages is one of their lookups' (a bad stored
+    address, say): the message is then asked about alone, so it costs only its own attempt."""
 
     def __init__(self, shop: Shop, lookups: Sequence[OrderLookup]):
         self.shop = shop
         self.lookups = lookups
-        self.window = shop.order_answer_window
+        self.window = getattr(shop, "order_answer_window", 0.0)  # a host written before it: per message
         self.asked_at = -float("inf")
         self.covered: set[OrderLookup] = set()
         self.answer: Mapping[str, OrderRef] = {}
@@ -43,8 +46,18 @@ class OrderCheck:
         lookup = self.lookups[index]
         if lookup not in self.covered or _now() - self.asked_at >= self.window:
             ahead = self.lookups[index : index + AHEAD] if self.window > 0 else [lookup]
-            asked_at = _now()
-            self.answer = self.shop.find_orders(ahead)
-            self.asked_at, self.covered = asked_at, set(ahead)
+            try:
+                self._ask(ahead)
+            except ShopUnavailable:
+                raise
+            except Exception:
+                if len(ahead) == 1:
+                    raise
+                self._ask([lookup])
         found = self.answer.get(lookup.checkout_token)
         return {lookup.checkout_token: found} if found is not None else {}
+
+    def _ask(self, lookups: Sequence[OrderLookup]) -> None:
+        asked_at = _now()
+        self.answer = self.shop.find_orders(lookups)
+        self.asked_at, self.covered = asked_at, set(lookups)

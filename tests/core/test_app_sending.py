@@ -229,3 +229,61 @@ def test_an_answer_older_than_the_window_is_asked_again_and_an_order_placed_mean
     assert sorted(statuses.values()) == ["sent", "skipped"] and len(checks) == 3
     assert len(mail.outbox) == 1
     assert RecoveryMessage.objects.get(status="skipped").reason == "purchased"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_check_asks_about_at_most_sixteen_messages_at_once(installed, saleor, tea, monkeypatch):
+    # given twenty steps in one batch, and an answer that stands for a minute
+    monkeypatch.setattr(type(get_shop()), "order_answer_window", 60.0)
+    emails = [f"shopper{n:02}@example.com" for n in range(20)]
+    ids = batch_of(installed, saleor, tea, emails)
+    checks = []
+    saleor.before("FindOrders", checks.append)
+    # when the batch is sent
+    assert set(deliver_batch(ids).values()) == {"sent"}
+    # then, after the one read while preparing, the check before the first send asked about the
+    # first sixteen and the check before the seventeenth about the other four
+    asked = [{v for k, v in check.items() if k[0] == "a" and k[1:].isdigit()} for check in checks[1:]]
+    assert [len(addresses) for addresses in asked] == [16, 4] and set().union(*asked) == set(emails)
+    assert len(mail.outbox) == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_saleor_cannot_answer_for_costs_only_the_message_whose_check_it_is(
+    installed, saleor, tea, monkeypatch
+):
+    # given three steps in one batch, and, once they are prepared, an order by the last one's
+    # shopper that Saleor cannot answer with (its creation date is unreadable)
+    monkeypatch.setattr(type(get_shop()), "order_answer_window", 60.0)
+    ids = batch_of(installed, saleor, tea, ["ann@example.com", "bob@example.com", "cem@example.com"])
+    last = RecoveryMessage.objects.select_related("cart").get(pk=max(ids)).cart
+
+    def broken_order(variables):
+        if not any(order["userEmail"] == last.email for order in saleor.shop.orders):
+            order = saleor.shop.add_order("main", last.email, "9.00")
+            order["created"] = "not a date"
+
+    saleor.before("LoadCarts", lambda variables: saleor.before("FindOrders", broken_order))
+    # when the batch is sent
+    statuses = deliver_batch(ids)
+    # then the two others went out, each asked about alone once the question about all failed;
+    # the last is given back for a later attempt, nothing sent
+    assert statuses == {pk: "sent" if pk != max(ids) else "scheduled" for pk in ids}
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        {"ann@example.com", "bob@example.com", "cem@example.com"} - {last.email}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saleor_failing_at_the_check_before_the_sends_gives_the_whole_batch_back(installed, saleor, tea):
+    # given three steps in one batch, and Saleor failing from the moment the carts were read
+    ids = batch_of(installed, saleor, tea, ["ann@example.com", "bob@example.com", "cem@example.com"])
+    saleor.before("LoadCarts", lambda variables: setattr(saleor, "fault", "error"))
+    hits = saleor.hits
+    # when the batch is sent
+    statuses = deliver_batch(ids)
+    # then nothing went out and every step waits for a later attempt, after one request that failed
+    # (read, cart load, then the check: Saleor is not asked again about each message alone)
+    assert mail.outbox == [] and set(statuses.values()) == {"scheduled"}
+    assert saleor.hits - hits == 3
+    assert all("could not be asked" in m.error for m in RecoveryMessage.objects.all())
