@@ -20,9 +20,9 @@ Printed per host: emails, seconds, emails/s, the dispatching process's CPU secon
 email (the host's own database connections: Saleor's work behind the App's HTTP requests is not in
 it), HTTP requests to Saleor per email and SMTP connections per email; then the App's emails/s
 over the plugin's. ``--baseline COMMIT`` adds both hosts as exported from git at that commit
-(the plugin alone when it has no App host), measured the same way. ``--profile DIR`` writes a cProfile of each dispatch there (the times then
-include the profiler). It is a benchmark: it asserts only that every reminder arrived once. Without
-Saleor it says so and exits.
+(the plugin alone when it has no App host), measured the same way. ``--profile DIR`` writes a
+cProfile of each dispatch there (the times then include the profiler). It is a benchmark: it
+asserts only that every reminder arrived once. Without Saleor it says so and exits.
 
 Environment: ``SALEOR_TEMPLATE_DB`` (``--template``'s default, else ``test_saleor_cr_template``),
 ``CART_RECOVERY_DB_NAME`` (in the scratch databases' names, ``bench_send_<it>_…``; default ``cr``),
