@@ -6,7 +6,8 @@ Every request from Saleor is checked before anything changes: ``Saleor-Api-Url``
 Saleor's keys (401), the app must be installed (410 once Saleor deleted it: only a new registration
 counts then), its body must be the payload its subscription asks for (400, as is a value the
 database refuses: the handler runs in a transaction of its own, so nothing is half-written).
-A deletion or status change is applied only as Saleor confirms it, asked before that transaction.
+A deletion, a status change or an order's event is applied only as Saleor confirms it (an order as
+Saleor has it), asked before that transaction.
 Saleor's keys or API out of reach: 503, and Saleor retries.
 """
 
