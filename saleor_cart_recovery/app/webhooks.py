@@ -7,9 +7,10 @@ upsert or one or two UPDATEs. The destructive events and the order events are fi
 with Saleor (``confirm``, one request, outside any transaction of ours): Saleor signs every app's
 webhooks with one key and does not sign ``Saleor-Event``, so another app of the same Saleor could
 post a body of their shape here (docs/app.md, "Webhooks"); an order event applies the order as
-Saleor has it, not as posted. All are idempotent under Saleor's retries and out-of-order delivery:
-a checkout's activity time is its ``updatedAt`` (the upsert ignores an older one), an order's
-refunds are absolute values, erasure of an erased address changes nothing.
+Saleor has it, not as posted, once Saleor's answer is not behind the body (503 until then). All
+are idempotent under Saleor's retries and out-of-order delivery: a checkout's activity time is its
+``updatedAt`` (the upsert ignores an older one), an order's refunds are absolute values, erasure of
+an erased address changes nothing.
 Every field a handler reads is checked before anything is written — its type, its length, an
 amount's range —: a payload that is not what the subscription asks for is refused (400).
 """
@@ -41,6 +42,12 @@ logger = logging.getLogger(__name__)
 class Unconfirmed(CartRecoveryError):
     """Saleor could not confirm an event now (it refused our token, or answered with an error):
     nothing changes, and the answer is 503 so that Saleor retries."""
+
+
+class SaleorBehind(Unconfirmed):
+    """Saleor's answer is older than the posted body: Saleor answers queries from its read replica,
+    which may lag behind the write that sent the event. Nothing changes and the answer is 503, so
+    that Saleor retries (it retries only what it sent: a forged body gains nothing from a 503)."""
 
 
 class PayloadInvalid(ValueError):
@@ -353,16 +360,55 @@ def confirm_customer_deleted(payload: Mapping[str, Any]) -> Mapping[str, Any] | 
 
 def confirm_order(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The order as Saleor has it now (one ``orders`` request by the payload's ID, ``MANAGE_ORDERS``):
-    its total, refunds, status, channel, checkout and addresses are Saleor's, not the poster's; an
-    order Saleor does not have changes nothing. The payload is checked first (400 without asking)."""
-    if _order(payload) is None:
+    its total, refunds, status, channel, checkout and addresses are Saleor's, not the poster's, when
+    Saleor's answer is as new as the payload or newer. The payload is checked first (400 without
+    asking). An answer behind it — no such order, less refunded, not cancelled where the payload is —
+    raises :class:`SaleorBehind` (503)."""
+    found = _order(payload)
+    if found is None:
         return None
+    posted = found[0]
     data = _ask_registered(ORDER_BY_ID, {"id": _at(payload, "order.id")})
     edges = (data.get("orders") or {}).get("edges") or ()
-    if not edges:
-        logger.info("cart recovery app: ignored an order event for an order Saleor does not have")
-        return None
-    return {"order": edges[0]["node"]}
+    confirmed = {"order": edges[0].get("node") if edges else None}
+    answer = _order(confirmed)
+    if answer is None:
+        raise SaleorBehind(
+            _(
+                "Saleor's API does not show order %(number)s yet (it may lag behind the event): nothing "
+                "changed; Saleor will retry the event"
+            )
+            % {"number": posted.number}
+        )
+    order = answer[0]
+    if order.refunded < posted.refunded:
+        raise SaleorBehind(
+            _(
+                "Saleor's API shows %(saleor)s %(currency)s refunded for order %(number)s, less than "
+                "the event's %(posted)s (it may lag behind the event): nothing changed; Saleor will "
+                "retry the event"
+            )
+            % {
+                "saleor": order.refunded,
+                "currency": order.currency,
+                "posted": posted.refunded,
+                "number": posted.number,
+            }
+        )
+    if posted.cancelled and not order.cancelled:
+        raise SaleorBehind(
+            _(
+                "Saleor's API does not show order %(number)s as cancelled yet, as the event does (it "
+                "may lag behind the event): nothing changed; Saleor will retry the event"
+            )
+            % {"number": posted.number}
+        )
+    logger.info(
+        "cart recovery app: order %s applied as Saleor has it, %s",
+        order.number,
+        "as the event says" if order == posted else "which is ahead of the event or differs from it",
+    )
+    return confirmed
 
 
 ORDER = "order { ...OrderFields }"
