@@ -85,6 +85,15 @@ fragment OrderFields on Order {
   totalRefunded { amount }
 }"""
 
+# One order by its ID, as Saleor has it now (to confirm an order webhook). ``orders``, not
+# ``order(id:)``: that one also answers draft orders and may re-price an unconfirmed order (saving
+# it, calling a tax app if the channel uses one); ``orders`` does neither.
+ORDER_BY_ID = f"""
+query OrderById($id: ID!) {{
+  orders(first: 1, where: {{ ids: [$id] }}) {{ edges {{ node {{ ...OrderFields }} }} }}
+}}
+{ORDER_FIELDS}"""
+
 
 def find_orders(addresses: int, *, by_checkout: bool) -> str:
     """Per address ``$aN``, the newest order in channel ``$chN`` placed with that email or by an

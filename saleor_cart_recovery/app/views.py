@@ -6,7 +6,9 @@ Every request from Saleor is checked before anything changes: ``Saleor-Api-Url``
 Saleor's keys (401), the app must be installed (410 once Saleor deleted it: only a new registration
 counts then), its body must be the payload its subscription asks for (400, as is a value the
 database refuses: the handler runs in a transaction of its own, so nothing is half-written).
-A deletion or status change is applied only as Saleor confirms it, asked before that transaction.
+A deletion, a status change or an order's event is applied only as Saleor confirms it (an order as
+Saleor has it), asked before that transaction; an order's event ahead of Saleor's answer (its read
+replica lags) is 503, and Saleor retries it.
 Saleor's keys or API out of reach: 503, and Saleor retries.
 """
 
@@ -30,7 +32,7 @@ from ..settings.parsers import labelled
 from . import auth, installation, manifest
 from .client import SaleorUnavailable
 from .jwks import KEYS, KeysUnavailable, SignatureInvalid, verify_body
-from .webhooks import BY_PATH, PayloadInvalid, Unconfirmed
+from .webhooks import BY_PATH, PayloadInvalid, SaleorBehind, Unconfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +192,9 @@ def webhook(request: HttpRequest, name: str) -> HttpResponse:
         with transaction.atomic():
             _bounded_lock_waits()
             definition.handler(payload)
+    except SaleorBehind as exc:  # Saleor's replica lags: its retry is expected to pass
+        logger.info("cart recovery app: a %s webhook is ahead of Saleor's answer: %s", name, exc)
+        return _refuse(503, str(exc))
     except (SaleorUnavailable, Unconfirmed) as exc:
         logger.warning("cart recovery app: could not confirm a %s webhook with Saleor: %s", name, exc)
         return _refuse(503, str(exc))

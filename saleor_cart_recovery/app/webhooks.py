@@ -3,12 +3,14 @@ query with exactly the fields its handler reads, the handler, the path — and t
 ``webhooks`` generated from them (as saleor/apps does), so manifest and handlers cannot drift.
 
 Each handler does what the plugin's hook does, with the same core functions, on the payload: one
-upsert or one or two UPDATEs. The rare destructive events are first confirmed with Saleor (``confirm``,
-outside any transaction of ours): Saleor signs every app's webhooks with one key and does not sign
-``Saleor-Event``, so another app of the same Saleor could post a body of their shape here
-(docs/app.md, "Webhooks"). All are idempotent under Saleor's retries
-and out-of-order delivery: a checkout's activity time is its ``updatedAt`` (the upsert ignores an
-older one), an order's refunds are absolute values, erasure of an erased address changes nothing.
+upsert or one or two UPDATEs. The destructive events and the order events are first confirmed
+with Saleor (``confirm``, one request, outside any transaction of ours): Saleor signs every app's
+webhooks with one key and does not sign ``Saleor-Event``, so another app of the same Saleor could
+post a body of their shape here (docs/app.md, "Webhooks"); an order event applies the order as
+Saleor has it, not as posted, once Saleor's answer is not behind the body (503 until then). All
+are idempotent under Saleor's retries and out-of-order delivery: a checkout's activity time is its
+``updatedAt`` (the upsert ignores an older one), an order's refunds are absolute values, erasure of
+an erased address changes nothing.
 Every field a handler reads is checked before anything is written — its type, its length, an
 amount's range —: a payload that is not what the subscription asks for is refused (400).
 """
@@ -31,15 +33,21 @@ from ..series.retention import erase_address
 from ..shop import OrderRef, get_shop, usable_settings
 from . import installation
 from .client import AppTokenRevoked, SaleorClient, SaleorQueryError
-from .queries import ORDER_FIELDS
-from .saleor_api import database_id, read_order
+from .queries import ORDER_BY_ID, ORDER_FIELDS
+from .saleor_api import database_id, global_id, read_order
 
 logger = logging.getLogger(__name__)
 
 
 class Unconfirmed(CartRecoveryError):
-    """Saleor could not confirm a destructive event now (it refused our token, or answered with an
-    error): nothing changes, and the answer is 503 so that Saleor retries."""
+    """Saleor could not confirm an event now (it refused our token, or answered with an error):
+    nothing changes, and the answer is 503 so that Saleor retries."""
+
+
+class SaleorBehind(Unconfirmed):
+    """Saleor's answer is older than the posted body: Saleor answers queries from its read replica,
+    which may lag behind the write that sent the event. Nothing changes and the answer is 503, so
+    that Saleor retries (it retries only what it sent: a forged body gains nothing from a 503)."""
 
 
 class PayloadInvalid(ValueError):
@@ -153,11 +161,12 @@ def _when(payload: Mapping[str, Any], path: str) -> datetime:
 
 
 def _amount(payload: Mapping[str, Any], path: str, *, required: bool = True) -> None:
-    """An amount Saleor sends as a JSON number: finite, not negative, not absurd."""
+    """An amount Saleor sends as a JSON number (a ``Decimal`` in its answer to a query, as the client
+    reads numbers): finite, not negative, not absurd."""
     value = _at(payload, path)
     if value is None and not required:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise PayloadInvalid(f"{path} is not a number")
     if not 0 <= value <= MAX_AMOUNT:  # NaN and the infinities fail too
         raise PayloadInvalid(f"{path} is out of range: {value!r:.80}")
@@ -203,7 +212,12 @@ def _order(payload: Mapping[str, Any]) -> tuple[OrderRef, str] | None:
     node = _object(payload, "order")
     if node is None:
         return None
-    if len(database_id(_text(payload, "order.id", ID_LENGTH))) > ORDER_KEY_LENGTH:
+    order_id = _text(payload, "order.id", ID_LENGTH)
+    try:  # Saleor's form of an order's ID: "Order:" and its UUID, in base64
+        ours = global_id("Order", str(UUID(database_id(order_id)))) == order_id
+    except ValueError:
+        ours = False
+    if not ours:
         raise PayloadInvalid("order.id is not an order's")
     _text(payload, "order.number", ORDER_KEY_LENGTH)
     _text(payload, "order.checkoutId", ID_LENGTH, required=False)
@@ -290,6 +304,16 @@ def _ask(holder: installation.Installed, document: str, variables: Mapping[str, 
         raise Unconfirmed(_("Saleor could not confirm the event: %(problem)s") % {"problem": exc}) from None
 
 
+def _ask_registered(document: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+    """Saleor's ``data`` for ``document`` asked with the registration's token; :class:`Unconfirmed`
+    when there is none or Saleor refuses it (then nothing can be confirmed: Saleor retries)."""
+    holder = installation.registered()
+    data = _ask(holder, document, variables) if holder is not None else None
+    if data is None:
+        raise Unconfirmed(_("Saleor could not confirm the event: the app's token is not accepted"))
+    return data
+
+
 def _ours(app_id: str) -> installation.Installed | None:
     holder = installation.registered()
     return holder if holder is not None and holder.app_id == app_id else None
@@ -328,24 +352,73 @@ def confirm_customer_deleted(payload: Mapping[str, Any]) -> Mapping[str, Any] | 
     email = _text(payload, "user.email", EMAIL_LENGTH, required=False)
     if not email:
         return None
-    holder = installation.registered()
-    data = _ask(holder, USER_EXISTS, {"email": email}) if holder is not None else None
-    if data is None:
-        raise Unconfirmed(_("Saleor could not confirm the deletion: the app's token is not accepted"))
-    if data.get("user") is not None:
+    if _ask_registered(USER_EXISTS, {"email": email}).get("user") is not None:
         logger.info("cart recovery app: ignored a deletion of an account Saleor still has")
         return None
     return payload
+
+
+def confirm_order(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The order as Saleor has it now (one ``orders`` request by the payload's ID, ``MANAGE_ORDERS``):
+    its total, refunds, status, channel, checkout and addresses are Saleor's, not the poster's, when
+    Saleor's answer is as new as the payload or newer. The payload is checked first (400 without
+    asking). An answer behind it — no such order, less refunded, not cancelled where the payload is —
+    raises :class:`SaleorBehind` (503)."""
+    found = _order(payload)
+    if found is None:
+        return None
+    posted = found[0]
+    data = _ask_registered(ORDER_BY_ID, {"id": _at(payload, "order.id")})
+    edges = (data.get("orders") or {}).get("edges") or ()
+    confirmed = {"order": edges[0].get("node") if edges else None}
+    answer = _order(confirmed)
+    if answer is None:
+        raise SaleorBehind(
+            _(
+                "Saleor's API does not show order %(number)s yet (it may lag behind the event): nothing "
+                "changed; Saleor will retry the event"
+            )
+            % {"number": posted.number}
+        )
+    order = answer[0]
+    if order.refunded < posted.refunded:
+        raise SaleorBehind(
+            _(
+                "Saleor's API shows %(saleor)s %(currency)s refunded for order %(number)s, less than "
+                "the event's %(posted)s (it may lag behind the event): nothing changed; Saleor will "
+                "retry the event"
+            )
+            % {
+                "saleor": order.refunded,
+                "currency": order.currency,
+                "posted": posted.refunded,
+                "number": posted.number,
+            }
+        )
+    if posted.cancelled and not order.cancelled:
+        raise SaleorBehind(
+            _(
+                "Saleor's API does not show order %(number)s as cancelled yet, as the event does (it "
+                "may lag behind the event): nothing changed; Saleor will retry the event"
+            )
+            % {"number": posted.number}
+        )
+    logger.info(
+        "cart recovery app: order %s applied as Saleor has it, %s",
+        order.number,
+        "as the event says" if order == posted else "which is ahead of the event or differs from it",
+    )
+    return confirmed
 
 
 ORDER = "order { ...OrderFields }"
 WEBHOOKS = (
     Webhook("CheckoutCreated", CHECKOUT_FIELDS, on_checkout),
     Webhook("CheckoutUpdated", CHECKOUT_FIELDS, on_checkout),
-    Webhook("OrderCreated", ORDER, on_order_created, ORDER_FIELDS),
-    Webhook("OrderCancelled", ORDER, on_order_changed, ORDER_FIELDS),
-    Webhook("OrderRefunded", ORDER, on_order_changed, ORDER_FIELDS),
-    Webhook("OrderFullyRefunded", ORDER, on_order_changed, ORDER_FIELDS),
+    Webhook("OrderCreated", ORDER, on_order_created, ORDER_FIELDS, confirm_order),
+    Webhook("OrderCancelled", ORDER, on_order_changed, ORDER_FIELDS, confirm_order),
+    Webhook("OrderRefunded", ORDER, on_order_changed, ORDER_FIELDS, confirm_order),
+    Webhook("OrderFullyRefunded", ORDER, on_order_changed, ORDER_FIELDS, confirm_order),
     Webhook("CustomerDeleted", "user { email }", on_customer_deleted, confirm=confirm_customer_deleted),
     Webhook("AccountDeleted", "user { email }", on_customer_deleted, confirm=confirm_customer_deleted),
     Webhook("AppDeleted", "app { id }", on_app_deleted, confirm=confirm_app_deleted),

@@ -17,7 +17,7 @@ from saleor_cart_recovery.app.client import SaleorClient
 from saleor_cart_recovery.app.jwks import KEYS
 from saleor_cart_recovery.app.models import ChannelSettings
 
-from .standin_saleor import StandinSaleor
+from .standin_saleor import StandinSaleor, from_global_id
 
 APP_TOKEN = "app-token-0123456789abcdefghij"  # an app token is 30 characters in Saleor
 APP_ID = base64.b64encode(b"App:7").decode()
@@ -134,3 +134,20 @@ def order_payload(
             "totalRefunded": {"amount": float(Decimal(refunded))},
         }
     }
+
+
+def saleor_has(saleor: StandinSaleor, payload: dict) -> dict:
+    """Saleor has the order of ``payload`` (an :func:`order_payload`) as the payload says, and answers
+    the app with it; returns the stand-in's record, for a test to change as Saleor would."""
+    node = payload["order"]
+    order = saleor.shop.add_order(
+        node["channel"]["slug"],
+        node["userEmail"],
+        str(node["total"]["gross"]["amount"]),
+        checkout_token=from_global_id(node["checkoutId"])[1] if node["checkoutId"] else "",
+        created=datetime.fromisoformat(node["created"]),
+        status=node["status"],
+        refunded=str(node["totalRefunded"]["amount"]),
+    )
+    order.update(id=node["id"], number=node["number"])
+    return order

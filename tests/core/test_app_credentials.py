@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from html import unescape
 from uuid import uuid4
 
@@ -25,7 +26,7 @@ from saleor_cart_recovery.app.models import Installation
 from saleor_cart_recovery.app.webhooks import WEBHOOKS
 from saleor_cart_recovery.models import RecoveryCart
 
-from .app_host import APP_ID, APP_TOKEN, checkout_payload, order_payload
+from .app_host import APP_ID, APP_TOKEN, checkout_payload, order_payload, saleor_has
 from .conftest import START
 from .standin_saleor import SigningKey, StandinSaleor
 
@@ -47,11 +48,14 @@ def _payload(event: str) -> dict:
 
 @pytest.fixture
 def shop_state(installed, saleor):
-    """A cart with an order, so that every webhook would change something; returns a snapshot."""
+    """A cart with an order, which Saleor has since refunded in part and cancelled, so that every
+    webhook would change something; returns a snapshot."""
     body = checkout_payload(TOKEN, "shopper@example.com", START)
     _post(installed, saleor, "checkout_updated", json.dumps(body).encode())
     body = order_payload(ORDER, TOKEN, START + timedelta(hours=1))
+    order = saleor_has(saleor, body)
     assert _post(installed, saleor, "order_created", json.dumps(body).encode()).status_code == 204
+    order["totalRefunded"]["amount"], order["status"] = Decimal(10), "CANCELED"
     return _snapshot
 
 

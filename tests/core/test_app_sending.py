@@ -26,6 +26,7 @@ from .app_host import checkout_payload
 from .app_host import deliver as deliver_webhook
 
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 COUPON = {"coupon_step": "1", "coupon_type": "percentage", "coupon_value": "10", "coupon_valid_for": "48h"}
 
 
@@ -162,6 +163,22 @@ def test_an_order_placed_while_the_step_was_prepared_stops_it_with_the_answer_as
     assert (message.status, message.reason) == ("skipped", "purchased")
     assert RecoveryCart.objects.get().status == "converted"
     assert mail.outbox == [] and len(asked) == 2
+
+
+def test_a_forged_checkout_webhook_gets_no_mail_to_its_address(installed, saleor, tea):
+    # given Ann's checkout in Saleor, recorded by its webhook two hours ago, and a body another app
+    # of the same Saleor forged for that checkout a minute later, with an address of its own
+    checkout = abandoned(installed, saleor, tea)
+    forged = checkout_payload(checkout["token"], "mallory@example.com", timezone.now() - 2 * HOUR + MINUTE)
+    assert deliver_webhook(installed, saleor, "checkout_updated", forged).status_code == 204
+    assert RecoveryCart.objects.get().email == "mallory@example.com"  # the checkout webhook is trusted
+    # when the step is sent
+    message = planned(checkout)
+    assert deliver(message.pk) == "sent"
+    # then it went only to the address Saleor's checkout has, which is the cart's again
+    assert [email.to for email in mail.outbox] == [["ann@example.com"]]
+    message.refresh_from_db()
+    assert (message.recipient, RecoveryCart.objects.get().email) == ("ann@example.com", "ann@example.com")
 
 
 def test_the_upsell_products_are_checked_in_saleor_before_the_settings_row_is_locked(installed, saleor, tea):

@@ -21,7 +21,7 @@ from saleor_cart_recovery.series.dispatch import dispatch
 from saleor_cart_recovery.series.suppression import suppress
 from saleor_cart_recovery.shop import get_shop
 
-from .app_host import APP_ID, checkout_payload, deliver, order_payload, register
+from .app_host import APP_ID, checkout_payload, deliver, global_id, order_payload, register, saleor_has
 from .conftest import START
 
 HOUR = timedelta(hours=1)
@@ -76,9 +76,10 @@ def test_a_checkout_in_a_channel_where_cart_recovery_is_inactive_is_not_recorded
 def test_order_created_converts_the_cart_once(installed, saleor, token):
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
     order_id = str(uuid4())
+    placed = order_payload(order_id, token, START + HOUR)
+    saleor_has(saleor, placed)
     for _ in range(2):
-        response = deliver(installed, saleor, "order_created", order_payload(order_id, token, START + HOUR))
-        assert response.status_code == 204
+        assert deliver(installed, saleor, "order_created", placed).status_code == 204
     cart = RecoveryCart.objects.get()
     assert (cart.status, cart.stop_reason, cart.order_id, cart.order_total) == (
         "converted",
@@ -91,17 +92,21 @@ def test_order_created_converts_the_cart_once(installed, saleor, token):
 def test_refunds_and_cancellation_reach_the_converted_cart_in_any_order(installed, saleor, token):
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
     order_id = str(uuid4())
-    deliver(installed, saleor, "order_created", order_payload(order_id, token, START + HOUR))
+    placed = order_payload(order_id, token, START + HOUR)
+    order = saleor_has(saleor, placed)
+    deliver(installed, saleor, "order_created", placed)
+    # when Saleor refunds 20, then 50 in all, and the webhook of the second arrives first
     more = order_payload(order_id, token, START + HOUR, refunded="50")
     less = order_payload(order_id, token, START + HOUR, refunded="20")
+    order["totalRefunded"]["amount"] = Decimal(50)
+    for payload in (more, less):
+        assert deliver(installed, saleor, "order_refunded", payload).status_code == 204
+    # and then cancels it, and an older state is delivered late
+    order["status"] = "CANCELED"
     cancelled = order_payload(order_id, token, START + HOUR, refunded="50", status="CANCELED")
-    for event, payload in [
-        ("order_refunded", more),
-        ("order_refunded", less),
-        ("order_cancelled", cancelled),
-    ]:
-        assert deliver(installed, saleor, event, payload).status_code == 204
-    deliver(installed, saleor, "order_fully_refunded", less)  # a late, older state
+    assert deliver(installed, saleor, "order_cancelled", cancelled).status_code == 204
+    assert deliver(installed, saleor, "order_fully_refunded", less).status_code == 204
+    # then the cart has the order as it is now
     cart = RecoveryCart.objects.get()
     assert (cart.order_refunded, cart.order_cancelled) == (Decimal(50), True)
 
@@ -189,7 +194,9 @@ def test_app_deleted_is_final_whatever_arrives_after_it(installed, saleor, token
     # given a cart with its order, and an app Saleor deactivated, then deleted
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
     order_id = str(uuid4())
-    deliver(installed, saleor, "order_created", order_payload(order_id, token, START + HOUR))
+    placed = order_payload(order_id, token, START + HOUR)
+    order = saleor_has(saleor, placed)
+    deliver(installed, saleor, "order_created", placed)
     app_id = installation.stored().app_id
     saleor.app_active = False
     assert deliver(installed, saleor, "app_status_changed", status(app_id, False, START)).status_code == 204
@@ -214,6 +221,7 @@ def test_app_deleted_is_final_whatever_arrives_after_it(installed, saleor, token
     # and only a new registration installs it again (with the token Saleor makes for it)
     saleor.app_active = True
     assert register(installed, saleor, token=saleor.token).status_code == 200
+    order["totalRefunded"]["amount"] = Decimal(50)
     assert deliver(installed, saleor, "order_refunded", late[2][1]).status_code == 204
     assert RecoveryCart.objects.get().order_refunded == Decimal(50)
 
@@ -276,6 +284,9 @@ BAD_PAYLOADS = [
     ("order_is_a_string", "order_created", {"order": "not an object"}),
     ("order_id_not_global", "order_created", {"order": {"id": "not-a-global-id"}}),
     ("order_id_too_long", "order_created", _changed(ORDER, "order.id", "x" * 300)),
+    ("order_id_of_a_checkout", "order_refunded",
+     _changed(ORDER, "order.id", global_id("Checkout", ORDER_PK))),
+    ("order_id_not_a_uuid", "order_created", _changed(ORDER, "order.id", global_id("Order", "1001"))),
     ("order_number_a_number", "order_created", _changed(ORDER, "order.number", 1001)),
     ("order_naive_created", "order_created", _changed(ORDER, "order.created", "2026-03-02T09:00:00")),
     ("order_total_a_string", "order_created", _changed(ORDER, "order.total.gross.amount", "92.30")),
@@ -310,15 +321,18 @@ def test_a_payload_that_is_not_what_the_subscription_asks_for_is_400_and_changes
 ):
     # given a shopper's cart converted by an order, and their opt-out: something each webhook changes
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
-    deliver(installed, saleor, "order_created", order_payload(ORDER_PK, token, START + HOUR))
+    placed = order_payload(ORDER_PK, token, START + HOUR)
+    saleor_has(saleor, placed)
+    deliver(installed, saleor, "order_created", placed)
     suppress("main", "shopper@example.com", source="link")
-    before = _state()
+    before, asked = _state(), saleor.operations()
     # when Saleor's signature covers a body that is not the subscription's payload
     response = deliver(installed, saleor, event, body)
-    # then it is refused, naming the event, and nothing changed (the database still answers)
+    # then it is refused, naming the event, without asking Saleor, and nothing changed (the
+    # database still answers)
     assert response.status_code == 400, response.content[:300]
     assert event.upper() in response.json()["error"]
-    assert _state() == before
+    assert (_state(), saleor.operations()) == (before, asked)
 
 
 def test_unsubscribe_links_point_at_the_app_and_work_while_it_is_uninstalled(installed, saleor, token):
@@ -422,3 +436,150 @@ def test_an_account_deletion_while_saleor_refuses_our_token_is_503_and_erases_no
     response = deliver(installed, saleor, "customer_deleted", {"user": {"email": "shopper@example.com"}})
     assert response.status_code == 503
     assert RecoveryCart.objects.filter(email="shopper@example.com").exists()
+
+
+# An order event is applied as Saleor has the order, asked by the body's order ID: a body that
+# another app forged names an order Saleor does not have, or says other things of one it has.
+def _someone_elses(saleor, token: str) -> dict:
+    """A real order, from another checkout by another shopper, posted as if from ``token``'s."""
+    order_id = str(uuid4())
+    saleor_has(saleor, order_payload(order_id, str(uuid4()), START + HOUR, email="other@example.com"))
+    return order_payload(order_id, token, START + HOUR)
+
+
+# a forged body, and Saleor's answer: an order Saleor does not have is 503 (its read replica may lag
+# behind its own event; Saleor never retries a body it did not send)
+FORGED_ORDERS = {
+    "unknown_order": (lambda saleor, token: order_payload(str(uuid4()), token, START + HOUR), 503),
+    "someone_elses_order": (_someone_elses, 204),
+}
+
+
+@pytest.mark.parametrize(
+    ("forged", "answer"), FORGED_ORDERS.values(), ids=[f"{name}_case" for name in FORGED_ORDERS]
+)
+def test_a_forged_order_created_stops_no_series(installed, saleor, token, forged, answer):
+    # given a shopper's cart
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    body = forged(saleor, token)
+    before = _state()
+    # when a body says an order was placed from it, signed with Saleor's key
+    response = deliver(installed, saleor, "order_created", body)
+    # then Saleor was asked, and since its order is not from that cart, the series goes on
+    assert response.status_code == answer
+    assert "OrderById" in saleor.operations()
+    assert _state() == before
+    assert RecoveryCart.objects.get().status == "active"
+
+
+# (event, what the body says) of an order Saleor has at 92.30, with 10 refunded, not cancelled: the
+# same or older (Saleor is ahead), or not Saleor's
+POSTED = [
+    ("order_created", {"total": "1.00"}),
+    ("order_refunded", {"refunded": "0"}),
+    ("order_fully_refunded", {"total": "1.00", "email": "other@example.com"}),
+    ("order_cancelled", {"refunded": "5"}),
+]
+
+
+@pytest.mark.parametrize(("event", "says"), POSTED, ids=[f"{event}_case" for event, _ in POSTED])
+def test_an_order_event_records_the_order_as_saleor_has_it_not_as_posted(
+    installed, saleor, token, event, says
+):
+    # given a shopper's cart and their order in Saleor, recorded unless this is its creation
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    order_id = str(uuid4())
+    placed = order_payload(order_id, token, START + HOUR, refunded="10")
+    saleor_has(saleor, placed)
+    if event != "order_created":
+        assert deliver(installed, saleor, "order_created", placed).status_code == 204
+    asked = len(saleor.operations())
+    # when a body about that order says otherwise, nothing Saleor's answer lacks
+    response = deliver(installed, saleor, event, order_payload(order_id, token, START + HOUR, **says))
+    # then the cart has Saleor's figures, asked in one request
+    assert response.status_code == 204
+    assert saleor.operations()[asked:] == ["OrderById"]
+    cart = RecoveryCart.objects.get()
+    assert (cart.status, cart.order_total, cart.order_refunded, cart.order_cancelled) == (
+        "converted",
+        Decimal("92.30"),
+        Decimal(10),
+        False,
+    )
+
+
+# (event, what the body says of an order Saleor's answer has at 20 refunded, not cancelled — or not
+# yet, for its creation —, words of the answer)
+BEHIND = [
+    ("order_created", {}, "does not show order 1001 yet"),
+    ("order_refunded", {"refunded": "50"}, "shows 20.00 USD refunded for order 1001, less than"),
+    ("order_cancelled", {"status": "CANCELED"}, "does not show order 1001 as cancelled yet"),
+]
+
+
+@pytest.mark.parametrize(("event", "says", "words"), BEHIND, ids=[f"{event}_case" for event, *_ in BEHIND])
+def test_an_order_event_ahead_of_saleors_answer_is_503_until_saleor_has_caught_up(
+    installed, saleor, token, caplog, event, says, words
+):
+    # given a shopper's cart, and their order in Saleor recorded with 20 refunded unless this is its
+    # creation
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    order_id = str(uuid4())
+    placed = order_payload(order_id, token, START + HOUR, refunded="20")
+    order = None
+    if event != "order_created":
+        order = saleor_has(saleor, placed)
+        assert deliver(installed, saleor, "order_created", placed).status_code == 204
+    body = order_payload(order_id, token, START + HOUR, **{"refunded": "20", **says})
+    before, asked = _state(), len(saleor.operations())
+    # when its event arrives while Saleor's read replica does not have that state yet
+    caplog.set_level("INFO", logger="saleor_cart_recovery.app.views")
+    response = deliver(installed, saleor, event, body)
+    # then it is answered 503, saying why, logged at info, and nothing changed
+    assert response.status_code == 503, response.content[:300]
+    assert words in response.json()["error"]
+    assert saleor.operations()[asked:] == ["OrderById"]
+    assert _state() == before
+    [logged] = [r for r in caplog.records if r.name == "saleor_cart_recovery.app.views"]
+    assert (logged.levelname, words in logged.getMessage()) == ("INFO", True)
+    # and Saleor's retry, once its answer has caught up, applies the order
+    if order is not None:
+        saleor.shop.orders.remove(order)
+    saleor_has(saleor, body)
+    assert deliver(installed, saleor, event, body).status_code == 204
+    cart = RecoveryCart.objects.get()
+    assert (cart.status, cart.order_refunded, cart.order_cancelled) == (
+        "converted",
+        Decimal(says.get("refunded", "20")),
+        "status" in says,
+    )
+
+
+@pytest.mark.parametrize("fault", ["down", "error", "token_refused"])
+@pytest.mark.parametrize("event", ["order_created", "order_refunded"])
+def test_an_order_event_saleor_cannot_confirm_now_is_503_and_its_retry_applies_it(
+    installed, saleor, token, event, fault
+):
+    # given a shopper's cart and their order in Saleor (recorded, then refunded in part, for a refund)
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
+    placed = order_payload(str(uuid4()), token, START + HOUR)
+    order = saleor_has(saleor, placed)
+    if event == "order_refunded":
+        deliver(installed, saleor, "order_created", placed)
+        order["totalRefunded"]["amount"] = Decimal(30)
+    before = _state()
+    # when the event arrives while Saleor is out of reach, or takes our token as anonymous
+    if fault == "token_refused":
+        saleor.app_active = False
+    else:
+        saleor.fault = fault
+    response = deliver(installed, saleor, event, placed)
+    # then it is answered 503 (Saleor retries), and nothing changed
+    assert response.status_code == 503, response.content[:300]
+    assert _state() == before
+    # and Saleor's retry, once it answers again, applies the order as Saleor has it
+    saleor.fault, saleor.app_active = None, True
+    assert deliver(installed, saleor, event, placed).status_code == 204
+    cart = RecoveryCart.objects.get()
+    refunded = Decimal(30) if event == "order_refunded" else 0
+    assert (cart.status, cart.order_refunded) == ("converted", refunded)

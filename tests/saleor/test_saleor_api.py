@@ -640,6 +640,7 @@ def _documents():
                 "APP_IDENTITY",
                 "CUSTOMER_EMAIL",
                 "OUR_VOUCHERS",
+                "ORDER_BY_ID",
             )
         },
         "VOUCHER_CREATE": (queries.VOUCHER_CREATE, {"input": {"name": "x"}}),
