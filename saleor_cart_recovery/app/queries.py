@@ -221,7 +221,10 @@ mutation IssueVoucher($input: VoucherInput!) {
 # 3.23 as in 3.24-dev) runs a document's mutations one after another in the order written, each
 # committed on its own, and each whatever the others answered: a voucher whose listing is refused is
 # marked all the same, and one whose document stops halfway is marked but in no channel (usable
-# nowhere, found by the cleanup), never listed but unmarked.
+# nowhere, found by the cleanup). One is listed without the public mark only when updateMetadata
+# answers with errors, the listing succeeds and the delete that follows fails: the cleanup keeps
+# that voucher (it is in a channel), a valid single-use coupon whose code reached no one, and it
+# expires.
 VOUCHER_LISTING = """
 mutation ListVoucher($id: ID!, $input: VoucherChannelListingInput!, $mark: [MetadataInput!]!) {
   updateMetadata(id: $id, input: $mark) { errors { field code message } }
@@ -234,11 +237,11 @@ mutation DeleteVouchers($ids: [ID!]!) {
   voucherBulkDelete(ids: $ids) { count errors { field code message } }
 }"""
 
-# A page of the vouchers ``$filter`` selects (our public mark, or our name: see
-# ``SaleorApi.delete_expired_vouchers``) with what decides whether one is ours, ended and unused:
-# name, marks, channels, end, use. Without ``channel`` Saleor reads every voucher, listed or not, and
-# ``channelListings`` all of a voucher's channels. Which ended is decided against the caller's clock,
-# not Saleor's.
+# A page of the vouchers ``$filter`` selects (expired and unused on Saleor's count, with our public
+# mark or our name: see ``SaleorApi.delete_expired_vouchers``) with what decides whether one is
+# ours, ended and unused: name, marks, channels, end, use. Without ``channel`` Saleor reads every
+# voucher, listed or not, and ``channelListings`` all of a voucher's channels. Which ended is
+# decided against the caller's clock; Saleor's only narrows the selection.
 OUR_VOUCHERS = f"""
 query OurVouchers($filter: VoucherFilterInput!, $after: String) {{
   vouchers(first: {PAGE}, after: $after, filter: $filter) {{

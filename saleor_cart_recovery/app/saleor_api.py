@@ -37,8 +37,9 @@ What the API cannot give that the plugin reads from the database (listed in docs
   unmarked and in no channel (its code works nowhere and was sent to no one); the cleanup finds
   those by name and deletes them once expired (:meth:`SaleorApi.delete_expired_vouchers` says
   which exactly). The plugin makes voucher and mark in one transaction. Vouchers the plugin issued
-  carry only the private mark and are not found: after a move from the plugin, its expired
-  coupons stay until deleted in the Dashboard.
+  are found by name but kept: they are in a channel, as an owner's voucher named like ours may be,
+  and carry the plugin's private mark at most. After a move from the plugin, its expired coupons
+  stay until deleted in the Dashboard.
 - The **checkout's currency** is its channel's (the API has no checkout currency field).
 """
 
@@ -80,6 +81,9 @@ SAMPLE_TOKEN = "00000000-0000-0000-0000-000000000000"
 CODE_LENGTH = 12
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_ATTEMPTS = 3
+# What the cleanup asks Saleor for, next to our mark or our name: vouchers expired and unused on
+# Saleor's count (see SaleorApi.delete_expired_vouchers).
+CLEANUP_CANDIDATES = {"status": ["EXPIRED"], "timesUsed": {"lte": 0}}
 # Our vouchers' name: VOUCHER_NAME and the checkout's token, a UUID as Saleor writes it.
 _OUR_NAME = re.compile(rf"{re.escape(VOUCHER_NAME)} [0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}")
 
@@ -626,9 +630,21 @@ class SaleorApi:
         - in no channel: usable nowhere, so no shopper can use it and no owner offers it;
         - ended before ``now`` and unused, as the marked ones.
 
+        Saleor is asked for candidates only, so the cost follows the vouchers that expired unused,
+        not every voucher ever issued: both selections add ``status: [EXPIRED]`` (started, and
+        ended before Saleor's now or its usage limit reached) and ``timesUsed: {lte: 0}`` (its
+        codes' uses summed; a voucher without codes has no sum and is left out, ours always have
+        their one). The checks above still decide, on our clock. A voucher ended on our clock but
+        not yet on Saleor's (Saleor's clock behind ours) is not read by this run; the next day's run
+        deletes it (Saleor's clock less than a day behind), as it does a voucher that ended just
+        after this run: a coupon that expired unused waits a day at most either way.
+
         One request per page of each selection (a voucher in both is deleted once), one per page
         of vouchers deleted."""
-        selections = ({"metadata": [{"key": VOUCHER_MARK}]}, {"search": VOUCHER_NAME})
+        selections = (
+            {**CLEANUP_CANDIDATES, "metadata": [{"key": VOUCHER_MARK}]},
+            {**CLEANUP_CANDIDATES, "search": VOUCHER_NAME},
+        )
         expired = list(
             dict.fromkeys(
                 voucher["id"]

@@ -190,7 +190,12 @@ enum OrderDirection { ASC DESC }
 enum ProductOrderField { NAME PRICE MINIMAL_PRICE }
 input ProductOrder { direction: OrderDirection! field: ProductOrderField }
 input MetadataFilter { key: String! value: String }
-input VoucherFilterInput { search: String metadata: [MetadataFilter!] ids: [ID!] }
+enum DiscountStatusEnum { EXPIRED }
+input IntRangeInput { gte: Int lte: Int }
+input VoucherFilterInput {
+  status: [DiscountStatusEnum!] timesUsed: IntRangeInput search: String metadata: [MetadataFilter!]
+  ids: [ID!]
+}
 input MetadataInput { key: String! value: String! }
 enum VoucherTypeEnum { SHIPPING ENTIRE_ORDER SPECIFIC_PRODUCT }
 enum DiscountValueTypeEnum { FIXED PERCENTAGE }
@@ -256,6 +261,8 @@ class StandinShop:
     orders: list[dict] = field(default_factory=list)
     users: dict[str, dict] = field(default_factory=dict)
     vouchers: dict[str, dict] = field(default_factory=dict)
+    # Saleor's clock (its server's ``timezone.now()``), apart from the App's: ``None`` is the real one
+    clock: datetime | None = None
     app_permissions: tuple[str, ...] = (
         "MANAGE_CHECKOUTS",
         "MANAGE_ORDERS",
@@ -268,6 +275,9 @@ class StandinShop:
     def key(self) -> int:
         self._next_key += 1
         return self._next_key
+
+    def now(self) -> datetime:
+        return self.clock or datetime.now(UTC)
 
     def add_channel(self, slug: str, name: str = "", currency: str = "USD") -> dict:
         warehouse = {"id": global_id("Warehouse", uuid.uuid4()), "name": f"{slug} warehouse"}
@@ -416,8 +426,10 @@ class StandinShop:
     ) -> dict:
         """A voucher as Saleor keeps it, made by ``voucherCreate`` (its ``input``) or by the owner in
         the Dashboard: ``codes`` (else one random code, used ``used`` times), listed in
-        ``channel_slug`` (``None``: in no channel), no public metadata."""
+        ``channel_slug`` (``None``: in no channel), no public metadata, starting at the input's
+        ``startDate`` or now (Saleor's default)."""
         codes = list(codes) or [secrets.token_hex(6).upper()]
+        start = (input or {}).get("startDate")
         voucher = {
             "id": global_id("Voucher", self.key()),
             "name": name,
@@ -427,6 +439,7 @@ class StandinShop:
                 for index, code in enumerate(codes)
             ],
             "_input": dict(input or {}),
+            "_start": datetime.fromisoformat(start) if start else self.now(),
             "_listings": (
                 [{"channelId": self.channels[channel_slug]["id"], "discountValue": "10"}]
                 if channel_slug
@@ -511,9 +524,8 @@ def _customer_matches(order: dict, value: str | None) -> bool:
     return value.upper() in {(order["userEmail"] or "").upper(), (account.get("email") or "").upper()}
 
 
-def _product_matches(product: dict, where: Mapping, channel_slug: str | None) -> bool:
+def _product_matches(product: dict, where: Mapping, channel_slug: str | None, now: datetime) -> bool:
     listing = next((x for x in product["channelListings"] if x["channel"]["slug"] == channel_slug), None)
-    now = datetime.now(UTC)
     checks = {
         "ids": lambda value: product["id"] in value,
         "slug": lambda value: _matches_string(product["slug"], value),
@@ -526,10 +538,35 @@ def _product_matches(product: dict, where: Mapping, channel_slug: str | None) ->
             and datetime.fromisoformat(listing["availableForPurchaseAt"]) <= now
         )
         == value,
-        "AND": lambda value: all(_product_matches(product, part, channel_slug) for part in value),
-        "OR": lambda value: any(_product_matches(product, part, channel_slug) for part in value),
+        "AND": lambda value: all(_product_matches(product, part, channel_slug, now) for part in value),
+        "OR": lambda value: any(_product_matches(product, part, channel_slug, now) for part in value),
     }
     return all(checks[name](value) for name, value in where.items())
+
+
+def _voucher_matches(voucher: dict, filter: Mapping, now: datetime) -> bool:
+    """Saleor's ``VoucherFilterInput`` (``saleor/graphql/discount/filters.py`` and the voucher
+    queryset's ``expired``, 3.23 as 3.24-dev), ``now`` being Saleor's clock."""
+    # SQL's SUM: no codes, no sum, and a comparison with it is never true
+    used = sum(c["used"] for c in voucher["_codes"]) if voucher["_codes"] else None
+    limit = voucher["_input"].get("usageLimit")
+    ended = voucher["endDate"] is not None and datetime.fromisoformat(voucher["endDate"]) < now
+    exhausted = limit is not None and used is not None and limit <= used
+    # Saleor: ILIKE '%search%' on the name or any code, the value stripped (django-filter's
+    # CharFilter), none when blank
+    search = (filter.get("search") or "").strip().lower()
+    times_used = filter.get("timesUsed") or {}
+    return (
+        all(item["key"] in voucher["_metadata"] for item in filter.get("metadata") or ())
+        and any(
+            search in text.lower()
+            for text in (voucher["name"] or "", *(c["code"] for c in voucher["_codes"]))
+        )
+        # EXPIRED: started, and ended or its usage limit reached; an empty list selects all
+        and (not filter.get("status") or (voucher["_start"] < now and (ended or exhausted)))
+        and (times_used.get("gte") is None or (used is not None and used >= times_used["gte"]))
+        and (times_used.get("lte") is None or (used is not None and used <= times_used["lte"]))
+    )
 
 
 def _b64(number: int) -> str:
@@ -835,7 +872,9 @@ class StandinSaleor:
             return _connection(found, first, after)
 
         def products(root, info, channel=None, first=None, after=None, where=None, sortBy=None):
-            found = [p for p in shop.products.values() if _product_matches(p, where or {}, channel)]
+            found = [
+                p for p in shop.products.values() if _product_matches(p, where or {}, channel, shop.now())
+            ]
             if sortBy and sortBy.get("field") == "NAME":
                 found.sort(key=lambda p: (p["name"], p["slug"]))
             elif sortBy:
@@ -872,18 +911,8 @@ class StandinSaleor:
             )
 
         def vouchers(root, info, filter=None, channel=None, first=None, after=None):
-            keys = [item["key"] for item in (filter or {}).get("metadata") or ()]
-            # Saleor: ILIKE '%search%' on the name or any code, the value stripped (django-filter's
-            # CharFilter), none when blank
-            search = ((filter or {}).get("search") or "").strip().lower()
-            found = [
-                v
-                for v in shop.vouchers.values()
-                if all(k in v["_metadata"] for k in keys)
-                and any(
-                    search in text.lower() for text in (v["name"] or "", *(c["code"] for c in v["_codes"]))
-                )
-            ]
+            now = shop.now()
+            found = [v for v in shop.vouchers.values() if _voucher_matches(v, filter or {}, now)]
             return _connection(found, first, after)
 
         def voucher_listings(root, info):

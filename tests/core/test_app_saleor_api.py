@@ -38,6 +38,12 @@ def pk(node) -> str:
     return database_id(node["id"])
 
 
+def cleanup(saleor, api, now) -> int:
+    """The cleanup run at ``now``, Saleor's clock showing the same time."""
+    saleor.shop.clock = now
+    return api.delete_expired_vouchers(now)
+
+
 def test_a_cart_reads_as_the_plugin_reads_it(saleor, api):
     shop = saleor.shop
     tea = shop.add_product("default-channel", "Green tea", ["4.50"], image="https://cdn.example/tea.png")
@@ -437,8 +443,8 @@ def test_a_voucher_given_up_on_and_not_deleted_is_marked_so_the_cleanup_deletes_
     assert len(voucher["_listings"]) == (0 if listing == "refused" else 1)  # refused: in no channel
     # and once Saleor is back, the cleanup deletes it when it expired, not before
     saleor.fault = None
-    assert api.delete_expired_vouchers(expires - timedelta(seconds=1)) == 0
-    assert api.delete_expired_vouchers(expires + timedelta(seconds=1)) == 1
+    assert cleanup(saleor, api, expires - timedelta(seconds=1)) == 0
+    assert cleanup(saleor, api, expires + timedelta(seconds=1)) == 1
     assert saleor.shop.vouchers == {}
 
 
@@ -462,8 +468,8 @@ def test_a_voucher_whose_creation_answer_was_lost_is_deleted_by_the_cleanup_once
     (voucher,) = saleor.shop.vouchers.values()
     assert voucher["_metadata"] == voucher["_private_metadata"] == {} and voucher["_listings"] == []
     # and the cleanup deletes it once it expired, not before
-    assert api.delete_expired_vouchers(expires - timedelta(seconds=1)) == 0
-    assert api.delete_expired_vouchers(expires + timedelta(seconds=1)) == 1
+    assert cleanup(saleor, api, expires - timedelta(seconds=1)) == 0
+    assert cleanup(saleor, api, expires + timedelta(seconds=1)) == 1
     assert saleor.shop.vouchers == {}
 
 
@@ -524,6 +530,39 @@ def test_the_cleanup_reads_both_selections_in_pages_and_deletes_each_voucher_onc
     # then all are deleted: one page of the marked, two of the named, one request per 100 deleted
     assert deleted == 150 and saleor.shop.vouchers == {}
     assert saleor.operations() == ["OurVouchers"] * 3 + ["DeleteVouchers"] * 2
+
+
+def test_the_cleanup_reads_no_used_or_running_voucher(saleor, api):
+    # given, next to 2 vouchers of ours that ended unused, 150 that ended used and 150 still running,
+    # all marked and named as ours (in both selections)
+    for ended, used in [(True, 0)] * 2 + [(True, 1)] * 150 + [(False, 0)] * 150:
+        voucher = saleor.shop.add_voucher(
+            f"Cart recovery {uuid4()}", NOW + timedelta(days=-1 if ended else 1), used=used
+        )
+        voucher["_metadata"][VOUCHER_MARK] = "coupon"
+
+    deleted = api.delete_expired_vouchers(NOW)
+
+    # then Saleor is asked for the 2 only: one page of each selection, and one delete
+    assert deleted == 2 and len(saleor.shop.vouchers) == 300
+    assert saleor.operations() == ["OurVouchers", "OurVouchers", "DeleteVouchers"]
+
+
+def test_a_voucher_ended_on_our_clock_and_not_yet_on_saleors_is_deleted_by_the_next_run(saleor, api):
+    # given a voucher of ours, and Saleor's clock a minute behind ours when it ends
+    expires = NOW + timedelta(days=2)
+    api.issue_voucher(
+        "eu", discount_type="fixed", value=Decimal("5"), min_total=None, expires_at=expires, name="Cart"
+    )
+    saleor.shop.clock = expires - timedelta(seconds=30)
+
+    # when the cleanup runs half a minute after it ended on our clock, then the next day
+    first = api.delete_expired_vouchers(expires + timedelta(seconds=30))
+    saleor.shop.clock += timedelta(days=1)
+    second = api.delete_expired_vouchers(expires + timedelta(days=1, seconds=30))
+
+    # then Saleor does not offer it the first time, and the next day's run deletes it
+    assert (first, second) == (0, 1) and saleor.shop.vouchers == {}
 
 
 def test_customer_email_is_a_customers_never_staffs(saleor, api):

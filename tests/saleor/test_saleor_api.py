@@ -5,7 +5,8 @@ address whatever its case), cancellation and refunds, stock, upsell, vouchers Sa
 deletes: one left behind by a refused listing or by a lost ``voucherCreate`` answer included, an
 owner's named like ours never), customer email; a 50-cart send batch's reads in at most 5
 requests, with 150 distinct variants too; a deleted token told from a missing permission. And the
-stand-in Saleor of the core tests speaks a subset of this Saleor's schema."""
+stand-in Saleor of the core tests speaks a subset of this Saleor's schema, and selects the
+cleanup's vouchers (expired, unused) as this Saleor does."""
 
 import json
 import os
@@ -13,7 +14,7 @@ import re
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from uuid import uuid4
@@ -23,6 +24,7 @@ import graphql
 import pytest
 import requests
 from django.contrib.sites.models import Site
+from django.db.models import F
 from django.utils import timezone
 from graphql import build_ast_schema, parse
 from saleor.account.models import User
@@ -47,10 +49,11 @@ from saleor_cart_recovery.app.client import (
     SaleorQueryError,
     SaleorUnavailable,
 )
-from saleor_cart_recovery.app.saleor_api import VOUCHER_MARK, SaleorApi
+from saleor_cart_recovery.app.saleor_api import CLEANUP_CANDIDATES, VOUCHER_MARK, SaleorApi
 from saleor_cart_recovery.saleor_host.shop import SaleorShop
 from saleor_cart_recovery.shop import OrderLookup
 from tests.core.standin_saleor import SDL as STANDIN_SDL
+from tests.core.standin_saleor import StandinSaleor
 
 from .live_saleor import (
     copy_database,
@@ -360,8 +363,9 @@ def test_a_voucher_saleor_accepts_once_in_its_channel_and_its_cleanup(saleor, sh
         host.delete_voucher(doomed)
         assert not VoucherCode.objects.filter(code=doomed.code).exists()
     assert api.delete_expired_vouchers(now) == 0  # not expired yet
-    assert api.delete_expired_vouchers(now + timedelta(hours=2)) == 1  # the unused one only
-    assert plugin.delete_expired_vouchers(now + timedelta(hours=2)) == 0  # the plugin sees the same
+    later = two_hours_later()
+    assert api.delete_expired_vouchers(later) == 1  # the unused one only
+    assert plugin.delete_expired_vouchers(later) == 0  # the plugin sees the same
     gone = apply_code(
         saleor, storefront_checkout(saleor, shop.channel_slug, "h@example.com", [(cup, 5)])[0], unused.code
     )
@@ -396,7 +400,7 @@ def test_a_voucher_whose_listing_saleor_refused_and_that_could_not_be_deleted_is
     # and the cleanup finds it: kept until it expired, deleted after
     api.delete_expired_vouchers(now)
     assert Voucher.objects.filter(pk=voucher.pk).exists()
-    api.delete_expired_vouchers(now + timedelta(hours=2))
+    api.delete_expired_vouchers(two_hours_later())
     assert not Voucher.objects.filter(pk=voucher.pk).exists()
 
 
@@ -435,9 +439,70 @@ def test_a_voucher_whose_creation_answer_was_lost_is_cleaned_and_an_owners_named
     # and the cleanup deletes it once it expired, not before, and never the owner's
     api.delete_expired_vouchers(now)
     assert Voucher.objects.filter(pk=voucher.pk).exists()
-    api.delete_expired_vouchers(now + timedelta(hours=2))
+    api.delete_expired_vouchers(two_hours_later())
     assert not Voucher.objects.filter(pk=voucher.pk).exists()
     assert Voucher.objects.filter(pk__in=(listed.pk, other.pk)).count() == 2
+
+
+def two_hours_later() -> datetime:
+    """Two hours on for Saleor and the cleanup, returned as the cleanup's ``now``: Saleor's server
+    keeps the real clock, so every voucher's dates move two hours back instead."""
+    with allow_writer():
+        Voucher.objects.update(
+            start_date=F("start_date") - timedelta(hours=2), end_date=F("end_date") - timedelta(hours=2)
+        )
+    return timezone.now()
+
+
+def test_the_cleanups_selection_is_the_standins(api, plugin):
+    """Saleor's ``status: [EXPIRED]`` and ``timesUsed: {lte: 0}``, as the stand-in of the core tests
+    answers them, for the same vouchers."""
+    # given vouchers (in no channel, none of ours) differing in start, end, codes' uses and limit
+    tag = f"selection {uuid4()}"
+    now = timezone.now()
+    cases = {  # days to start, days to end (None: no end), each code's uses, usage limit, selected
+        "ended unused": (-2, -1, (0,), None, True),
+        "ended used": (-2, -1, (1,), None, False),
+        "ended, one of two codes used": (-2, -1, (0, 1), None, False),
+        "ended without codes": (-2, -1, (), None, False),
+        "running": (-2, 1, (0,), None, False),
+        "without end": (-2, None, (0,), None, False),
+        "not started": (1, -1, (0,), None, False),
+        "running, its limit of 0 reached": (-2, 1, (0,), 0, True),
+    }
+    with StandinSaleor() as standin:
+        for case, (start, end, uses, limit, _) in cases.items():
+            start_date = now + timedelta(days=start)
+            end_date = None if end is None else now + timedelta(days=end)
+            with allow_writer():
+                voucher = Voucher.objects.create(
+                    name=f"{tag} {case}", start_date=start_date, end_date=end_date, usage_limit=limit
+                )
+                for index, used in enumerate(uses):
+                    VoucherCode.objects.create(voucher=voucher, code=f"{voucher.pk}-{index}", used=used)
+            copy = standin.shop.add_voucher(
+                f"{tag} {case}",
+                end_date,
+                codes=[f"{voucher.pk}-{index}" for index in range(len(uses))],
+                input={"startDate": start_date.isoformat(), "usageLimit": limit},
+            )
+            # its codes used as Saleor's (no uses: none, add_voucher's own code taken away)
+            copy["_codes"] = [
+                {**code, "used": used} for code, used in zip(copy["_codes"], uses, strict=False)
+            ]
+
+        # when both are asked for the cleanup's candidates among them
+        selection = {"filter": {**CLEANUP_CANDIDATES, "search": tag}, "after": None}
+        answers = [
+            {
+                edge["node"]["name"]
+                for edge in client.execute(queries.OUR_VOUCHERS, selection)["vouchers"]["edges"]
+            }
+            for client in (api.client, SaleorClient(standin.api_url, standin.token))
+        ]
+
+    # then both select the same: started and ended (or its limit reached), no code used
+    assert answers[0] == answers[1] == {f"{tag} {case}" for case, (*_, selected) in cases.items() if selected}
 
 
 @contextmanager
