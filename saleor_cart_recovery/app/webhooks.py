@@ -186,7 +186,8 @@ def on_checkout(payload: Mapping[str, Any]) -> None:
     except ValueError:
         raise PayloadInvalid("checkout.token is not a checkout token") from None
     channel_slug = _text(payload, "checkout.channel.slug", SLUG_LENGTH)
-    at = _when(payload, "checkout.updatedAt")
+    # A time ahead of ours is taken as now: a later update must not look older than this one.
+    at = min(_when(payload, "checkout.updatedAt"), timezone.now())
     email = _text(payload, "checkout.email", EMAIL_LENGTH, required=False) or _text(
         payload, "checkout.user.email", EMAIL_LENGTH, required=False
     )
@@ -347,14 +348,20 @@ def confirm_app_status_changed(payload: Mapping[str, Any]) -> Mapping[str, Any] 
 
 
 def confirm_customer_deleted(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """Erased only once Saleor knows no user of that address (``user(email:)``, MANAGE_USERS)."""
+    """Erased only once Saleor knows no user of that address (``user(email:)``, MANAGE_USERS). While
+    it still shows one, :class:`SaleorBehind` (503): its read replica may not have the deletion yet,
+    and Saleor retries the event (a forged one is never retried)."""
     _object(payload, "user")
     email = _text(payload, "user.email", EMAIL_LENGTH, required=False)
     if not email:
         return None
     if _ask_registered(USER_EXISTS, {"email": email}).get("user") is not None:
-        logger.info("cart recovery app: ignored a deletion of an account Saleor still has")
-        return None
+        raise SaleorBehind(
+            _(
+                "Saleor's API still shows an account with this address (it may lag behind the event): "
+                "nothing erased; Saleor will retry the event"
+            )
+        )
     return payload
 
 
