@@ -153,9 +153,6 @@ class Shop(Protocol):
     # Seconds one answer of :meth:`find_orders` may stand for the order check right before a send
     # (invariant 3): 0 asks about each message alone; more asks about the next messages of the
     # batch at once and relies on that answer while it is younger (:mod:`.series.order_check`).
-    # Such a host may also have ``ahead_asker()``: a function asking what ``find_orders`` asks that
-    # touches no database of ours, so it may run on another thread while a batch is sent (``None``
-    # when it cannot be asked now).
     order_answer_window: float
 
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:

@@ -10,7 +10,7 @@ records ``plugin_inactive`` for due steps instead of retrying against a Saleor t
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
@@ -34,15 +34,11 @@ from .saleor_api import SaleorApi
 logger = logging.getLogger(__name__)
 
 
-def _new_client(api_url: str, token: str) -> SaleorClient:
-    return SaleorClient(api_url, token, timeout=getattr(settings, "SALEOR_API_TIMEOUT", READ_TIMEOUT))
-
-
 @functools.lru_cache(maxsize=2)
 def _client(api_url: str, token: str) -> SaleorClient:
     """One client per installation and process, so a worker keeps its HTTP connections to Saleor
     open across batches (a reinstall brings a new token, hence a new client)."""
-    return _new_client(api_url, token)
+    return SaleorClient(api_url, token, timeout=getattr(settings, "SALEOR_API_TIMEOUT", READ_TIMEOUT))
 
 
 class AppShop:
@@ -151,16 +147,6 @@ class AppShop:
         if not lookups or installation.current() is None:
             return {}
         return self._ask("find_orders", lookups)
-
-    def ahead_asker(self) -> Callable[[Sequence[OrderLookup]], dict[str, OrderRef]] | None:
-        """:meth:`find_orders`' question for another thread while this one sends: the installation
-        is read here; the client is its own (its own HTTP connection), so an answer still on its
-        way when the batch ends shares nothing with the next batch's requests. A refused token or
-        another error reaches the send path, which asks again with :meth:`find_orders`."""
-        found = installation.current()
-        if found is None:
-            return None
-        return SaleorApi(_new_client(found.api_url, found.token)).find_orders
 
     def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
         return self._ask("stock_levels", channel_slug, variant_ids)

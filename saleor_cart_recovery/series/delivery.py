@@ -587,7 +587,6 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
             if broken:
                 close_connection(connections.pop(prepared.smtp))
     finally:
-        orders.close()
         for mail in connections.values():
             close_connection(mail)
 

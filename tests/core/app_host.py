@@ -3,7 +3,6 @@ a loopback server (:mod:`.standin_saleor`), an installation made through ``/api/
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -13,7 +12,6 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.test import Client
 
 from saleor_cart_recovery.app import auth
-from saleor_cart_recovery.app.client import SaleorClient
 from saleor_cart_recovery.app.jwks import KEYS
 from saleor_cart_recovery.app.models import ChannelSettings
 
@@ -37,32 +35,18 @@ def saleor():
 
 
 @pytest.fixture
-def app_client(settings, saleor, db, monkeypatch) -> Iterator[Client]:
+def app_client(settings, saleor, db) -> Iterator[Client]:
     """The app server's URLs and shop, talking to the stand-in Saleor; caches start empty. Fails
-    the test when a thread of this process asked Saleor (and so waited for it) while a transaction
-    of its own was open (invariant 4): each request is watched where it is made, as Django's
-    connections are per thread (the order check may ask ahead on a thread of its own)."""
+    the test when this process asked Saleor while a transaction of ours was open (invariant 4)."""
     settings.SALEOR_API_URL = saleor.api_url
     settings.APP_URL = "http://app.test"
     settings.ROOT_URLCONF = "saleor_cart_recovery.app.urls"
     settings.CART_RECOVERY_SHOP = "saleor_cart_recovery.app.shop.AppShop"
     KEYS.clear()
     auth.ANSWERS.clear()
-    asked_inside: list[str] = []
-    test_thread, test_blocks = threading.current_thread(), len(connections[DEFAULT_DB_ALIAS].atomic_blocks)
-    post = SaleorClient._post
-
-    def watched(client: SaleorClient, document: str, variables):
-        ours = len(connections[DEFAULT_DB_ALIAS].atomic_blocks)  # this thread's connection
-        if ours > (test_blocks if threading.current_thread() is test_thread else 0):
-            asked_inside.append(document.split("(")[0].split("{")[0].strip())
-        return post(client, document, variables)
-
-    monkeypatch.setattr(SaleorClient, "_post", watched)
-    client = Client()
-    client.asked_inside = asked_inside  # type: ignore[attr-defined]
-    yield client
-    assert asked_inside == [], "Saleor asked inside a transaction of ours"
+    saleor.watch(connections[DEFAULT_DB_ALIAS])
+    yield Client()
+    assert saleor.in_transaction == [], "Saleor asked inside a transaction of ours"
 
 
 def register(client: Client, saleor: StandinSaleor, token: str = APP_TOKEN, api_url: str | None = None):

@@ -613,7 +613,7 @@ class _AnswerLost(Exception):
 class StandinSaleor:
     """The server: ``api_url``, ``token`` (the app's), ``shop``, fault switches, and what it
     received (``received``: one ``(operation name, variables)`` per document it executed; ``hits``:
-    every HTTP request, faulted ones included). ``apps``
+    every HTTP request, faulted ones included; ``in_transaction``: see :meth:`watch`). ``apps``
     maps other app tokens to their ``app`` answers, ``users`` staff JWTs to their ``me`` answers;
     ``jwks_fetches`` counts key-set downloads (each answered after ``jwks_delay`` seconds). Serving
     from construction until :meth:`close`."""
@@ -636,6 +636,8 @@ class StandinSaleor:
         self.delay = 0.0
         self.lost: set[str] = set()
         self.received: list[tuple[str, dict]] = []
+        self.in_transaction: list[str] = []  # see watch()
+        self._watched: tuple[Any, int] | None = None
         self._before: dict[str, Callable[[dict], None]] = {}
         self.hits = 0  # HTTP requests to the API, answered or not (a fault answers before ``received``)
         self._routes: dict[
@@ -712,6 +714,14 @@ class StandinSaleor:
 
     def operations(self) -> list[str]:
         return [name for name, _ in self.received]
+
+    def watch(self, connection) -> None:
+        """From now on, note in ``in_transaction`` the name of each document that arrives while
+        ``connection`` is inside an atomic block opened after this call: Saleor asked while a
+        transaction or lock of ours is open (invariant 4). ``connection``: the Django connection
+        (``connections["default"]``) of the thread in this process that calls Saleor — the request
+        is synchronous, so that thread waits in it while its atomic blocks are read here."""
+        self._watched = (connection, len(connection.atomic_blocks))
 
     def before(self, operation: str, callback: Callable[[dict], None]) -> None:
         """Call ``callback`` with the variables of each ``operation`` document before answering it
@@ -802,6 +812,8 @@ class StandinSaleor:
         name = operation.name.value if operation and operation.name else ""
         with self._lock:
             self.received.append((name, body.get("variables") or {}))
+            if self._watched is not None and len(self._watched[0].atomic_blocks) > self._watched[1]:
+                self.in_transaction.append(name)
         if name in self._before:
             self._before[name](body.get("variables") or {})
         problems = validate(self.schema, document)
