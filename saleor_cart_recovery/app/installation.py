@@ -10,6 +10,7 @@ app (Saleor names each app by its ID) is refused, so a second app made in the sa
 take over the deployment (its token, the Dashboard pages, the uninstall).
 """
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..exceptions import CartRecoveryError
+from .client import READ_TIMEOUT, SaleorClient
 from .models import Installation
 from .token_crypto import decrypt, encrypt
 
@@ -49,6 +51,18 @@ class Installed:
 
     def __repr__(self) -> str:
         return f"Installed({self.api_url!r}, {self.app_id!r})"
+
+    @property
+    def client(self) -> SaleorClient:
+        """The process's client for this registration (``SALEOR_API_TIMEOUT``): a worker or the
+        app server keeps its HTTP connections to Saleor open across calls (a reinstall brings a
+        new token, hence a new client)."""
+        return _client(self.api_url, self.token)
+
+
+@functools.lru_cache(maxsize=2)
+def _client(api_url: str, token: str) -> SaleorClient:
+    return SaleorClient(api_url, token, timeout=getattr(settings, "SALEOR_API_TIMEOUT", READ_TIMEOUT))
 
 
 def same_saleor(api_url: str | None) -> bool:

@@ -87,7 +87,8 @@ fragment OrderFields on Order {
 
 # One order by its ID, as Saleor has it now (to confirm an order webhook). ``orders``, not
 # ``order(id:)``: that one also answers draft orders and may re-price an unconfirmed order (saving
-# it, calling a tax app if the channel uses one); ``orders`` does neither.
+# it, calling a tax app if the channel uses one); ``orders`` answers no draft and calls no tax app
+# (it may still re-price an unconfirmed order with stale prices under flat rates).
 ORDER_BY_ID = f"""
 query OrderById($id: ID!) {{
   orders(first: 1, where: {{ ids: [$id] }}) {{ edges {{ node {{ ...OrderFields }} }} }}

@@ -8,7 +8,6 @@ records ``plugin_inactive`` for due steps instead of retrying against a Saleor t
 """
 
 import contextlib
-import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -26,19 +25,12 @@ from ..settings.registry import DEFAULTS
 from ..settings.validation import changes_to_save, validate_configuration
 from ..shop import CartSnapshot, DashboardInstall, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct
 from . import auth, installation
-from .client import READ_TIMEOUT, AppTokenRevoked, SaleorClient, SaleorUnavailable
+from .client import AppTokenRevoked, SaleorUnavailable
 from .manifest import EXTENSIONS, dashboard_url
 from .models import ChannelSettings, Installation
 from .saleor_api import SaleorApi
 
 logger = logging.getLogger(__name__)
-
-
-@functools.lru_cache(maxsize=2)
-def _client(api_url: str, token: str) -> SaleorClient:
-    """One client per installation and process, so a worker keeps its HTTP connections to Saleor
-    open across batches (a reinstall brings a new token, hence a new client)."""
-    return SaleorClient(api_url, token, timeout=getattr(settings, "SALEOR_API_TIMEOUT", READ_TIMEOUT))
 
 
 class AppShop:
@@ -127,7 +119,7 @@ class AppShop:
         """``SaleorApi.<method>(...)``; a refused token uninstalls the app, then propagates."""
         found = self._installed()
         try:
-            return getattr(SaleorApi(_client(found.api_url, found.token)), method)(*args, **kwargs)
+            return getattr(SaleorApi(found.client), method)(*args, **kwargs)
         except AppTokenRevoked as exc:
             installation.token_refused(found, str(exc))
             raise

@@ -7,8 +7,8 @@ Saleor's keys (401), the app must be installed (410 once Saleor deleted it: only
 counts then), its body must be the payload its subscription asks for (400, as is a value the
 database refuses: the handler runs in a transaction of its own, so nothing is half-written).
 A deletion, a status change or an order's event is applied only as Saleor confirms it (an order as
-Saleor has it), asked before that transaction; an order's event ahead of Saleor's answer (its read
-replica lags) is 503, and Saleor retries it.
+Saleor has it), asked before that transaction; an order's event or a deletion ahead of Saleor's
+answer (its read replica lags) is 503, and Saleor retries it.
 Saleor's keys or API out of reach: 503, and Saleor retries.
 """
 

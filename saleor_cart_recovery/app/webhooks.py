@@ -9,8 +9,9 @@ webhooks with one key and does not sign ``Saleor-Event``, so another app of the 
 post a body of their shape here (docs/app.md, "Webhooks"); an order event applies the order as
 Saleor has it, not as posted, once Saleor's answer is not behind the body (503 until then). All
 are idempotent under Saleor's retries and out-of-order delivery: a checkout's activity time is its
-``updatedAt`` (the upsert ignores an older one), an order's refunds are absolute values, erasure of
-an erased address changes nothing.
+``updatedAt`` (the upsert ignores an older one; one more than :data:`AHEAD` ahead of our clock
+counts as that far ahead, so a forged one cannot hold off real updates for long), an order's
+refunds are absolute values, erasure of an erased address changes nothing.
 Every field a handler reads is checked before anything is written — its type, its length, an
 amount's range —: a payload that is not what the subscription asks for is refused (400).
 """
@@ -19,7 +20,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -32,7 +33,7 @@ from ..series.activity import record_activity, record_order, record_refund
 from ..series.retention import erase_address
 from ..shop import OrderRef, get_shop, usable_settings
 from . import installation
-from .client import AppTokenRevoked, SaleorClient, SaleorQueryError
+from .client import AppTokenRevoked, SaleorQueryError
 from .queries import ORDER_BY_ID, ORDER_FIELDS
 from .saleor_api import database_id, global_id, read_order
 
@@ -98,6 +99,7 @@ SLUG_LENGTH = 255
 ID_LENGTH = 255  # a global ID, base64 of "Type:key"
 ORDER_KEY_LENGTH = 64
 MAX_AMOUNT = Decimal(10) ** 12
+AHEAD = timedelta(minutes=5)  # how far a checkout's time may be ahead of the app's clock
 LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z0-9]{2,8})*")  # LanguageCodeEnum: EN, PT_BR, ZH_HANS_CN
 CURRENCY = re.compile(r"[A-Z]{3}")
 
@@ -186,8 +188,9 @@ def on_checkout(payload: Mapping[str, Any]) -> None:
     except ValueError:
         raise PayloadInvalid("checkout.token is not a checkout token") from None
     channel_slug = _text(payload, "checkout.channel.slug", SLUG_LENGTH)
-    # A time ahead of ours is taken as now: a later update must not look older than this one.
-    at = min(_when(payload, "checkout.updatedAt"), timezone.now())
+    # A time far ahead of ours (a forged body, a clock far off) is taken as AHEAD from now: a later
+    # update must not look older than it for long. Within AHEAD, Saleor's own order is kept.
+    at = min(_when(payload, "checkout.updatedAt"), timezone.now() + AHEAD)
     email = _text(payload, "checkout.email", EMAIL_LENGTH, required=False) or _text(
         payload, "checkout.user.email", EMAIL_LENGTH, required=False
     )
@@ -298,7 +301,7 @@ def _ask(holder: installation.Installed, document: str, variables: Mapping[str, 
     """Saleor's ``data`` for ``document`` asked with the registration's token; ``None`` when Saleor
     refuses the token. ``SaleorUnavailable`` propagates."""
     try:
-        return SaleorClient(holder.api_url, holder.token).execute(document, variables)
+        return holder.client.execute(document, variables)
     except AppTokenRevoked:
         return None
     except SaleorQueryError as exc:

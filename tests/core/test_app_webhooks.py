@@ -382,9 +382,10 @@ FORGED = [
     ("customer_deleted", lambda _: {"user": {"email": "Shopper@example.com"}}, "CartRecoveryUserExists", 503),
     ("account_deleted", lambda _: {"user": {"email": "shopper@example.com"}}, "CartRecoveryUserExists", 503),
 ]
+FORGED_IDS = [f"{forged[0]}_case" for forged in FORGED]
 
 
-@pytest.mark.parametrize(("event", "payload", "asked", "answer"), FORGED, ids=[f[0] for f in FORGED])
+@pytest.mark.parametrize(("event", "payload", "asked", "answer"), FORGED, ids=FORGED_IDS)
 def test_a_destructive_event_saleor_does_not_confirm_changes_nothing(
     installed, saleor, token, event, payload, asked, answer
 ):
@@ -415,7 +416,7 @@ def test_an_activation_saleor_does_not_confirm_leaves_the_app_deactivated(instal
 
 
 @pytest.mark.parametrize("fault", ["down", "error"])
-@pytest.mark.parametrize(("event", "payload", "asked", "answer"), FORGED, ids=[f[0] for f in FORGED])
+@pytest.mark.parametrize(("event", "payload", "asked", "answer"), FORGED, ids=FORGED_IDS)
 def test_a_destructive_event_saleor_cannot_confirm_now_is_503_and_changes_nothing(
     installed, saleor, token, event, payload, asked, answer, fault
 ):
@@ -444,15 +445,27 @@ def test_a_deletion_saleor_does_not_show_yet_is_erased_when_saleor_retries_it(in
     assert not RecoveryCart.objects.filter(email="shopper@example.com").exists()
 
 
-def test_a_checkout_time_ahead_of_ours_is_taken_as_now(installed, saleor, token):
+def test_a_checkout_time_far_ahead_of_ours_is_taken_as_five_minutes_ahead(installed, saleor, token):
     # given a checkout update dated a day ahead (a clock far off, or a forged body)
-    ahead = timezone.now() + timedelta(days=1)
+    sent = timezone.now()
+    ahead = sent + timedelta(days=1)
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", ahead))
-    # then it is recorded as now, so a real update a minute later is newer and is recorded
-    assert RecoveryCart.objects.get().last_activity_at <= timezone.now()
-    later = timezone.now() + timedelta(minutes=1)
+    # then it is recorded as five minutes from now, so a real update six minutes later is newer
+    recorded = RecoveryCart.objects.get().last_activity_at
+    assert sent + timedelta(minutes=5) <= recorded <= timezone.now() + timedelta(minutes=5)
+    later = timezone.now() + timedelta(minutes=6)
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "other@example.com", later))
     assert RecoveryCart.objects.get().email == "other@example.com"
+
+
+def test_two_updates_a_little_ahead_of_our_clock_keep_saleors_order(installed, saleor, token):
+    # given two updates of Saleor's, a minute ahead of our clock, the newer delivered first
+    newer = timezone.now() + timedelta(minutes=1)
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "new@example.com", newer))
+    older = newer - timedelta(seconds=1)
+    deliver(installed, saleor, "checkout_updated", checkout_payload(token, "old@example.com", older))
+    # then the older one, arriving late, does not overwrite the newer
+    assert RecoveryCart.objects.get().email == "new@example.com"
 
 
 def test_an_account_deletion_while_saleor_refuses_our_token_is_503_and_erases_nothing(
@@ -499,12 +512,13 @@ def test_a_forged_order_created_stops_no_series(installed, saleor, token, forged
     assert RecoveryCart.objects.get().status == "active"
 
 
-# (event, what the body says) of an order Saleor has at 92.30, with 10 refunded, not cancelled: the
-# same or older (Saleor is ahead), or not Saleor's
+# (event, what the body says) of an order recorded with nothing refunded that Saleor now has at
+# 92.30, with 10 refunded, not cancelled: older than Saleor's answer yet newer than the record, or
+# not Saleor's
 POSTED = [
     ("order_created", {"total": "1.00"}),
-    ("order_refunded", {"refunded": "0"}),
-    ("order_fully_refunded", {"total": "1.00", "email": "other@example.com"}),
+    ("order_refunded", {"refunded": "5"}),
+    ("order_fully_refunded", {"total": "1.00", "email": "other@example.com", "refunded": "5"}),
     ("order_cancelled", {"refunded": "5"}),
 ]
 
@@ -516,10 +530,12 @@ def test_an_order_event_records_the_order_as_saleor_has_it_not_as_posted(
     # given a shopper's cart and their order in Saleor, recorded unless this is its creation
     deliver(installed, saleor, "checkout_updated", checkout_payload(token, "shopper@example.com", START))
     order_id = str(uuid4())
-    placed = order_payload(order_id, token, START + HOUR, refunded="10")
-    saleor_has(saleor, placed)
+    placed = order_payload(order_id, token, START + HOUR, refunded="0")
+    order = saleor_has(saleor, placed)
     if event != "order_created":
         assert deliver(installed, saleor, "order_created", placed).status_code == 204
+        assert RecoveryCart.objects.get().order_refunded == 0
+    order["totalRefunded"]["amount"] = Decimal(10)  # refunded in Saleor since
     asked = len(saleor.operations())
     # when a body about that order says otherwise, nothing Saleor's answer lacks
     response = deliver(installed, saleor, event, order_payload(order_id, token, START + HOUR, **says))
