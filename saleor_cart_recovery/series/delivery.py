@@ -203,14 +203,7 @@ class _Situation:
 class _Reads:
     """What decides the batch's messages, read from the shop and our tables with a bounded number
     of queries whatever the batch's size (``with_snapshots`` also loads the carts; ``orders``: the
-    shop's answer about the carts' orders, when the caller asked already).
-
-    A host whose order check is a round trip (:attr:`Shop.order_answer_window`) is asked about
-    orders right before the sends anyway: while preparing, only about the carts whose checkout is
-    gone (a completed checkout no longer exists: its order is recorded as the purchase). A cart
-    bought through another checkout without our hearing of it (its order event lost) is then
-    rendered for nothing — and its coupon issued, never sent, deleted once expired —, and stopped
-    by that check."""
+    shop's answer about the carts' orders, when the caller asked already)."""
 
     def __init__(
         self,
@@ -223,26 +216,24 @@ class _Reads:
         self.settings = {
             slug: usable_settings(slug, shop) for slug in sorted({cart.channel_slug for cart in carts})
         }
-        gone_only = orders is None and with_snapshots and shop.order_answer_window > 0
-        if orders is None and not gone_only:
-            unsold = [cart for cart in carts if cart.status != CartStatus.CONVERTED]
-            orders = shop.find_orders([_lookup(cart) for cart in unsold])
-        self.orders = orders or {}
+        self.orders = (
+            orders
+            if orders is not None
+            else shop.find_orders([_lookup(cart) for cart in carts if cart.status != CartStatus.CONVERTED])
+        )
         self.suppressions = suppression_reasons((cart.channel_slug, cart.email) for cart in carts)
         self.snapshots: dict[str, CartSnapshot] = {}
         self.with_snapshots = with_snapshots
         if with_snapshots:
-            loaded = [
-                cart
-                for cart in carts
-                if cart.status == CartStatus.ACTIVE
-                and cart.checkout_token not in self.orders
-                and self.settings[cart.channel_slug][0] is not None
-            ]
-            self.snapshots = shop.load_carts([cart.checkout_token for cart in loaded])
-            if gone_only:
-                gone = [_lookup(cart) for cart in loaded if cart.checkout_token not in self.snapshots]
-                self.orders = shop.find_orders(gone) if gone else {}
+            self.snapshots = shop.load_carts(
+                [
+                    cart.checkout_token
+                    for cart in carts
+                    if cart.status == CartStatus.ACTIVE
+                    and cart.checkout_token not in self.orders
+                    and self.settings[cart.channel_slug][0] is not None
+                ]
+            )
 
     def situation(self, cart: RecoveryCart, step: int) -> _Situation:
         settings, unavailable = self.settings[cart.channel_slug]
