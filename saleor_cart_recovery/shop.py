@@ -172,14 +172,10 @@ class Shop(Protocol):
         """Delete the vouchers this plugin issued that expired before ``now`` without being used;
         how many were deleted."""
 
-    def find_orders(self, lookups: Sequence[OrderLookup], *, quick: bool = False) -> dict[str, OrderRef]:
+    def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
         """Per lookup's checkout token, the order placed from that checkout; else the newest order
         in its channel placed at or after ``since`` by its email (as the order's email or its
-        customer account's). Tokens with no such order are absent. A bounded number of queries.
-
-        ``quick``: the caller asks again, in full, right before any send (preparing a batch): a host
-        for which the full question is costly may then compare addresses with the order's own email
-        only, as written and lowercased."""
+        customer account's). Tokens with no such order are absent. A bounded number of queries."""
 
     def endpoint_url(self, channel_slug: str, path: str) -> str:
         """Absolute URL of the plugin endpoint ``path`` in the channel (served while active)."""

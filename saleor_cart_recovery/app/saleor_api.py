@@ -340,24 +340,20 @@ class SaleorApi:
 
     # -- orders -------------------------------------------------------------------------------
 
-    def find_orders(self, lookups: Sequence[OrderLookup], *, quick: bool = False) -> dict[str, OrderRef]:
+    def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
         """One request for a send batch (more only past 89 addresses or 100 orders from checkouts):
         the orders of the lookups' checkouts and, per address and channel, the newest order placed
         with that email or by an account with it, compared whole and regardless of case as the
         plugin compares (see :func:`.queries.find_orders`); :func:`match_orders` applies the rule.
 
         An address Saleor's filter does not take for an email (Django's validator; it would search
-        names with it) is matched as written and lowercased instead, on the order's own email — and
-        so is every address when ``quick`` (one ``where`` for the batch instead of an alias per
-        address, each of which costs Saleor a query: the send path asks in full right before any
-        send)."""
+        names with it) is matched as written and lowercased instead, on the order's own email."""
         if not lookups:
             return {}
         tokens = sorted({lookup.checkout_token for lookup in lookups if _is_uuid(lookup.checkout_token)})
         typed = {(lookup.channel_slug, lookup.email.strip()) for lookup in lookups if lookup.email.strip()}
-        by_alias = (lambda email: False) if quick else _is_email
-        by_address = sorted({(channel, email.lower()) for channel, email in typed if by_alias(email)})
-        odd = sorted({form for _, email in typed if not by_alias(email) for form in (email, email.lower())})
+        by_address = sorted({(channel, email.lower()) for channel, email in typed if _is_email(email)})
+        odd = sorted({form for _, email in typed if not _is_email(email) for form in (email, email.lower())})
         where: dict[str, Any] = {"checkoutToken": {"oneOf": tokens}}
         if odd:
             since = min(lookup.since for lookup in lookups).isoformat()

@@ -132,13 +132,13 @@ class AppShop:
     def sample_cart(self, channel_slug: str, language_code: str) -> CartSnapshot:
         return self._ask("sample_cart", channel_slug, language_code)
 
-    def find_orders(self, lookups: Sequence[OrderLookup], *, quick: bool = False) -> dict[str, OrderRef]:
+    def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, OrderRef]:
         """No order is known while the app is uninstalled (Saleor cannot be asked): every channel then
         reads as inactive, so the send path records due steps ``plugin_inactive`` at once instead of
         failing them, attempt after attempt, for a Saleor that will not answer."""
         if not lookups or installation.current() is None:
             return {}
-        return self._ask("find_orders", lookups, quick=quick)
+        return self._ask("find_orders", lookups)
 
     def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
         return self._ask("stock_levels", channel_slug, variant_ids)

@@ -172,9 +172,8 @@ class SaleorShop:
 
     delete_expired_vouchers = staticmethod(offers.delete_expired_vouchers)
 
-    def find_orders(self, lookups, *, quick=False):
-        """One statement (the send path asks it right before every email, so it is kept lean; in
-        full whether ``quick`` or not):
+    def find_orders(self, lookups):
+        """One statement (the send path asks it right before every email, so it is kept lean):
         orders from the lookups' checkouts, or in their channels since the earliest ``since`` by
         one of their addresses; :func:`match_orders` applies the rule per lookup."""
         if not lookups:

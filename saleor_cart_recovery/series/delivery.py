@@ -216,10 +216,11 @@ class _Reads:
         self.settings = {
             slug: usable_settings(slug, shop) for slug in sorted({cart.channel_slug for cart in carts})
         }
-        if orders is None:  # preparing: asked again, in full, right before any send
-            unsold = [cart for cart in carts if cart.status != CartStatus.CONVERTED]
-            orders = shop.find_orders([_lookup(cart) for cart in unsold], quick=True)
-        self.orders = orders
+        self.orders = (
+            orders
+            if orders is not None
+            else shop.find_orders([_lookup(cart) for cart in carts if cart.status != CartStatus.CONVERTED])
+        )
         self.suppressions = suppression_reasons((cart.channel_slug, cart.email) for cart in carts)
         self.snapshots: dict[str, CartSnapshot] = {}
         self.with_snapshots = with_snapshots

@@ -304,24 +304,3 @@ def test_saleor_failing_at_the_check_before_the_sends_gives_the_whole_batch_back
     assert mail.outbox == [] and set(statuses.values()) == {"scheduled"}
     assert saleor.hits - hits == 3
     assert all("could not be asked" in m.error for m in RecoveryMessage.objects.all())
-
-
-@pytest.mark.django_db(transaction=True)
-def test_preparing_asks_saleor_in_one_field_and_the_check_before_the_send_in_full(installed, saleor, tea):
-    # given two steps in one batch, and one shopper who bought through another checkout with their
-    # address written otherwise (Saleor keeps an order's email as typed), unheard of by the app
-    ids = batch_of(installed, saleor, tea, ["ann@example.com", "bob@example.com"])
-    saleor.shop.add_order("main", "Bob@Example.COM", "9.00")
-    checks = []
-    saleor.before("FindOrders", checks.append)
-    # when the batch is sent
-    statuses = deliver_batch(ids)
-    # then preparing asked without an alias per address (the addresses as written and lowercased),
-    # and the check right before the sends, address by address regardless of case, stopped bob's
-    prepared, *before_sends = checks
-    assert not any(name[0] == "a" and name[1:].isdigit() for name in prepared)
-    assert "bob@example.com" in str(prepared["where"]) and all("a0" in check for check in before_sends)
-    bob = RecoveryCart.objects.get(email="bob@example.com")
-    assert statuses == {pk: "skipped" if pk == bob.messages.get().pk else "sent" for pk in ids}
-    assert RecoveryMessage.objects.get(status="skipped").reason == "purchased"
-    assert RecoveryCart.objects.get(pk=bob.pk).status == "converted"

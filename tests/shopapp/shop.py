@@ -82,7 +82,7 @@ class DbShop:
     def delete_expired_vouchers(self, now):
         return ShopVoucher.objects.filter(expires_at__lt=now, used=0).delete()[0]
 
-    def find_orders(self, lookups, *, quick=False):  # in full either way
+    def find_orders(self, lookups):
         if not lookups:
             return {}
         by_address = Q(
