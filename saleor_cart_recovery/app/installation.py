@@ -54,9 +54,9 @@ class Installed:
 
     @property
     def client(self) -> SaleorClient:
-        """The process's client for this registration (``SALEOR_API_TIMEOUT``): a worker or the
-        app server keeps its HTTP connections to Saleor open across calls (a reinstall brings a
-        new token, hence a new client)."""
+        """The process's client for this registration (``SALEOR_API_TIMEOUT``; its HTTP session is
+        per thread): a worker keeps its connections to Saleor open across batches (a reinstall
+        brings a new token, hence a new client); the app server runs each request on a new thread."""
         return _client(self.api_url, self.token)
 
 
