@@ -31,13 +31,12 @@ No lock of ours is held across a call that leaves the database or takes long (in
 What is left of invariant 3 is the age of the shop's answer when step 4 begins (the time its
 question took; for a message asked about ahead, under the host's window: 250 ms for the App), step
 4 itself (a statement; with a frequency cap, the wait for the address's lock) and the time between
-step 4's commit and the server accepting that message: the transfer of one
-message over an open connection (milliseconds; at most the SMTP timeout if the server stalls
-mid-transfer). A worker that dies before step 4 sent nothing and the dispatcher hands the message
-out again; one that dies after it may have sent it, and the
-dispatcher records it ``failed``/``interrupted`` (never resent: invariant 2). A connection that
-breaks fails only the message on the wire; when the server cannot be reached, the rest of the
-batch is given back for a retry.
+step 4's commit and the server accepting that message: the transfer of one message over an open
+connection (milliseconds; at most the SMTP timeout if the server stalls mid-transfer). A worker
+that dies before step 4 sent nothing and the dispatcher hands the message out again; one that dies
+after it may have sent it, and the dispatcher records it ``failed``/``interrupted`` (never resent:
+invariant 2). A connection that breaks fails only the message on the wire; when the server cannot
+be reached, the rest of the batch is given back for a retry.
 """
 
 import json
