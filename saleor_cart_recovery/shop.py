@@ -150,9 +150,12 @@ class Shop(Protocol):
     shop cannot be asked right now (a host reaching it over the network): the send path then gives
     its whole batch back for a later retry instead of asking again once per message."""
 
-    # Seconds one answer of :meth:`find_orders` may stand for the order check right before a send
-    # (invariant 3): 0 asks about each message alone; more asks about the next messages of the
-    # batch at once and relies on that answer while it is younger (:mod:`.series.order_check`).
+    # Seconds one answer may stand for the order check right before a send (invariant 3): 0 asks
+    # :meth:`find_orders` about each message alone; more asks about the next messages of the batch
+    # at once and relies on that answer while it is younger (:mod:`.series.order_check`). Such a
+    # host may also offer ``orders_placed_since(read_at) -> list[OrderCandidate] | None``: every
+    # order a :meth:`find_orders` answer asked at ``read_at`` may not have shown (``None``: too
+    # many, ask :meth:`find_orders`), so the check after the batch's full read asks only for those.
     order_answer_window: float
 
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:
@@ -268,9 +271,12 @@ class Shop(Protocol):
         any number of carts."""
 
 
-def match_orders(
-    lookups: Sequence[OrderLookup], candidates: Iterable[tuple[OrderRef, str, Iterable[str]]]
-) -> dict[str, OrderRef]:
+# An order as :func:`match_orders` takes it: the order, its channel's slug, its addresses (the
+# order's email, its account's).
+OrderCandidate = tuple[OrderRef, str, Iterable[str]]
+
+
+def match_orders(lookups: Sequence[OrderLookup], candidates: Iterable[OrderCandidate]) -> dict[str, OrderRef]:
     """The rule of :meth:`Shop.find_orders`, applied to the orders a shop read for the lookups:
     each candidate with its channel slug and its addresses (order email, account email)."""
     by_token: dict[str, OrderRef] = {}

@@ -96,6 +96,19 @@ query OrderById($id: ID!) {{
 {ORDER_FIELDS}"""
 
 
+# Every order Saleor created at or after ``$since`` (the order check right before a send, once the
+# batch's orders were read in full: :meth:`.saleor_api.SaleorApi.orders_placed_since`): one page,
+# and whether there are more. One indexed range on ``created_at``, whatever the batch's addresses.
+ORDERS_PLACED_SINCE = f"""
+query OrdersPlacedSince($since: DateTime!) {{
+  orders(first: {PAGE}, where: {{ createdAt: {{ gte: $since }} }}) {{
+    pageInfo {{ hasNextPage }}
+    edges {{ node {{ ...OrderFields }} }}
+  }}
+}}
+{ORDER_FIELDS}"""
+
+
 def find_orders(addresses: int, *, by_checkout: bool) -> str:
     """Per address ``$aN``, the newest order in channel ``$chN`` placed with that email or by an
     account with it (``aN``), and with ``by_checkout`` the orders ``$where`` names (``byCheckout``,

@@ -49,7 +49,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -63,6 +63,7 @@ from ..shop import (
     CartLine,
     CartSnapshot,
     IssuedVoucher,
+    OrderCandidate,
     OrderLookup,
     OrderRef,
     UpsellProduct,
@@ -84,6 +85,9 @@ CODE_ATTEMPTS = 3
 # What the cleanup asks Saleor for, next to our mark or our name: vouchers expired and unused on
 # Saleor's count (see SaleorApi.delete_expired_vouchers).
 CLEANUP_CANDIDATES = {"status": ["EXPIRED"], "timesUsed": {"lte": 0}}
+# How much earlier than a read Saleor may date an order the read did not show: its clock behind
+# ours, the order's transaction still committing, its read replica behind (seconds, usually).
+UNSEEN = timedelta(minutes=5)
 # Our vouchers' name: VOUCHER_NAME and the checkout's token, a UUID as Saleor writes it.
 _OUR_NAME = re.compile(rf"{re.escape(VOUCHER_NAME)} [0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}")
 
@@ -196,7 +200,7 @@ def _warehouses(channel: Mapping | None) -> set[str]:
     return {warehouse["id"] for warehouse in (channel or {}).get("warehouses") or ()}
 
 
-def read_order(node: Mapping) -> tuple[OrderRef, str, list[str]]:
+def read_order(node: Mapping) -> OrderCandidate:
     """An order read with :data:`.queries.ORDER_FIELDS` (by a query or in a webhook's payload) as
     :func:`match_orders` takes it: the order, its channel's slug, its addresses (the address shown
     is the order's, else its account's). Raises ``KeyError``/``TypeError``/``ValueError`` on a node
@@ -358,7 +362,7 @@ class SaleorApi:
         if odd:
             since = min(lookup.since for lookup in lookups).isoformat()
             where = {"OR": [where, {"AND": [{"userEmail": {"oneOf": odd}}, {"createdAt": {"gte": since}}]}]}
-        found: dict[str, tuple[OrderRef, str, list[str]]] = {}
+        found: dict[str, OrderCandidate] = {}
         chunks = list(_chunks(by_address, queries.ADDRESSES_PER_REQUEST))
         paging, after = bool(tokens or odd), None
         while paging or chunks:
@@ -375,6 +379,17 @@ class SaleorApi:
             for node in nodes:
                 found.setdefault(node["id"], read_order(node))
         return match_orders(lookups, found.values())
+
+    def orders_placed_since(self, read_at: datetime) -> list[OrderCandidate] | None:
+        """Every order a :meth:`find_orders` answer asked at ``read_at`` (our clock) may not have
+        shown: those Saleor dates :data:`UNSEEN` earlier or later, in any channel — one request
+        whatever the lookups, as :func:`match_orders` takes them. ``None`` when they are more than
+        a page: then asking :meth:`find_orders` again costs less."""
+        since = (read_at - UNSEEN).isoformat()
+        data = self.client.execute(queries.ORDERS_PLACED_SINCE, {"since": since})["orders"]
+        if data["pageInfo"]["hasNextPage"]:
+            return None
+        return [read_order(node) for node in _edges(data)]
 
     # -- offers -------------------------------------------------------------------------------
 

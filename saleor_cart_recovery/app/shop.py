@@ -23,7 +23,15 @@ from ..exceptions import ConfigurationError
 from ..settings.channel import RecoverySettings, validate_for_activation
 from ..settings.registry import DEFAULTS
 from ..settings.validation import changes_to_save, validate_configuration
-from ..shop import CartSnapshot, DashboardInstall, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct
+from ..shop import (
+    CartSnapshot,
+    DashboardInstall,
+    IssuedVoucher,
+    OrderCandidate,
+    OrderLookup,
+    OrderRef,
+    UpsellProduct,
+)
 from . import auth, installation
 from .client import AppTokenRevoked, SaleorUnavailable
 from .manifest import EXTENSIONS, dashboard_url
@@ -35,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 class AppShop:
     # Every order check is an HTTP request to Saleor (tens of milliseconds, most of a send's time):
-    # one answer about the next messages of a batch stands for them this long (invariant 3).
+    # one answer about the next messages of a batch stands for them this long (invariant 3); it is
+    # Saleor's orders placed since the batch's full read (orders_placed_since) when they fit a page.
     order_answer_window = 0.25
 
     # -- settings: the app's own table ----------------------------------------------------------
@@ -139,6 +148,11 @@ class AppShop:
         if not lookups or installation.current() is None:
             return {}
         return self._ask("find_orders", lookups)
+
+    def orders_placed_since(self, read_at: datetime) -> list[OrderCandidate] | None:
+        if installation.current() is None:  # as find_orders: no order is known while uninstalled
+            return []
+        return self._ask("orders_placed_since", read_at)
 
     def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
         return self._ask("stock_levels", channel_slug, variant_ids)

@@ -45,7 +45,7 @@ import time
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings as django_settings
 from django.core.mail import EmailMessage
@@ -107,6 +107,7 @@ class Prepared:
     smtp: SmtpConfig | None
     last_step: bool  # nothing left to plan for the cart: recording it may finish the series
     lookup: OrderLookup  # the order check as prepared (the cart's address and last activity)
+    orders_read_at: datetime | None  # when the shop was asked in full about that lookup (None: never)
 
 
 def deliver(message_id: int) -> str:
@@ -197,6 +198,7 @@ class _Situation:
     order: OrderRef | None
     snapshot: CartSnapshot | None
     reason: str | None  # why the step must not go out now; None: it may
+    orders_read_at: datetime | None  # when ``order`` was asked of the shop (None: by the caller)
 
 
 class _Reads:
@@ -215,6 +217,7 @@ class _Reads:
         self.settings = {
             slug: usable_settings(slug, shop) for slug in sorted({cart.channel_slug for cart in carts})
         }
+        self.orders_read_at = None if orders is not None else timezone.now()
         self.orders = (
             orders
             if orders is not None
@@ -249,7 +252,7 @@ class _Reads:
             step_in_schedule=settings is None or step <= settings.steps,
             below_minimum=bool(settings and snapshot and rules.below_minimum(settings.rules, snapshot)),
         )
-        return _Situation(settings, order, snapshot, reason)
+        return _Situation(settings, order, snapshot, reason, self.orders_read_at)
 
 
 def _lookup(cart: RecoveryCart, *, email: str | None = None) -> OrderLookup:
@@ -486,6 +489,10 @@ def _prepare_one(
         smtp=settings.smtp,
         last_step=cart.next_due_at is None,
         lookup=_lookup(cart, email=normalize_email(snapshot.email)),
+        # the read covered this lookup unless the checkout's address is not the one it asked about
+        orders_read_at=situation.orders_read_at
+        if normalize_email(cart.email) == normalize_email(snapshot.email)
+        else None,
     )
     return prepared, content
 
@@ -544,7 +551,7 @@ def _hand_over(shop: Shop, batch: list[Prepared]) -> None:
     """Steps 3–6 for each prepared message, over one connection per mail server."""
     connections: dict[SmtpConfig | None, object] = {}
     unreachable: set[SmtpConfig | None] = set()
-    orders = OrderCheck(shop, [prepared.lookup for prepared in batch])
+    orders = OrderCheck(shop, [p.lookup for p in batch], [p.orders_read_at for p in batch])
     touched = time.monotonic()
     try:
         for index, prepared in enumerate(batch):

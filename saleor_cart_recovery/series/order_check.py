@@ -6,15 +6,26 @@ of milliseconds a request, most of the time a send takes) says how long one answ
 :attr:`Shop.order_answer_window`. Then the check asks about the message about to go out **and the
 next ones of the batch** in one request, and a later message relies on that answer only while it is
 younger than the window, measured from the moment the question was sent (Saleor's answer is about a
-moment after that). A message the answer did not cover, or an older answer, asks again: at most
-:data:`AHEAD` messages are asked about at once, about what fits in the window.
+moment after that). A message the answer did not cover, or an older answer, asks again.
+
+The question is the cheapest that answers it in full. The batch's orders were read in full while
+it was prepared, so the messages whose lookup that read covered need only the orders placed since
+(``orders_placed_since``, when the host offers it: one range of dates, whatever the addresses),
+matched here by the shop's own rule. Otherwise — a lookup the read did not cover (the checkout's
+address changed meanwhile), more orders than the host answers at once, an error — the shop's
+:meth:`~.shop.Shop.find_orders` is asked about at most :data:`AHEAD` messages, about what fits in
+the window.
 """
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from ..exceptions import ShopUnavailable
-from ..shop import OrderLookup, OrderRef, Shop
+from ..shop import OrderLookup, OrderRef, Shop, match_orders
+
+logger = logging.getLogger(__name__)
 
 AHEAD = 16
 
@@ -27,15 +38,18 @@ def _now() -> float:
 
 class OrderCheck:
     """Answers "is there an order for this lookup?" for the messages of one batch, ``lookups[i]``
-    being the ``i``-th message's; :meth:`before` is called right before message ``i`` is marked
+    being the ``i``-th message's and ``read_at[i]`` when the shop's full answer about that lookup
+    was asked (``None``: never); :meth:`before` is called right before message ``i`` is marked
     handed over. :class:`ShopUnavailable` from the shop propagates (nothing goes out without it);
     any other error of a question about several messages is one of their lookups' (a bad stored
     address, say): the message is then asked about alone, so it costs only its own attempt."""
 
-    def __init__(self, shop: Shop, lookups: Sequence[OrderLookup]):
+    def __init__(self, shop: Shop, lookups: Sequence[OrderLookup], read_at: Sequence[datetime | None]):
         self.shop = shop
         self.lookups = lookups
+        self.read_at = read_at
         self.window = getattr(shop, "order_answer_window", 0.0)  # a host written before it: per message
+        self.placed_since = getattr(shop, "orders_placed_since", None)
         self.asked_at = -float("inf")
         self.covered: set[OrderLookup] = set()
         self.answer: Mapping[str, OrderRef] = {}
@@ -45,17 +59,51 @@ class OrderCheck:
         asked now, or taken from an answer younger than the window that covered that lookup."""
         lookup = self.lookups[index]
         if lookup not in self.covered or _now() - self.asked_at >= self.window:
-            ahead = self.lookups[index : index + AHEAD] if self.window > 0 else [lookup]
-            try:
-                self._ask(ahead)
-            except ShopUnavailable:
-                raise
-            except Exception:
-                if len(ahead) == 1:
-                    raise
+            if self.window <= 0:
                 self._ask([lookup])
+            elif not self._ask_placed_since(index):
+                self._ask_ahead(index)
         found = self.answer.get(lookup.checkout_token)
         return {lookup.checkout_token: found} if found is not None else {}
+
+    def _ask_placed_since(self, index: int) -> bool:
+        """Message ``index`` and the rest of the batch whose full read covered it, asked about the
+        orders placed since the earliest of those reads; ``False`` when that cannot answer."""
+        if self.placed_since is None or self.read_at[index] is None:
+            return False
+        rest = [
+            (lookup, at)
+            for lookup, at in zip(self.lookups[index:], self.read_at[index:], strict=True)
+            if at is not None
+        ]
+        asked_at = _now()
+        try:
+            placed = self.placed_since(min(at for _, at in rest))
+        except ShopUnavailable:
+            raise
+        except Exception:
+            # An order the host cannot read: the rest of the batch asks find_orders, which narrows
+            # it down to the message whose order it is.
+            logger.exception("cart recovery: could not read the orders placed since the batch was prepared")
+            self.placed_since = None
+            return False
+        if placed is None:  # more than the host answers at once: so it stays for this batch
+            self.placed_since = None
+            return False
+        covered = [lookup for lookup, _ in rest]
+        self.answer, self.asked_at, self.covered = match_orders(covered, placed), asked_at, set(covered)
+        return True
+
+    def _ask_ahead(self, index: int) -> None:
+        lookup, ahead = self.lookups[index], self.lookups[index : index + AHEAD]
+        try:
+            self._ask(ahead)
+        except ShopUnavailable:
+            raise
+        except Exception:
+            if len(ahead) == 1:
+                raise
+            self._ask([lookup])
 
     def _ask(self, lookups: Sequence[OrderLookup]) -> None:
         asked_at = _now()

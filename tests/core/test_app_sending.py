@@ -6,7 +6,7 @@ before the message is locked, and the upsell products are checked before the set
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core import mail
@@ -26,6 +26,7 @@ from .app_host import deliver as deliver_webhook
 
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
+SECOND = timedelta(seconds=1)
 COUPON = {"coupon_step": "1", "coupon_type": "percentage", "coupon_value": "10", "coupon_valid_for": "48h"}
 
 
@@ -76,7 +77,7 @@ def test_a_coupon_is_created_in_saleor_between_short_transactions(installed, sal
         "Channel",
         "IssueVoucher",
         "ListVoucher",
-        "FindOrders",
+        "OrdersPlacedSince",
     ]
 
 
@@ -147,21 +148,20 @@ def test_an_order_placed_while_the_step_was_prepared_stops_it_with_the_answer_as
     # given the shopper orders from the checkout after the step was prepared, before its send
     checkout = abandoned(installed, saleor, tea)
     message = planned(checkout)
-    asked = []
-
-    def order_meanwhile(variables):
-        asked.append(variables)
-        if len(asked) == 2:  # the check right before the send
-            saleor.shop.add_order("main", "ann@example.com", "9.00", checkout_token=checkout["token"])
-
-    saleor.before("FindOrders", order_meanwhile)
+    saleor.before(
+        "LoadCarts",  # after the batch's orders were read, before the check right before the send
+        lambda variables: saleor.shop.add_order(
+            "main", "ann@example.com", "9.00", checkout_token=checkout["token"]
+        ),
+    )
+    saleor.received.clear()
     # when the step is sent
     assert deliver(message.pk) == "skipped"
     # then the order stopped it: recorded as the purchase, nothing sent
     message.refresh_from_db()
     assert (message.status, message.reason) == ("skipped", "purchased")
     assert RecoveryCart.objects.get().status == "converted"
-    assert mail.outbox == [] and len(asked) == 2
+    assert mail.outbox == [] and saleor.operations() == ["FindOrders", "LoadCarts", "OrdersPlacedSince"]
 
 
 def test_a_forged_checkout_webhook_gets_no_mail_to_its_address(installed, saleor, tea):
@@ -178,6 +178,27 @@ def test_a_forged_checkout_webhook_gets_no_mail_to_its_address(installed, saleor
     assert [email.to for email in mail.outbox] == [["ann@example.com"]]
     message.refresh_from_db()
     assert (message.recipient, RecoveryCart.objects.get().email) == ("ann@example.com", "ann@example.com")
+
+
+def test_an_order_by_the_checkouts_own_address_stops_the_send_when_the_batchs_read_asked_about_another(
+    installed, saleor, tea
+):
+    # given Ann's checkout, a forged webhook body giving the cart another address (so the batch's
+    # read asks Saleor about that one), and Ann's order from another checkout half an hour ago,
+    # after the cart's last activity but long before the batch is read
+    checkout = abandoned(installed, saleor, tea)
+    forged = checkout_payload(checkout["token"], "mallory@example.com", timezone.now() - 2 * HOUR + MINUTE)
+    assert deliver_webhook(installed, saleor, "checkout_updated", forged).status_code == 204
+    saleor.shop.add_order("main", "ann@example.com", "9.00", created=timezone.now() - 30 * MINUTE)
+    message = planned(checkout)
+    saleor.received.clear()
+    # when the step is sent
+    assert deliver(message.pk) == "skipped"
+    # then the check right before the send asked about Ann's address in full, not only about the
+    # orders placed since the read, and her order stopped the step
+    message.refresh_from_db()
+    assert (message.reason, mail.outbox) == ("purchased", [])
+    assert saleor.operations() == ["FindOrders", "LoadCarts", "FindOrders"]
 
 
 def test_the_upsell_products_are_checked_in_saleor_before_the_settings_row_is_locked(installed, saleor, tea):
@@ -209,15 +230,22 @@ def test_one_order_check_before_the_first_send_answers_for_the_next_messages_whi
     # pace cannot matter; the App's own window is 250 ms)
     monkeypatch.setattr(type(get_shop()), "order_answer_window", 60.0)
     ids = batch_of(installed, saleor, tea, ["ann@example.com", "bob@example.com", "cem@example.com"])
-    checks = []
-    saleor.before("FindOrders", checks.append)
+    saleor.received.clear()
     # when the batch is sent
     assert set(deliver_batch(ids).values()) == {"sent"}
-    # then Saleor was asked once while preparing and once right before the first send, about all
-    # three carts: the other two sends relied on that answer
-    assert len(mail.outbox) == 3 and len(checks) == 2
-    asked = {value for name, value in checks[1].items() if name[0] == "a" and name[1:].isdigit()}
-    assert asked == {"ann@example.com", "bob@example.com", "cem@example.com"}
+    # then Saleor was asked about the three carts' orders in full while preparing, and right before
+    # the first send for the orders placed since (five minutes' margin before that read): the
+    # other two sends relied on that answer
+    assert len(mail.outbox) == 3
+    assert saleor.operations() == ["FindOrders", "LoadCarts", "OrdersPlacedSince"]
+    [(_, read), (_, check)] = [(n, v) for n, v in saleor.received if n in ("FindOrders", "OrdersPlacedSince")]
+    assert {v for k, v in read.items() if k[0] == "a" and k[1:].isdigit()} == {
+        "ann@example.com",
+        "bob@example.com",
+        "cem@example.com",
+    }
+    since = datetime.fromisoformat(check["since"])
+    assert timezone.now() - 5 * MINUTE - 10 * SECOND < since < timezone.now() - 5 * MINUTE
 
 
 @pytest.mark.django_db(transaction=True)
@@ -231,35 +259,62 @@ def test_an_answer_older_than_the_window_is_asked_again_and_an_order_placed_mean
 
     def saleor_meanwhile(variables):
         checks.append(variables)
-        if len(checks) == 2:  # the check right before the first send: its answer arrives stale
+        if len(checks) == 1:  # the check right before the first send: its answer arrives stale
             time.sleep(get_shop().order_answer_window + 0.1)
-        if len(checks) == 3:  # the second send asks again; its shopper has just ordered
+        if len(checks) == 2:  # the second send asks again; its shopper has just ordered
             [sent] = [message.to[0] for message in mail.outbox]
             [other] = {"ann@example.com", "bob@example.com"} - {sent}
             token = RecoveryCart.objects.get(email=other).checkout_token
             saleor.shop.add_order("main", other, "9.00", checkout_token=token)
 
-    saleor.before("FindOrders", saleor_meanwhile)
+    saleor.before("OrdersPlacedSince", saleor_meanwhile)
     # when the batch is sent
     statuses = deliver_batch(ids)
     # then the first went out on its own answer; the second was asked about again and not sent
-    assert sorted(statuses.values()) == ["sent", "skipped"] and len(checks) == 3
+    assert sorted(statuses.values()) == ["sent", "skipped"] and len(checks) == 2
     assert len(mail.outbox) == 1
     assert RecoveryMessage.objects.get(status="skipped").reason == "purchased"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_check_asks_about_at_most_sixteen_messages_at_once(installed, saleor, tea, monkeypatch):
-    # given twenty steps in one batch, and an answer that stands for a minute
+def test_an_order_dated_before_the_batchs_read_but_shown_only_after_it_stops_the_send(installed, saleor, tea):
+    # given a step, and an order by its shopper from another checkout that Saleor dates two
+    # minutes before the batch's orders were read but shows only after that read (a replica behind,
+    # a transaction still committing)
+    message = planned(abandoned(installed, saleor, tea))
+    saleor.before(
+        "LoadCarts",
+        lambda variables: saleor.shop.add_order(
+            "main", "Ann@Example.com", "9.00", created=timezone.now() - 2 * MINUTE
+        ),
+    )
+    # when the step is sent
+    assert deliver(message.pk) == "skipped"
+    # then the check right before the send found it
+    message.refresh_from_db()
+    assert (message.status, message.reason, mail.outbox) == ("skipped", "purchased", [])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_more_orders_placed_since_than_a_page_the_check_asks_about_at_most_sixteen_messages(
+    installed, saleor, tea, monkeypatch
+):
+    # given twenty steps in one batch, an answer that stands for a minute, and a busy shop: more
+    # orders placed in the last minutes than Saleor gives in one page
     monkeypatch.setattr(type(get_shop()), "order_answer_window", 60.0)
     emails = [f"shopper{n:02}@example.com" for n in range(20)]
     ids = batch_of(installed, saleor, tea, emails)
+    for n in range(101):
+        saleor.shop.add_order("main", f"other{n}@example.com", "5.00", created=timezone.now() - MINUTE)
     checks = []
     saleor.before("FindOrders", checks.append)
+    saleor.received.clear()
     # when the batch is sent
     assert set(deliver_batch(ids).values()) == {"sent"}
-    # then, after the one read while preparing, the check before the first send asked about the
-    # first sixteen and the check before the seventeenth about the other four
+    # then, after the one read while preparing and one question about the orders placed since
+    # (more than a page: not asked again), the check before the first send asked about the first
+    # sixteen and the check before the seventeenth about the other four
+    assert saleor.operations().count("OrdersPlacedSince") == 1
     asked = [{v for k, v in check.items() if k[0] == "a" and k[1:].isdigit()} for check in checks[1:]]
     assert [len(addresses) for addresses in asked] == [16, 4] and set().union(*asked) == set(emails)
     assert len(mail.outbox) == 20
@@ -276,19 +331,20 @@ def test_an_order_saleor_cannot_answer_for_costs_only_the_message_whose_check_it
     last = RecoveryMessage.objects.select_related("cart").get(pk=max(ids)).cart
 
     def broken_order(variables):
-        if not any(order["userEmail"] == last.email for order in saleor.shop.orders):
-            order = saleor.shop.add_order("main", last.email, "9.00")
-            order["created"] = "not a date"
+        order = saleor.shop.add_order("main", last.email, "9.00")
+        order["created"] = "not a date"
 
-    saleor.before("LoadCarts", lambda variables: saleor.before("FindOrders", broken_order))
+    saleor.before("LoadCarts", broken_order)
+    saleor.received.clear()
     # when the batch is sent
     statuses = deliver_batch(ids)
-    # then the two others went out, each asked about alone once the question about all failed;
+    # then the two others went out, each asked about alone once the questions about all failed;
     # the last is given back for a later attempt, nothing sent
     assert statuses == {pk: "sent" if pk != max(ids) else "scheduled" for pk in ids}
     assert sorted(message.to[0] for message in mail.outbox) == sorted(
         {"ann@example.com", "bob@example.com", "cem@example.com"} - {last.email}
     )
+    assert saleor.operations().count("OrdersPlacedSince") == 1  # failed once: not asked again
 
 
 @pytest.mark.django_db(transaction=True)
