@@ -51,7 +51,7 @@ from saleor_cart_recovery.app.client import (
 )
 from saleor_cart_recovery.app.saleor_api import CLEANUP_CANDIDATES, VOUCHER_MARK, SaleorApi
 from saleor_cart_recovery.saleor_host.shop import SaleorShop
-from saleor_cart_recovery.shop import OrderLookup
+from saleor_cart_recovery.shop import OrderLookup, match_orders
 from tests.core.standin_saleor import SDL as STANDIN_SDL
 from tests.core.standin_saleor import StandinSaleor
 
@@ -97,6 +97,41 @@ def live(django_db_blocker):
             yield saleor, shop, token, url
     finally:
         drop_database(DATABASE)
+
+
+def test_the_orders_placed_since_a_read_answer_the_check_after_it_as_the_plugin_does(
+    saleor, shop, api, plugin
+):
+    # given an order Saleor dates ten minutes back, then the batch's read, then an order from
+    # Ann's cart's checkout and one by Bo, typed in capitals, from another checkout than his cart's
+    cup, channel = shop.variant_ids["Cup"][0], shop.channel_slug
+    old_id, _ = storefront_checkout(saleor, channel, "old@example.com", [(cup, 1)])
+    old = storefront_order(saleor, old_id, shop.shipping_method_id)
+    with allow_writer():
+        Order.objects.filter(number=old["number"]).update(created_at=timezone.now() - timedelta(minutes=10))
+    since = timezone.now() - timedelta(minutes=1)
+    read_at = timezone.now()
+    ann_id, ann_token = storefront_checkout(saleor, channel, "ann@example.com", [(cup, 1)])
+    ann = storefront_order(saleor, ann_id, shop.shipping_method_id)
+    _, bo_token = storefront_checkout(saleor, channel, "bo@example.com", [(cup, 2)])
+    other_id, _ = storefront_checkout(saleor, channel, "Bo@Example.com", [(cup, 1)])
+    bo = storefront_order(saleor, other_id, shop.shipping_method_id)
+    lookups = [
+        OrderLookup(ann_token, channel, "ann@example.com", since),
+        OrderLookup(bo_token, channel, "bo@example.com", since),
+    ]
+    # when the check right before the sends asks for the orders placed since that read
+    placed = api.orders_placed_since(read_at)
+    # then both orders are there, not the one dated before the read's margin, and the rule finds
+    # exactly what the plugin's check finds
+    numbers = {order.number for order, _, _ in placed}
+    assert {str(ann["number"]), str(bo["number"])} <= numbers and str(old["number"]) not in numbers
+    found = match_orders(lookups, placed)
+    assert found == plugin.find_orders(lookups)
+    assert {token: order.number for token, order in found.items()} == {
+        ann_token: str(ann["number"]),
+        bo_token: str(bo["number"]),
+    }
 
 
 def _add_images(shop):
@@ -706,6 +741,7 @@ def _documents():
                 "CUSTOMER_EMAIL",
                 "OUR_VOUCHERS",
                 "ORDER_BY_ID",
+                "ORDERS_PLACED_SINCE",
             )
         },
         "VOUCHER_CREATE": (queries.VOUCHER_CREATE, {"input": {"name": "x"}}),
