@@ -153,9 +153,10 @@ class Shop(Protocol):
     # Seconds one answer may stand for the order check right before a send (invariant 3): 0 asks
     # :meth:`find_orders` about each message alone; more asks about the next messages of the batch
     # at once and relies on that answer while it is younger (:mod:`.series.order_check`). Such a
-    # host may also offer ``orders_placed_since(read_at) -> list[OrderCandidate] | None``: every
-    # order a :meth:`find_orders` answer asked at ``read_at`` may not have shown (``None``: too
-    # many, ask :meth:`find_orders`), so the check after the batch's full read asks only for those.
+    # host may also offer ``find_orders_since(lookups, read_at) -> dict[str, OrderRef] | None``:
+    # :meth:`find_orders`'s answer for lookups that its answer asked at ``read_at`` found no order
+    # for, from what changed in the shop since (``None``: that cannot tell, ask :meth:`find_orders`),
+    # so the check after the batch's full read asks only about the changes.
     order_answer_window: float
 
     def channel_settings(self, channel_slug: str) -> RecoverySettings | None:

@@ -96,14 +96,20 @@ query OrderById($id: ID!) {{
 {ORDER_FIELDS}"""
 
 
-# Every order Saleor created at or after ``$since`` (the order check right before a send, once the
-# batch's orders were read in full: :meth:`.saleor_api.SaleorApi.orders_placed_since`): one page,
-# and whether there are more. One indexed range on ``created_at``, whatever the batch's addresses.
-ORDERS_PLACED_SINCE = f"""
-query OrdersPlacedSince($since: DateTime!) {{
-  orders(first: {PAGE}, where: {{ createdAt: {{ gte: $since }} }}) {{
+# What changed in Saleor at or after ``$since`` that can stop a cart (the order check right before
+# a send, once the batch's orders were read in full: :meth:`.saleor_api.SaleorApi.find_orders_since`):
+# the orders saved since (placed, completed from a draft, imported, their email edited) and the
+# accounts (an email changed to a cart's), a page of each and whether there are more. Two indexed
+# ranges on ``updated_at``, whatever the batch's addresses.
+CHANGED_SINCE = f"""
+query ChangedSince($since: DateTime!) {{
+  orders(first: {PAGE}, where: {{ updatedAt: {{ gte: $since }} }}) {{
     pageInfo {{ hasNextPage }}
     edges {{ node {{ ...OrderFields }} }}
+  }}
+  customers(first: {PAGE}, where: {{ updatedAt: {{ gte: $since }} }}) {{
+    pageInfo {{ hasNextPage }}
+    edges {{ node {{ email }} }}
   }}
 }}
 {ORDER_FIELDS}"""

@@ -85,8 +85,8 @@ CODE_ATTEMPTS = 3
 # What the cleanup asks Saleor for, next to our mark or our name: vouchers expired and unused on
 # Saleor's count (see SaleorApi.delete_expired_vouchers).
 CLEANUP_CANDIDATES = {"status": ["EXPIRED"], "timesUsed": {"lte": 0}}
-# How much earlier than a read Saleor may date an order the read did not show: its clock behind
-# ours, the order's transaction still committing, its read replica behind (seconds, usually).
+# How much earlier than a read Saleor may date a change the read did not show: its clock behind
+# ours, the change's transaction still committing, its read replica behind (seconds, usually).
 UNSEEN = timedelta(minutes=5)
 # Our vouchers' name: VOUCHER_NAME and the checkout's token, a UUID as Saleor writes it.
 _OUR_NAME = re.compile(rf"{re.escape(VOUCHER_NAME)} [0-9a-f]{{8}}(-[0-9a-f]{{4}}){{3}}-[0-9a-f]{{12}}")
@@ -380,16 +380,24 @@ class SaleorApi:
                 found.setdefault(node["id"], read_order(node))
         return match_orders(lookups, found.values())
 
-    def orders_placed_since(self, read_at: datetime) -> list[OrderCandidate] | None:
-        """Every order a :meth:`find_orders` answer asked at ``read_at`` (our clock) may not have
-        shown: those Saleor dates :data:`UNSEEN` earlier or later, in any channel — one request
-        whatever the lookups, as :func:`match_orders` takes them. ``None`` when they are more than
-        a page: then asking :meth:`find_orders` again costs less."""
+    def find_orders_since(
+        self, lookups: Sequence[OrderLookup], read_at: datetime
+    ) -> dict[str, OrderRef] | None:
+        """:meth:`find_orders`'s answer for ``lookups`` that its answer asked at ``read_at`` (our
+        clock) found no order for, in one request whatever the lookups: the orders and accounts
+        Saleor saved :data:`UNSEEN` before that or later (any channel), the orders matched by the
+        rule. ``None`` when that cannot tell: more than a page of either (then asking
+        :meth:`find_orders` costs less), or an account now has one of the lookups' addresses (its
+        orders, older ones too, are the address's now)."""
         since = (read_at - UNSEEN).isoformat()
-        data = self.client.execute(queries.ORDERS_PLACED_SINCE, {"since": since})["orders"]
-        if data["pageInfo"]["hasNextPage"]:
+        data = self.client.execute(queries.CHANGED_SINCE, {"since": since})
+        orders, accounts = data["orders"], data["customers"]
+        if orders["pageInfo"]["hasNextPage"] or accounts["pageInfo"]["hasNextPage"]:
             return None
-        return [read_order(node) for node in _edges(data)]
+        addresses = {lookup.email.strip().lower() for lookup in lookups}
+        if any((node["email"] or "").strip().lower() in addresses for node in _edges(accounts)):
+            return None
+        return match_orders(lookups, [read_order(node) for node in _edges(orders)])
 
     # -- offers -------------------------------------------------------------------------------
 

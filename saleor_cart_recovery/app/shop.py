@@ -27,7 +27,6 @@ from ..shop import (
     CartSnapshot,
     DashboardInstall,
     IssuedVoucher,
-    OrderCandidate,
     OrderLookup,
     OrderRef,
     UpsellProduct,
@@ -44,7 +43,7 @@ logger = logging.getLogger(__name__)
 class AppShop:
     # Every order check is an HTTP request to Saleor (tens of milliseconds, most of a send's time):
     # one answer about the next messages of a batch stands for them this long (invariant 3); it is
-    # Saleor's orders placed since the batch's full read (orders_placed_since) when they fit a page.
+    # what changed in Saleor since the batch's full read (find_orders_since) when it fits a page.
     order_answer_window = 0.25
 
     # -- settings: the app's own table ----------------------------------------------------------
@@ -149,10 +148,12 @@ class AppShop:
             return {}
         return self._ask("find_orders", lookups)
 
-    def orders_placed_since(self, read_at: datetime) -> list[OrderCandidate] | None:
-        if installation.current() is None:  # as find_orders: no order is known while uninstalled
-            return []
-        return self._ask("orders_placed_since", read_at)
+    def find_orders_since(
+        self, lookups: Sequence[OrderLookup], read_at: datetime
+    ) -> dict[str, OrderRef] | None:
+        if not lookups or installation.current() is None:  # as find_orders
+            return {}
+        return self._ask("find_orders_since", lookups, read_at)
 
     def stock_levels(self, channel_slug: str, variant_ids: Iterable[str]) -> dict[str, int | None]:
         return self._ask("stock_levels", channel_slug, variant_ids)

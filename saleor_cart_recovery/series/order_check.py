@@ -9,10 +9,10 @@ younger than the window, measured from the moment the question was sent (Saleor'
 moment after that). A message the answer did not cover, or an older answer, asks again.
 
 The question is the cheapest that answers it in full. The batch's orders were read in full while
-it was prepared, so the messages whose lookup that read covered need only the orders placed since
-(``orders_placed_since``, when the host offers it: one range of dates, whatever the addresses),
-matched here by the shop's own rule. Otherwise — a lookup the read did not cover (the checkout's
-address changed meanwhile), more orders than the host answers at once, an error — the shop's
+it was prepared, so for the messages whose lookup that read covered and found no order, the shop
+(``find_orders_since``, when the host offers it) needs to look only at what changed since — one
+range of dates, whatever the addresses. Otherwise — a lookup the read did not cover (the checkout's
+address changed meanwhile), more changes than the host reads at once, an error — the shop's
 :meth:`~.shop.Shop.find_orders` is asked about at most :data:`AHEAD` messages, about what fits in
 the window.
 """
@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from ..exceptions import ShopUnavailable
-from ..shop import OrderLookup, OrderRef, Shop, match_orders
+from ..shop import OrderLookup, OrderRef, Shop
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class OrderCheck:
         self.lookups = lookups
         self.read_at = read_at
         self.window = getattr(shop, "order_answer_window", 0.0)  # a host written before it: per message
-        self.placed_since = getattr(shop, "orders_placed_since", None)
+        self.since_read = getattr(shop, "find_orders_since", None)
         self.asked_at = -float("inf")
         self.covered: set[OrderLookup] = set()
         self.answer: Mapping[str, OrderRef] = {}
@@ -61,37 +61,36 @@ class OrderCheck:
         if lookup not in self.covered or _now() - self.asked_at >= self.window:
             if self.window <= 0:
                 self._ask([lookup])
-            elif not self._ask_placed_since(index):
+            elif not self._ask_since_read(index):
                 self._ask_ahead(index)
         found = self.answer.get(lookup.checkout_token)
         return {lookup.checkout_token: found} if found is not None else {}
 
-    def _ask_placed_since(self, index: int) -> bool:
-        """Message ``index`` and the rest of the batch whose full read covered it, asked about the
-        orders placed since the earliest of those reads; ``False`` when that cannot answer."""
-        if self.placed_since is None or self.read_at[index] is None:
+    def _ask_since_read(self, index: int) -> bool:
+        """Message ``index`` and the rest of the batch whose full read covered it, asked about what
+        changed since the earliest of those reads; ``False`` when that cannot answer (then it is
+        not asked again for this batch: what changed only grows)."""
+        if self.since_read is None or self.read_at[index] is None:
             return False
         rest = [
             (lookup, at)
             for lookup, at in zip(self.lookups[index:], self.read_at[index:], strict=True)
             if at is not None
         ]
+        covered = [lookup for lookup, _ in rest]
         asked_at = _now()
         try:
-            placed = self.placed_since(min(at for _, at in rest))
+            answer = self.since_read(covered, min(at for _, at in rest))
         except ShopUnavailable:
             raise
-        except Exception:
-            # An order the host cannot read: the rest of the batch asks find_orders, which narrows
-            # it down to the message whose order it is.
-            logger.exception("cart recovery: could not read the orders placed since the batch was prepared")
-            self.placed_since = None
+        except Exception as exc:
+            # An order the host cannot read: find_orders narrows it down to its message.
+            logger.warning("cart recovery: asking by address, not for what changed since the read: %r", exc)
+            answer = None
+        if answer is None:
+            self.since_read = None
             return False
-        if placed is None:  # more than the host answers at once: so it stays for this batch
-            self.placed_since = None
-            return False
-        covered = [lookup for lookup, _ in rest]
-        self.answer, self.asked_at, self.covered = match_orders(covered, placed), asked_at, set(covered)
+        self.answer, self.asked_at, self.covered = answer, asked_at, set(covered)
         return True
 
     def _ask_ahead(self, index: int) -> None:

@@ -75,6 +75,7 @@ type Query {
   app(id: ID): App
   me: User
   user(id: ID, email: String): User
+  customers(first: Int, after: String, where: CustomerWhereInput): UserCountableConnection
   vouchers(filter: VoucherFilterInput, channel: String, first: Int, after: String): VoucherCountableConnection
 }
 
@@ -166,6 +167,8 @@ type ProductVariantCountableEdge { node: ProductVariant! cursor: String! }
 type ProductVariantCountableConnection { pageInfo: PageInfo! edges: [ProductVariantCountableEdge!]! }
 type ProductCountableEdge { node: Product! cursor: String! }
 type ProductCountableConnection { pageInfo: PageInfo! edges: [ProductCountableEdge!]! }
+type UserCountableEdge { node: User! cursor: String! }
+type UserCountableConnection { pageInfo: PageInfo! edges: [UserCountableEdge!]! }
 type VoucherCountableEdge { node: Voucher! cursor: String! }
 type VoucherCountableConnection { pageInfo: PageInfo! edges: [VoucherCountableEdge!]! }
 type VoucherCodeCountableEdge { node: VoucherCode! cursor: String! }
@@ -176,9 +179,10 @@ input GlobalIDFilterInput { eq: ID oneOf: [ID!] }
 input UUIDFilterInput { eq: UUID oneOf: [UUID!] }
 input DateTimeRangeInput { gte: DateTime lte: DateTime }
 input OrderWhereInput {
-  ids: [ID!] channelId: GlobalIDFilterInput createdAt: DateTimeRangeInput userEmail: StringFilterInput
-  checkoutToken: UUIDFilterInput AND: [OrderWhereInput!] OR: [OrderWhereInput!]
+  ids: [ID!] channelId: GlobalIDFilterInput createdAt: DateTimeRangeInput updatedAt: DateTimeRangeInput
+  userEmail: StringFilterInput checkoutToken: UUIDFilterInput AND: [OrderWhereInput!] OR: [OrderWhereInput!]
 }
+input CustomerWhereInput { updatedAt: DateTimeRangeInput }
 input OrderFilterInput { customer: String }
 enum OrderSortField { NUMBER CREATED_AT }
 input OrderSortingInput { direction: OrderDirection! field: OrderSortField! }
@@ -365,6 +369,7 @@ class StandinShop:
             "isStaff": staff,
             "metadata": _metadata(metadata or {}),
             "privateMetadata": [],
+            "_updated": datetime.now(UTC).isoformat(),
         }
         self.users[user["id"]] = user
         return user
@@ -480,6 +485,11 @@ class StandinShop:
         self.orders.append(order)
         return order
 
+    def saved(self, record: dict) -> dict:
+        """``record`` (an order or an account) saved by Saleor now: its ``updated_at``."""
+        record["_updated"] = datetime.now(UTC).isoformat()
+        return record
+
 
 def _matches_string(value: str | None, condition: Mapping) -> bool:
     if "eq" in condition:
@@ -499,6 +509,7 @@ def _order_matches(order: dict, where: Mapping) -> bool:
         "ids": lambda value: order["id"] in value,
         "channelId": lambda value: _matches_string(order["channel"]["id"], value),
         "createdAt": lambda value: _matches_range(order["created"], value),
+        "updatedAt": lambda value: _matches_range(order.get("_updated") or order["created"], value),
         "userEmail": lambda value: _matches_string(order["userEmail"], value),
         "checkoutToken": lambda value: _matches_string(
             from_global_id(order["checkoutId"] or "")[1] or None, value
@@ -922,6 +933,17 @@ class StandinSaleor:
                 (u for u in shop.users.values() if email and u["email"].lower() == email.lower()), None
             )
 
+        def customers(root, info, first=None, after=None, where=None):
+            """Saleor's customers: accounts that are not staff, or staff with orders."""
+            ordered = {(o["user"] or {}).get("id") for o in shop.orders}
+            found = [
+                u
+                for u in shop.users.values()
+                if (not u["isStaff"] or u["id"] in ordered)
+                and _matches_range(u["_updated"], (where or {}).get("updatedAt") or {})
+            ]
+            return _connection(found, first, after)
+
         def vouchers(root, info, filter=None, channel=None, first=None, after=None):
             now = shop.now()
             found = [v for v in shop.vouchers.values() if _voucher_matches(v, filter or {}, now)]
@@ -991,6 +1013,7 @@ class StandinSaleor:
             "productVariants": (product_variants, "MANAGE_PRODUCTS"),
             "products": (products, "MANAGE_PRODUCTS"),
             "user": (user, "MANAGE_USERS"),
+            "customers": (customers, "MANAGE_USERS"),
             "vouchers": (vouchers, "MANAGE_DISCOUNTS"),
         }.items():
             query[name].resolver = guarded(resolve, permission)

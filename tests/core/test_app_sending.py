@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from saleor_cart_recovery.app import saleor_api
 from saleor_cart_recovery.app.models import ChannelSettings
 from saleor_cart_recovery.exceptions import ConfigurationError
 from saleor_cart_recovery.models import RecoveryCart, RecoveryMessage
@@ -77,7 +78,7 @@ def test_a_coupon_is_created_in_saleor_between_short_transactions(installed, sal
         "Channel",
         "IssueVoucher",
         "ListVoucher",
-        "OrdersPlacedSince",
+        "ChangedSince",
     ]
 
 
@@ -161,7 +162,7 @@ def test_an_order_placed_while_the_step_was_prepared_stops_it_with_the_answer_as
     message.refresh_from_db()
     assert (message.status, message.reason) == ("skipped", "purchased")
     assert RecoveryCart.objects.get().status == "converted"
-    assert mail.outbox == [] and saleor.operations() == ["FindOrders", "LoadCarts", "OrdersPlacedSince"]
+    assert mail.outbox == [] and saleor.operations() == ["FindOrders", "LoadCarts", "ChangedSince"]
 
 
 def test_a_forged_checkout_webhook_gets_no_mail_to_its_address(installed, saleor, tea):
@@ -194,8 +195,8 @@ def test_an_order_by_the_checkouts_own_address_stops_the_send_when_the_batchs_re
     saleor.received.clear()
     # when the step is sent
     assert deliver(message.pk) == "skipped"
-    # then the check right before the send asked about Ann's address in full, not only about the
-    # orders placed since the read, and her order stopped the step
+    # then the check right before the send asked about Ann's address in full, not only about what
+    # changed since the read, and her order stopped the step
     message.refresh_from_db()
     assert (message.reason, mail.outbox) == ("purchased", [])
     assert saleor.operations() == ["FindOrders", "LoadCarts", "FindOrders"]
@@ -234,11 +235,11 @@ def test_one_order_check_before_the_first_send_answers_for_the_next_messages_whi
     # when the batch is sent
     assert set(deliver_batch(ids).values()) == {"sent"}
     # then Saleor was asked about the three carts' orders in full while preparing, and right before
-    # the first send for the orders placed since (five minutes' margin before that read): the
-    # other two sends relied on that answer
+    # the first send for what changed since (five minutes' margin before that read): the other two
+    # sends relied on that answer
     assert len(mail.outbox) == 3
-    assert saleor.operations() == ["FindOrders", "LoadCarts", "OrdersPlacedSince"]
-    [(_, read), (_, check)] = [(n, v) for n, v in saleor.received if n in ("FindOrders", "OrdersPlacedSince")]
+    assert saleor.operations() == ["FindOrders", "LoadCarts", "ChangedSince"]
+    [(_, read), (_, check)] = [(n, v) for n, v in saleor.received if n in ("FindOrders", "ChangedSince")]
     assert {v for k, v in read.items() if k[0] == "a" and k[1:].isdigit()} == {
         "ann@example.com",
         "bob@example.com",
@@ -267,7 +268,7 @@ def test_an_answer_older_than_the_window_is_asked_again_and_an_order_placed_mean
             token = RecoveryCart.objects.get(email=other).checkout_token
             saleor.shop.add_order("main", other, "9.00", checkout_token=token)
 
-    saleor.before("OrdersPlacedSince", saleor_meanwhile)
+    saleor.before("ChangedSince", saleor_meanwhile)
     # when the batch is sent
     statuses = deliver_batch(ids)
     # then the first went out on its own answer; the second was asked about again and not sent
@@ -295,12 +296,88 @@ def test_an_order_dated_before_the_batchs_read_but_shown_only_after_it_stops_the
     assert (message.status, message.reason, mail.outbox) == ("skipped", "purchased", [])
 
 
+def test_a_draft_order_completed_after_the_batchs_read_stops_the_send(installed, saleor, tea):
+    # given a step, and a draft order for its shopper that staff started half an hour ago (after the
+    # cart's last activity; Saleor shows no draft as an order) and complete once the batch was read
+    message = planned(abandoned(installed, saleor, tea))
+    draft = saleor.shop.add_order(
+        "main", "ann@example.com", "9.00", created=timezone.now() - 30 * MINUTE, status="DRAFT"
+    )
+    saleor.before("LoadCarts", lambda variables: saleor.shop.saved(draft).update(status="UNFULFILLED"))
+    # when the step is sent
+    assert deliver(message.pk) == "skipped"
+    # then the check right before the send found the order, dated before the read but saved after it
+    message.refresh_from_db()
+    assert (message.reason, mail.outbox) == ("purchased", [])
+
+
+def test_an_account_given_the_carts_address_after_the_batchs_read_stops_the_send_with_its_orders(
+    installed, saleor, tea
+):
+    # given a step, and an account that ordered half an hour ago under another address and is given
+    # the cart's address once the batch was read
+    message = planned(abandoned(installed, saleor, tea))
+    account = saleor.shop.add_user("ann.old@example.com", "Ann")
+    saleor.shop.add_order("main", "", "9.00", user=account, created=timezone.now() - 30 * MINUTE)
+    saleor.before("LoadCarts", lambda variables: saleor.shop.saved(account).update(email="Ann@Example.com"))
+    saleor.received.clear()
+    # when the step is sent
+    assert deliver(message.pk) == "skipped"
+    # then the check right before the send, told an account has that address now, asked about the
+    # address in full and found the account's order
+    message.refresh_from_db()
+    assert (message.reason, mail.outbox) == ("purchased", [])
+    assert saleor.operations() == ["FindOrders", "LoadCarts", "ChangedSince", "FindOrders"]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_with_more_orders_placed_since_than_a_page_the_check_asks_about_at_most_sixteen_messages(
+def test_in_one_batch_only_the_lookups_the_read_covered_rely_on_what_changed_since(
+    installed, saleor, tea, monkeypatch
+):
+    # given Bob's step and then Ann's in one batch, an answer that stands for a minute, a forged
+    # webhook body giving Ann's cart another address (so the batch's read asks about that one), and
+    # Ann's order from another checkout half an hour ago
+    monkeypatch.setattr(type(get_shop()), "order_answer_window", 60.0)
+    bob = abandoned(installed, saleor, tea, "bob@example.com")
+    ann = abandoned(installed, saleor, tea, "ann@example.com")
+    forged = checkout_payload(ann["token"], "mallory@example.com", timezone.now() - 2 * HOUR + MINUTE)
+    assert deliver_webhook(installed, saleor, "checkout_updated", forged).status_code == 204
+    saleor.shop.add_order("main", "ann@example.com", "9.00", created=timezone.now() - 30 * MINUTE)
+    dispatch(send=lambda ids: None)
+    ids = sorted(RecoveryMessage.objects.values_list("pk", flat=True))
+    assert RecoveryMessage.objects.get(pk=ids[0]).cart.checkout_token == bob["token"]
+    # when the batch is sent
+    statuses = deliver_batch(ids)
+    # then Bob's went out on what changed since the read; Ann's was asked about by address and her
+    # order stopped it
+    assert [statuses[pk] for pk in ids] == ["sent", "skipped"]
+    assert [email.to for email in mail.outbox] == [["bob@example.com"]]
+
+
+def test_what_changed_since_is_counted_from_before_the_batchs_read(installed, saleor, tea, monkeypatch):
+    # given no margin for Saleor's clock, and an order by the shopper from another checkout that
+    # Saleor dates while it answers the batch's read but shows only after that read
+    monkeypatch.setattr(saleor_api, "UNSEEN", timedelta(0))
+    message = planned(abandoned(installed, saleor, tea))
+    moments = []
+    saleor.before("FindOrders", lambda variables: moments.append(timezone.now()))
+    saleor.before(
+        "LoadCarts",
+        lambda variables: saleor.shop.add_order("main", "ann@example.com", "9.00", created=moments[0]),
+    )
+    # when the step is sent
+    assert deliver(message.pk) == "skipped"
+    # then the check right before the send found it: it asked from the moment the read was asked
+    message.refresh_from_db()
+    assert (message.reason, mail.outbox) == ("purchased", [])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_more_orders_changed_since_than_a_page_the_check_asks_about_at_most_sixteen_messages(
     installed, saleor, tea, monkeypatch
 ):
     # given twenty steps in one batch, an answer that stands for a minute, and a busy shop: more
-    # orders placed in the last minutes than Saleor gives in one page
+    # orders saved in the last minutes than Saleor gives in one page
     monkeypatch.setattr(type(get_shop()), "order_answer_window", 60.0)
     emails = [f"shopper{n:02}@example.com" for n in range(20)]
     ids = batch_of(installed, saleor, tea, emails)
@@ -311,10 +388,10 @@ def test_with_more_orders_placed_since_than_a_page_the_check_asks_about_at_most_
     saleor.received.clear()
     # when the batch is sent
     assert set(deliver_batch(ids).values()) == {"sent"}
-    # then, after the one read while preparing and one question about the orders placed since
-    # (more than a page: not asked again), the check before the first send asked about the first
+    # then, after the one read while preparing and one question about what changed since (more
+    # than a page: not asked again), the check before the first send asked about the first
     # sixteen and the check before the seventeenth about the other four
-    assert saleor.operations().count("OrdersPlacedSince") == 1
+    assert saleor.operations().count("ChangedSince") == 1
     asked = [{v for k, v in check.items() if k[0] == "a" and k[1:].isdigit()} for check in checks[1:]]
     assert [len(addresses) for addresses in asked] == [16, 4] and set().union(*asked) == set(emails)
     assert len(mail.outbox) == 20
@@ -344,7 +421,7 @@ def test_an_order_saleor_cannot_answer_for_costs_only_the_message_whose_check_it
     assert sorted(message.to[0] for message in mail.outbox) == sorted(
         {"ann@example.com", "bob@example.com", "cem@example.com"} - {last.email}
     )
-    assert saleor.operations().count("OrdersPlacedSince") == 1  # failed once: not asked again
+    assert saleor.operations().count("ChangedSince") == 1  # failed once: not asked again
 
 
 @pytest.mark.django_db(transaction=True)

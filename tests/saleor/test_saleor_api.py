@@ -51,7 +51,7 @@ from saleor_cart_recovery.app.client import (
 )
 from saleor_cart_recovery.app.saleor_api import CLEANUP_CANDIDATES, VOUCHER_MARK, SaleorApi
 from saleor_cart_recovery.saleor_host.shop import SaleorShop
-from saleor_cart_recovery.shop import OrderLookup, match_orders
+from saleor_cart_recovery.shop import OrderLookup
 from tests.core.standin_saleor import SDL as STANDIN_SDL
 from tests.core.standin_saleor import StandinSaleor
 
@@ -99,39 +99,52 @@ def live(django_db_blocker):
         drop_database(DATABASE)
 
 
-def test_the_orders_placed_since_a_read_answer_the_check_after_it_as_the_plugin_does(
-    saleor, shop, api, plugin
-):
-    # given an order Saleor dates ten minutes back, then the batch's read, then an order from
-    # Ann's cart's checkout and one by Bo, typed in capitals, from another checkout than his cart's
+def test_what_changed_since_a_read_answers_the_check_after_it_as_the_plugin_does(saleor, shop, api, plugin):
+    # given two orders Saleor dates ten minutes back (Old's and Cy's), then the batch's read, then
+    # an order from Ann's cart's checkout, one by Bo, typed in capitals, from another checkout than
+    # his cart's, and Cy's saved again (a draft completed, an email corrected)
     cup, channel = shop.variant_ids["Cup"][0], shop.channel_slug
-    old_id, _ = storefront_checkout(saleor, channel, "old@example.com", [(cup, 1)])
-    old = storefront_order(saleor, old_id, shop.shipping_method_id)
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    earlier = {}
+    for email in ("old@example.com", "cy@example.com"):
+        checkout_id, _ = storefront_checkout(saleor, channel, email, [(cup, 1)])
+        earlier[email] = storefront_order(saleor, checkout_id, shop.shipping_method_id)["number"]
     with allow_writer():
-        Order.objects.filter(number=old["number"]).update(created_at=timezone.now() - timedelta(minutes=10))
-    since = timezone.now() - timedelta(minutes=1)
+        Order.objects.filter(number__in=earlier.values()).update(
+            created_at=ten_minutes_ago, updated_at=ten_minutes_ago
+        )
+    since = timezone.now() - timedelta(hours=1)
     read_at = timezone.now()
     ann_id, ann_token = storefront_checkout(saleor, channel, "ann@example.com", [(cup, 1)])
     ann = storefront_order(saleor, ann_id, shop.shipping_method_id)
     _, bo_token = storefront_checkout(saleor, channel, "bo@example.com", [(cup, 2)])
     other_id, _ = storefront_checkout(saleor, channel, "Bo@Example.com", [(cup, 1)])
     bo = storefront_order(saleor, other_id, shop.shipping_method_id)
+    with allow_writer():
+        Order.objects.get(number=earlier["cy@example.com"]).save(update_fields=["status", "updated_at"])
+    carts = {email: str(uuid4()) for email in ("cy@example.com", "old@example.com")}
     lookups = [
         OrderLookup(ann_token, channel, "ann@example.com", since),
         OrderLookup(bo_token, channel, "bo@example.com", since),
+        OrderLookup(carts["cy@example.com"], channel, "cy@example.com", since),
     ]
-    # when the check right before the sends asks for the orders placed since that read
-    placed = api.orders_placed_since(read_at)
-    # then both orders are there, not the one dated before the read's margin, and the rule finds
-    # exactly what the plugin's check finds
-    numbers = {order.number for order, _, _ in placed}
-    assert {str(ann["number"]), str(bo["number"])} <= numbers and str(old["number"]) not in numbers
-    found = match_orders(lookups, placed)
+    # when the check right before the sends asks about what changed since that read
+    found = api.find_orders_since(lookups, read_at)
+    # then it finds exactly what the plugin's check finds; Old's order, unchanged since before the
+    # read's margin, is left to the read
     assert found == plugin.find_orders(lookups)
     assert {token: order.number for token, order in found.items()} == {
         ann_token: str(ann["number"]),
         bo_token: str(bo["number"]),
+        carts["cy@example.com"]: str(earlier["cy@example.com"]),
     }
+    old = OrderLookup(carts["old@example.com"], channel, "old@example.com", since)
+    assert api.find_orders_since([old], read_at) == {} and plugin.find_orders([old]) != {}
+    # and once an account has one of the addresses since the read, it cannot tell
+    with allow_writer():
+        User.objects.create(email="dee@example.com")
+    dee = OrderLookup(str(uuid4()), channel, "Dee@Example.com", since)
+    assert api.find_orders_since([dee], read_at) is None
 
 
 def _add_images(shop):
@@ -741,7 +754,7 @@ def _documents():
                 "CUSTOMER_EMAIL",
                 "OUR_VOUCHERS",
                 "ORDER_BY_ID",
-                "ORDERS_PLACED_SINCE",
+                "CHANGED_SINCE",
             )
         },
         "VOUCHER_CREATE": (queries.VOUCHER_CREATE, {"input": {"name": "x"}}),
