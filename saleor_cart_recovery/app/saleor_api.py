@@ -394,7 +394,7 @@ class SaleorApi:
         orders, accounts = data["orders"], data["customers"]
         if orders["pageInfo"]["hasNextPage"] or accounts["pageInfo"]["hasNextPage"]:
             return None
-        addresses = {lookup.email.strip().lower() for lookup in lookups}
+        addresses = {lookup.email.strip().lower() for lookup in lookups if lookup.email.strip()}
         if any((node["email"] or "").strip().lower() in addresses for node in _edges(accounts)):
             return None
         return match_orders(lookups, [read_order(node) for node in _edges(orders)])
