@@ -330,6 +330,19 @@ def test_an_account_given_the_carts_address_after_the_batchs_read_stops_the_send
     assert saleor.operations() == ["FindOrders", "LoadCarts", "ChangedSince", "FindOrders"]
 
 
+def test_with_more_accounts_saved_since_than_a_page_the_check_asks_by_address(installed, saleor, tea):
+    # given a step, and more accounts saved in the last minutes than Saleor gives in one page (one
+    # of them may have been given the cart's address)
+    message = planned(abandoned(installed, saleor, tea))
+    for n in range(101):
+        saleor.shop.add_user(f"customer{n}@example.com")
+    saleor.received.clear()
+    # when the step is sent
+    assert deliver(message.pk) == "sent"
+    # then the check right before the send asked about the address in full
+    assert saleor.operations() == ["FindOrders", "LoadCarts", "ChangedSince", "FindOrders"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_in_one_batch_only_the_lookups_the_read_covered_rely_on_what_changed_since(
     installed, saleor, tea, monkeypatch
@@ -346,12 +359,14 @@ def test_in_one_batch_only_the_lookups_the_read_covered_rely_on_what_changed_sin
     dispatch(send=lambda ids: None)
     ids = sorted(RecoveryMessage.objects.values_list("pk", flat=True))
     assert RecoveryMessage.objects.get(pk=ids[0]).cart.checkout_token == bob["token"]
+    saleor.received.clear()
     # when the batch is sent
     statuses = deliver_batch(ids)
     # then Bob's went out on what changed since the read; Ann's was asked about by address and her
     # order stopped it
     assert [statuses[pk] for pk in ids] == ["sent", "skipped"]
     assert [email.to for email in mail.outbox] == [["bob@example.com"]]
+    assert saleor.operations() == ["FindOrders", "LoadCarts", "ChangedSince", "FindOrders"]
 
 
 def test_what_changed_since_is_counted_from_before_the_batchs_read(installed, saleor, tea, monkeypatch):
