@@ -58,6 +58,7 @@ from babel.numbers import get_currency_precision
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from ..series.suppression import normalize_email
 from ..shop import (
     VOUCHER_NAME,
     CartLine,
@@ -394,8 +395,8 @@ class SaleorApi:
         orders, accounts = data["orders"], data["customers"]
         if orders["pageInfo"]["hasNextPage"] or accounts["pageInfo"]["hasNextPage"]:
             return None
-        addresses = {lookup.email.strip().lower() for lookup in lookups if lookup.email.strip()}
-        if any((node["email"] or "").strip().lower() in addresses for node in _edges(accounts)):
+        addresses = {normalize_email(lookup.email) for lookup in lookups if lookup.email.strip()}
+        if any(normalize_email(node["email"] or "") in addresses for node in _edges(accounts)):
             return None
         return match_orders(lookups, [read_order(node) for node in _edges(orders)])
 

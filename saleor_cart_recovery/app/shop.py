@@ -23,14 +23,7 @@ from ..exceptions import ConfigurationError
 from ..settings.channel import RecoverySettings, validate_for_activation
 from ..settings.registry import DEFAULTS
 from ..settings.validation import changes_to_save, validate_configuration
-from ..shop import (
-    CartSnapshot,
-    DashboardInstall,
-    IssuedVoucher,
-    OrderLookup,
-    OrderRef,
-    UpsellProduct,
-)
+from ..shop import CartSnapshot, DashboardInstall, IssuedVoucher, OrderLookup, OrderRef, UpsellProduct
 from . import auth, installation
 from .client import AppTokenRevoked, SaleorUnavailable
 from .manifest import EXTENSIONS, dashboard_url

@@ -48,7 +48,7 @@ class OrderCheck:
         self.shop = shop
         self.lookups = lookups
         self.read_at = read_at
-        self.window = getattr(shop, "order_answer_window", 0.0)  # a host written before it: per message
+        self.window = shop.order_answer_window
         self.since_read = getattr(shop, "find_orders_since", None)
         self.asked_at = -float("inf")
         self.covered: set[OrderLookup] = set()
